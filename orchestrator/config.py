@@ -1,0 +1,266 @@
+"""Typed configuration: ``config.yaml`` plus ``DEWORKER_*`` environment overrides, loaded once and passed down.
+
+Secrets never live in ``config.yaml``: the file only names the environment variable that holds one
+(e.g. ``dao.key_env``). A bad or unknown key raises ``ConfigError`` naming the dotted key, the file and line,
+what was expected and how to fix it.
+
+Environment overrides use ``DEWORKER_<SECTION>__<KEY>``, e.g. ``DEWORKER_CHAIN__RPC_URL=http://127.0.0.1:8545``.
+
+Must not import any adapter: standard library, pydantic and PyYAML only.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
+
+from orchestrator.errors import ConfigError
+
+ENV_PREFIX = "DEWORKER_"
+DEFAULT_CONFIG_FILE = "config.yaml"
+#: Environment variables that are not config overrides.
+_NOT_OVERRIDES = {"DEWORKER_CONFIG", "DEWORKER_STRICT_TESTS", "DEWORKER_ANVIL", "DEWORKER_DAO_KEY"}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ChainConfig(_Section):
+    kind: Literal["in-process", "rpc"] = Field(
+        default="in-process",
+        description="'in-process': a py-evm chain inside this process (gone when it exits); 'rpc': any JSON-RPC node",
+    )
+    rpc_url: HttpUrl | None = Field(
+        default=None, description="JSON-RPC endpoint, required when kind is 'rpc'"
+    )
+    chain_id: int | None = Field(default=None, ge=1, description="expected chain id; checked on connect")
+    max_log_range: int = Field(default=2000, ge=1, le=1_000_000, description="blocks per eth_getLogs request")
+    request_timeout: float = Field(default=10.0, gt=0, le=600, description="seconds per JSON-RPC request")
+    retries: int = Field(
+        default=5, ge=0, le=20, description="attempts for transient faults (connection, 429)"
+    )
+    receipt_timeout: float = Field(
+        default=120.0, gt=0, description="seconds to wait for a transaction receipt"
+    )
+
+
+class BoardConfig(_Section):
+    name: str = Field(default="main", min_length=1, max_length=64, description="label for this board")
+    address: str | None = Field(
+        default=None,
+        pattern=r"^0x[0-9a-fA-F]{40}$",
+        description="TaskBoard contract address; null = the one `deworker dao deploy` saved for this chain",
+    )
+    start_block: int = Field(default=0, ge=0, description="first block to scan when no cursor is saved")
+    max_spec_bytes: int = Field(
+        default=262_144, ge=1024, le=10_485_760, description="larger specs are quarantined"
+    )
+
+
+class ArtifactsConfig(_Section):
+    kind: Literal["local"] = "local"
+    path: Path | None = Field(default=None, description="block store folder; null = <data_dir>/artifacts")
+
+
+class DaoConfig(_Section):
+    key_env: str = Field(
+        default="DEWORKER_DAO_KEY",
+        pattern=r"^[A-Z_][A-Z0-9_]*$",
+        description="environment variable holding the DAO account's private key (dev chains: first dev account)",
+    )
+    claim_ttl: int = Field(
+        default=86_400, ge=60, description="seconds a claim lasts on a board this DAO deploys"
+    )
+    token_name: str = "Deworker Reward"
+    token_symbol: str = "DWR"
+    token_decimals: int = Field(default=18, ge=0, le=36)
+    token_supply: int = Field(default=1_000_000, ge=0, description="whole tokens minted to the DAO on deploy")
+
+
+class LoggingConfig(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Config(_Section):
+    """The whole configuration. Build it with ``load_config``; never at import time."""
+
+    data_dir: Path = Field(default=Path(".deworker"), description="state: addresses, artifacts, databases")
+    chain: ChainConfig = ChainConfig()
+    board: BoardConfig = BoardConfig()
+    artifacts: ArtifactsConfig = ArtifactsConfig()
+    dao: DaoConfig = DaoConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+    @property
+    def artifacts_path(self) -> Path:
+        return self.artifacts.path or self.data_dir / "artifacts"
+
+
+# ------------------------------------------------------------------------------------------------------ loading
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A YAML loader that remembers the line of every mapping key, so errors can point at it."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    out: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+        if key in out:
+            raise ConfigError(
+                f"duplicate key {key!r} at line {key_node.start_mark.line + 1}",
+                key=str(key),
+                hint="remove one of the two entries",
+            )
+        out[key] = loader.construct_object(value_node)  # type: ignore[no-untyped-call]
+        loader.lines[id(out), key] = key_node.start_mark.line + 1
+    return out
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
+    """Parse ``path``; return the data and a map dotted-key -> line number."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read config file {path}: {exc.strerror}",
+            source=str(path),
+            hint="check the path in --config",
+        ) from exc
+    loader = _LineLoader(text)
+    loader.lines = {}  # type: ignore[attr-defined]
+    try:
+        data = loader.get_single_data() or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(
+            f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})",
+            source=where,
+            hint="fix the YAML syntax",
+        ) from exc
+    finally:
+        loader.dispose()  # type: ignore[no-untyped-call]
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys", source=str(path))
+    lines: dict[str, int] = {}
+
+    def walk(node: Mapping[str, Any], prefix: str) -> None:
+        for key, value in node.items():
+            dotted = f"{prefix}{key}"
+            line = loader.lines.get((id(node), key))  # type: ignore[attr-defined]
+            if line is not None:
+                lines[dotted] = line
+            if isinstance(value, dict):
+                walk(value, dotted + ".")
+
+    walk(data, "")
+    return data, lines
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """``DEWORKER_CHAIN__RPC_URL`` -> ``{"chain.rpc_url": (value, "DEWORKER_CHAIN__RPC_URL")}``."""
+    out: dict[str, tuple[str, str]] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name in _NOT_OVERRIDES:
+            continue
+        dotted = name[len(ENV_PREFIX) :].lower().replace("__", ".")
+        out[dotted] = (value, name)
+    return out
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    node = data
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[leaf] = value
+
+
+def _known_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    keys: list[str] = []
+    for name, field in model.model_fields.items():
+        keys.append(prefix + name)
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            keys.extend(_known_keys(ann, f"{prefix}{name}."))
+    return keys
+
+
+def load_config(path: Path | None = None, *, environ: Mapping[str, str] | None = None) -> Config:
+    """Load config from ``path`` (default: ``$DEWORKER_CONFIG`` or ``./config.yaml`` if present) and the environment.
+
+    A missing default file is fine (embedded defaults); a missing explicit file is an error.
+    """
+    env = os.environ if environ is None else environ
+    explicit = path is not None or "DEWORKER_CONFIG" in env
+    cfg_path = Path(path or env.get("DEWORKER_CONFIG") or DEFAULT_CONFIG_FILE)
+    data: dict[str, Any] = {}
+    lines: dict[str, int] = {}
+    if cfg_path.exists() or explicit:
+        data, lines = _read_yaml(cfg_path)
+    sources = {key: f"{cfg_path}:{line}" for key, line in lines.items()}
+    for dotted, (value, var) in _env_overrides(env).items():
+        _set_dotted(data, dotted, value)
+        sources[dotted] = f"environment variable {var}"
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise _config_error(exc, sources, cfg_path) from None
+    if config.chain.kind == "rpc" and config.chain.rpc_url is None:
+        where = sources.get("chain.kind", str(cfg_path))
+        raise ConfigError(
+            f"config key 'chain.rpc_url' is missing: chain.kind is 'rpc' ({where})",
+            key="chain.rpc_url",
+            source=where,
+            hint="set chain.rpc_url to the node's URL, e.g. http://127.0.0.1:8545 (see `deworker devnet up`)",
+        )
+    return config
+
+
+def _config_error(exc: ValidationError, sources: Mapping[str, str], cfg_path: Path) -> ConfigError:
+    """Turn pydantic's first error into one line: key, where it was set, what was expected, the fix."""
+    err = exc.errors()[0]
+    dotted = ".".join(str(p) for p in err["loc"])
+    where = sources.get(dotted) or sources.get(dotted.rsplit(".", 1)[0]) or str(cfg_path)
+    if err["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(dotted, _known_keys(Config), n=1)
+        hint = (
+            f"did you mean {close[0]!r}?"
+            if close
+            else "remove it; see the comments in config.yaml for valid keys"
+        )
+        return ConfigError(f"unknown config key {dotted!r} ({where})", key=dotted, source=where, hint=hint)
+    msg = err["msg"].removeprefix("Value error, ")
+    got = err.get("input")
+    shown = "" if isinstance(got, dict) or got is None else f", got {got!r}"
+    if where.startswith("environment variable"):
+        hint = f"fix or unset {where.removeprefix('environment variable ')}"
+    else:
+        hint = f"set {dotted} in {cfg_path} to a valid value (config.yaml documents each key)"
+    return ConfigError(
+        f"config key {dotted or '(top level)'!r} ({where}): {msg}{shown}", key=dotted, source=where, hint=hint
+    )
+
+
+def secret_from_env(var: str, *, environ: Mapping[str, str] | None = None) -> str | None:
+    """A secret from the environment, or None. Secrets are read here and nowhere else."""
+    env = os.environ if environ is None else environ
+    value = env.get(var)
+    return value.strip() if value else None

@@ -1,0 +1,156 @@
+"""Ports: the narrow interfaces the core talks to. Adapters implement them; the core never imports an adapter.
+
+Must not import web3, httpx, sqlalchemy or any other adapter library: only the standard library and the domain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from orchestrator.domain import BoardTask, Payout
+
+# --------------------------------------------------------------------------------------------------------- chain
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One EVM log, as the node returned it. ``topics[0]`` is the event signature hash."""
+
+    address: str
+    topics: tuple[bytes, ...]
+    data: bytes
+    block_number: int
+    tx_hash: str
+    log_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """A mined transaction's receipt. ``status`` is 1 on success (reverted transactions raise instead)."""
+
+    tx_hash: str
+    block_number: int
+    status: int
+    gas_used: int
+    effective_gas_price: int
+    logs: tuple[LogEntry, ...] = field(default=())
+
+    @property
+    def fee_wei(self) -> int:
+        """What the sender paid for gas, in wei."""
+        return self.gas_used * self.effective_gas_price
+
+
+@dataclass(frozen=True, slots=True)
+class Fees:
+    """EIP-1559 fee parameters to put in a transaction."""
+
+    max_fee_per_gas: int
+    max_priority_fee_per_gas: int
+
+
+@runtime_checkable
+class Chain(Protocol):
+    """An EVM chain reached through one node (in-process py-evm, or JSON-RPC).
+
+    Adapters: ``EthTesterChain``, ``RpcChain``. Transient faults raise ``ChainUnavailable`` (after the adapter's
+    own bounded retries); reverts raise ``TransactionReverted`` and are never retried.
+    """
+
+    @property
+    def chain_id(self) -> int: ...
+
+    def block_number(self) -> int: ...
+
+    def call(self, to: str, data: bytes, *, sender: str | None = None) -> bytes:
+        """``eth_call`` at the latest block. Reverts raise ``TransactionReverted`` with the decoded reason."""
+        ...
+
+    def estimate_gas(self, *, sender: str, to: str | None, data: bytes, value: int = 0) -> int:
+        """Gas estimate; a transaction that would revert raises ``TransactionReverted``."""
+        ...
+
+    def fees(self) -> Fees: ...
+
+    def nonce(self, address: str, *, pending: bool = True) -> int: ...
+
+    def balance(self, address: str) -> int: ...
+
+    def send_raw(self, raw_tx: bytes) -> str:
+        """Broadcast a signed transaction; returns its hash as 0x-hex."""
+        ...
+
+    def wait_receipt(self, tx_hash: str, *, timeout: float = 120.0) -> Receipt:
+        """Wait for the receipt; a mined-but-reverted transaction raises ``TransactionReverted``."""
+        ...
+
+    def receipt(self, tx_hash: str) -> Receipt | None:
+        """The receipt if mined, else ``None``. Does not raise on reverted transactions."""
+        ...
+
+    def get_logs(
+        self, *, address: str, topics: Sequence[bytes | None] | None, from_block: int, to_block: int
+    ) -> list[LogEntry]:
+        """Logs in ``[from_block, to_block]``, fetched in bounded ranges, split further when the node refuses."""
+        ...
+
+
+# --------------------------------------------------------------------------------------------------- artifacts
+
+
+@runtime_checkable
+class ArtifactStore(Protocol):
+    """Content-addressed storage. CIDs are CIDv1 with raw leaves, identical to ``ipfs add --cid-version=1
+    --raw-leaves``. Adapters: ``LocalArtifactStore`` (later ``IpfsArtifactStore``)."""
+
+    def put_bytes(self, data: bytes) -> str: ...
+
+    def put_path(self, path: Path) -> str:
+        """Add a file or a directory (recursively, as a UnixFS directory); return the root CID."""
+        ...
+
+    def get_bytes(self, cid: str) -> bytes:
+        """Content of a file CID, verified against the CID. Raises ``ArtifactNotFound``/``ArtifactCorrupt``."""
+        ...
+
+    def get_path(self, cid: str, dest: Path) -> Path:
+        """Write a file or directory CID to ``dest``, verifying every block on the way."""
+        ...
+
+    def has(self, cid: str) -> bool: ...
+
+
+# ------------------------------------------------------------------------------------------------------ boards
+
+
+@runtime_checkable
+class TaskBoard(Protocol):
+    """A DAO task board. Adapters: ``OnchainTaskBoard`` (our TaskBoard contract)."""
+
+    name: str
+
+    def poll(self, cursor: int) -> tuple[list[BoardTask], int]:
+        """Tasks posted since ``cursor`` (an opaque resume point), and the next cursor.
+
+        Tasks with bad specs come back with ``quarantine_reason`` set: a bad task never stops the poll.
+        """
+        ...
+
+    def status(self, task_id: int) -> BoardTask:
+        """The task as the board sees it now."""
+        ...
+
+    def claim(self, task_id: int, *, agent: str) -> Receipt:
+        """Claim for the agent's wallet address."""
+        ...
+
+    def release(self, task_id: int, *, agent: str) -> Receipt: ...
+
+    def submit(self, task_id: int, artifact_cid: str, *, agent: str) -> Receipt: ...
+
+    def payouts(self, cursor: int) -> tuple[list[Payout], int]:
+        """Rewards paid since ``cursor``, and the next cursor."""
+        ...

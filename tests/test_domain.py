@@ -1,0 +1,70 @@
+"""The lifecycle transition table, exhaustively: every (from, to) pair either is in the table or raises."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from orchestrator.domain import TERMINAL_STATES, TRANSITIONS, TaskState, check_transition
+from orchestrator.errors import DeworkerError, LifecycleError
+
+S = TaskState
+
+
+@pytest.mark.parametrize(("current", "new"), list(itertools.product(TaskState, TaskState)))
+def test_every_pair_is_allowed_exactly_when_listed(current: TaskState, new: TaskState) -> None:
+    if new in TRANSITIONS[current]:
+        check_transition(current, new)
+    else:
+        with pytest.raises(LifecycleError) as info:
+            check_transition(current, new)
+        assert str(current) in str(info.value) and str(new) in str(info.value)
+        assert isinstance(info.value, DeworkerError) and not info.value.retryable
+
+
+def test_table_covers_every_state() -> None:
+    assert set(TRANSITIONS) == set(TaskState)
+
+
+def test_terminal_states_are_the_exits_and_paid() -> None:
+    assert TERMINAL_STATES == {S.PAID, S.SKIPPED, S.QUARANTINED, S.LOST, S.ABANDONED, S.REJECTED, S.FAILED}
+
+
+def test_happy_path_is_a_walk_through_the_table() -> None:
+    path = [
+        S.DISCOVERED,
+        S.CLAIMING,
+        S.CLAIMED,
+        S.PRODUCING,
+        S.PRODUCED,
+        S.AWAITING_REVIEW,
+        S.APPROVED,
+        S.SUBMITTING,
+        S.SUBMITTED,
+        S.PAID,
+    ]
+    for a, b in itertools.pairwise(path):
+        check_transition(a, b)
+
+
+def test_every_state_reaches_a_terminal_state() -> None:
+    for start in TaskState:
+        seen, todo = set(), [start]
+        while todo:
+            s = todo.pop()
+            if s in seen:
+                continue
+            seen.add(s)
+            todo.extend(TRANSITIONS[s])
+        assert seen & TERMINAL_STATES, f"{start} can never finish"
+
+
+def test_money_steps_cannot_be_entered_twice() -> None:
+    # A task that was claimed or submitted can never go back to CLAIMING or SUBMITTING.
+    for s in TaskState:
+        reachable_after_claim = s not in {S.DISCOVERED, S.CLAIMING}
+        if reachable_after_claim:
+            assert S.CLAIMING not in TRANSITIONS[s]
+        if s not in {S.APPROVED}:
+            assert S.SUBMITTING not in TRANSITIONS[s]
