@@ -33,9 +33,10 @@ class _Section(BaseModel):
 
 
 class ChainConfig(_Section):
-    kind: Literal["in-process", "rpc"] = Field(
+    kind: Literal["in-process", "devnet", "rpc"] = Field(
         default="in-process",
-        description="'in-process': a py-evm chain inside this process (gone when it exits); 'rpc': any JSON-RPC node",
+        description="'in-process': py-evm inside this process (gone when it exits); 'devnet': the anvil that "
+        "`deworker devnet up` started; 'rpc': any JSON-RPC node at rpc_url",
     )
     rpc_url: HttpUrl | None = Field(
         default=None, description="JSON-RPC endpoint, required when kind is 'rpc'"

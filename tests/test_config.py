@@ -1,0 +1,108 @@
+"""Configuration: defaults, overrides, and errors that name the key, where it was set and the fix."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from orchestrator.config import Config, _known_keys, load_config
+from orchestrator.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_repo_config_yaml_equals_the_embedded_defaults() -> None:
+    assert load_config(REPO / "config.yaml", environ={}) == Config()
+
+
+def test_every_key_is_documented_in_config_yaml() -> None:
+    text = (REPO / "config.yaml").read_text()
+    data = yaml.safe_load(text)
+    lines = text.splitlines()
+    for dotted in _known_keys(Config):
+        node = data
+        for part in dotted.split("."):
+            assert part in node, f"config.yaml lacks {dotted}"
+            node = node[part]
+        # Find the key's line inside its section (sections are top-level keys).
+        section, _, leaf = dotted.rpartition(".")
+        start = next(i for i, line in enumerate(lines) if line.startswith(f"{section}:")) if section else 0
+        idx = next(i for i, line in enumerate(lines) if i >= start and re.match(rf"^\s*{leaf}:", line))
+        assert lines[idx - 1].strip().startswith("#") or isinstance(node, dict), f"{dotted} has no comment above it"
+
+
+def test_missing_default_file_means_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert load_config(environ={}) == Config()
+
+
+def test_explicit_missing_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path / "nope.yaml", environ={})
+
+
+def test_mistyped_key_names_key_line_and_suggestion(tmp_path: Path) -> None:
+    path = write(tmp_path, "chain:\n  kind: rpc\n  rpc_ur: http://127.0.0.1:8545\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    assert info.value.key == "chain.rpc_ur"
+    assert f"{path}:3" in str(info.value)
+    assert "did you mean 'chain.rpc_url'" in str(info.value)
+
+
+def test_wrong_type_names_key_expected_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "board:\n  name: x\n  max_spec_bytes: lots\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    msg = str(info.value)
+    assert "board.max_spec_bytes" in msg and f"{path}:3" in msg and "valid integer" in msg and "'lots'" in msg
+
+
+def test_rpc_without_url_names_the_missing_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, "chain:\n  kind: rpc\n"), environ={})
+    assert info.value.key == "chain.rpc_url"
+
+
+def test_env_override_wins_and_is_named_in_errors(tmp_path: Path) -> None:
+    path = write(tmp_path, "chain:\n  max_log_range: 10\n")
+    cfg = load_config(path, environ={"DEWORKER_CHAIN__MAX_LOG_RANGE": "50"})
+    assert cfg.chain.max_log_range == 50
+    with pytest.raises(ConfigError, match="environment variable DEWORKER_CHAIN__MAX_LOG_RANGE"):
+        load_config(path, environ={"DEWORKER_CHAIN__MAX_LOG_RANGE": "-1"})
+
+
+def test_bad_yaml_and_duplicate_keys(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(write(tmp_path, "chain: [\n"), environ={})
+    with pytest.raises(ConfigError, match="duplicate key"):
+        load_config(write(tmp_path, "data_dir: a\ndata_dir: b\n"), environ={})
+
+
+def test_secrets_cannot_be_put_in_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"unknown config key 'dao.private_key'"):
+        load_config(write(tmp_path, "dao:\n  private_key: '0xabc'\n"), environ={})
+
+
+def test_cli_reports_bad_config_in_one_line_with_exit_code_2(tmp_path: Path) -> None:
+    path = write(tmp_path, "chain:\n  kind: rcp\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "--config", str(path), "config", "check"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    first = proc.stderr.splitlines()[0]
+    assert "chain.kind" in first and f"{path}:2" in first and "'rcp'" in first
+    assert proc.stderr.splitlines()[1].startswith("fix:")
