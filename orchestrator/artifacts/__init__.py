@@ -1,0 +1,37 @@
+"""Content-addressed artifact storage with CIDs identical to ``ipfs add --cid-version=1 --raw-leaves``.
+
+``unixfs`` builds and reads the UnixFS block DAGs (pure format code: CIDs, dag-pb, the balanced file layout,
+directories); ``local`` is the ``ArtifactStore`` adapter that keeps the blocks in a local directory.
+"""
+
+from orchestrator.artifacts.local import LocalArtifactStore
+from orchestrator.artifacts.unixfs import (
+    CHUNK_SIZE,
+    MAX_LINKS,
+    BlockSink,
+    BlockSource,
+    Cid,
+    DagRef,
+    add_bytes,
+    add_path,
+    add_stream,
+    export_path,
+    iter_file,
+    walk_dag,
+)
+
+__all__ = [
+    "CHUNK_SIZE",
+    "MAX_LINKS",
+    "BlockSink",
+    "BlockSource",
+    "Cid",
+    "DagRef",
+    "LocalArtifactStore",
+    "add_bytes",
+    "add_path",
+    "add_stream",
+    "export_path",
+    "iter_file",
+    "walk_dag",
+]
