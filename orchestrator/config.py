@@ -38,18 +38,12 @@ class ChainConfig(_Section):
         description="'in-process': py-evm inside this process (gone when it exits); 'devnet': the anvil that "
         "`deworker devnet up` started; 'rpc': any JSON-RPC node at rpc_url",
     )
-    rpc_url: HttpUrl | None = Field(
-        default=None, description="JSON-RPC endpoint, required when kind is 'rpc'"
-    )
+    rpc_url: HttpUrl | None = Field(default=None, description="JSON-RPC endpoint, required when kind is 'rpc'")
     chain_id: int | None = Field(default=None, ge=1, description="expected chain id; checked on connect")
     max_log_range: int = Field(default=2000, ge=1, le=1_000_000, description="blocks per eth_getLogs request")
     request_timeout: float = Field(default=10.0, gt=0, le=600, description="seconds per JSON-RPC request")
-    retries: int = Field(
-        default=5, ge=0, le=20, description="attempts for transient faults (connection, 429)"
-    )
-    receipt_timeout: float = Field(
-        default=120.0, gt=0, description="seconds to wait for a transaction receipt"
-    )
+    retries: int = Field(default=5, ge=0, le=20, description="attempts for transient faults (connection, 429)")
+    receipt_timeout: float = Field(default=120.0, gt=0, description="seconds to wait for a transaction receipt")
 
 
 class BoardConfig(_Section):
@@ -60,9 +54,7 @@ class BoardConfig(_Section):
         description="TaskBoard contract address; null = the one `deworker dao deploy` saved for this chain",
     )
     start_block: int = Field(default=0, ge=0, description="first block to scan when no cursor is saved")
-    max_spec_bytes: int = Field(
-        default=262_144, ge=1024, le=10_485_760, description="larger specs are quarantined"
-    )
+    max_spec_bytes: int = Field(default=262_144, ge=1024, le=10_485_760, description="larger specs are quarantined")
 
 
 class ArtifactsConfig(_Section):
@@ -76,9 +68,7 @@ class DaoConfig(_Section):
         pattern=r"^[A-Z_][A-Z0-9_]*$",
         description="environment variable holding the DAO account's private key (dev chains: first dev account)",
     )
-    claim_ttl: int = Field(
-        default=86_400, ge=60, description="seconds a claim lasts on a board this DAO deploys"
-    )
+    claim_ttl: int = Field(default=86_400, ge=60, description="seconds a claim lasts on a board this DAO deploys")
     token_name: str = "Deworker Reward"
     token_symbol: str = "DWR"
     token_decimals: int = Field(default=18, ge=0, le=36)
@@ -110,19 +100,21 @@ class Config(_Section):
 class _LineLoader(yaml.SafeLoader):
     """A YAML loader that remembers the line of every mapping key, so errors can point at it."""
 
+    lines: dict[tuple[int, Any], int]
+
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     loader.flatten_mapping(node)
     out: dict[Any, Any] = {}
     for key_node, value_node in node.value:
-        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node)
         if key in out:
             raise ConfigError(
                 f"duplicate key {key!r} at line {key_node.start_mark.line + 1}",
                 key=str(key),
                 hint="remove one of the two entries",
             )
-        out[key] = loader.construct_object(value_node)  # type: ignore[no-untyped-call]
+        out[key] = loader.construct_object(value_node)
         loader.lines[id(out), key] = key_node.start_mark.line + 1
     return out
 
@@ -141,7 +133,7 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
             hint="check the path in --config",
         ) from exc
     loader = _LineLoader(text)
-    loader.lines = {}  # type: ignore[attr-defined]
+    loader.lines = {}
     try:
         data = loader.get_single_data() or {}
     except yaml.YAMLError as exc:
@@ -153,7 +145,7 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
             hint="fix the YAML syntax",
         ) from exc
     finally:
-        loader.dispose()  # type: ignore[no-untyped-call]
+        loader.dispose()
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys", source=str(path))
     lines: dict[str, int] = {}
@@ -161,7 +153,7 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
     def walk(node: Mapping[str, Any], prefix: str) -> None:
         for key, value in node.items():
             dotted = f"{prefix}{key}"
-            line = loader.lines.get((id(node), key))  # type: ignore[attr-defined]
+            line = loader.lines.get((id(node), key))
             if line is not None:
                 lines[dotted] = line
             if isinstance(value, dict):
@@ -242,11 +234,7 @@ def _config_error(exc: ValidationError, sources: Mapping[str, str], cfg_path: Pa
     where = sources.get(dotted) or sources.get(dotted.rsplit(".", 1)[0]) or str(cfg_path)
     if err["type"] == "extra_forbidden":
         close = difflib.get_close_matches(dotted, _known_keys(Config), n=1)
-        hint = (
-            f"did you mean {close[0]!r}?"
-            if close
-            else "remove it; see the comments in config.yaml for valid keys"
-        )
+        hint = f"did you mean {close[0]!r}?" if close else "remove it; see the comments in config.yaml for valid keys"
         return ConfigError(f"unknown config key {dotted!r} ({where})", key=dotted, source=where, hint=hint)
     msg = err["msg"].removeprefix("Value error, ")
     got = err.get("input")

@@ -90,9 +90,7 @@ class DeliverableKind(enum.StrEnum):
 #: A relative path inside an artifact or workspace: no absolute paths, no ``..``, no empty segments.
 RelPath = Annotated[
     str,
-    StringConstraints(
-        max_length=128, pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*$"
-    ),
+    StringConstraints(max_length=128, pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*$"),
 ]
 
 
@@ -110,9 +108,7 @@ class AcceptanceTests(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     runner: Literal["pytest"] = "pytest"
-    files: dict[RelPath, str] = Field(
-        min_length=1, max_length=20, description="relative path -> file content"
-    )
+    files: dict[RelPath, str] = Field(min_length=1, max_length=20, description="relative path -> file content")
 
 
 class TaskSpec(BaseModel):

@@ -16,6 +16,7 @@ pydantic) are translated where they happen (``raise ChainError(...) from exc``) 
     ├── SpecError                       a task spec is malformed, oversized, unreachable: the task is quarantined
     ├── ArtifactError
     │   ├── ArtifactNotFound
+    │   ├── ArtifactTooLarge            larger than the caller's limit (checked before reading the content)
     │   └── ArtifactCorrupt             stored bytes do not hash to the CID asked for
     └── LifecycleError                  a task state transition the lifecycle table does not allow
 
@@ -102,6 +103,10 @@ class ArtifactError(DeworkerError):
 
 class ArtifactNotFound(ArtifactError):
     """The store holds no content for this CID."""
+
+
+class ArtifactTooLarge(ArtifactError):
+    """The content is larger than the limit the caller set."""
 
 
 class ArtifactCorrupt(ArtifactError):

@@ -98,6 +98,19 @@ class Chain(Protocol):
         ...
 
 
+@runtime_checkable
+class Signer(Protocol):
+    """Something that signs and sends transactions from one address: a dev key in tests and the DAO tools, an
+    agent's policy-gated wallet in the fleet. Only the orchestrator holds one; agents never do."""
+
+    @property
+    def address(self) -> str: ...
+
+    def send(self, to: str | None, data: bytes = b"", *, value: int = 0, gas: int | None = None) -> Receipt:
+        """Sign, send and wait for the receipt. Reverts raise ``TransactionReverted``."""
+        ...
+
+
 # --------------------------------------------------------------------------------------------------- artifacts
 
 
@@ -112,8 +125,9 @@ class ArtifactStore(Protocol):
         """Add a file or a directory (recursively, as a UnixFS directory); return the root CID."""
         ...
 
-    def get_bytes(self, cid: str) -> bytes:
-        """Content of a file CID, verified against the CID. Raises ``ArtifactNotFound``/``ArtifactCorrupt``."""
+    def get_bytes(self, cid: str, *, max_bytes: int | None = None) -> bytes:
+        """Content of a file CID, verified against the CID. Raises ``ArtifactNotFound``/``ArtifactCorrupt``, and
+        ``ArtifactTooLarge`` before reading anything when the file is larger than ``max_bytes``."""
         ...
 
     def get_path(self, cid: str, dest: Path) -> Path:
@@ -143,13 +157,13 @@ class TaskBoard(Protocol):
         """The task as the board sees it now."""
         ...
 
-    def claim(self, task_id: int, *, agent: str) -> Receipt:
-        """Claim for the agent's wallet address."""
+    def claim(self, task_id: int, *, wallet: Signer) -> Receipt:
+        """Claim the task for ``wallet``'s address."""
         ...
 
-    def release(self, task_id: int, *, agent: str) -> Receipt: ...
+    def release(self, task_id: int, *, wallet: Signer) -> Receipt: ...
 
-    def submit(self, task_id: int, artifact_cid: str, *, agent: str) -> Receipt: ...
+    def submit(self, task_id: int, artifact_cid: str, *, wallet: Signer) -> Receipt: ...
 
     def payouts(self, cursor: int) -> tuple[list[Payout], int]:
         """Rewards paid since ``cursor``, and the next cursor."""

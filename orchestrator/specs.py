@@ -40,9 +40,7 @@ def parse_spec(raw: bytes, *, max_bytes: int) -> TaskSpec:
     except UnicodeDecodeError as exc:
         raise SpecError(f"spec is not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
-        raise SpecError(
-            f"spec is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
+        raise SpecError(f"spec is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     if not isinstance(doc, dict):
         raise SpecError(f"spec must be a JSON object, got {type(doc).__name__}")
     try:

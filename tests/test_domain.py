@@ -28,7 +28,7 @@ def test_table_covers_every_state() -> None:
 
 
 def test_terminal_states_are_the_exits_and_paid() -> None:
-    assert TERMINAL_STATES == {S.PAID, S.SKIPPED, S.QUARANTINED, S.LOST, S.ABANDONED, S.REJECTED, S.FAILED}
+    assert {S.PAID, S.SKIPPED, S.QUARANTINED, S.LOST, S.ABANDONED, S.REJECTED, S.FAILED} == TERMINAL_STATES
 
 
 def test_happy_path_is_a_walk_through_the_table() -> None:

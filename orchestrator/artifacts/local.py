@@ -70,9 +70,7 @@ class LocalArtifactStore:
         """Whether every block of the DAG is stored. Inner nodes are read and verified (a damaged one raises
         ``ArtifactCorrupt``); leaves are only looked up."""
         try:
-            return all(
-                self._block_path(block).is_file() for block in walk_dag(Cid.parse(cid), self._read_block)
-            )
+            return all(self._block_path(block).is_file() for block in walk_dag(Cid.parse(cid), self._read_block))
         except ArtifactNotFound:
             return False
 

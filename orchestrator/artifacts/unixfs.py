@@ -114,13 +114,9 @@ class Cid:
     @classmethod
     def _checked(cls, codec: int, hashfun: int, digest: bytes, shown: str) -> Cid:
         if codec not in (RAW, DAG_PB):
-            raise ArtifactError(
-                f"unsupported CID {shown}: codec 0x{codec:x}; only raw (0x55) and dag-pb (0x70)"
-            )
+            raise ArtifactError(f"unsupported CID {shown}: codec 0x{codec:x}; only raw (0x55) and dag-pb (0x70)")
         if hashfun != SHA2_256 or len(digest) != _DIGEST_LEN:
-            raise ArtifactError(
-                f"unsupported CID {shown}: multihash 0x{hashfun:x}; only sha2-256 is supported"
-            )
+            raise ArtifactError(f"unsupported CID {shown}: multihash 0x{hashfun:x}; only sha2-256 is supported")
         return cls(codec, bytes(digest))
 
     def to_binary(self) -> bytes:
@@ -532,9 +528,7 @@ def iter_file(root: Cid, load: BlockSource, *, max_bytes: int | None = None) -> 
             node, unixfs = _node(cid, load)
             if unixfs.type not in (UnixfsType.FILE, UnixfsType.RAW):
                 kind = unixfs.type.name.lower().replace("_", " ")
-                raise ArtifactError(
-                    f"{cid} is a {kind}, not a file", hint="use get_path to write a directory to disk"
-                )
+                raise ArtifactError(f"{cid} is a {kind}, not a file", hint="use get_path to write a directory to disk")
             declared = unixfs.filesize
             if declared is not None and declared > limit:
                 raise _too_large(root, declared, limit)

@@ -1,0 +1,175 @@
+"""``OnchainTaskBoard``: the ``TaskBoard`` port over our TaskBoard contract.
+
+New tasks come from ``TaskPosted`` logs read from a block cursor in bounded ranges (the Chain adapter splits
+ranges the node refuses), so one poll costs O(new tasks), not O(backlog). Each task's spec is fetched from the
+artifact store by CID and validated; a bad spec gives a quarantined task with the reason, never an exception
+that would stop the poll.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth_utils.address import to_checksum_address
+
+from contracts.compile import load_artifact
+from orchestrator.boards.abi import ContractABI
+from orchestrator.domain import BoardStatus, BoardTask, Payout
+from orchestrator.errors import (
+    ArtifactError,
+    ArtifactNotFound,
+    ArtifactTooLarge,
+    SpecError,
+    TaskNotFound,
+    TransactionReverted,
+)
+from orchestrator.ports import ArtifactStore, Chain, Receipt, Signer
+from orchestrator.specs import parse_spec
+
+_board_abi: ContractABI | None = None
+
+
+def board_abi() -> ContractABI:
+    """The TaskBoard ABI (from ``contracts/build``), parsed once per process."""
+    global _board_abi
+    if _board_abi is None:
+        _board_abi = ContractABI(load_artifact("TaskBoard")["abi"])
+    return _board_abi
+
+
+class OnchainTaskBoard:
+    """A TaskBoard contract at ``address``, reached through ``chain``; specs come from ``store``."""
+
+    def __init__(
+        self,
+        *,
+        chain: Chain,
+        address: str,
+        store: ArtifactStore,
+        name: str = "main",
+        max_spec_bytes: int = 262_144,
+    ) -> None:
+        self.chain = chain
+        self.address = address
+        self.store = store
+        self.name = name
+        self.max_spec_bytes = max_spec_bytes
+        self.abi = board_abi()
+
+    def __repr__(self) -> str:
+        return f"OnchainTaskBoard(name={self.name!r}, address={self.address})"
+
+    # ------------------------------------------------------------------------------------------------ reads
+
+    def poll(self, cursor: int) -> tuple[list[BoardTask], int]:
+        """Tasks posted in blocks ``[cursor, head]``; the next cursor is ``head + 1``."""
+        head = self.chain.block_number()
+        if cursor > head:
+            return [], cursor
+        logs = self.chain.get_logs(
+            address=self.address, topics=[self.abi.topic("TaskPosted")], from_block=cursor, to_block=head
+        )
+        tasks = []
+        for log in logs:
+            event = self.abi.decode_log(log)
+            if event is None:  # pragma: no cover - we filter on topic0
+                continue
+            tasks.append(self._task_from_post(event.args))
+        return tasks, head + 1
+
+    def _task_from_post(self, args: dict[str, Any]) -> BoardTask:
+        spec_cid: str = args["spec_cid"]
+        spec = None
+        reason = None
+        try:
+            raw = self.store.get_bytes(spec_cid, max_bytes=self.max_spec_bytes)
+            spec = parse_spec(raw, max_bytes=self.max_spec_bytes)
+        except ArtifactTooLarge:
+            reason = f"spec {spec_cid} is larger than the {self.max_spec_bytes:,}-byte limit (board.max_spec_bytes)"
+        except ArtifactNotFound:
+            reason = f"spec {spec_cid} could not be fetched: not in the artifact store"
+        except ArtifactError as exc:
+            reason = f"spec {spec_cid} could not be fetched: {exc.message}"
+        except SpecError as exc:
+            reason = exc.message
+        return BoardTask(
+            board=self.name,
+            task_id=int(args["task_id"]),
+            poster=args["poster"],
+            token=args["token"],
+            reward=int(args["reward"]),
+            deadline=int(args["deadline"]),
+            reviewer=args["reviewer"],
+            spec_cid=spec_cid,
+            status=BoardStatus.OPEN,
+            spec=spec,
+            quarantine_reason=reason,
+        )
+
+    def status(self, task_id: int) -> BoardTask:
+        """The task as the contract holds it now (spec not fetched)."""
+        try:
+            out = self.chain.call(self.address, self.abi.encode_call("task", task_id))
+        except TransactionReverted as exc:
+            if "unknown task" in exc.reason:
+                raise TaskNotFound(
+                    f"board {self.name!r} has no task {task_id}", hint="list tasks with `deworker dao tasks`"
+                ) from None
+            raise
+        (t,) = self.abi.decode_output("task", out)
+        poster, token, reward, deadline, reviewer, spec_cid, status, claimant, expires, artifact_cid = t
+        return BoardTask(
+            board=self.name,
+            task_id=task_id,
+            poster=to_checksum_address(poster),
+            token=to_checksum_address(token),
+            reward=int(reward),
+            deadline=int(deadline),
+            reviewer=to_checksum_address(reviewer),
+            spec_cid=spec_cid,
+            status=BoardStatus(status),
+            claimant=None if int(claimant, 16) == 0 else to_checksum_address(claimant),
+            claim_expires=int(expires),
+            artifact_cid=artifact_cid or None,
+        )
+
+    def task_count(self) -> int:
+        out = self.chain.call(self.address, self.abi.encode_call("task_count"))
+        return int(self.abi.decode_output("task_count", out)[0])
+
+    def payouts(self, cursor: int) -> tuple[list[Payout], int]:
+        """``TaskApproved`` events (the board paying a claimant) in blocks ``[cursor, head]``."""
+        head = self.chain.block_number()
+        if cursor > head:
+            return [], cursor
+        logs = self.chain.get_logs(
+            address=self.address, topics=[self.abi.topic("TaskApproved")], from_block=cursor, to_block=head
+        )
+        payouts = []
+        for log in logs:
+            event = self.abi.decode_log(log)
+            if event is None:  # pragma: no cover
+                continue
+            payouts.append(
+                Payout(
+                    board=self.name,
+                    task_id=int(event.args["task_id"]),
+                    recipient=event.args["claimant"],
+                    token=event.args["token"],
+                    amount=int(event.args["reward"]),
+                    tx_hash=log.tx_hash,
+                    block_number=log.block_number,
+                )
+            )
+        return payouts, head + 1
+
+    # ----------------------------------------------------------------------------------------------- writes
+
+    def claim(self, task_id: int, *, wallet: Signer) -> Receipt:
+        return wallet.send(self.address, self.abi.encode_call("claim", task_id))
+
+    def release(self, task_id: int, *, wallet: Signer) -> Receipt:
+        return wallet.send(self.address, self.abi.encode_call("release", task_id))
+
+    def submit(self, task_id: int, artifact_cid: str, *, wallet: Signer) -> Receipt:
+        return wallet.send(self.address, self.abi.encode_call("submit", task_id, artifact_cid))

@@ -1,0 +1,192 @@
+"""The one place that builds the object graph from typed config: chain, artifact store, board, DAO signer.
+
+The CLI (and later the service and the web app) call this; nothing else constructs adapters. Nothing is built at
+import time, and each part is built once per ``Runtime`` on first use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+
+from orchestrator.artifacts import LocalArtifactStore
+from orchestrator.boards.onchain import OnchainTaskBoard
+from orchestrator.chain import (
+    ANVIL_CHAIN_ID,
+    DetachedAnvil,
+    EthTesterChain,
+    RpcChain,
+    TxSender,
+    anvil_dev_accounts,
+)
+from orchestrator.config import Config, secret_from_env
+from orchestrator.errors import ConfigError
+from orchestrator.ports import ArtifactStore, Chain
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """Where a DAO's token and board live on one chain."""
+
+    chain_id: int
+    token: str
+    board: str
+    block: int
+
+
+class AddressBook:
+    """``<data_dir>/addresses.json``: the deployments ``deworker dao deploy`` made, keyed by chain id."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _read(self) -> dict[str, Any]:
+        if not self.path.exists():
+            return {}
+        try:
+            data: dict[str, Any] = json.loads(self.path.read_text("utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(
+                f"cannot read {self.path}: {exc}",
+                hint=f"delete {self.path} and run `deworker dao deploy` again",
+            ) from exc
+        return data
+
+    def get(self, chain_id: int) -> Deployment | None:
+        entry = self._read().get(str(chain_id))
+        if entry is None:
+            return None
+        return Deployment(chain_id=chain_id, token=entry["token"], board=entry["board"], block=entry["block"])
+
+    def save(self, dep: Deployment) -> None:
+        data = self._read()
+        data[str(dep.chain_id)] = {"token": dep.token, "board": dep.board, "block": dep.block}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", "utf-8")
+        os.replace(tmp, self.path)
+
+
+@dataclass
+class Runtime:
+    """Lazily built adapters for one process. ``chain_override`` lets the demo and tests inject a chain."""
+
+    config: Config
+    chain_override: Chain | None = None
+    _senders: dict[str, TxSender] = field(default_factory=dict)
+
+    @cached_property
+    def chain(self) -> Chain:
+        if self.chain_override is not None:
+            return self.chain_override
+        cfg = self.config.chain
+        chain: Chain
+        if cfg.kind == "in-process":
+            chain = EthTesterChain()
+        elif cfg.kind == "devnet":
+            chain = RpcChain(
+                devnet_url(self.config),
+                timeout=cfg.request_timeout,
+                retries=cfg.retries,
+                max_log_range=cfg.max_log_range,
+            )
+        else:
+            chain = RpcChain(
+                str(cfg.rpc_url),
+                timeout=cfg.request_timeout,
+                retries=cfg.retries,
+                max_log_range=cfg.max_log_range,
+            )
+        if cfg.chain_id is not None and chain.chain_id != cfg.chain_id:
+            raise ConfigError(
+                f"the node reports chain id {chain.chain_id}, but chain.chain_id is {cfg.chain_id}",
+                key="chain.chain_id",
+                hint="point chain.rpc_url at the right network, or correct chain.chain_id",
+            )
+        return chain
+
+    @cached_property
+    def store(self) -> ArtifactStore:
+        return LocalArtifactStore(self.config.artifacts_path)
+
+    @cached_property
+    def addresses(self) -> AddressBook:
+        return AddressBook(self.config.data_dir / "addresses.json")
+
+    def deployment(self) -> Deployment:
+        """The board and token for the connected chain: from config, else from the address book."""
+        chain_id = self.chain.chain_id
+        dep = self.addresses.get(chain_id)
+        if self.config.board.address is not None:
+            token = dep.token if dep else ""
+            return Deployment(chain_id, token, self.config.board.address, self.config.board.start_block)
+        if dep is None:
+            raise ConfigError(
+                f"no TaskBoard known on chain {chain_id}",
+                key="board.address",
+                hint="run `deworker dao deploy`, or set board.address in config.yaml",
+            )
+        return dep
+
+    @cached_property
+    def board(self) -> OnchainTaskBoard:
+        dep = self.deployment()
+        return OnchainTaskBoard(
+            chain=self.chain,
+            address=dep.board,
+            store=self.store,
+            name=self.config.board.name,
+            max_spec_bytes=self.config.board.max_spec_bytes,
+        )
+
+    def sender(self, private_key: str | bytes) -> TxSender:
+        """One ``TxSender`` per key per process, so local nonce tracking stays consistent."""
+        account = Account.from_key(private_key)
+        if account.address not in self._senders:
+            self._senders[account.address] = TxSender(
+                self.chain, account, receipt_timeout=self.config.chain.receipt_timeout
+            )
+        return self._senders[account.address]
+
+    def dao_signer(self) -> TxSender:
+        """The DAO's account: the key in ``$<dao.key_env>``, or on a dev chain its first dev account."""
+        key = secret_from_env(self.config.dao.key_env)
+        return self.sender(key if key is not None else self._dev_key(0))
+
+    def dev_key(self, index: int) -> bytes:
+        """A pre-funded dev account key (in-process chain or anvil only): for the demo and tests."""
+        return self._dev_key(index)
+
+    def _dev_key(self, index: int) -> bytes:
+        chain = self.chain
+        if isinstance(chain, EthTesterChain):
+            return chain.dev_accounts()[index].private_key
+        if chain.chain_id == ANVIL_CHAIN_ID:
+            return anvil_dev_accounts(index + 1)[index].private_key
+        raise ConfigError(
+            f"${self.config.dao.key_env} is not set and chain {chain.chain_id} is not a dev chain",
+            key="dao.key_env",
+            hint=f"export {self.config.dao.key_env}=<the DAO account's private key> (never put it in config.yaml)",
+        )
+
+
+def devnet_url(config: Config) -> str:
+    """The URL of the anvil that `deworker devnet up` started for this data dir."""
+    proc = DetachedAnvil.read(devnet_pidfile(config))
+    if proc is None or not proc.alive():
+        raise ConfigError(
+            "chain.kind is 'devnet' but no devnet is running",
+            key="chain.kind",
+            hint="start one with `deworker devnet up`",
+        )
+    return proc.url
+
+
+def devnet_pidfile(config: Config) -> Path:
+    return config.data_dir / "devnet.json"

@@ -1,0 +1,329 @@
+"""The ``deworker`` command line (Typer + Rich).
+
+Errors Deworker raises on purpose are printed as one line plus the fix, without a traceback: exit code 2 for
+bad configuration or usage, 1 for everything else. ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from orchestrator.config import Config, load_config
+
+if TYPE_CHECKING:  # imported lazily at run time: `deworker --help` stays fast
+    from orchestrator.bootstrap import Runtime
+    from orchestrator.dao import Dao
+from orchestrator.errors import ConfigError, DeworkerError
+
+console = Console()
+err_console = Console(stderr=True)
+
+app = typer.Typer(
+    name="deworker",
+    help="Run a fleet of AI contributors on DAO task boards: poll, claim, produce, review, submit, collect.\n\n"
+    "Start with `deworker demo` (everything in-process), or `deworker devnet up` for a local chain.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode="markdown",
+)
+artifact_app = typer.Typer(
+    help="Content-addressed artifacts: CIDs identical to `ipfs add --cid-version=1 --raw-leaves`."
+)
+spec_app = typer.Typer(help="Task specs: the JSON document a DAO posts, stored by CID.")
+dao_app = typer.Typer(help="For DAOs: deploy a board, post funded tasks, approve, reject or cancel them.")
+devnet_app = typer.Typer(help="A local anvil dev chain with the contracts deployed, for trying the DAO commands.")
+config_app = typer.Typer(help="Inspect the configuration.")
+app.add_typer(artifact_app, name="artifact", no_args_is_help=True)
+app.add_typer(spec_app, name="spec", no_args_is_help=True)
+app.add_typer(dao_app, name="dao", no_args_is_help=True)
+app.add_typer(devnet_app, name="devnet", no_args_is_help=True)
+app.add_typer(config_app, name="config", no_args_is_help=True)
+
+
+class _State:
+    config_path: Path | None = None
+    debug: bool = False
+    _config: Config | None = None
+
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+
+state = _State()
+
+
+@app.callback()
+def _root(
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="Config file (default: $DEWORKER_CONFIG or ./config.yaml).", dir_okay=False
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+) -> None:
+    state.config_path = config
+    state.debug = debug
+    state._config = None
+
+
+def _runtime(*, needs_persistent_chain: bool = False) -> Runtime:
+    from orchestrator.bootstrap import Runtime
+
+    cfg = state.config()
+    if needs_persistent_chain and cfg.chain.kind == "in-process":
+        raise ConfigError(
+            "the DAO commands need a chain that outlives one command, but chain.kind is 'in-process'",
+            key="chain.kind",
+            hint="run `deworker devnet up`, then set chain.kind: devnet in config.yaml "
+            "(or export DEWORKER_CHAIN__KIND=devnet)",
+        )
+    return Runtime(cfg)
+
+
+# --------------------------------------------------------------------------------------------------- config
+
+
+@config_app.command("check")
+def config_check() -> None:
+    """Validate the config file and the DEWORKER_* environment, and print the effective configuration."""
+    cfg = state.config()
+    console.print_json(cfg.model_dump_json())
+    err_console.print("[green]config OK[/]")
+
+
+# ----------------------------------------------------------------------------------------------------- spec
+
+
+@spec_app.command("schema")
+def spec_schema() -> None:
+    """Print the task spec JSON Schema (deworker/task-spec@1)."""
+    from orchestrator.specs import spec_json_schema
+
+    sys.stdout.write(json.dumps(spec_json_schema(), indent=2, sort_keys=True) + "\n")
+
+
+@spec_app.command("validate")
+def spec_validate(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Spec JSON file.")],
+) -> None:
+    """Check a spec file against the schema, exactly as a polling agent would."""
+    from orchestrator.specs import parse_spec
+
+    spec = parse_spec(file.read_bytes(), max_bytes=state.config().board.max_spec_bytes)
+    console.print(
+        f"[green]valid[/] {spec.title!r}: {spec.deliverable.kind} deliverable, skills {', '.join(spec.skills)}"
+    )
+
+
+# ------------------------------------------------------------------------------------------------- artifact
+
+
+@artifact_app.command("add")
+def artifact_add(
+    path: Annotated[Path, typer.Argument(exists=True, help="A file or a directory (added recursively).")],
+) -> None:
+    """Add a file or directory to the local store and print only its CID (like `ipfs add -Q`)."""
+    from orchestrator.bootstrap import Runtime
+
+    sys.stdout.write(Runtime(state.config()).store.put_path(path) + "\n")
+
+
+@artifact_app.command("get")
+def artifact_get(
+    cid: Annotated[str, typer.Argument(help="The CID to fetch.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the file or directory.")],
+) -> None:
+    """Write the content of CID to PATH, verifying every block against its hash."""
+    from orchestrator.bootstrap import Runtime
+
+    Runtime(state.config()).store.get_path(cid, output)
+    err_console.print(f"wrote {output}")
+
+
+# ------------------------------------------------------------------------------------------------------ dao
+
+
+def _dao() -> tuple[Runtime, Dao]:
+    from orchestrator.dao import Dao
+
+    rt = _runtime(needs_persistent_chain=True)
+    dep = rt.deployment()
+    return rt, Dao(chain=rt.chain, signer=rt.dao_signer(), store=rt.store, board=dep.board, token=dep.token)
+
+
+@dao_app.command("deploy")
+def dao_deploy() -> None:
+    """Deploy a reward token and a TaskBoard with the DAO account; save their addresses in the data dir."""
+    from orchestrator.bootstrap import Deployment
+    from orchestrator.dao import Dao
+
+    rt = _runtime(needs_persistent_chain=True)
+    cfg = rt.config.dao
+    token, board, block = Dao.deploy(
+        chain=rt.chain,
+        sender=rt.dao_signer(),
+        name=cfg.token_name,
+        symbol=cfg.token_symbol,
+        decimals=cfg.token_decimals,
+        supply=cfg.token_supply,
+        claim_ttl=cfg.claim_ttl,
+    )
+    rt.addresses.save(Deployment(chain_id=rt.chain.chain_id, token=token, board=board, block=block))
+    table = Table(title=f"Deployed on chain {rt.chain.chain_id}", show_header=False)
+    table.add_row("reward token", f"{token} ({cfg.token_symbol}, {cfg.token_supply:,} minted to the DAO)")
+    table.add_row("task board", f"{board} (claims last {cfg.claim_ttl:,} s)")
+    table.add_row("DAO account", rt.dao_signer().address)
+    table.add_row("saved to", str(rt.addresses.path))
+    console.print(table)
+
+
+@dao_app.command("post")
+def dao_post(
+    spec: Annotated[Path, typer.Option("--spec", exists=True, dir_okay=False, help="Task spec JSON file.")],
+    reward: Annotated[str, typer.Option("--reward", help="Reward in whole tokens, e.g. 50 or 12.5.")],
+    deadline: Annotated[str, typer.Option("--deadline", help="Time allowed from now: 90m, 12h, 3d, 2w.")] = "3d",
+    reviewer: Annotated[
+        str | None,
+        typer.Option("--reviewer", help="Who approves: an EOA, a Safe or a timelock. Default: the DAO."),
+    ] = None,
+) -> None:
+    """Validate SPEC, store it by CID, escrow the reward and post the task."""
+    from orchestrator.dao import parse_duration, to_base_units
+    from orchestrator.specs import parse_spec
+
+    task_spec = parse_spec(spec.read_bytes(), max_bytes=state.config().board.max_spec_bytes)
+    seconds = parse_duration(deadline)
+    _, dao = _dao()
+    units = to_base_units(reward, dao.decimals())
+    posted = dao.post(task_spec, reward=units, deadline=int(time.time()) + seconds, reviewer=reviewer)
+    console.print(
+        f"posted task [bold]{posted.task_id}[/] {task_spec.title!r}: {reward} {dao.symbol()} escrowed, "
+        f"spec {posted.spec_cid}, tx {posted.receipt.tx_hash}"
+    )
+
+
+@dao_app.command("tasks")
+def dao_tasks() -> None:
+    """A table of every task on the board with its status, reward, claimant and artifact."""
+    from orchestrator.dao import from_base_units
+
+    _, dao = _dao()
+    decimals, symbol = dao.decimals(), dao.symbol()
+    table = Table(title=f"Tasks on board {dao.board_address}")
+    for col in ("id", "status", "reward", "deadline (UTC)", "claimant", "artifact CID"):
+        table.add_column(col, overflow="fold")
+    for t in dao.tasks():
+        table.add_row(
+            str(t.task_id),
+            t.status.name.lower(),
+            f"{from_base_units(t.reward, decimals):,f} {symbol}",
+            datetime.fromtimestamp(t.deadline, UTC).strftime("%Y-%m-%d %H:%M"),
+            t.claimant or "-",
+            t.artifact_cid or "-",
+        )
+    console.print(table)
+
+
+@dao_app.command("approve")
+def dao_approve(task_id: Annotated[int, typer.Argument(help="Task id (see `deworker dao tasks`).")]) -> None:
+    """Approve a submitted task: the escrowed reward is paid to its claimant."""
+    _, dao = _dao()
+    receipt = dao.approve(task_id)
+    console.print(f"approved task {task_id}: reward paid (tx {receipt.tx_hash})")
+
+
+@dao_app.command("reject")
+def dao_reject(
+    task_id: Annotated[int, typer.Argument(help="Task id.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why; recorded on chain for the contributor.")],
+) -> None:
+    """Reject a submission with a reason; the task reopens and its reward stays escrowed."""
+    _, dao = _dao()
+    receipt = dao.reject(task_id, reason)
+    console.print(f"rejected task {task_id} (tx {receipt.tx_hash}); it is open again")
+
+
+@dao_app.command("cancel")
+def dao_cancel(task_id: Annotated[int, typer.Argument(help="Task id.")]) -> None:
+    """Cancel an unclaimed task and refund its reward to the DAO."""
+    _, dao = _dao()
+    receipt = dao.cancel(task_id)
+    console.print(f"cancelled task {task_id}; reward refunded (tx {receipt.tx_hash})")
+
+
+# --------------------------------------------------------------------------------------------------- devnet
+
+
+@devnet_app.command("up")
+def devnet_up(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 picks a free one).")] = 8545,
+) -> None:
+    """Start anvil in the background with the token and board deployed; print RPC URL and dev accounts."""
+    from orchestrator import devnet
+
+    info = devnet.up(state.config(), port=port)
+    devnet.print_info(console, info)
+
+
+@devnet_app.command("down")
+def devnet_down() -> None:
+    """Stop the devnet started by `deworker devnet up`."""
+    from orchestrator import devnet
+
+    stopped = devnet.down(state.config())
+    console.print("devnet stopped" if stopped else "no devnet was running")
+
+
+@devnet_app.command("status")
+def devnet_status() -> None:
+    """Is the devnet running? Its URL, chain id, block height and contracts."""
+    from orchestrator import devnet
+
+    info = devnet.status(state.config())
+    if info is None:
+        console.print("no devnet running; start one with `deworker devnet up`")
+        raise typer.Exit(1)
+    devnet.print_info(console, info)
+
+
+# ----------------------------------------------------------------------------------------------------- demo
+
+
+@app.command("demo")
+def demo(
+    tasks_dir: Annotated[
+        Path | None,
+        typer.Option("--tasks", help="Folder of spec JSON files to post instead of the bundled set."),
+    ] = None,
+) -> None:
+    """Run what exists end to end on the in-process chain: deploy, post, discover, claim, submit, approve, pay."""
+    from orchestrator import demo as demo_mod
+
+    ok = demo_mod.run(state.config(), console=console, tasks_dir=tasks_dir)
+    raise typer.Exit(0 if ok else 1)
+
+
+def main() -> None:
+    """Console entry point: run the app, turning Deworker errors into one clear line."""
+    try:
+        app()
+    except DeworkerError as exc:
+        if state.debug:
+            raise
+        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+        if exc.hint:
+            err_console.print(f"[bold]fix:[/] {exc.hint}", highlight=False, soft_wrap=True)
+        sys.exit(2 if isinstance(exc, ConfigError) else 1)

@@ -1,0 +1,167 @@
+"""The TaskBoard port against ``OnchainTaskBoard``, on every chain adapter (py-evm in-process and anvil).
+
+Real contracts from ``contracts/build``, real signed transactions, a real artifact store for specs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from orchestrator.artifacts import LocalArtifactStore
+from orchestrator.boards.onchain import OnchainTaskBoard
+from orchestrator.dao import Dao, token_abi
+from orchestrator.domain import BoardStatus, Deliverable, DeliverableKind, TaskSpec
+from orchestrator.errors import TaskNotFound, TransactionReverted
+from orchestrator.ports import TaskBoard
+from tests.conftest import ChainEnv
+
+SPEC = TaskSpec(
+    title="Write a haiku about escrow",
+    description="Three lines, 5-7-5 syllables.",
+    deliverable=Deliverable(kind=DeliverableKind.TEXT, filename="haiku.txt"),
+    skills=["writing"],
+    acceptance=["5-7-5"],
+)
+REWARD = 10 * 10**18
+
+
+@pytest.fixture
+def setup(chain_env: ChainEnv, tmp_path: Path) -> tuple[ChainEnv, Dao, OnchainTaskBoard, int]:
+    store = LocalArtifactStore(tmp_path / "store")
+    dao_sender = chain_env.sender(0)
+    token, board, block = Dao.deploy(
+        chain=chain_env.chain,
+        sender=dao_sender,
+        name="Reward",
+        symbol="RWD",
+        decimals=18,
+        supply=10_000,
+        claim_ttl=3600,
+    )
+    dao = Dao(chain=chain_env.chain, signer=dao_sender, store=store, board=board, token=token)
+    return (
+        chain_env,
+        dao,
+        OnchainTaskBoard(chain=chain_env.chain, address=board, store=store, name="t"),
+        block,
+    )
+
+
+def deadline(env: ChainEnv) -> int:
+    return int(time.time()) + 7 * 86_400
+
+
+def test_board_satisfies_the_port(setup: tuple[ChainEnv, Dao, OnchainTaskBoard, int]) -> None:
+    _, _, board, _ = setup
+    assert isinstance(board, TaskBoard)
+
+
+def test_poll_returns_new_tasks_once_with_specs(setup: tuple[ChainEnv, Dao, OnchainTaskBoard, int]) -> None:
+    env, dao, board, block = setup
+    first = dao.post(SPEC, reward=REWARD, deadline=deadline(env))
+    second = dao.post(SPEC.model_copy(update={"title": "Another"}), reward=REWARD, deadline=deadline(env))
+    tasks, cursor = board.poll(block)
+    assert [t.task_id for t in tasks] == [first.task_id, second.task_id]
+    assert tasks[0].spec == SPEC and tasks[0].quarantine_reason is None
+    assert tasks[0].reward == REWARD and tasks[0].poster == dao.signer.address
+    assert tasks[1].spec is not None and tasks[1].spec.title == "Another"
+    again, cursor2 = board.poll(cursor)
+    assert again == [] and cursor2 == cursor
+    third = dao.post(SPEC, reward=REWARD, deadline=deadline(env))
+    new, _ = board.poll(cursor)
+    assert [t.task_id for t in new] == [third.task_id]
+
+
+def test_bad_specs_are_quarantined_and_polling_goes_on(
+    setup: tuple[ChainEnv, Dao, OnchainTaskBoard, int], tmp_path: Path
+) -> None:
+    env, dao, board, block = setup
+    d = deadline(env)
+    dao.post_raw(b"{not json", reward=REWARD, deadline=d)
+    dao.post_raw(json.dumps({"title": "x"}).encode(), reward=REWARD, deadline=d)
+    dao.post_raw(b" " * (50 * 1024 * 1024), reward=REWARD, deadline=d)  # 50 MB spec
+    # A spec nobody stored: post with a CID the store has never seen.
+    missing_cid = LocalArtifactStore(tmp_path / "elsewhere").put_bytes(b"not shared")
+    dao.signer.send(dao.token, token_abi().encode_call("approve", dao.board_address, 2 * REWARD))
+    abi = board.abi
+    dao.signer.send(dao.board_address, abi.encode_call("post", dao.token, REWARD, d, dao.signer.address, missing_cid))
+    dao.signer.send(dao.board_address, abi.encode_call("post", dao.token, REWARD, d, dao.signer.address, "not-a-cid"))
+    good = dao.post(SPEC, reward=REWARD, deadline=d)
+    tasks, _ = board.poll(block)
+    reasons = [t.quarantine_reason for t in tasks]
+    assert len(tasks) == 6
+    assert "not valid JSON" in reasons[0]
+    assert "does not match deworker/task-spec@1" in reasons[1]
+    assert "larger than the 262,144-byte limit" in reasons[2]
+    assert "not in the artifact store" in reasons[3]
+    assert "invalid CID" in reasons[4]
+    assert reasons[5] is None and tasks[5].task_id == good.task_id and tasks[5].spec == SPEC
+    assert all(t.spec is None for t in tasks[:5])
+
+
+def test_claim_submit_status_and_payout(setup: tuple[ChainEnv, Dao, OnchainTaskBoard, int]) -> None:
+    env, dao, board, block = setup
+    agent = env.sender(1)
+    posted = dao.post(SPEC, reward=REWARD, deadline=deadline(env))
+    board.claim(posted.task_id, wallet=agent)
+    status = board.status(posted.task_id)
+    assert status.status is BoardStatus.CLAIMED and status.claimant == agent.address
+    assert status.claim_expires > 0
+    cid = board.store.put_bytes(b"escrow holds / the reward until review / then it flows to you")
+    board.submit(posted.task_id, cid, wallet=agent)
+    status = board.status(posted.task_id)
+    assert status.status is BoardStatus.SUBMITTED and status.artifact_cid == cid
+    receipt = dao.approve(posted.task_id)
+    payouts, cursor = board.payouts(block)
+    assert len(payouts) == 1
+    p = payouts[0]
+    assert (p.task_id, p.recipient, p.amount, p.token) == (posted.task_id, agent.address, REWARD, dao.token)
+    assert p.tx_hash == receipt.tx_hash
+    assert dao.token_balance(agent.address) == REWARD
+    assert board.payouts(cursor)[0] == []
+    assert board.status(posted.task_id).status is BoardStatus.APPROVED
+
+
+def test_losing_a_claim_race_is_a_revert_not_a_retry(
+    setup: tuple[ChainEnv, Dao, OnchainTaskBoard, int],
+) -> None:
+    env, dao, board, _ = setup
+    posted = dao.post(SPEC, reward=REWARD, deadline=deadline(env))
+    board.claim(posted.task_id, wallet=env.sender(1))
+    with pytest.raises(TransactionReverted) as info:
+        board.claim(posted.task_id, wallet=env.sender(2))
+    assert info.value.reason == "task not open" and not info.value.retryable
+
+
+def test_release_reopens_and_reject_reopens(setup: tuple[ChainEnv, Dao, OnchainTaskBoard, int]) -> None:
+    env, dao, board, _ = setup
+    agent = env.sender(1)
+    posted = dao.post(SPEC, reward=REWARD, deadline=deadline(env))
+    board.claim(posted.task_id, wallet=agent)
+    board.release(posted.task_id, wallet=agent)
+    assert board.status(posted.task_id).status is BoardStatus.OPEN
+    board.claim(posted.task_id, wallet=agent)
+    board.submit(posted.task_id, board.store.put_bytes(b"draft"), wallet=agent)
+    dao.reject(posted.task_id, "too short")
+    after = board.status(posted.task_id)
+    assert after.status is BoardStatus.OPEN and after.claimant is None and after.artifact_cid is None
+
+
+def test_cancel_refunds_and_dao_lists_tasks(setup: tuple[ChainEnv, Dao, OnchainTaskBoard, int]) -> None:
+    env, dao, _, _ = setup
+    before = dao.token_balance(dao.signer.address)
+    posted = dao.post(SPEC, reward=REWARD, deadline=deadline(env))
+    assert dao.token_balance(dao.signer.address) == before - REWARD
+    dao.cancel(posted.task_id)
+    assert dao.token_balance(dao.signer.address) == before
+    assert [(t.task_id, t.status) for t in dao.tasks()] == [(posted.task_id, BoardStatus.CANCELLED)]
+
+
+def test_unknown_task_is_task_not_found(setup: tuple[ChainEnv, Dao, OnchainTaskBoard, int]) -> None:
+    _, _, board, _ = setup
+    with pytest.raises(TaskNotFound, match="no task 99"):
+        board.status(99)
