@@ -11,6 +11,7 @@ needed to run it. Adapter code: must not import web3 or eth-tester, nor anything
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import glob
 import json
 import os
@@ -18,7 +19,9 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -96,6 +99,16 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether ``host:port`` can be bound right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
 
 
 def _answers(url: str, timeout: float = 0.5) -> int | None:
@@ -268,6 +281,12 @@ class AnvilProcess:
         return self
 
     def _launch(self, port: int, *, pid_file: Path | None) -> None:
+        if not port_is_free(port, self.host):
+            # checked first: a node already listening there would answer our readiness probe
+            raise AnvilFailed(
+                f"port {port} on {self.host} is already in use",
+                hint="stop whatever listens there (a devnet started earlier?) or choose another port",
+            )
         detached = pid_file is not None
         if self.log_file is None and pid_file is not None:
             self.log_file = pid_file.with_suffix(".log")  # a detached node's log outlives this process
@@ -278,6 +297,11 @@ class AnvilProcess:
             fd, name = tempfile.mkstemp(prefix="anvil-", suffix=".log")
             os.close(fd)
             log_path = self._own_log = Path(name)
+        # A child node dies with its parent (even a SIGKILLed test run leaves no orphan); Linux-only, and only
+        # from the main thread, because the kernel ties it to the thread that started the child.
+        tie_to_parent = (
+            not detached and sys.platform == "linux" and threading.current_thread() is threading.main_thread()
+        )
         with open(log_path, "ab") as log:
             process = subprocess.Popen(
                 self.command(port),
@@ -285,6 +309,7 @@ class AnvilProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=detached,
+                preexec_fn=_die_with_parent if tie_to_parent else None,
             )
         self._process = process
         self.port = port
@@ -294,6 +319,9 @@ class AnvilProcess:
             if process.poll() is not None:
                 tail = _tail(log_path)
                 self._process, self.port = None, None
+                if self._own_log is not None:
+                    self._own_log.unlink(missing_ok=True)
+                    self._own_log = None
                 raise AnvilFailed(
                     f"anvil exited with code {process.returncode} while starting on port {port}: {tail}",
                     hint="see the log above; a port in use or a corrupt --state file are the usual causes",
@@ -334,6 +362,12 @@ class AnvilProcess:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def _die_with_parent() -> None:
+    """In the forked child: ask the kernel for SIGTERM when the parent goes (prctl PR_SET_PDEATHSIG)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # 1 == PR_SET_PDEATHSIG
 
 
 def _tail(path: Path, chars: int = 600) -> str:

@@ -146,6 +146,18 @@ def decode_revert_reason(data: bytes) -> str:
     return f"custom error 0x{selector.hex()} (revert data 0x{shown})"
 
 
+def explain_mined_failure(replay: str | None, *, gas_limit: int, gas_used: int, block_number: int) -> str:
+    """The reason to report for a mined transaction with status 0, given what its replay said (``None``: the
+    replay succeeded). A transaction that used all its gas ran out of it, or hit an invalid opcode."""
+    if gas_used >= gas_limit:
+        if replay is None or any(oog in replay.lower() for oog in ("out of gas", "outofgas", "oog")):
+            return f"out of gas (used all {gas_limit} gas given)"
+        return f"{replay} (used all {gas_limit} gas given)"
+    if replay is None:
+        return f"reverted in block {block_number}, but a replay on the parent block succeeds"
+    return replay
+
+
 # ------------------------------------------------------------------------------------------ the base class
 
 

@@ -30,6 +30,7 @@ from orchestrator.chain.base import (
     NonceTooLow,
     checksum_address,
     decode_revert_reason,
+    explain_mined_failure,
     normalize_tx_hash,
 )
 from orchestrator.errors import ChainError, TransactionReverted
@@ -81,6 +82,8 @@ class EthTesterChain(BaseChain):
 
     def mine(self, blocks: int = 1) -> int:
         """Mine ``blocks`` empty blocks; returns the new block number."""
+        if blocks < 1:
+            raise ChainError(f"mine needs a positive number of blocks, got {blocks}")
         with self._lock:
             self._tester.mine_blocks(blocks)
             return self.block_number()
@@ -91,8 +94,8 @@ class EthTesterChain(BaseChain):
             raise ChainError(f"time_travel needs a positive number of seconds, got {seconds}")
         with self._lock:
             target = int(self._chain.get_canonical_head().timestamp) + seconds
-            # eth-tester's time_travel(t) mines a block stamped t - 1 (and nothing at all when t - 1 is the
-            # pending block's own timestamp), so ask for one second more
+            # eth-tester's time_travel(t) mines a block stamped t - 1 (and mines nothing when t equals the
+            # pending block's timestamp), so ask for one second more
             self._tester.time_travel(target + 1)
             return int(self._chain.get_canonical_head().timestamp)
 
@@ -189,11 +192,10 @@ class EthTesterChain(BaseChain):
 
     def _revert_reason(self, tx_hash: str, receipt: Receipt) -> str:
         raw_hash = bytes.fromhex(tx_hash[2:])
+        replay: str | None = None
         with self._lock:
             chain = self._chain
             tx = chain.get_canonical_transaction(Hash32(raw_hash))
-            if receipt.gas_used >= tx.gas:
-                return f"out of gas (used all {tx.gas} gas given)"
             parent = chain.get_canonical_block_header_by_number(BlockNumber(receipt.block_number - 1))
             try:
                 self._execute(
@@ -205,8 +207,10 @@ class EthTesterChain(BaseChain):
                     header=parent,
                 )
             except TransactionReverted as exc:
-                return exc.reason
-        return f"reverted in block {receipt.block_number}, but a replay on the parent block succeeds"
+                replay = exc.reason
+        return explain_mined_failure(
+            replay, gas_limit=int(tx.gas), gas_used=receipt.gas_used, block_number=receipt.block_number
+        )
 
     def _fetch_logs(
         self, address: str, topics: tuple[bytes | None, ...], from_block: int, to_block: int

@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import httpx
@@ -26,6 +26,7 @@ from orchestrator.chain.base import (
     NonceTooLow,
     checksum_address,
     decode_revert_reason,
+    explain_mined_failure,
     normalize_tx_hash,
 )
 from orchestrator.errors import ChainError, ChainUnavailable, LogQueryTooLarge, TransactionReverted
@@ -53,6 +54,16 @@ LOG_RANGE_MARKERS = (
 )
 # ... and "slow down" (retried with backoff, never split).
 RATE_LIMIT_MARKERS = ("rate limit", "too many requests", "request limit", "capacity", "throughput")
+# How nodes say a call or estimate failed without a REVERT (invalid opcode, out of gas, bad jump, ...).
+EVM_HALT_MARKERS = (
+    "evm error",
+    "invalid opcode",
+    "out of gas",
+    "stack underflow",
+    "stack overflow",
+    "invalid jump",
+    "gas required exceeds",
+)
 NONCE_USED_MARKERS = (
     "nonce too low",
     "already known",
@@ -226,14 +237,15 @@ class RpcChain(BaseChain):
             raise ChainError(f"cannot encode the {method} request: {exc}") from exc
 
         status = response.status_code
-        if status == 429 or status >= 500:
-            raise _TransientFault(f"HTTP {status} {response.reason_phrase}", retry_after=_retry_after(response))
         try:
             body = response.json()
         except ValueError:
             body = None
         if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
-            self._classify(method, body["error"])
+            # a JSON-RPC error, whatever the HTTP status: a revert inside an HTTP 500 is still a revert
+            self._classify(method, body["error"], status, response)
+        if status == 429 or status >= 500:
+            raise _TransientFault(f"HTTP {status} {response.reason_phrase}", retry_after=_retry_after(response))
         if status != 200:
             raise ChainError(
                 f"{self.display_url} answered {method} with HTTP {status} {response.reason_phrase}",
@@ -247,8 +259,8 @@ class RpcChain(BaseChain):
             raise ChainError(f"{method} failed on {self.display_url}: {str(body['error'])[:200]}")
         return body.get("result")
 
-    def _classify(self, method: str, error: Mapping[str, Any]) -> None:
-        """Raise the right exception for a JSON-RPC error object."""
+    def _classify(self, method: str, error: Mapping[str, Any], status: int, response: httpx.Response) -> NoReturn:
+        """Raise the right exception for a JSON-RPC error object (``status``: the HTTP status it came with)."""
         code = error.get("code")
         message = str(error.get("message", ""))
         lowered = message.lower()
@@ -270,6 +282,8 @@ class RpcChain(BaseChain):
             else:
                 reason = decode_revert_reason(b"") if "revert" in lowered else message
             raise TransactionReverted(reason)
+        if method in ("eth_call", "eth_estimateGas") and any(marker in lowered for marker in EVM_HALT_MARKERS):
+            raise TransactionReverted(message)  # an exceptional halt fails the same way on every try
         if method == "eth_sendRawTransaction":
             if any(marker in lowered for marker in NONCE_USED_MARKERS):
                 raise NonceTooLow(f"{message} (code {code})", hint="resync the nonce from the chain")
@@ -280,6 +294,8 @@ class RpcChain(BaseChain):
                 f"{self.display_url} does not support {method}: {message}",
                 hint="use a node that implements the standard eth_* methods",
             )
+        if status == 429 or status >= 500:
+            raise _TransientFault(f"HTTP {status}, JSON-RPC {code}: {message}", retry_after=_retry_after(response))
         raise ChainError(f"{method} failed on {self.display_url}: {message} (JSON-RPC {code})")
 
     # -------------------------------------------------------------------------------------------- the port
@@ -360,10 +376,9 @@ class RpcChain(BaseChain):
         if not isinstance(tx, Mapping):
             return "reverted (the node no longer returns the transaction, so it cannot be replayed)"
         gas = _int(tx["gas"])
-        if receipt.gas_used >= gas:
-            return f"out of gas (used all {gas} gas given)"
         # Replay on the parent block's state: exact when the transaction was first in its block (always so
         # with auto-mine); "latest" would run on state that its own block already changed.
+        replay: str | None = None
         try:
             self._call(
                 sender=tx["from"],
@@ -374,12 +389,14 @@ class RpcChain(BaseChain):
                 block=hex(max(receipt.block_number - 1, 0)),
             )
         except TransactionReverted as exc:
-            return exc.reason
+            replay = exc.reason
         except ChainUnavailable:
             raise
         except ChainError as exc:
-            return f"reverted (the replay failed too: {exc.message})"
-        return f"reverted in block {receipt.block_number}, but a replay on the parent block succeeds"
+            replay = f"the replay failed too: {exc.message}"
+        return explain_mined_failure(
+            replay, gas_limit=gas, gas_used=receipt.gas_used, block_number=receipt.block_number
+        )
 
     def _fetch_logs(
         self, address: str, topics: tuple[bytes | None, ...], from_block: int, to_block: int

@@ -192,9 +192,7 @@ class TxSender:
         """Deploy ``bytecode`` with ABI-encoded constructor ``args``; returns the new contract's address."""
         signed = self._send(None, bytes(bytecode) + bytes(args), value=value, gas=gas, fees=None)
         self.wait(signed.tx_hash, timeout=timeout)
-        address = signed.contract_address
-        assert address is not None
-        return address
+        return contract_address(signed.sender, signed.nonce)
 
     # ------------------------------------------------------------------------------------------ internals
 
