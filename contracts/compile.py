@@ -163,9 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m contracts.compile", description="Compile the Vyper contracts into contracts/build."
     )
-    parser.add_argument(
-        "--check", action="store_true", help="exit 1 if contracts/build differs from a fresh compile"
-    )
+    parser.add_argument("--check", action="store_true", help="exit 1 if contracts/build differs from a fresh compile")
     args = parser.parse_args(argv)
     if args.check:
         problems = check()

@@ -283,9 +283,7 @@ def test_cidv0_is_accepted(store: ArtifactStore, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("part", ["leaf", "root"])
-def test_tampered_block_is_detected(
-    adapter: Adapter, store: ArtifactStore, tmp_path: Path, part: str
-) -> None:
+def test_tampered_block_is_detected(adapter: Adapter, store: ArtifactStore, tmp_path: Path, part: str) -> None:
     data = content("pattern", 2 * CHUNK_SIZE + 5, 3)
     cid = store.put_bytes(data)
     leaves = [c for c in blocks_of(data) if c.startswith("bafkrei")]
@@ -298,9 +296,7 @@ def test_tampered_block_is_detected(
     assert list(tmp_path.glob(".out*")) == []
 
 
-def test_tampered_block_in_a_directory_is_detected(
-    adapter: Adapter, store: ArtifactStore, tmp_path: Path
-) -> None:
+def test_tampered_block_in_a_directory_is_detected(adapter: Adapter, store: ArtifactStore, tmp_path: Path) -> None:
     (spec,) = [d for d in DIRECTORIES if d["name"] == "nested"]
     cid = store.put_path(build_tree(tmp_path / "src", spec["entries"]))
     readme = str(Cid.of(RAW, content("pattern", 100, 10)))
@@ -344,9 +340,7 @@ def test_get_path_refuses_an_existing_destination(store: ArtifactStore, tmp_path
         ("tricky", "here/.."),  # "here" -> "." makes "here/.." the parent of the tree once resolved
     ],
 )
-def test_put_path_refuses_escaping_symlinks(
-    store: ArtifactStore, tmp_path: Path, link: str, target: str
-) -> None:
+def test_put_path_refuses_escaping_symlinks(store: ArtifactStore, tmp_path: Path, link: str, target: str) -> None:
     (tmp_path / "outside.txt").write_bytes(b"secret")
     tree = tmp_path / "tree"
     (tree / "sub").mkdir(parents=True)

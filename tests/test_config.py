@@ -99,7 +99,10 @@ def test_cli_reports_bad_config_in_one_line_with_exit_code_2(tmp_path: Path) -> 
     path = write(tmp_path, "chain:\n  kind: rcp\n")
     proc = subprocess.run(
         [sys.executable, "-m", "orchestrator", "--config", str(path), "config", "check"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr

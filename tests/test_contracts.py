@@ -180,9 +180,7 @@ def board_chain() -> Iterator[tuple[Env, Any]]:
     board = deploy(w3, "TaskBoard", deployer, TTL)
     noret = deploy(w3, "NoReturnToken", deployer, 0)
     false_token = deploy(w3, "FalseToken", deployer, 0)
-    env = Env(
-        w3, board, token, noret, false_token, deployer, poster, reviewer, agent, agent2, stranger, poster_alt
-    )
+    env = Env(w3, board, token, noret, false_token, deployer, poster, reviewer, agent, agent2, stranger, poster_alt)
     for tok in (noret, false_token):
         env.tx(tok.functions.mint(poster, SUPPLY), deployer)
     env.tx(token.functions.transfer(poster, SUPPLY // 2), deployer)
