@@ -6,6 +6,7 @@ in the artifact store before the task that points at them is posted.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -20,15 +21,11 @@ from orchestrator.errors import BoardError, DeworkerError
 from orchestrator.ports import ArtifactStore, Chain, Receipt, Signer
 from orchestrator.specs import dump_spec
 
-_token_abi: ContractABI | None = None
 
-
+@functools.cache
 def token_abi() -> ContractABI:
     """The ERC-20 ABI of our RewardToken (any standard ERC-20 shares the calls we use)."""
-    global _token_abi
-    if _token_abi is None:
-        _token_abi = ContractABI(load_artifact("RewardToken")["abi"])
-    return _token_abi
+    return ContractABI(load_artifact("RewardToken")["abi"])
 
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")

@@ -8,6 +8,7 @@ that would stop the poll.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from eth_utils.address import to_checksum_address
@@ -26,15 +27,11 @@ from orchestrator.errors import (
 from orchestrator.ports import ArtifactStore, Chain, Receipt, Signer
 from orchestrator.specs import parse_spec
 
-_board_abi: ContractABI | None = None
 
-
+@functools.cache
 def board_abi() -> ContractABI:
     """The TaskBoard ABI (from ``contracts/build``), parsed once per process."""
-    global _board_abi
-    if _board_abi is None:
-        _board_abi = ContractABI(load_artifact("TaskBoard")["abi"])
-    return _board_abi
+    return ContractABI(load_artifact("TaskBoard")["abi"])
 
 
 class OnchainTaskBoard:
