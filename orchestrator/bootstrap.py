@@ -28,6 +28,7 @@ from orchestrator.chain import (
 from orchestrator.config import Config, secret_from_env
 from orchestrator.errors import ConfigError
 from orchestrator.ports import ArtifactStore, Chain
+from orchestrator.store import Store, make_engine, migrate
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +115,14 @@ class Runtime:
     @cached_property
     def store(self) -> ArtifactStore:
         return LocalArtifactStore(self.config.artifacts_path)
+
+    @cached_property
+    def db(self) -> Store:
+        """The orchestrator's database, migrated to the newest schema on first use (``store`` is the artifact
+        store)."""
+        engine = make_engine(self.config.db_url)
+        migrate(engine)
+        return Store(engine, max_revisions=self.config.review.max_revisions)
 
     @cached_property
     def addresses(self) -> AddressBook:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +26,8 @@ from orchestrator.errors import ConfigError
 ENV_PREFIX = "DEWORKER_"
 DEFAULT_CONFIG_FILE = "config.yaml"
 #: Environment variables that are not config overrides.
+#: ``scheme://user:password@`` at the start of a URL: a secret that must not live in config.
+_URL_WITH_PASSWORD = re.compile(r"^[A-Za-z0-9+.-]+://[^/@]*:[^/@]*@")
 _NOT_OVERRIDES = {"DEWORKER_CONFIG", "DEWORKER_STRICT_TESTS", "DEWORKER_ANVIL", "DEWORKER_DAO_KEY"}
 
 
@@ -75,6 +78,17 @@ class DaoConfig(_Section):
     token_supply: int = Field(default=1_000_000, ge=0, description="whole tokens minted to the DAO on deploy")
 
 
+class DbConfig(_Section):
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL: sqlite:///path or postgresql://user@host:5432/db; null = <data_dir>/deworker.db",
+    )
+
+
+class ReviewConfig(_Section):
+    max_revisions: int = Field(default=3, ge=0, le=20, description="change requests allowed per task")
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -87,11 +101,17 @@ class Config(_Section):
     board: BoardConfig = BoardConfig()
     artifacts: ArtifactsConfig = ArtifactsConfig()
     dao: DaoConfig = DaoConfig()
+    db: DbConfig = DbConfig()
+    review: ReviewConfig = ReviewConfig()
     logging: LoggingConfig = LoggingConfig()
 
     @property
     def artifacts_path(self) -> Path:
         return self.artifacts.path or self.data_dir / "artifacts"
+
+    @property
+    def db_url(self) -> str:
+        return self.db.url or f"sqlite:///{self.data_dir / 'deworker.db'}"
 
 
 # ------------------------------------------------------------------------------------------------------ loading
@@ -223,6 +243,14 @@ def load_config(path: Path | None = None, *, environ: Mapping[str, str] | None =
             key="chain.rpc_url",
             source=where,
             hint="set chain.rpc_url to the node's URL, e.g. http://127.0.0.1:8545 (see `deworker devnet up`)",
+        )
+    if config.db.url is not None and _URL_WITH_PASSWORD.match(config.db.url):
+        where = sources.get("db.url", str(cfg_path))
+        raise ConfigError(  # the URL itself is not echoed: it holds a secret
+            f"config key 'db.url' contains a password ({where})",
+            key="db.url",
+            source=where,
+            hint="remove it from the URL; psycopg reads the password from PGPASSWORD or ~/.pgpass",
         )
     return config
 

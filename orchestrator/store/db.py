@@ -1,0 +1,139 @@
+"""Engines and migrations: ``make_engine(url)`` and ``migrate(engine)``. Nothing here runs at import time.
+
+SQLite (the default, ``sqlite:///<path>``) gets WAL, foreign keys on, a busy timeout (writers queue instead of
+failing), ``check_same_thread=False`` (the scheduler's threads share the pool) and ``BEGIN IMMEDIATE`` for every
+transaction: a transaction holds the write lock from its first read, so read-check-write sequences are serialized
+exactly as ``SELECT ... FOR UPDATE`` serializes them on PostgreSQL (the wallet journal relies on the same).
+PostgreSQL URLs (``postgresql://`` or ``postgresql+psycopg://``) use psycopg 3.
+
+``translate`` turns SQLAlchemy exceptions into the store's exception tree; nothing above this package sees them.
+
+Migrations are the Alembic scripts shipped in ``orchestrator/migrations``; no ``alembic.ini`` is needed at run
+time. To write a new revision after changing the models (alembic.ini there is for this only)::
+
+    cd orchestrator/migrations
+    ../../.venv/bin/alembic -x url=sqlite:////tmp/scratch.db upgrade head
+    ../../.venv/bin/alembic -x url=sqlite:////tmp/scratch.db revision --autogenerate -m "what changed"
+
+then review the new file by hand (drop changes that are not yours, keep it ruff/mypy clean).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.util import CommandError
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlmodel import SQLModel
+
+from orchestrator.store.errors import DuplicateRecord, StoreError, StoreUnavailable
+
+#: Milliseconds a SQLite writer waits for the lock before giving up with StoreUnavailable.
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+#: The Alembic scripts, as a package resource (works from a wheel as well as from a checkout).
+SCRIPT_LOCATION = "orchestrator:migrations"
+#: Modules whose import registers tables in ``SQLModel.metadata``; optional ones may not exist yet.
+MODEL_MODULES = ("orchestrator.store.models",)
+OPTIONAL_MODEL_MODULES = ("wallets.journal",)
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for ``url``: SQLite (a file; its folder is created) or PostgreSQL through psycopg 3.
+
+    ``kwargs`` go to ``sqlalchemy.create_engine`` (e.g. ``echo=True``).
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(
+            f"not a database URL: {url!r}",
+            hint="use sqlite:///path/to/deworker.db or postgresql://user@host:5432/dbname",
+        ) from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, connect_args={"check_same_thread": False}, **kwargs)
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    if backend == "postgresql":
+        if parsed.drivername in ("postgresql", "postgresql+psycopg2"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(parsed, pool_pre_ping=True, **kwargs)
+    raise StoreError(
+        f"unsupported database {backend!r} in {parsed.render_as_string(hide_password=True)}",
+        hint="use sqlite:///path/to/deworker.db or postgresql://user@host:5432/dbname",
+    )
+
+
+def _sqlite_on_connect(dbapi_connection: Any, connection_record: ConnectionPoolEntry) -> None:
+    if not isinstance(dbapi_connection, sqlite3.Connection):  # pragma: no cover - another DBAPI
+        return
+    dbapi_connection.isolation_level = None  # the driver must not BEGIN on its own: _sqlite_on_begin does
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")  # answers "memory" for in-memory databases, which is fine
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def translate(exc: SQLAlchemyError, *, doing: str) -> StoreError:
+    """The store error for a SQLAlchemy exception raised while ``doing`` something (raise it ``from exc``)."""
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    if isinstance(exc, IntegrityError):
+        return DuplicateRecord(f"{doing}: the database refused a duplicate or dangling record ({detail})")
+    if isinstance(exc, OperationalError):
+        return StoreUnavailable(
+            f"{doing}: the database is unavailable or locked ({detail})",
+            hint="check that the database server is running; on SQLite, that no other process holds a long lock",
+        )
+    return StoreError(f"{doing}: {exc.__class__.__name__}: {detail}")
+
+
+def target_metadata() -> MetaData:
+    """``SQLModel.metadata`` with every Deworker table registered: the store's, and the wallet journal's if its
+    module exists. Alembic's env.py and the schema test both use this."""
+    for name in MODEL_MODULES:
+        importlib.import_module(name)
+    for name in OPTIONAL_MODEL_MODULES:
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name)
+    return SQLModel.metadata
+
+
+def alembic_config(engine: Engine | None = None) -> AlembicConfig:
+    """An Alembic config built in code; with ``engine``, env.py migrates through it."""
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", SCRIPT_LOCATION)
+    if engine is not None:
+        cfg.attributes["engine"] = engine
+    return cfg
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the database schema up to the newest revision. Safe to run on every start."""
+    try:
+        command.upgrade(alembic_config(engine), "head")
+    except SQLAlchemyError as exc:
+        raise translate(exc, doing=f"migrating {engine.url.render_as_string(hide_password=True)}") from exc
+    except CommandError as exc:
+        raise StoreError(
+            f"cannot migrate {engine.url.render_as_string(hide_password=True)}: {exc}",
+            hint="the database may have been migrated by a newer Deworker; upgrade Deworker or restore a backup",
+        ) from exc

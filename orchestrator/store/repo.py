@@ -1,0 +1,690 @@
+"""``Store``: the orchestrator's persistent state behind keyword-only methods, over one SQLAlchemy ``Engine``.
+
+Every change to a task (its state, its current artifact, a review decision, a payout) updates the ``task`` row
+and appends a ``task_event`` row in the same database transaction. Each such update is guarded by the row's
+``version`` (optimistic locking) on top of the row lock taken when the task is read (``SELECT ... FOR UPDATE`` on
+PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), so two workers can never both move a task: pass ``expect_version``
+(the version you decided on) and the loser gets ``Conflict``.
+
+Methods return ``XPublic`` models, detached from any session. Writes meant to be repeated after a crash are
+idempotent: discovery per (board, board task id), artifacts per (task, CID), rewards per (board, board task id),
+gas costs per transaction hash.
+
+Must not import the orchestrator's services or any adapter other than SQLAlchemy/SQLModel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, col, select
+
+from orchestrator.domain import TERMINAL_STATES, TRANSITIONS, BoardTask, Payout, TaskState, check_transition
+from orchestrator.store.db import translate
+from orchestrator.store.errors import (
+    Conflict,
+    DuplicateRecord,
+    RecordNotFound,
+    ReviewRefused,
+    StaleReview,
+    StoreError,
+)
+from orchestrator.store.models import (
+    Agent,
+    AgentCreate,
+    AgentPublic,
+    Artifact,
+    ArtifactPublic,
+    Board,
+    BoardPublic,
+    Cost,
+    CostKind,
+    CostPublic,
+    EventKind,
+    Review,
+    ReviewDecision,
+    ReviewPublic,
+    Reward,
+    RewardPublic,
+    Run,
+    RunCreate,
+    RunPublic,
+    SelfCheck,
+    Task,
+    TaskEvent,
+    TaskEventPublic,
+    TaskPublic,
+)
+
+S = TaskState
+
+#: The state each review decision moves a task to.
+DECISION_TARGETS: dict[ReviewDecision, TaskState] = {
+    ReviewDecision.APPROVE: S.APPROVED,
+    ReviewDecision.REQUEST_CHANGES: S.PRODUCING,
+    ReviewDecision.REJECT: S.ABANDONED,
+}
+#: P&L currency keys besides token addresses: gas in wei of the native coin, LLM cost in micro-USD.
+WEI = "wei"
+USD_MICRO = "usd_micro"
+
+_CLAIM_TX_STATES = frozenset({S.CLAIMING, S.CLAIMED})
+_SUBMIT_TX_STATES = frozenset({S.SUBMITTING, S.SUBMITTED})
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class PnL:
+    """Profit and loss of one agent or task, per currency. Currencies are never added together: a reward in a
+    token, gas in wei and LLM cost in USD need prices to be compared, and prices are not the store's business."""
+
+    rewards: dict[str, int] = field(default_factory=dict)  # token address -> base units received
+    gas_wei: int = 0
+    llm_usd_micro: int = 0
+
+    def net(self) -> dict[str, int]:
+        """Signed amounts per currency: token addresses (+rewards), ``"wei"`` (-gas), ``"usd_micro"`` (-LLM cost)."""
+        out = dict(self.rewards)
+        if self.gas_wei:
+            out[WEI] = -self.gas_wei
+        if self.llm_usd_micro:
+            out[USD_MICRO] = -self.llm_usd_micro
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class PendingReview:
+    """A task awaiting a human decision, with the artifact the reviewer must be shown and earlier decisions."""
+
+    task: TaskPublic
+    artifact: ArtifactPublic
+    history: list[ReviewPublic]
+
+
+class Store:
+    """The orchestrator's database. Build it in the bootstrap: ``Store(make_engine(url))`` after ``migrate``.
+
+    ``max_revisions`` caps how many times reviewers may request changes on one task; ``clock`` gives the time
+    written into rows (tests pass a fake one).
+    """
+
+    def __init__(self, engine: Engine, *, max_revisions: int = 3, clock: Callable[[], datetime] = _utcnow) -> None:
+        self._engine = engine
+        self.max_revisions = max_revisions
+        self._clock = clock
+
+    @contextmanager
+    def _session(self, doing: str) -> Iterator[Session]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        try:
+            with Session(self._engine, expire_on_commit=False) as session, session.begin():
+                yield session
+        except SQLAlchemyError as exc:
+            raise translate(exc, doing=doing) from exc
+
+    # ------------------------------------------------------------------------------------------------ boards
+
+    def ensure_board(self, *, name: str, kind: str) -> BoardPublic:
+        """The board's row, created without cursors if missing."""
+        with self._session(f"registering board {name!r}") as s:
+            board = s.get(Board, name)
+            if board is None:
+                board = Board(name=name, kind=kind)
+                s.add(board)
+                s.flush()
+            return BoardPublic.model_validate(board)
+
+    def board(self, *, name: str) -> BoardPublic | None:
+        """The board's row with its cursors, or None if it was never registered."""
+        with self._session(f"reading board {name!r}") as s:
+            board = s.get(Board, name)
+            return None if board is None else BoardPublic.model_validate(board)
+
+    def set_poll_cursor(self, *, board: str, cursor: int) -> int:
+        """Save the next block to poll for tasks; returns the stored cursor. Never moves backwards: a slow worker
+        saving an older cursor leaves the newer one in place."""
+        return self._set_cursor(board=board, column="poll_cursor", cursor=cursor)
+
+    def set_payout_cursor(self, *, board: str, cursor: int) -> int:
+        """Save the next block to poll for payouts; returns the stored cursor. Never moves backwards."""
+        return self._set_cursor(board=board, column="payout_cursor", cursor=cursor)
+
+    def _set_cursor(self, *, board: str, column: str, cursor: int) -> int:
+        with self._session(f"saving {column} of board {board!r}") as s:
+            row = s.exec(select(Board).where(col(Board.name) == board).with_for_update()).one_or_none()
+            if row is None:
+                raise RecordNotFound(f"board {board!r} is not registered", hint="call Store.ensure_board first")
+            current: int | None = getattr(row, column)
+            if current is None or cursor > current:
+                setattr(row, column, cursor)
+                current = cursor
+            return current
+
+    # ------------------------------------------------------------------------------------------------- tasks
+
+    def upsert_discovered(self, *, board_task: BoardTask, actor: str = "poller") -> tuple[TaskPublic, bool]:
+        """Store a task seen on a board; returns it and whether it is new. Seeing it again changes nothing.
+
+        A task whose spec was quarantined is stored and moved to QUARANTINED with the reason, in one transaction.
+        """
+        bt = board_task
+        existing = self.find_task(board=bt.board, board_task_id=bt.task_id)
+        if existing is not None:
+            return existing, False
+        now = self._clock()
+        task = Task(
+            board=bt.board,
+            board_task_id=bt.task_id,
+            title=bt.spec.title if bt.spec else None,
+            spec_cid=bt.spec_cid,
+            spec=bt.spec.model_dump(mode="json", by_alias=True) if bt.spec else None,
+            token=bt.token,
+            reward=bt.reward,
+            deadline=bt.deadline,
+            state=S.DISCOVERED,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            with self._session(f"storing task {bt.board}/{bt.task_id}") as s:
+                s.add(task)
+                s.flush()
+                assert task.id is not None
+                s.add(self._event(task.id, EventKind.DISCOVERED, None, S.DISCOVERED, actor=actor, cid=bt.spec_cid))
+                if bt.quarantine_reason is not None:
+                    check_transition(S.DISCOVERED, S.QUARANTINED)
+                    task.state = S.QUARANTINED
+                    task.state_reason = bt.quarantine_reason
+                    task.version += 1
+                    s.add(
+                        self._event(
+                            task.id, EventKind.TRANSITION, S.DISCOVERED, S.QUARANTINED, actor, bt.quarantine_reason
+                        )
+                    )
+                return TaskPublic.model_validate(task), True
+        except DuplicateRecord:
+            # another worker stored it between our read and our insert: theirs is the one
+            raced = self.find_task(board=bt.board, board_task_id=bt.task_id)
+            if raced is None:
+                raise
+            return raced, False
+
+    def get_task(self, *, task_id: int) -> TaskPublic:
+        """The task with this id; ``RecordNotFound`` if there is none."""
+        with self._session(f"reading task {task_id}") as s:
+            return TaskPublic.model_validate(self._task(s, task_id))
+
+    def find_task(self, *, board: str, board_task_id: int) -> TaskPublic | None:
+        """The task a board knows as ``board_task_id``, or None."""
+        with self._session(f"reading task {board}/{board_task_id}") as s:
+            task = s.exec(
+                select(Task).where(col(Task.board) == board, col(Task.board_task_id) == board_task_id)
+            ).one_or_none()
+            return None if task is None else TaskPublic.model_validate(task)
+
+    def tasks(self, *, state: TaskState | None = None) -> list[TaskPublic]:
+        """All tasks, or those in ``state``, oldest first."""
+        query = select(Task).order_by(col(Task.id))
+        if state is not None:
+            query = query.where(col(Task.state) == state)
+        with self._session("listing tasks") as s:
+            return [TaskPublic.model_validate(t) for t in s.exec(query)]
+
+    def resumable(self) -> list[TaskPublic]:
+        """Tasks in a non-terminal state, oldest first: what a restarted orchestrator picks up again."""
+        with self._session("listing resumable tasks") as s:
+            query = select(Task).where(col(Task.state).not_in(TERMINAL_STATES)).order_by(col(Task.id))
+            return [TaskPublic.model_validate(t) for t in s.exec(query)]
+
+    def task_events(self, *, task_id: int) -> list[TaskEventPublic]:
+        """The task's history, in the order it happened."""
+        with self._session(f"reading events of task {task_id}") as s:
+            query = select(TaskEvent).where(col(TaskEvent.task_id) == task_id).order_by(col(TaskEvent.id))
+            return [TaskEventPublic.model_validate(e) for e in s.exec(query)]
+
+    def transition(
+        self,
+        *,
+        task_id: int,
+        to: TaskState,
+        actor: str,
+        reason: str | None = None,
+        tx_hash: str | None = None,
+        cid: str | None = None,
+        agent: str | None = None,
+        expect_version: int | None = None,
+    ) -> TaskPublic:
+        """Move a task to ``to`` and append the event, atomically.
+
+        ``reason`` becomes the task's ``state_reason`` (skips, quarantines, failures must give one). ``tx_hash`` of
+        a claim or submit transaction is kept on the task when moving to CLAIMING/CLAIMED or
+        SUBMITTING/SUBMITTED; ``agent`` sets the task's agent (on CLAIMING). ``cid`` is recorded in the event; when
+        submitting it must be the task's approved artifact.
+
+        Raises ``LifecycleError`` for a transition the table does not allow, ``Conflict`` when the task's version
+        is not ``expect_version`` (someone else moved it first), ``ReviewRefused`` for a transition only a review
+        may make (anything to APPROVED, or AWAITING_REVIEW -> PRODUCING): use ``record_review``.
+        """
+        to = TaskState(to)
+        with self._session(f"moving task {task_id} to {to}") as s:
+            task = self._task(s, task_id, lock=True)
+            if expect_version is not None and task.version != expect_version:
+                raise Conflict(
+                    f"task {task_id} is at version {task.version} ({task.state}), not {expect_version}: "
+                    "another worker changed it first",
+                    hint="reload the task and decide again; do not retry blindly",
+                )
+            check_transition(task.state, to)
+            if to is S.APPROVED or (task.state is S.AWAITING_REVIEW and to is S.PRODUCING):
+                raise ReviewRefused(
+                    f"task {task_id}: {task.state} -> {to} is a review decision",
+                    hint="call Store.record_review, which binds the decision to the artifact CID and the reviewer",
+                )
+            if to in _SUBMIT_TX_STATES and cid is not None and cid != task.artifact_cid:
+                raise StaleReview(
+                    f"task {task_id}: submitting {cid}, but the approved artifact is {task.artifact_cid}",
+                    hint="submit the task's artifact_cid: only that one was approved",
+                )
+            values: dict[str, Any] = {"state": to, "state_reason": reason}
+            if agent is not None:
+                values["agent_name"] = agent
+            if tx_hash is not None and to in _CLAIM_TX_STATES:
+                values["claim_tx_hash"] = tx_hash
+            if tx_hash is not None and to in _SUBMIT_TX_STATES:
+                values["submit_tx_hash"] = tx_hash
+            self._guarded_update(s, task, values)
+            s.add(self._event(task_id, EventKind.TRANSITION, task.state, to, actor, reason, tx_hash=tx_hash, cid=cid))
+            return self._reload(s, task_id)
+
+    # ---------------------------------------------------------------------------------------------- agents
+
+    def upsert_agent(self, *, agent: AgentCreate) -> AgentPublic:
+        """Create the agent, or update its address, skills and enabled flag (the name is the key)."""
+        with self._session(f"saving agent {agent.name!r}") as s:
+            row = s.exec(select(Agent).where(col(Agent.name) == agent.name).with_for_update()).one_or_none()
+            if row is None:
+                row = Agent.model_validate(agent)
+                s.add(row)
+            else:
+                row.sqlmodel_update(agent.model_dump(exclude={"name"}))
+            s.flush()
+            return AgentPublic.model_validate(row)
+
+    def agents(self, *, enabled_only: bool = False) -> list[AgentPublic]:
+        """Registered agents by name."""
+        query = select(Agent).order_by(col(Agent.name))
+        if enabled_only:
+            query = query.where(col(Agent.enabled).is_(True))
+        with self._session("listing agents") as s:
+            return [AgentPublic.model_validate(a) for a in s.exec(query)]
+
+    # ------------------------------------------------------------------------------------- runs, artifacts
+
+    def record_run(self, *, run: RunCreate) -> RunPublic:
+        """Record a finished agent run (its attempt number is assigned here) and its LLM cost as a cost row."""
+        with self._session(f"recording a run of task {run.task_id}") as s:
+            self._task(s, run.task_id, lock=True)  # serializes attempt numbering per task
+            previous = s.exec(select(func.count()).select_from(Run).where(col(Run.task_id) == run.task_id)).one()
+            row = Run.model_validate(run, update={"attempt": previous + 1})
+            s.add(row)
+            s.flush()
+            if run.cost_usd_micro:
+                s.add(
+                    Cost(
+                        task_id=run.task_id,
+                        run_id=row.id,
+                        agent=run.agent,
+                        kind=CostKind.LLM,
+                        amount=run.cost_usd_micro,
+                        at=run.finished_at,
+                    )
+                )
+            return RunPublic.model_validate(row)
+
+    def runs(self, *, task_id: int) -> list[RunPublic]:
+        """The task's runs, first attempt first."""
+        with self._session(f"listing runs of task {task_id}") as s:
+            query = select(Run).where(col(Run.task_id) == task_id).order_by(col(Run.attempt))
+            return [RunPublic.model_validate(r) for r in s.exec(query)]
+
+    def record_artifact(
+        self, *, task_id: int, cid: str, manifest: dict[str, Any], self_check: SelfCheck, actor: str
+    ) -> ArtifactPublic:
+        """Make ``cid`` the task's current artifact (the task must be PRODUCING). Recording the same CID again
+        returns the stored row; it becomes current again if a newer one had replaced it."""
+        with self._session(f"recording artifact {cid} of task {task_id}") as s:
+            task = self._task(s, task_id, lock=True)
+            if task.state is not S.PRODUCING:
+                raise StoreError(
+                    f"task {task_id} is {task.state}: artifacts are recorded only while PRODUCING",
+                    hint="move the task to PRODUCING first (a revision starts with a reviewer's request_changes)",
+                )
+            row = s.exec(
+                select(Artifact).where(col(Artifact.task_id) == task_id, col(Artifact.cid) == cid)
+            ).one_or_none()
+            if row is None:
+                row = Artifact(
+                    task_id=task_id,
+                    cid=cid,
+                    revision=task.revision_count,
+                    manifest=manifest,
+                    self_check=self_check,
+                    created_at=self._clock(),
+                )
+                s.add(row)
+            if task.artifact_cid != cid:
+                self._guarded_update(s, task, {"artifact_cid": cid})
+                s.add(self._event(task_id, EventKind.ARTIFACT, task.state, task.state, actor, cid=cid))
+            s.flush()
+            return ArtifactPublic.model_validate(row)
+
+    def artifacts(self, *, task_id: int) -> list[ArtifactPublic]:
+        """Every artifact the task had, oldest first."""
+        with self._session(f"listing artifacts of task {task_id}") as s:
+            query = select(Artifact).where(col(Artifact.task_id) == task_id).order_by(col(Artifact.id))
+            return [ArtifactPublic.model_validate(a) for a in s.exec(query)]
+
+    # -------------------------------------------------------------------------------------------- reviews
+
+    def record_review(
+        self,
+        *,
+        task_id: int,
+        artifact_cid: str,
+        decision: ReviewDecision,
+        reviewer: str,
+        feedback: str | None = None,
+    ) -> ReviewPublic:
+        """Decide on the artifact ``artifact_cid`` the reviewer was shown, and move the task accordingly.
+
+        APPROVE -> APPROVED (from AWAITING_REVIEW, or from PRODUCED for the automatic policy);
+        REQUEST_CHANGES -> PRODUCING with the feedback (revision count + 1, at most ``max_revisions``);
+        REJECT -> ABANDONED. Raises ``StaleReview`` when ``artifact_cid`` is not the task's current artifact,
+        ``ReviewRefused`` when the task is not awaiting this decision or feedback is missing.
+        """
+        target = DECISION_TARGETS[decision]
+        with self._session(f"recording a review of task {task_id}") as s:
+            task = self._task(s, task_id, lock=True)
+            if task.artifact_cid != artifact_cid:
+                raise StaleReview(
+                    f"task {task_id}: the review is of artifact {artifact_cid}, "
+                    f"but the current artifact is {task.artifact_cid}",
+                    hint="reload the review list and review the current artifact",
+                )
+            if target not in TRANSITIONS[task.state]:
+                raise ReviewRefused(f"task {task_id} is {task.state}: it is not awaiting a decision to {decision}")
+            values: dict[str, Any] = {"state": target, "state_reason": feedback}
+            if decision is ReviewDecision.REQUEST_CHANGES:
+                if not feedback:
+                    raise ReviewRefused("requesting changes needs feedback", hint="say what the agent should change")
+                if task.revision_count >= self.max_revisions:
+                    raise ReviewRefused(
+                        f"task {task_id} has had {task.revision_count} revisions, the limit",
+                        hint="approve the artifact or reject the task",
+                    )
+                values["revision_count"] = task.revision_count + 1
+            self._guarded_update(s, task, values)
+            review = Review(
+                task_id=task_id,
+                artifact_cid=artifact_cid,
+                decision=decision,
+                feedback=feedback,
+                reviewer=reviewer,
+                at=self._clock(),
+            )
+            s.add(review)
+            s.add(self._event(task_id, EventKind.REVIEW, task.state, target, reviewer, feedback, cid=artifact_cid))
+            s.flush()
+            return ReviewPublic.model_validate(review)
+
+    def reviews(self, *, task_id: int) -> list[ReviewPublic]:
+        """Every decision on the task, oldest first."""
+        with self._session(f"listing reviews of task {task_id}") as s:
+            query = select(Review).where(col(Review.task_id) == task_id).order_by(col(Review.id))
+            return [ReviewPublic.model_validate(r) for r in s.exec(query)]
+
+    def pending_reviews(self) -> list[PendingReview]:
+        """Tasks awaiting a human decision, the longest-waiting first, each with its current artifact."""
+        with self._session("listing pending reviews") as s:
+            tasks = s.exec(
+                select(Task).where(col(Task.state) == S.AWAITING_REVIEW).order_by(col(Task.updated_at), col(Task.id))
+            ).all()
+            ids = [t.id for t in tasks]
+            artifacts = {(a.task_id, a.cid): a for a in s.exec(select(Artifact).where(col(Artifact.task_id).in_(ids)))}
+            history: dict[int, list[ReviewPublic]] = {}
+            for r in s.exec(select(Review).where(col(Review.task_id).in_(ids)).order_by(col(Review.id))):
+                history.setdefault(r.task_id, []).append(ReviewPublic.model_validate(r))
+            out = []
+            for t in tasks:
+                assert t.id is not None
+                artifact = artifacts.get((t.id, t.artifact_cid or ""))
+                if artifact is None:
+                    raise StoreError(f"task {t.id} awaits review but has no recorded artifact {t.artifact_cid}")
+                out.append(
+                    PendingReview(
+                        task=TaskPublic.model_validate(t),
+                        artifact=ArtifactPublic.model_validate(artifact),
+                        history=history.get(t.id, []),
+                    )
+                )
+            return out
+
+    # ------------------------------------------------------------------------------------- money: in, out
+
+    def record_reward(self, *, payout: Payout, actor: str = "collector") -> tuple[RewardPublic, bool]:
+        """Record a board's payout; returns it and whether it is new. The same payout again changes nothing.
+
+        A SUBMITTED task moves to PAID in the same transaction. Raises ``DuplicateRecord`` when the task already
+        has a different payout, ``RecordNotFound`` when neither the task nor the recipient is ours.
+        """
+        p = payout
+        try:
+            with self._session(f"recording the payout of {p.board}/{p.task_id}") as s:
+                existing = self._reward(s, p)
+                if existing is not None:
+                    return self._same_reward(existing, p), False
+                task = s.exec(
+                    select(Task)
+                    .where(col(Task.board) == p.board, col(Task.board_task_id) == p.task_id)
+                    .with_for_update()
+                ).one_or_none()
+                agent = task.agent_name if task is not None else None
+                if agent is None:
+                    agent = s.exec(
+                        select(Agent.name).where(func.lower(col(Agent.address)) == p.recipient.lower())
+                    ).first()
+                if task is None and agent is None:
+                    raise RecordNotFound(
+                        f"payout {p.tx_hash} for {p.board}/{p.task_id} to {p.recipient}: neither the task nor the "
+                        "recipient is ours",
+                        hint="record only payouts to the fleet's agent addresses",
+                    )
+                reward = Reward(
+                    board=p.board,
+                    board_task_id=p.task_id,
+                    task_id=None if task is None else task.id,
+                    agent=agent,
+                    recipient=p.recipient,
+                    token=p.token,
+                    amount=p.amount,
+                    tx_hash=p.tx_hash,
+                    block_number=p.block_number,
+                    at=self._clock(),
+                )
+                s.add(reward)
+                if task is not None:
+                    assert task.id is not None
+                    before = task.state
+                    after = S.PAID if S.PAID in TRANSITIONS[before] else before
+                    reason = f"paid {p.amount} of {p.token} in block {p.block_number}"
+                    if after is not before:
+                        self._guarded_update(s, task, {"state": after, "state_reason": reason})
+                    s.add(self._event(task.id, EventKind.REWARD, before, after, actor, reason, tx_hash=p.tx_hash))
+                s.flush()
+                return RewardPublic.model_validate(reward), True
+        except DuplicateRecord:
+            with self._session(f"reading the payout of {p.board}/{p.task_id}") as s:
+                existing = self._reward(s, p)
+                if existing is None:
+                    raise
+                return self._same_reward(existing, p), False
+
+    @staticmethod
+    def _reward(s: Session, p: Payout) -> Reward | None:
+        return s.exec(
+            select(Reward).where(col(Reward.board) == p.board, col(Reward.board_task_id) == p.task_id)
+        ).one_or_none()
+
+    @staticmethod
+    def _same_reward(existing: Reward, p: Payout) -> RewardPublic:
+        if (existing.tx_hash, existing.amount, existing.token) != (p.tx_hash, p.amount, p.token):
+            raise DuplicateRecord(
+                f"task {p.board}/{p.task_id} was already paid {existing.amount} of {existing.token} in "
+                f"{existing.tx_hash}; now a payout of {p.amount} in {p.tx_hash}",
+                hint="a board pays a task once: check the board's events for a reorg or a second board",
+            )
+        return RewardPublic.model_validate(existing)
+
+    def record_cost(
+        self,
+        *,
+        agent: str,
+        kind: CostKind,
+        amount: int,
+        task_id: int | None = None,
+        tx_hash: str | None = None,
+    ) -> tuple[CostPublic, bool]:
+        """Record a cost: gas in wei (``tx_hash`` required; the same transaction again changes nothing) or LLM
+        usage in micro-USD (``record_run`` does that for runs). Returns it and whether it is new."""
+        if (kind is CostKind.GAS) != (tx_hash is not None):
+            raise StoreError(f"a {kind} cost {'needs' if kind is CostKind.GAS else 'cannot have'} a tx_hash")
+        row = Cost(task_id=task_id, agent=agent, kind=kind, amount=amount, tx_hash=tx_hash, at=self._clock())
+        try:
+            with self._session(f"recording a {kind} cost of {agent!r}") as s:
+                if tx_hash is not None:
+                    existing = s.exec(select(Cost).where(col(Cost.tx_hash) == tx_hash)).one_or_none()
+                    if existing is not None:
+                        return self._same_cost(existing, row), False
+                s.add(row)
+                s.flush()
+                return CostPublic.model_validate(row), True
+        except DuplicateRecord:
+            with self._session(f"reading the cost of {tx_hash}") as s:
+                existing = s.exec(select(Cost).where(col(Cost.tx_hash) == tx_hash)).one_or_none()
+                if existing is None:
+                    raise
+                return self._same_cost(existing, row), False
+
+    @staticmethod
+    def _same_cost(existing: Cost, new: Cost) -> CostPublic:
+        if (existing.agent, existing.kind, existing.amount, existing.task_id) != (
+            new.agent,
+            new.kind,
+            new.amount,
+            new.task_id,
+        ):
+            raise DuplicateRecord(
+                f"transaction {existing.tx_hash} already has a {existing.kind} cost of {existing.amount} "
+                f"for {existing.agent!r}; now {new.amount} for {new.agent!r}"
+            )
+        return CostPublic.model_validate(existing)
+
+    def pnl_by_agent(self) -> dict[str, PnL]:
+        """Rewards received minus gas and LLM cost, per agent name, per currency (see ``PnL``)."""
+        out: dict[str, PnL] = {}
+        rewards, costs = self._money()
+        for r in rewards:
+            if r.agent is not None:
+                pnl = out.setdefault(r.agent, PnL())
+                pnl.rewards[r.token] = pnl.rewards.get(r.token, 0) + r.amount
+        for c in costs:
+            self._add_cost(out.setdefault(c.agent, PnL()), c)
+        return out
+
+    def pnl_by_task(self) -> dict[int, PnL]:
+        """Rewards received minus gas and LLM cost, per task id, per currency. Costs not tied to a task (e.g.
+        a sweep's gas) are left out: they appear in ``pnl_by_agent`` only."""
+        out: dict[int, PnL] = {}
+        rewards, costs = self._money()
+        for r in rewards:
+            if r.task_id is not None:
+                pnl = out.setdefault(r.task_id, PnL())
+                pnl.rewards[r.token] = pnl.rewards.get(r.token, 0) + r.amount
+        for c in costs:
+            if c.task_id is not None:
+                self._add_cost(out.setdefault(c.task_id, PnL()), c)
+        return out
+
+    def _money(self) -> tuple[Sequence[Reward], Sequence[Cost]]:
+        # Amounts are exact integers stored as text: summed here, never in SQL.
+        with self._session("reading rewards and costs") as s:
+            return s.exec(select(Reward)).all(), s.exec(select(Cost)).all()
+
+    @staticmethod
+    def _add_cost(pnl: PnL, cost: Cost) -> None:
+        if cost.kind is CostKind.GAS:
+            pnl.gas_wei += cost.amount
+        else:
+            pnl.llm_usd_micro += cost.amount
+
+    # ------------------------------------------------------------------------------------------- internals
+
+    @staticmethod
+    def _task(s: Session, task_id: int, *, lock: bool = False) -> Task:
+        query = select(Task).where(col(Task.id) == task_id)
+        task = s.exec(query.with_for_update() if lock else query).one_or_none()
+        if task is None:
+            raise RecordNotFound(f"no task with id {task_id}", hint="list tasks with Store.tasks()")
+        return task
+
+    @staticmethod
+    def _reload(s: Session, task_id: int) -> TaskPublic:
+        task = s.exec(select(Task).where(col(Task.id) == task_id).execution_options(populate_existing=True)).one()
+        return TaskPublic.model_validate(task)
+
+    def _guarded_update(self, s: Session, task: Task, values: dict[str, Any]) -> None:
+        """Apply ``values`` to the task only if nobody changed it since it was read; bump its version."""
+        assert task.id is not None
+        result = s.connection().execute(
+            update(Task)
+            .where(col(Task.id) == task.id, col(Task.version) == task.version)
+            .values(**values, version=task.version + 1, updated_at=self._clock())
+        )
+        if result.rowcount != 1:
+            raise Conflict(
+                f"task {task.id} changed while this worker was updating it",
+                hint="reload the task and decide again; do not retry blindly",
+            )
+
+    def _event(
+        self,
+        task_id: int,
+        kind: EventKind,
+        from_state: TaskState | None,
+        to_state: TaskState,
+        actor: str,
+        reason: str | None = None,
+        *,
+        tx_hash: str | None = None,
+        cid: str | None = None,
+    ) -> TaskEvent:
+        return TaskEvent(
+            task_id=task_id,
+            kind=kind,
+            from_state=from_state,
+            to_state=to_state,
+            reason=reason,
+            actor=actor,
+            tx_hash=tx_hash,
+            cid=cid,
+            at=self._clock(),
+        )

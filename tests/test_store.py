@@ -1,0 +1,705 @@
+"""The store on both backends: SQLite (a temporary file per test) and PostgreSQL (a throwaway database for the
+session, dropped afterwards; tables truncated between tests). Migrations build every schema.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine, event, text, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from orchestrator.domain import (
+    TERMINAL_STATES,
+    TRANSITIONS,
+    BoardStatus,
+    BoardTask,
+    Deliverable,
+    DeliverableKind,
+    Payout,
+    TaskSpec,
+    TaskState,
+)
+from orchestrator.errors import DeworkerError, LifecycleError
+from orchestrator.store import (
+    AgentCreate,
+    Conflict,
+    CostKind,
+    DuplicateRecord,
+    EventKind,
+    RecordNotFound,
+    ReviewDecision,
+    ReviewRefused,
+    RunCreate,
+    RunStatus,
+    SelfCheck,
+    StaleReview,
+    Store,
+    StoreError,
+    StoreUnavailable,
+    make_engine,
+    migrate,
+)
+from orchestrator.store.db import alembic_config, target_metadata
+from orchestrator.store.models import Task
+from tests.conftest import require
+
+S = TaskState
+PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
+STORE_TABLES = ("board", "task", "task_event", "agent", "run", "artifact", "review", "reward", "cost")
+TOKEN = "0x" + "70" * 20
+ADDR_A = "0x" + "aa" * 20
+ADDR_B = "0x" + "bb" * 20
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def tx(n: int) -> str:
+    return "0x" + f"{n:064x}"
+
+
+# ---------------------------------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    try:
+        admin = psycopg.connect(PG_ADMIN, autocommit=True)
+    except psycopg.OperationalError as exc:
+        admin = None
+        reason = str(exc).strip()
+    require(admin is not None, f"PostgreSQL is not reachable on 127.0.0.1:5432: {reason if admin is None else ''}")
+    assert admin is not None
+    name = f"deworker_store_{secrets.token_hex(4)}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_engine(pg_url: str) -> Iterator[Engine]:
+    engine = make_engine(pg_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+@dataclass
+class Backend:
+    name: str
+    url: str
+    engine: Engine
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """A migrated, empty database on each backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+        engine = make_engine(url)
+        migrate(engine)
+        yield Backend("sqlite", url, engine)
+        engine.dispose()
+        return
+    engine = request.getfixturevalue("pg_engine")
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(STORE_TABLES)} RESTART IDENTITY CASCADE"))
+    yield Backend("postgresql", request.getfixturevalue("pg_url"), engine)
+
+
+@dataclass
+class Clock:
+    """A fake clock: every reading is one second after the previous one."""
+
+    now: datetime = T0
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(backend: Backend, clock: Clock) -> Store:
+    return Store(backend.engine, max_revisions=2, clock=clock)
+
+
+def board_task(task_id: int, *, board: str = "main", quarantine: str | None = None, reward: int = 10**18) -> BoardTask:
+    spec = None
+    if quarantine is None:
+        spec = TaskSpec(
+            title=f"task {task_id}",
+            description="write release notes",
+            deliverable=Deliverable(kind=DeliverableKind.MARKDOWN),
+            skills=["writing"],
+            acceptance=["mentions every change"],
+        )
+    return BoardTask(
+        board=board,
+        task_id=task_id,
+        poster=ADDR_B,
+        token=TOKEN,
+        reward=reward,
+        deadline=1_900_000_000,
+        reviewer=ADDR_B,
+        spec_cid=f"bafyspec{task_id}",
+        status=BoardStatus.OPEN,
+        spec=spec,
+        quarantine_reason=quarantine,
+    )
+
+
+def new_task(store: Store, board_task_id: int = 1) -> int:
+    task, _ = store.upsert_discovered(board_task=board_task(board_task_id))
+    return task.id
+
+
+def force_state(engine: Engine, task_id: int, state: TaskState, **values: Any) -> None:
+    """Test setup only: put a task in ``state`` without going through the lifecycle."""
+    with engine.begin() as conn:
+        conn.execute(update(Task).where(Task.id == task_id).values(state=state, **values))  # type: ignore[arg-type]
+
+
+def snapshot(engine: Engine) -> tuple[list[Any], int]:
+    """Every task row and the number of events."""
+    with engine.connect() as conn:
+        tasks = [tuple(r) for r in conn.execute(text("SELECT * FROM task ORDER BY id"))]
+        events = conn.execute(text("SELECT count(*) FROM task_event")).scalar_one()
+    return tasks, events
+
+
+def to_review(store: Store, task_id: int, cid: str) -> None:
+    """Drive a task from DISCOVERED, CLAIMING, CLAIMED or PRODUCING to AWAITING_REVIEW with artifact ``cid``."""
+    state = store.get_task(task_id=task_id).state
+    if state is S.DISCOVERED:
+        state = store.transition(task_id=task_id, to=S.CLAIMING, actor="w1", agent="alice").state
+    if state is S.CLAIMING:
+        state = store.transition(task_id=task_id, to=S.CLAIMED, actor="w1", tx_hash=tx(task_id)).state
+    if state is S.CLAIMED:
+        store.transition(task_id=task_id, to=S.PRODUCING, actor="w1")
+    store.record_artifact(
+        task_id=task_id, cid=cid, manifest={"files": ["a.md"]}, self_check=SelfCheck.PASSED, actor="alice"
+    )
+    store.transition(task_id=task_id, to=S.PRODUCED, actor="w1", cid=cid)
+    store.transition(task_id=task_id, to=S.AWAITING_REVIEW, actor="w1")
+
+
+# -------------------------------------------------------------------------------------------------- schema
+
+
+def test_migrated_schema_matches_the_models(backend: Backend) -> None:
+    def ours(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        # other modules' tables (the wallet journal) arrive with their own revision
+        return type_ != "table" or name in STORE_TABLES
+
+    with backend.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "include_object": ours})
+        assert compare_metadata(ctx, target_metadata()) == []
+    assert set(STORE_TABLES) <= set(target_metadata().tables)
+
+
+def test_migrate_is_repeatable_and_reversible(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'sub' / 'm.db'}")  # the folder is created
+    migrate(engine)
+    migrate(engine)
+    command.downgrade(alembic_config(engine), "base")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM sqlite_master WHERE name = 'task'")).scalar_one() == 0
+    migrate(engine)
+    store = Store(engine)
+    assert store.tasks() == []
+    engine.dispose()
+
+
+def test_sqlite_engine_settings(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() > 0
+    engine.dispose()
+
+
+@pytest.mark.parametrize("url", ["not a url", "mysql://root@localhost/x"])
+def test_make_engine_refuses_bad_urls(url: str) -> None:
+    with pytest.raises(StoreError, match="sqlite:///"):
+        make_engine(url)
+
+
+def test_unreachable_postgres_is_a_retryable_error() -> None:
+    engine = make_engine("postgresql://postgres@127.0.0.1:1/nothing")
+    with pytest.raises(StoreUnavailable) as info:
+        migrate(engine)
+    assert info.value.retryable
+
+
+def test_task_events_are_append_only(backend: Backend, store: Store) -> None:
+    new_task(store)
+    for sql in ("UPDATE task_event SET actor = 'mallory'", "DELETE FROM task_event"):
+        with pytest.raises(SQLAlchemyError, match="append-only"), backend.engine.begin() as conn:
+            conn.execute(text(sql))
+
+
+# ----------------------------------------------------------------------------------------------- discovery
+
+
+def test_discovery_is_idempotent(store: Store) -> None:
+    first, created = store.upsert_discovered(board_task=board_task(7))
+    again, created_again = store.upsert_discovered(board_task=board_task(7))
+    assert (created, created_again) == (True, False)
+    assert again == first
+    assert first.state is S.DISCOVERED and first.title == "task 7" and first.reward == 10**18
+    assert first.spec is not None and first.spec["schema"] == "deworker/task-spec@1"
+    assert [(e.kind, e.from_state, e.to_state) for e in store.task_events(task_id=first.id)] == [
+        (EventKind.DISCOVERED, None, S.DISCOVERED)
+    ]
+    other_board, created_other = store.upsert_discovered(board_task=board_task(7, board="second"))
+    assert created_other and other_board.id != first.id
+
+
+def test_quarantined_task_is_stored_with_its_reason(store: Store) -> None:
+    task, _ = store.upsert_discovered(board_task=board_task(3, quarantine="spec larger than 262144 bytes"))
+    assert (task.state, task.state_reason, task.title) == (S.QUARANTINED, "spec larger than 262144 bytes", None)
+    events = store.task_events(task_id=task.id)
+    assert [(e.from_state, e.to_state, e.reason) for e in events] == [
+        (None, S.DISCOVERED, None),
+        (S.DISCOVERED, S.QUARANTINED, "spec larger than 262144 bytes"),
+    ]
+    assert store.resumable() == []
+
+
+def test_concurrent_discovery_stores_the_task_once(backend: Backend, clock: Clock) -> None:
+    engines = [make_engine(backend.url) for _ in range(4)]
+    barrier = threading.Barrier(len(engines))
+    results: list[bool] = []
+
+    def discover(engine: Engine) -> None:
+        barrier.wait()
+        results.append(Store(engine, clock=clock).upsert_discovered(board_task=board_task(9))[1])
+
+    run_threads([lambda e=e: discover(e) for e in engines])  # type: ignore[misc]
+    for e in engines:
+        e.dispose()
+    assert sorted(results) == [False, False, False, True]
+    assert len(Store(backend.engine).tasks()) == 1
+
+
+# ---------------------------------------------------------------------------------------------- transitions
+
+
+def test_a_task_goes_through_its_whole_lifecycle(store: Store) -> None:
+    task_id = new_task(store)
+    claimed = store.transition(task_id=task_id, to=S.CLAIMING, actor="w1", agent="alice", tx_hash=tx(1))
+    assert (claimed.agent_name, claimed.claim_tx_hash, claimed.version) == ("alice", tx(1), 2)
+    to_review(store, task_id, "bafyart1")
+    store.record_review(task_id=task_id, artifact_cid="bafyart1", decision=ReviewDecision.APPROVE, reviewer="carol")
+    with pytest.raises(StaleReview):
+        store.transition(task_id=task_id, to=S.SUBMITTING, actor="w1", cid="bafyother")
+    store.transition(task_id=task_id, to=S.SUBMITTING, actor="w1", cid="bafyart1", tx_hash=tx(2))
+    done = store.transition(task_id=task_id, to=S.SUBMITTED, actor="w1", tx_hash=tx(2))
+    assert done.submit_tx_hash == tx(2) and done.artifact_cid == "bafyart1"
+    store.record_reward(payout=Payout("main", 1, ADDR_A, TOKEN, 10**18, tx(3), 99))
+    final = store.get_task(task_id=task_id)
+    assert final.state is S.PAID
+    states = [e.to_state for e in store.task_events(task_id=task_id)]
+    assert states == [
+        S.DISCOVERED, S.CLAIMING, S.CLAIMED, S.PRODUCING, S.PRODUCING, S.PRODUCED, S.AWAITING_REVIEW,
+        S.APPROVED, S.SUBMITTING, S.SUBMITTED, S.PAID,
+    ]  # fmt: skip
+    assert final.version == len(states)  # every change bumped the version exactly once
+    assert store.resumable() == []
+
+
+def test_every_illegal_transition_is_refused_and_changes_nothing(backend: Backend, store: Store) -> None:
+    ids = {}
+    for n, state in enumerate(TaskState, start=1):
+        ids[state] = new_task(store, n)
+        force_state(backend.engine, ids[state], state)
+    before = snapshot(backend.engine)
+    refused = 0
+    for state, task_id in ids.items():
+        for to in TaskState:
+            if to in TRANSITIONS[state]:
+                continue
+            with pytest.raises(LifecycleError, match=f"from {state} to {to}"):
+                store.transition(task_id=task_id, to=to, actor="w1", reason="nope", tx_hash=tx(1), agent="x")
+            refused += 1
+    assert refused == len(TaskState) ** 2 - sum(len(v) for v in TRANSITIONS.values())
+    assert snapshot(backend.engine) == before
+
+
+def test_review_decisions_cannot_be_made_by_transition(store: Store) -> None:
+    task_id = new_task(store)
+    to_review(store, task_id, "bafyart1")
+    for to in (S.APPROVED, S.PRODUCING):
+        with pytest.raises(ReviewRefused, match="record_review"):
+            store.transition(task_id=task_id, to=to, actor="w1")
+    assert store.get_task(task_id=task_id).state is S.AWAITING_REVIEW
+
+
+def test_unknown_task_is_reported(store: Store) -> None:
+    with pytest.raises(RecordNotFound):
+        store.transition(task_id=404, to=S.CLAIMING, actor="w1")
+
+
+def test_state_and_event_are_written_in_one_transaction(backend: Backend, store: Store) -> None:
+    task_id = new_task(store)
+    before = snapshot(backend.engine)
+    seen: list[str] = []
+
+    def fail_on_event_insert(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+        if statement.startswith("INSERT INTO task_event"):
+            raise RuntimeError("power cut")
+
+    event.listen(backend.engine, "before_cursor_execute", fail_on_event_insert)
+    try:
+        with pytest.raises(RuntimeError, match="power cut"):
+            store.transition(task_id=task_id, to=S.SKIPPED, actor="w1", reason="no agent has the skills")
+    finally:
+        event.remove(backend.engine, "before_cursor_execute", fail_on_event_insert)
+    assert any(sql.startswith("UPDATE task SET state") for sql in seen)  # the state was written before the failure
+    assert snapshot(backend.engine) == before
+    skipped = store.transition(task_id=task_id, to=S.SKIPPED, actor="w1", reason="no agent has the skills")
+    assert skipped.state_reason == "no agent has the skills"
+    assert store.task_events(task_id=task_id)[-1].reason == "no agent has the skills"
+
+
+def run_threads(targets: list[Callable[[], None]]) -> None:
+    threads = [threading.Thread(target=t) for t in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+
+
+def test_concurrent_transitions_exactly_one_wins(backend: Backend, clock: Clock) -> None:
+    """Two workers, each with its own engine, race to move the same task: one wins, the other gets Conflict."""
+    main = Store(backend.engine, clock=clock)
+    engines = [make_engine(backend.url) for _ in range(2)]
+
+    def worker(engine: Engine, to: TaskState, task_id: int, version: int, barrier: threading.Barrier) -> object:
+        barrier.wait()
+        try:
+            return Store(engine, clock=clock).transition(task_id=task_id, to=to, actor=str(to), expect_version=version)
+        except DeworkerError as exc:
+            return exc
+
+    try:
+        for round_ in range(5):
+            task_id = new_task(main, 100 + round_)
+            version = main.transition(task_id=task_id, to=S.CLAIMING, actor="w0").version
+            barrier = threading.Barrier(2)
+            with ThreadPoolExecutor(2) as pool:
+                futures = [
+                    pool.submit(worker, engine, to, task_id, version, barrier)
+                    for engine, to in zip(engines, (S.CLAIMED, S.LOST), strict=True)
+                ]
+                outcomes = [f.result(timeout=30) for f in futures]
+            errors = [o for o in outcomes if isinstance(o, Exception)]
+            assert len(errors) == 1 and isinstance(errors[0], Conflict), outcomes
+            events = main.task_events(task_id=task_id)
+            assert [e.to_state for e in events][:2] == [S.DISCOVERED, S.CLAIMING] and len(events) == 3
+            assert main.get_task(task_id=task_id).state is events[-1].to_state
+    finally:
+        for e in engines:
+            e.dispose()
+
+
+def test_concurrent_transitions_without_expected_version_still_write_one_event(backend: Backend) -> None:
+    engines = [make_engine(backend.url) for _ in range(2)]
+    task_id = new_task(Store(backend.engine))
+    barrier = threading.Barrier(2)
+    outcomes: list[object] = []
+
+    def worker(engine: Engine) -> None:
+        barrier.wait()
+        try:
+            outcomes.append(Store(engine).transition(task_id=task_id, to=S.CLAIMING, actor="w"))
+        except DeworkerError as exc:
+            outcomes.append(exc)
+
+    run_threads([lambda e=e: worker(e) for e in engines])  # type: ignore[misc]
+    for e in engines:
+        e.dispose()
+    # the loser sees the winner's state (CLAIMING -> CLAIMING is not a transition)
+    assert sum(isinstance(o, LifecycleError | Conflict) for o in outcomes) == 1
+    assert len(Store(backend.engine).task_events(task_id=task_id)) == 2
+
+
+def test_the_version_guard_catches_a_change_the_row_lock_missed(backend: Backend, store: Store) -> None:
+    """Belt and braces: if the row changed between the read and the update (a lock that did not hold, a hand
+    edit), the version-guarded UPDATE matches nothing and the transition fails as a whole."""
+    task_id = new_task(store)
+
+    def bump_version_first(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("UPDATE task SET state"):
+            cursor.execute("UPDATE task SET version = version + 100")
+
+    event.listen(backend.engine, "before_cursor_execute", bump_version_first)
+    try:
+        with pytest.raises(Conflict, match="changed while"):
+            store.transition(task_id=task_id, to=S.CLAIMING, actor="w1")
+    finally:
+        event.remove(backend.engine, "before_cursor_execute", bump_version_first)
+    task = store.get_task(task_id=task_id)
+    assert (task.state, task.version, len(store.task_events(task_id=task_id))) == (S.DISCOVERED, 1, 1)
+
+
+def test_stale_version_is_a_conflict(store: Store) -> None:
+    task_id = new_task(store)
+    seen = store.get_task(task_id=task_id)
+    store.transition(task_id=task_id, to=S.CLAIMING, actor="w1")
+    with pytest.raises(Conflict, match="another worker"):
+        store.transition(task_id=task_id, to=S.SKIPPED, actor="w2", reason="x", expect_version=seen.version)
+
+
+# ---------------------------------------------------------------------------------------------------- reviews
+
+
+def test_an_approval_is_bound_to_the_artifact_it_was_shown(store: Store) -> None:
+    task_id = new_task(store)
+    to_review(store, task_id, "bafyv1")
+    store.record_review(
+        task_id=task_id,
+        artifact_cid="bafyv1",
+        decision=ReviewDecision.REQUEST_CHANGES,
+        reviewer="carol",
+        feedback="add a summary",
+    )
+    revising = store.get_task(task_id=task_id)
+    assert (revising.state, revising.state_reason, revising.revision_count) == (S.PRODUCING, "add a summary", 1)
+    to_review(store, task_id, "bafyv2")
+    before = store.get_task(task_id=task_id)
+    with pytest.raises(StaleReview, match="current artifact is bafyv2"):
+        store.record_review(task_id=task_id, artifact_cid="bafyv1", decision=ReviewDecision.APPROVE, reviewer="dave")
+    assert store.get_task(task_id=task_id) == before
+    review = store.record_review(
+        task_id=task_id, artifact_cid="bafyv2", decision=ReviewDecision.APPROVE, reviewer="carol"
+    )
+    assert review.artifact_cid == "bafyv2"
+    assert [(r.decision, r.artifact_cid, r.reviewer) for r in store.reviews(task_id=task_id)] == [
+        (ReviewDecision.REQUEST_CHANGES, "bafyv1", "carol"),
+        (ReviewDecision.APPROVE, "bafyv2", "carol"),
+    ]
+    audit = [e for e in store.task_events(task_id=task_id) if e.kind is EventKind.REVIEW]
+    assert [(e.actor, e.cid, e.to_state) for e in audit] == [
+        ("carol", "bafyv1", S.PRODUCING),
+        ("carol", "bafyv2", S.APPROVED),
+    ]
+    assert [a.revision for a in store.artifacts(task_id=task_id)] == [0, 1]
+    with pytest.raises(ReviewRefused, match="not awaiting"):  # approving twice
+        store.record_review(task_id=task_id, artifact_cid="bafyv2", decision=ReviewDecision.APPROVE, reviewer="x")
+
+
+def test_review_refusals(store: Store) -> None:
+    task_id = new_task(store)
+    to_review(store, task_id, "bafyv1")
+    with pytest.raises(ReviewRefused, match="feedback"):
+        store.record_review(
+            task_id=task_id, artifact_cid="bafyv1", decision=ReviewDecision.REQUEST_CHANGES, reviewer="c"
+        )
+    for n in (1, 2):  # max_revisions=2
+        store.record_review(
+            task_id=task_id,
+            artifact_cid=f"bafyv{n}",
+            decision=ReviewDecision.REQUEST_CHANGES,
+            reviewer="c",
+            feedback="again",
+        )
+        to_review(store, task_id, f"bafyv{n + 1}")
+    with pytest.raises(ReviewRefused, match="limit"):
+        store.record_review(
+            task_id=task_id, artifact_cid="bafyv3", decision=ReviewDecision.REQUEST_CHANGES, reviewer="c", feedback="x"
+        )
+    rejected = store.record_review(
+        task_id=task_id, artifact_cid="bafyv3", decision=ReviewDecision.REJECT, reviewer="c", feedback="off-topic"
+    )
+    assert rejected.decision is ReviewDecision.REJECT
+    task = store.get_task(task_id=task_id)
+    assert (task.state, task.state_reason) == (S.ABANDONED, "off-topic")
+
+
+def test_automatic_approval_from_produced(store: Store) -> None:
+    task_id = new_task(store)
+    to_review(store, task_id, "bafyv1")
+    other = new_task(store, 2)
+    store.transition(task_id=other, to=S.CLAIMING, actor="w1")
+    store.transition(task_id=other, to=S.CLAIMED, actor="w1")
+    store.transition(task_id=other, to=S.PRODUCING, actor="w1")
+    store.record_artifact(task_id=other, cid="bafyauto", manifest={}, self_check=SelfCheck.NONE, actor="bob")
+    store.transition(task_id=other, to=S.PRODUCED, actor="w1")
+    store.record_review(task_id=other, artifact_cid="bafyauto", decision=ReviewDecision.APPROVE, reviewer="auto-policy")
+    assert store.get_task(task_id=other).state is S.APPROVED
+
+
+def test_artifacts_are_recorded_idempotently_and_only_while_producing(backend: Backend, store: Store) -> None:
+    task_id = new_task(store)
+    with pytest.raises(StoreError, match="only while PRODUCING"):
+        store.record_artifact(task_id=task_id, cid="bafy1", manifest={}, self_check=SelfCheck.NONE, actor="a")
+    force_state(backend.engine, task_id, S.PRODUCING)
+    first = store.record_artifact(
+        task_id=task_id, cid="bafy1", manifest={"k": 1}, self_check=SelfCheck.FAILED, actor="a"
+    )
+    again = store.record_artifact(
+        task_id=task_id, cid="bafy1", manifest={"k": 1}, self_check=SelfCheck.FAILED, actor="a"
+    )
+    assert again == first and first.manifest == {"k": 1} and first.self_check is SelfCheck.FAILED
+    assert [e.kind for e in store.task_events(task_id=task_id)].count(EventKind.ARTIFACT) == 1
+
+
+def test_pending_reviews_oldest_first(store: Store, clock: Clock) -> None:
+    first, second = new_task(store, 1), new_task(store, 2)
+    to_review(store, second, "bafysecond")  # created later, but waits longer
+    clock.now += timedelta(hours=1)
+    to_review(store, first, "bafyfirst")
+    pending = store.pending_reviews()
+    assert [(p.task.id, p.artifact.cid) for p in pending] == [(second, "bafysecond"), (first, "bafyfirst")]
+    store.record_review(task_id=second, artifact_cid="bafysecond", decision=ReviewDecision.APPROVE, reviewer="c")
+    assert [p.task.id for p in store.pending_reviews()] == [first]
+
+
+# ------------------------------------------------------------------------------------------------------ money
+
+
+def test_rewards_are_recorded_once(backend: Backend, store: Store) -> None:
+    store.upsert_agent(agent=AgentCreate(name="alice", address=ADDR_A, skills=["writing"]))
+    task_id = new_task(store)
+    force_state(backend.engine, task_id, S.SUBMITTED, agent_name="alice")
+    payout = Payout("main", 1, ADDR_A, TOKEN, 2**255, tx(5), 42)  # more than 64 bits survives exactly
+    reward, created = store.record_reward(payout=payout)
+    again, created_again = store.record_reward(payout=payout)
+    assert (created, created_again) == (True, False) and again == reward
+    assert (reward.amount, reward.agent, reward.task_id) == (2**255, "alice", task_id)
+    assert store.get_task(task_id=task_id).state is S.PAID
+    assert [e.kind for e in store.task_events(task_id=task_id)].count(EventKind.REWARD) == 1
+    with pytest.raises(DuplicateRecord, match="already paid"):
+        store.record_reward(payout=Payout("main", 1, ADDR_A, TOKEN, 5, tx(6), 43))
+    # one transaction may pay several tasks (a DAO batching its approvals); the recipient identifies the agent
+    batched, created = store.record_reward(
+        payout=Payout("main", 77, ADDR_A.upper().replace("0X", "0x"), TOKEN, 1, tx(5), 42)
+    )
+    assert created and batched.agent == "alice" and batched.task_id is None
+    with pytest.raises(RecordNotFound, match="neither the task nor the recipient"):
+        store.record_reward(payout=Payout("main", 78, ADDR_B, TOKEN, 1, tx(7), 44))
+
+
+def test_reward_for_a_task_not_yet_marked_submitted_keeps_its_state(backend: Backend, store: Store) -> None:
+    task_id = new_task(store)
+    force_state(backend.engine, task_id, S.SUBMITTING, agent_name="alice")
+    store.record_reward(payout=Payout("main", 1, ADDR_A, TOKEN, 3, tx(8), 50))
+    assert store.get_task(task_id=task_id).state is S.SUBMITTING
+    last = store.task_events(task_id=task_id)[-1]
+    assert (last.kind, last.from_state, last.to_state) == (EventKind.REWARD, S.SUBMITTING, S.SUBMITTING)
+
+
+def test_profit_and_loss_per_agent_and_task_per_currency(backend: Backend, store: Store) -> None:
+    t1, t2 = new_task(store, 1), new_task(store, 2)
+    for task_id, agent in ((t1, "alice"), (t2, "bob")):
+        force_state(backend.engine, task_id, S.SUBMITTED, agent_name=agent)
+    store.record_reward(payout=Payout("main", 1, ADDR_A, TOKEN, 5 * 10**20, tx(1), 10))
+    store.record_reward(payout=Payout("main", 2, ADDR_B, TOKEN, 10**18, tx(2), 11))
+    store.record_cost(agent="alice", kind=CostKind.GAS, amount=21_000 * 10**9, task_id=t1, tx_hash=tx(11))
+    store.record_cost(agent="alice", kind=CostKind.GAS, amount=50_000 * 10**9, task_id=t1, tx_hash=tx(12))
+    _, created = store.record_cost(agent="alice", kind=CostKind.GAS, amount=50_000 * 10**9, task_id=t1, tx_hash=tx(12))
+    assert not created  # the same transaction's gas counts once
+    with pytest.raises(DuplicateRecord):
+        store.record_cost(agent="bob", kind=CostKind.GAS, amount=1, task_id=t2, tx_hash=tx(12))
+    store.record_cost(agent="alice", kind=CostKind.GAS, amount=7, tx_hash=tx(13))  # a sweep: no task
+    store.record_cost(agent="bob", kind=CostKind.LLM, amount=1_500, task_id=t2)
+    store.record_run(
+        run=RunCreate(
+            task_id=t1,
+            agent="alice",
+            started_at=T0,
+            finished_at=T0 + timedelta(seconds=30),
+            status=RunStatus.PRODUCED,
+            prompt_tokens=1000,
+            completion_tokens=200,
+            cost_usd_micro=2_500,
+        )
+    )
+    with pytest.raises(StoreError, match="needs a tx_hash"):
+        store.record_cost(agent="bob", kind=CostKind.GAS, amount=1)
+
+    by_agent = store.pnl_by_agent()
+    assert by_agent["alice"].net() == {TOKEN: 5 * 10**20, "wei": -(71_000 * 10**9 + 7), "usd_micro": -2_500}
+    assert by_agent["bob"].net() == {TOKEN: 10**18, "usd_micro": -1_500}
+    by_task = store.pnl_by_task()
+    assert by_task[t1].net() == {TOKEN: 5 * 10**20, "wei": -71_000 * 10**9, "usd_micro": -2_500}
+    assert by_task[t2].net() == {TOKEN: 10**18, "usd_micro": -1_500}
+
+
+def test_runs_are_numbered_per_task(store: Store) -> None:
+    task_id = new_task(store)
+    run = RunCreate(
+        task_id=task_id, agent="alice", started_at=T0, finished_at=T0, status=RunStatus.FAILED, error="timeout"
+    )
+    attempts = [store.record_run(run=run).attempt for _ in range(3)]
+    assert attempts == [1, 2, 3]
+    assert [r.error for r in store.runs(task_id=task_id)] == ["timeout"] * 3
+    assert store.pnl_by_task() == {}  # a run without cost records none
+
+
+# ------------------------------------------------------------------------------------------- recovery, cursors
+
+
+def test_resumable_tasks_are_the_non_terminal_ones(backend: Backend, store: Store) -> None:
+    ids = {}
+    for n, state in enumerate(TaskState, start=1):
+        ids[state] = new_task(store, n)
+        force_state(backend.engine, ids[state], state)
+    resumable = store.resumable()
+    assert {t.state for t in resumable} == set(TaskState) - TERMINAL_STATES
+    assert [t.id for t in resumable] == sorted(t.id for t in resumable)
+    assert [t.id for t in store.tasks(state=S.LOST)] == [ids[S.LOST]]
+
+
+def test_cursors_move_forward_only(store: Store) -> None:
+    with pytest.raises(RecordNotFound, match="ensure_board"):
+        store.set_poll_cursor(board="main", cursor=5)
+    board = store.ensure_board(name="main", kind="onchain")
+    assert (board.poll_cursor, board.payout_cursor) == (None, None)
+    assert store.ensure_board(name="main", kind="onchain") == board
+    assert store.set_poll_cursor(board="main", cursor=100) == 100
+    assert store.set_poll_cursor(board="main", cursor=90) == 100  # a slow worker cannot rewind it
+    assert store.set_payout_cursor(board="main", cursor=7) == 7
+    saved = store.board(name="main")
+    assert saved is not None and (saved.poll_cursor, saved.payout_cursor) == (100, 7)
+    assert store.board(name="other") is None
+
+
+def test_agents_are_upserted_by_name(store: Store) -> None:
+    store.upsert_agent(agent=AgentCreate(name="alice", address=ADDR_A, skills=["writing"]))
+    store.upsert_agent(agent=AgentCreate(name="bob", address=ADDR_B, enabled=False))
+    updated = store.upsert_agent(agent=AgentCreate(name="alice", address=ADDR_B, skills=["code"]))
+    assert (updated.address, updated.skills) == (ADDR_B, ["code"])
+    assert [a.name for a in store.agents()] == ["alice", "bob"]
+    assert [a.name for a in store.agents(enabled_only=True)] == ["alice"]
+
+
+def test_timestamps_are_utc_and_naive_ones_refused(backend: Backend, store: Store) -> None:
+    task = store.get_task(task_id=new_task(store))
+    assert task.created_at.tzinfo is not None and task.created_at.utcoffset() == timedelta(0)
+    naive = Store(backend.engine, clock=lambda: datetime(2026, 1, 1))
+    with pytest.raises(StoreError, match="naive datetime"):
+        naive.upsert_discovered(board_task=board_task(2))
