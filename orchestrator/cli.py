@@ -17,7 +17,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from agents.cli import model_app
 from orchestrator.config import Config, load_config
+from wallets.cli import wallet_app
 
 if TYPE_CHECKING:  # imported lazily at run time: `deworker --help` stays fast
     from orchestrator.bootstrap import Runtime
@@ -48,6 +50,8 @@ app.add_typer(spec_app, name="spec", no_args_is_help=True)
 app.add_typer(dao_app, name="dao", no_args_is_help=True)
 app.add_typer(devnet_app, name="devnet", no_args_is_help=True)
 app.add_typer(config_app, name="config", no_args_is_help=True)
+app.add_typer(model_app, name="model", no_args_is_help=True)
+app.add_typer(wallet_app, name="wallet", no_args_is_help=True)
 
 
 class _State:
@@ -77,6 +81,11 @@ def _root(
     state.config_path = config
     state.debug = debug
     state._config = None
+
+
+def runtime() -> Runtime:
+    """The process's object graph, built from the loaded config (sub-apps use it too)."""
+    return _runtime()
 
 
 def _runtime(*, needs_persistent_chain: bool = False) -> Runtime:

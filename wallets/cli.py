@@ -1,0 +1,105 @@
+"""``deworker wallet ...``: the Typer sub-app for agent wallets (registered by ``orchestrator.cli``).
+
+Commands build a ``WalletFleet`` through ``fleet_factory``: by default from the CLI's config and
+``orchestrator.bootstrap.Runtime`` (chain, board); tests and embedders swap it with ``use_fleet_factory``.
+Errors are ``DeworkerError``s, printed as one line plus the fix by ``orchestrator.cli.main``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from orchestrator.errors import DeworkerError
+from wallets.fleet import WalletFleet
+
+console = Console()
+wallet_app = typer.Typer(help="Agent wallets: encrypted keystores, a default-deny policy gate, a transaction journal.")
+
+
+def _default_fleet() -> WalletFleet:
+    from orchestrator.cli import runtime
+
+    return runtime().fleet
+
+
+fleet_factory: Callable[[], WalletFleet] = _default_fleet
+
+
+def use_fleet_factory(factory: Callable[[], WalletFleet]) -> None:
+    """Build the commands' fleet with ``factory`` from now on."""
+    global fleet_factory
+    fleet_factory = factory
+
+
+def _ether(wei: int) -> str:
+    return f"{Decimal(wei) / Decimal(10**18):,.6f}"
+
+
+def _units(amount: int, decimals: int) -> str:
+    return f"{Decimal(amount) / Decimal(10**decimals):,f}"
+
+
+@wallet_app.command("new")
+def wallet_new(name: Annotated[str, typer.Argument(help="Agent name: lowercase letters, digits, - and _.")]) -> None:
+    """Generate a key for agent NAME and store it as an encrypted V3 keystore (mode 0600)."""
+    entry = fleet_factory().create(name)
+    console.print(f"created wallet [bold]{entry.name}[/] {entry.address} ({entry.path})")
+
+
+@wallet_app.command("list")
+def wallet_list() -> None:
+    """A table of every wallet with its native and token balances."""
+    fleet = fleet_factory()
+    tokens = fleet.config.tokens
+    table = Table(title=f"Wallets on chain {fleet.chain.chain_id}")
+    for column in ("agent", "address", "native (ETH)", *[t.symbol for t in tokens]):
+        table.add_column(column, overflow="fold")
+    for bal in fleet.balances():
+        table.add_row(
+            bal.name, bal.address, _ether(bal.native), *[_units(bal.tokens[t.symbol], t.decimals) for t in tokens]
+        )
+    console.print(table)
+
+
+@wallet_app.command("sweep")
+def wallet_sweep(
+    name: Annotated[str | None, typer.Argument(help="Wallet to sweep (or --all).")] = None,
+    all_wallets: Annotated[bool, typer.Option("--all", help="Sweep every wallet except the funder.")] = False,
+    to: Annotated[
+        str | None, typer.Option("--to", help="Destination (default: wallets.treasury); the policy must allow it.")
+    ] = None,
+) -> None:
+    """Move rewards to the treasury: each configured token first, then native minus the gas it needs."""
+    fleet = fleet_factory()
+    if all_wallets == (name is not None):
+        raise DeworkerError("give either a wallet NAME or --all", hint="e.g. `deworker wallet sweep alice`")
+    names = [e.name for e in fleet.entries() if e.name != fleet.config.funder] if all_wallets else [str(name)]
+    for each in names:
+        result = fleet.sweep(each, to=to)
+        moved = ", ".join(f"{amount} {symbol}" for symbol, amount in result.swept_tokens.items()) or "no tokens"
+        console.print(f"{each}: swept {moved} and {_ether(result.swept_native)} ETH in {len(result.receipts)} tx")
+
+
+@wallet_app.command("fund")
+def wallet_fund(
+    name: Annotated[str, typer.Argument(help="Wallet to fund.")],
+    amount: Annotated[str, typer.Option("--amount", help="ETH to send from the funder wallet, e.g. 0.05.")],
+) -> None:
+    """Send gas money from the funder wallet (wallets.funder) to wallet NAME."""
+    from orchestrator.dao import to_base_units
+
+    wei = to_base_units(amount, 18)
+    receipt = fleet_factory().fund(name, wei)
+    console.print(f"sent {amount} ETH to {name} (tx {receipt.tx_hash})")
+
+
+@wallet_app.command("policy")
+def wallet_policy() -> None:
+    """Print the effective policy: chains, allowed calls, value rules, gas and daily caps."""
+    console.print_json(data=fleet_factory().gate.describe())

@@ -1,0 +1,183 @@
+"""Typed configuration of the wallets: where keystores live, where the passphrase comes from, the treasury, the
+tokens to track, gas top-ups, and the policy gate.
+
+The lead wires ``WalletsConfig`` into ``orchestrator.config.Config`` as the ``wallets`` section, so every key
+here is ``wallets.<key>`` in ``config.yaml`` (``wallets.policy.<key>`` for the policy). Secrets never live here:
+``passphrase_env`` / ``passphrase_file`` only say where the keystore passphrase is.
+
+Must not import any adapter: standard library and pydantic only (``orchestrator.config`` imports it). Addresses are
+checked for shape here and checksummed by the policy gate; function signatures become selectors there too.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Self
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+#: Chain ids of public main networks (real money). The gate refuses them unless ``allow_mainnet`` is true.
+MAINNET_CHAIN_IDS: frozenset[int] = frozenset(
+    {
+        1,  # Ethereum
+        10,  # Optimism
+        25,  # Cronos
+        56,  # BNB Smart Chain
+        100,  # Gnosis
+        137,  # Polygon PoS
+        250,  # Fantom
+        324,  # zkSync Era
+        1101,  # Polygon zkEVM
+        5000,  # Mantle
+        8453,  # Base
+        42161,  # Arbitrum One
+        42170,  # Arbitrum Nova
+        42220,  # Celo
+        43114,  # Avalanche C-Chain
+        59144,  # Linea
+        81457,  # Blast
+        534352,  # Scroll
+        7777777,  # Zora
+    }
+)
+#: The dev chains Deworker runs on out of the box: anvil and the in-process py-evm chain.
+DEV_CHAIN_IDS: tuple[int, ...] = (31337, 131277322940537)
+DEFAULT_PASSPHRASE_ENV = "DEWORKER_WALLET_PASSPHRASE"
+#: What an agent's wallet does on a task board: the embedded default allow-list (nothing else is allowed).
+BOARD_WORK_FUNCTIONS: tuple[str, ...] = ("claim(uint256)", "submit(uint256,string)", "release(uint256)")
+
+
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_SELECTOR = re.compile(r"^0x[0-9a-fA-F]{8}$")
+_SIGNATURE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\([A-Za-z0-9_,\[\]()]*\)$")
+
+
+def _address(value: str) -> str:
+    text = value.strip()
+    if not _ADDRESS.match(text):
+        raise ValueError("expected a 0x-prefixed 20-byte address (40 hex digits)")
+    return text
+
+
+def _function(value: str) -> str:
+    text = value.strip()
+    if not (_SELECTOR.match(text) or _SIGNATURE.match(text)):
+        raise ValueError(
+            f"expected a selector (0x1234abcd) or a signature like transfer(address,uint256), got {text!r}"
+        )
+    return text
+
+
+Address = Annotated[str, AfterValidator(_address)]
+Function = Annotated[str, AfterValidator(_function)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AllowRule(_Section):
+    """Calls the agents' wallets may make: these functions on this contract. ``contract: board`` means the
+    task board of the connected chain."""
+
+    contract: Address | Annotated[str, Field(pattern=r"^board$")] = Field(
+        description="contract address, or 'board' for the configured task board"
+    )
+    functions: list[Function] = Field(
+        min_length=1, description="selectors (0x1234abcd) or signatures such as claim(uint256)"
+    )
+
+
+class ValueRule(_Section):
+    """Native value a wallet may attach: to this address, with this function (``null``: a plain transfer)."""
+
+    to: Address
+    function: Function | None = Field(default=None, description="null = a plain transfer with no calldata")
+    max_wei: int = Field(ge=1, description="most wei one transaction may carry")
+
+
+class TokenCap(_Section):
+    """Daily caps on an ERC-20's transfer/approve amounts, in base units. A token without a cap cannot leave
+    a wallet (except to the treasury)."""
+
+    token: Address
+    wallet_daily: int = Field(ge=0, description="per wallet per UTC day")
+    fleet_daily: int = Field(ge=0, description="all wallets together per UTC day")
+
+
+class PolicyConfig(_Section):
+    """The policy gate. Everything not allowed here is refused before anything is signed."""
+
+    chain_ids: list[int] = Field(
+        default=list(DEV_CHAIN_IDS), description="chains wallets may sign for (default: anvil and in-process)"
+    )
+    allow_mainnet: bool = Field(default=False, description="must be true to list a mainnet chain id in chain_ids")
+    allow: list[AllowRule] = Field(
+        default_factory=lambda: [AllowRule(contract="board", functions=list(BOARD_WORK_FUNCTIONS))],
+        description="(contract, functions) the wallets may call; default: the board's claim, submit and release",
+    )
+    allow_value: list[ValueRule] = Field(
+        default_factory=list, description="where native value may go (the treasury and fleet wallets always may)"
+    )
+    recipients: list[Address] = Field(
+        default_factory=list,
+        description="who may receive ERC-20 transfer/approve amounts besides the treasury and fleet wallets",
+    )
+    max_gas_per_tx: int = Field(default=1_000_000, ge=21_000, description="gas limit cap per transaction")
+    wallet_daily_cap_wei: int = Field(
+        default=5 * 10**16, ge=0, description="per wallet per UTC day: gas (at max fee) + value, in wei"
+    )
+    fleet_daily_cap_wei: int = Field(default=5 * 10**17, ge=0, description="all wallets together per UTC day")
+    token_caps: list[TokenCap] = Field(default_factory=list, description="daily caps per ERC-20 token")
+
+    @model_validator(mode="after")
+    def _mainnet_needs_consent(self) -> Self:
+        mainnets = sorted(set(self.chain_ids) & MAINNET_CHAIN_IDS)
+        if mainnets and not self.allow_mainnet:
+            raise ValueError(
+                f"chain_ids lists mainnet chain(s) {mainnets} but allow_mainnet is false: "
+                "set allow_mainnet: true to let the wallets spend real money"
+            )
+        return self
+
+
+class TokenConfig(_Section):
+    """An ERC-20 the wallets hold (rewards): shown in balances and swept to the treasury."""
+
+    address: Address
+    symbol: str = Field(default="TOKEN", min_length=1, max_length=16)
+    decimals: int = Field(default=18, ge=0, le=36)
+
+
+class WalletsConfig(_Section):
+    """Agent wallets: one V3 keystore per agent, a policy gate, a transaction journal."""
+
+    keystore_dir: Path | None = Field(default=None, description="keystore files (0600); null = <data_dir>/keystores")
+    passphrase_env: str = Field(
+        default=DEFAULT_PASSPHRASE_ENV,
+        pattern=r"^[A-Z_][A-Z0-9_]*$",
+        description="environment variable holding the keystore passphrase",
+    )
+    passphrase_file: Path | None = Field(
+        default=None, description="file holding the passphrase (mode 0600 or stricter); wins over passphrase_env"
+    )
+    database_url: str | None = Field(
+        default=None, description="journal database (SQLAlchemy URL); null = sqlite:///<data_dir>/wallets.db"
+    )
+    treasury: Address | None = Field(default=None, description="the operator's address that sweeps pay into")
+    funder: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
+        description="keystore name of the hot wallet that tops up agents' gas",
+    )
+    tokens: list[TokenConfig] = Field(default_factory=list, description="ERC-20s to show and sweep")
+    gas_topup_threshold_wei: int = Field(default=10**16, ge=0, description="top up an agent below this balance")
+    gas_topup_amount_wei: int = Field(default=5 * 10**16, ge=0, description="what one top-up sends")
+    policy: PolicyConfig = PolicyConfig()
+
+    def keystore_path(self, data_dir: Path) -> Path:
+        return self.keystore_dir or data_dir / "keystores"
+
+    def journal_url(self, data_dir: Path) -> str:
+        return self.database_url or f"sqlite:///{data_dir / 'wallets.db'}"

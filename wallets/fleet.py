@@ -1,0 +1,215 @@
+"""``WalletFleet``: the agents' wallets together — create, unlock, balances, sweeps to the treasury, gas top-ups.
+
+Built from ``WalletsConfig`` by ``WalletFleet.build`` (the CLI and the orchestrator call it; nothing at import
+time). Every transfer goes through a ``KeystoreWallet``, so through the policy gate and the journal: a sweep
+is ``transfer(treasury, balance)`` on each configured token, then the native balance minus the gas it needs;
+a top-up is a plain transfer from the funder wallet (``wallets.funder``) to an agent below the threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from eth_abi.abi import decode, encode
+from sqlalchemy.engine import Engine
+
+from orchestrator.chain.base import checksum_address
+from orchestrator.errors import ConfigError
+from orchestrator.ports import Chain, Receipt
+from wallets.config import TokenConfig, WalletsConfig
+from wallets.journal import Journal, create_schema, make_engine
+from wallets.keystore import Keystore, KeystoreEntry, passphrase_from
+from wallets.policy import TRANSFER, PolicyGate
+from wallets.wallet import Boundary, KeystoreWallet
+
+BALANCE_OF = bytes.fromhex("70a08231")  # balanceOf(address)
+PLAIN_TRANSFER_GAS = 21_000
+
+
+@dataclass(frozen=True, slots=True)
+class WalletBalance:
+    name: str
+    address: str
+    native: int
+    tokens: dict[str, int] = field(default_factory=dict)  # symbol -> base units
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    name: str
+    receipts: list[Receipt]
+    swept_native: int
+    swept_tokens: dict[str, int]
+
+
+class WalletFleet:
+    """Every wallet in the keystore directory, on one chain, with one journal and one policy gate."""
+
+    def __init__(
+        self,
+        *,
+        config: WalletsConfig,
+        keystore: Keystore,
+        journal: Journal,
+        chain: Chain,
+        passphrase: Callable[[], str],
+        board: str | None = None,
+        receipt_timeout: float = 120.0,
+        boundary: Boundary | None = None,
+    ) -> None:
+        self.config = config
+        self.keystore = keystore
+        self.journal = journal
+        self.chain = chain
+        self._passphrase = passphrase
+        self.board = board
+        self.receipt_timeout = receipt_timeout
+        self.boundary = boundary
+        self._wallets: dict[str, KeystoreWallet] = {}
+
+    @classmethod
+    def build(
+        cls,
+        config: WalletsConfig,
+        *,
+        data_dir: Path,
+        chain: Chain,
+        board: str | None = None,
+        receipt_timeout: float = 120.0,
+        engine: Engine | None = None,
+    ) -> WalletFleet:
+        """The fleet as ``config`` describes it; the journal schema is created if missing."""
+        engine = engine or make_engine(config.journal_url(data_dir))
+        create_schema(engine)
+        return cls(
+            config=config,
+            keystore=Keystore(config.keystore_path(data_dir)),
+            journal=Journal(engine),
+            chain=chain,
+            passphrase=lambda: passphrase_from(env_var=config.passphrase_env, file=config.passphrase_file),
+            board=board,
+            receipt_timeout=receipt_timeout,
+        )
+
+    def __repr__(self) -> str:
+        return f"WalletFleet({self.keystore.directory}, wallets={len(self.keystore.entries())})"
+
+    @cached_property
+    def gate(self) -> PolicyGate:
+        """The policy with the fleet's addresses, tokens, treasury and board filled in (built once)."""
+        return PolicyGate(
+            self.config.policy,
+            treasury=self.config.treasury,
+            fleet=[e.address for e in self.keystore.entries()],
+            tokens=[t.address for t in self.config.tokens],
+            board=self.board,
+        )
+
+    # --------------------------------------------------------------------------------------------- wallets
+
+    def create(self, name: str) -> KeystoreEntry:
+        entry = self.keystore.create(name, self._passphrase())
+        self.__dict__.pop("gate", None)  # the fleet changed: rebuild the gate, and hand it to unlocked wallets
+        for wallet in self._wallets.values():
+            wallet.gate = self.gate
+        return entry
+
+    def entries(self) -> list[KeystoreEntry]:
+        return self.keystore.entries()
+
+    def wallet(self, name: str) -> KeystoreWallet:
+        """The named wallet, unlocked once per process."""
+        wallet = self._wallets.get(name)
+        if wallet is None:
+            wallet = KeystoreWallet(
+                name=name,
+                account=self.keystore.unlock(name, self._passphrase()),
+                chain=self.chain,
+                journal=self.journal,
+                gate=self.gate,
+                receipt_timeout=self.receipt_timeout,
+                boundary=self.boundary,
+            )
+            self._wallets[name] = wallet
+        return wallet
+
+    def unlock_all(self) -> None:
+        """Decrypt every keystore now, in parallel (start-up)."""
+        self.keystore.unlock_many([e.name for e in self.entries()], self._passphrase())
+
+    # -------------------------------------------------------------------------------------------- balances
+
+    def token_balance(self, token: TokenConfig, address: str) -> int:
+        out = self.chain.call(token.address, BALANCE_OF + encode(["address"], [checksum_address(address)]))
+        return int(decode(["uint256"], out)[0])
+
+    def balances(self) -> list[WalletBalance]:
+        return [
+            WalletBalance(
+                name=e.name,
+                address=e.address,
+                native=self.chain.balance(e.address),
+                tokens={t.symbol: self.token_balance(t, e.address) for t in self.config.tokens},
+            )
+            for e in self.entries()
+        ]
+
+    # ---------------------------------------------------------------------------------------------- moving
+
+    def _treasury(self, to: str | None) -> str:
+        target = to or self.config.treasury
+        if target is None:
+            raise ConfigError(
+                "no sweep destination: wallets.treasury is not set and no --to was given",
+                key="wallets.treasury",
+                hint="set wallets.treasury to the operator's address",
+            )
+        return checksum_address(target)
+
+    def sweep(self, name: str, *, to: str | None = None) -> SweepResult:
+        """Move ``name``'s rewards to the treasury (or ``to``, if the policy allows it): each configured token's
+        whole balance first, then the native balance minus the gas of the transfer."""
+        target = self._treasury(to)
+        wallet = self.wallet(name)
+        receipts: list[Receipt] = []
+        tokens: dict[str, int] = {}
+        for token in self.config.tokens:
+            amount = self.token_balance(token, wallet.address)
+            if amount:
+                receipts.append(wallet.send(token.address, TRANSFER + encode(["address", "uint256"], [target, amount])))
+                tokens[token.symbol] = amount
+        # the wallet's own fee view: the transfer is signed with exactly these fees
+        native = self.chain.balance(wallet.address) - PLAIN_TRANSFER_GAS * wallet.fees().max_fee_per_gas
+        swept_native = 0
+        if native > 0:
+            receipts.append(wallet.send(target, value=native, gas=PLAIN_TRANSFER_GAS))
+            swept_native = native
+        return SweepResult(name=name, receipts=receipts, swept_native=swept_native, swept_tokens=tokens)
+
+    def funder(self) -> KeystoreWallet:
+        if self.config.funder is None:
+            raise ConfigError(
+                "no funder wallet: wallets.funder is not set",
+                key="wallets.funder",
+                hint="create a hot wallet (`deworker wallet new funder`), fund it, and set wallets.funder: funder",
+            )
+        return self.wallet(self.config.funder)
+
+    def fund(self, name: str, amount: int) -> Receipt:
+        """Send ``amount`` wei from the funder wallet to wallet ``name``."""
+        target = self.keystore.entry(name).address
+        return self.funder().send(target, value=amount, gas=PLAIN_TRANSFER_GAS)
+
+    def top_up(self) -> dict[str, Receipt]:
+        """Send ``gas_topup_amount_wei`` to every agent wallet whose balance is below the threshold."""
+        funder = self.config.funder
+        out: dict[str, Receipt] = {}
+        for entry in self.entries():
+            if entry.name == funder:
+                continue
+            if self.chain.balance(entry.address) < self.config.gas_topup_threshold_wei:
+                out[entry.name] = self.fund(entry.name, self.config.gas_topup_amount_wei)
+        return out

@@ -1,0 +1,535 @@
+"""The transaction journal: local nonces, every signed transaction (raw bytes) before it is broadcast, daily
+spend ledgers and an append-only audit log, in SQL (SQLite or PostgreSQL) through SQLModel.
+
+The one write that matters is ``Journal.reserve``: in a single database transaction it locks the wallet's nonce
+row (``SELECT ... FOR UPDATE`` on PostgreSQL; every SQLite transaction here is ``BEGIN IMMEDIATE``), checks and
+books the daily spend caps, signs with the reserved nonce, inserts the journal row with the raw signed bytes and
+an audit event, and advances the nonce. Only after it commits does the wallet broadcast, so a crash at any point
+leaves either nothing signed or a journaled transaction that ``recover()`` re-broadcasts as the same bytes.
+
+Tables are created by ``create_schema(engine)`` (``SQLModel.metadata.create_all``) until the orchestrator's
+Alembic migrations take them over. Nothing here creates an engine at import time; ``make_engine`` builds one.
+
+Wei amounts can exceed 64 bits, so they are stored as decimal text (``BigUint``) and summed in Python under the
+row locks. Must not import web3 or any chain adapter: it sees signed transactions only as ``SignedTx``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Index, LargeBinary, String, event, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, Session, SQLModel, col, create_engine, select
+
+from orchestrator.chain import SignedTx
+from orchestrator.ports import Receipt
+from wallets.errors import JournalError, PolicyDenied
+
+FLEET = "fleet"
+NATIVE = "native"
+
+
+class BigUint(TypeDecorator[int]):
+    """A non-negative integer of any size (wei), stored as decimal text."""
+
+    impl = String(80)
+    cache_ok = True
+
+    def process_bind_param(self, value: int | None, dialect: Any) -> str | None:
+        return None if value is None else str(int(value))
+
+    def process_result_value(self, value: str | None, dialect: Any) -> int | None:
+        return None if value is None else int(value)
+
+
+class TxStatus:
+    """Journal row states. ``pending``: signed and journaled, no receipt yet (maybe not broadcast)."""
+
+    PENDING = "pending"
+    MINED = "mined"
+    REVERTED = "reverted"
+    DROPPED = "dropped"
+
+
+# ------------------------------------------------------------------------------------------------------ tables
+
+
+class WalletNonce(SQLModel, table=True):
+    """The next nonce each wallet will use on each chain: the row ``reserve`` locks."""
+
+    __tablename__ = "wallet_nonce"
+
+    wallet: str = Field(primary_key=True, max_length=42)
+    chain_id: int = Field(primary_key=True, sa_type=BigInteger)
+    next_nonce: int = Field(sa_type=BigInteger)
+
+
+class WalletTx(SQLModel, table=True):
+    """One signed transaction. ``raw_tx`` is exactly what is (re-)broadcast. Its nonce is unique per wallet and
+    chain among rows that are not dropped (a dropped row frees its nonce)."""
+
+    __tablename__ = "wallet_tx"
+    __table_args__ = (
+        Index(
+            "uq_wallet_tx_live_nonce",
+            "wallet",
+            "chain_id",
+            "nonce",
+            unique=True,
+            sqlite_where=text("status != 'dropped'"),
+            postgresql_where=text("status != 'dropped'"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    wallet: str = Field(max_length=42, index=True)
+    chain_id: int = Field(sa_type=BigInteger)
+    nonce: int = Field(sa_type=BigInteger)
+    tx_hash: str = Field(max_length=66, unique=True)
+    raw_tx: bytes = Field(sa_type=LargeBinary, repr=False)
+    to: str | None = Field(default=None, max_length=42)
+    selector: str | None = Field(default=None, max_length=10)
+    value: int = Field(sa_type=BigUint)
+    gas: int = Field(sa_type=BigInteger)
+    max_fee_per_gas: int = Field(sa_type=BigUint)
+    status: str = Field(default=TxStatus.PENDING, max_length=10, index=True)
+    reason: str | None = None
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    mined_block: int | None = Field(default=None, sa_type=BigInteger)
+    gas_used: int | None = Field(default=None, sa_type=BigInteger)
+    effective_gas_price: int | None = Field(default=None, sa_type=BigUint)
+    spend_day: str = Field(max_length=10)
+    spend_gas: int = Field(sa_type=BigUint)
+    spend_value: int = Field(sa_type=BigUint)
+    token: str | None = Field(default=None, max_length=42)
+    token_amount: int = Field(default=0, sa_type=BigUint)
+
+
+class SpendLedger(SQLModel, table=True):
+    """What a wallet (or the whole fleet, scope ``fleet``) spent of one asset on one chain on one UTC day."""
+
+    __tablename__ = "wallet_spend"
+
+    scope: str = Field(primary_key=True, max_length=42)
+    chain_id: int = Field(primary_key=True, sa_type=BigInteger)
+    day: str = Field(primary_key=True, max_length=10)
+    asset: str = Field(primary_key=True, max_length=42)
+    amount: int = Field(default=0, sa_type=BigUint)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only: every signature, refusal, receipt, drop and nonce repair. Never updated or deleted."""
+
+    __tablename__ = "wallet_audit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    kind: str = Field(max_length=32, index=True)
+    wallet: str | None = Field(default=None, max_length=42, index=True)
+    chain_id: int | None = Field(default=None, sa_type=BigInteger)
+    rule: str | None = Field(default=None, max_length=64)
+    tx_hash: str | None = Field(default=None, max_length=66)
+    detail: str = "{}"
+
+
+def create_schema(engine: Engine) -> None:
+    """Create the wallet tables if missing (until Alembic migrations own the schema)."""
+    names = ("wallet_nonce", "wallet_tx", "wallet_spend", "wallet_audit")
+    SQLModel.metadata.create_all(engine, tables=[SQLModel.metadata.tables[name] for name in names])
+
+
+def make_engine(url: str, *, busy_timeout_ms: int = 30_000, **kwargs: Any) -> Engine:
+    """An engine for the journal. SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` for every transaction
+    (so the nonce reservation holds the write lock from its first read); PostgreSQL is used as is (``reserve``
+    takes row locks)."""
+    if not url.startswith("sqlite"):
+        return create_engine(url, **kwargs)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000}, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # let SQLAlchemy's "begin" event issue BEGIN itself
+        cursor = dbapi_connection.cursor()
+        if ":memory:" not in url and url not in ("sqlite://", "sqlite:///"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+# ------------------------------------------------------------------------------------------------ value types
+
+
+@dataclass(frozen=True, slots=True)
+class Spend:
+    """What one transaction may spend at most, as booked against the daily caps: ``gas_wei`` (gas limit times
+    max fee), ``value_wei`` and ``token_amount`` of ``token``. The gate leaves out amounts bound for the
+    treasury (moving money home is not spending it); gas always counts."""
+
+    gas_wei: int
+    value_wei: int = 0
+    token: str | None = None
+    token_amount: int = 0
+
+    @property
+    def native(self) -> int:
+        return self.gas_wei + self.value_wei
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """A daily cap: ``scope`` (a wallet address or ``fleet``) may spend at most ``cap`` of ``asset`` per day.
+    ``rule`` names the policy key for the refusal."""
+
+    scope: str
+    asset: str
+    cap: int
+    rule: str
+
+
+def utc_day(now: datetime) -> str:
+    return now.astimezone(UTC).date().isoformat()
+
+
+# ------------------------------------------------------------------------------------------------- the journal
+
+
+class Journal:
+    """The wallet tables behind one engine. Thread-safe (a session per call)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._postgres = engine.dialect.name == "postgresql"
+
+    def __repr__(self) -> str:
+        return f"Journal({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    @contextmanager
+    def _tx(self) -> Iterator[Session]:
+        """One database transaction; database errors become ``JournalError``."""
+        try:
+            with Session(self.engine, expire_on_commit=False) as session, session.begin():
+                yield session
+        except IntegrityError as exc:
+            raise JournalError(
+                f"the journal refused a write: {exc.orig.__class__.__name__}: {str(exc.orig).splitlines()[0]}",
+                hint="another process may be using the same wallet and nonce; run recover() and retry",
+            ) from None
+        except SQLAlchemyError as exc:
+            raise JournalError(
+                f"journal database error: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
+                hint="check that the journal database is reachable and its schema exists (create_schema)",
+                retryable=True,
+            ) from None
+
+    def _insert_ignore(self, session: Session, model: type[SQLModel], values: dict[str, Any]) -> None:
+        insert = pg_insert if self._postgres else sqlite_insert
+        session.execute(insert(model).values(**values).on_conflict_do_nothing())
+
+    # ----------------------------------------------------------------------------------------- nonces
+
+    def next_nonce(self, wallet: str, chain_id: int) -> int | None:
+        with self._tx() as s:
+            row = s.get(WalletNonce, (wallet, chain_id))
+            return None if row is None else row.next_nonce
+
+    def ensure_nonce(self, wallet: str, chain_id: int, chain_nonce: int) -> None:
+        """Start the wallet's nonce counter at the chain's nonce unless it already has one."""
+        with self._tx() as s:
+            self._insert_ignore(s, WalletNonce, {"wallet": wallet, "chain_id": chain_id, "next_nonce": chain_nonce})
+
+    def set_next_nonce(self, wallet: str, chain_id: int, value: int, *, reason: str) -> None:
+        with self._tx() as s:
+            row = s.exec(
+                select(WalletNonce)
+                .where(WalletNonce.wallet == wallet, WalletNonce.chain_id == chain_id)
+                .with_for_update()
+            ).one_or_none()
+            old = None if row is None else row.next_nonce
+            if row is None:
+                s.add(WalletNonce(wallet=wallet, chain_id=chain_id, next_nonce=value))
+            else:
+                row.next_nonce = value
+            s.add(_event("nonce_set", wallet, chain_id, detail={"from": old, "to": value, "reason": reason}))
+
+    # ---------------------------------------------------------------------------------------- reserve
+
+    def reserve(
+        self,
+        *,
+        wallet: str,
+        chain_id: int,
+        spend: Spend,
+        limits: Sequence[Limit],
+        sign: Callable[[int], SignedTx],
+        selector: bytes | None,
+        now: datetime,
+    ) -> WalletTx:
+        """Lock the nonce, book the spend against ``limits`` (``PolicyDenied`` if one would be exceeded), sign
+        with the reserved nonce and journal the raw bytes, all in one database transaction."""
+        day = utc_day(now)
+        with self._tx() as s:
+            nonce_row = s.exec(
+                select(WalletNonce)
+                .where(WalletNonce.wallet == wallet, WalletNonce.chain_id == chain_id)
+                .with_for_update()
+            ).one_or_none()
+            if nonce_row is None:
+                raise JournalError(
+                    f"wallet {wallet} has no nonce counter on chain {chain_id}", hint="ensure_nonce first"
+                )
+            amounts = {NATIVE: spend.native}
+            if spend.token is not None and spend.token_amount:
+                amounts[spend.token] = spend.token_amount
+            # lock order: the wallet's ledger rows before the fleet's (reserve and settle agree, so no deadlock)
+            for limit in sorted(limits, key=lambda lim: (lim.scope == FLEET, lim.scope, lim.asset)):
+                amount = amounts.get(limit.asset, 0)
+                if amount == 0:
+                    continue
+                ledger = self._ledger(s, limit.scope, chain_id, day, limit.asset)
+                if ledger.amount + amount > limit.cap:
+                    raise PolicyDenied(
+                        f"{'the fleet' if limit.scope == FLEET else 'wallet ' + wallet} has spent {ledger.amount} of "
+                        f"its daily {limit.cap} ({_asset_name(limit.asset)}) today ({day} UTC); this transaction "
+                        f"needs {amount} more",
+                        rule=limit.rule,
+                        hint=f"wait for the next UTC day or raise wallets.policy.{limit.rule.replace('.', '_')}",
+                    )
+                ledger.amount += amount
+                s.add(ledger)
+            signed = sign(nonce_row.next_nonce)
+            if signed.nonce != nonce_row.next_nonce:
+                raise JournalError(f"signed nonce {signed.nonce} differs from the reserved {nonce_row.next_nonce}")
+            fields: dict[str, Any] = {
+                "wallet": wallet,
+                "chain_id": chain_id,
+                "nonce": signed.nonce,
+                "tx_hash": signed.tx_hash,
+                "raw_tx": signed.raw,
+                "to": signed.to,
+                "selector": None if selector is None else "0x" + selector.hex(),
+                "value": signed.value,
+                "gas": signed.gas,
+                "max_fee_per_gas": signed.fees.max_fee_per_gas,
+                "spend_day": day,
+                "spend_gas": spend.gas_wei,
+                "spend_value": spend.value_wei,
+                "token": spend.token,
+                "token_amount": spend.token_amount,
+            }
+            # Identical fields at a nonce freed by a drop sign to identical bytes: revive that row, same hash.
+            row = s.exec(select(WalletTx).where(WalletTx.tx_hash == signed.tx_hash)).one_or_none()
+            if row is None:
+                row = WalletTx(**fields)
+            elif row.status == TxStatus.DROPPED:
+                row.sqlmodel_update({**fields, "status": TxStatus.PENDING, "reason": None})
+            else:
+                raise JournalError(f"transaction {signed.tx_hash} is already journaled as {row.status}")
+            s.add(row)
+            nonce_row.next_nonce += 1
+            s.add(nonce_row)
+            s.add(
+                _event(
+                    "signed",
+                    wallet,
+                    chain_id,
+                    tx_hash=signed.tx_hash,
+                    detail={"nonce": signed.nonce, "to": signed.to, "value": str(signed.value), "gas": signed.gas},
+                )
+            )
+        return row
+
+    def _ledger(self, s: Session, scope: str, chain_id: int, day: str, asset: str) -> SpendLedger:
+        key = {"scope": scope, "chain_id": chain_id, "day": day, "asset": asset}
+        self._insert_ignore(s, SpendLedger, {**key, "amount": "0"})
+        return s.exec(
+            select(SpendLedger)
+            .where(
+                SpendLedger.scope == scope,
+                SpendLedger.chain_id == chain_id,
+                SpendLedger.day == day,
+                SpendLedger.asset == asset,
+            )
+            .with_for_update()
+        ).one()
+
+    def _refund(self, s: Session, tx: WalletTx, native: int, token_amount: int, limits_scopes: Sequence[str]) -> None:
+        for scope in limits_scopes:
+            for asset, amount in ((NATIVE, native), (tx.token, token_amount)):
+                if asset is None or amount <= 0:
+                    continue
+                row = s.exec(
+                    select(SpendLedger)
+                    .where(
+                        SpendLedger.scope == scope,
+                        SpendLedger.chain_id == tx.chain_id,
+                        SpendLedger.day == tx.spend_day,
+                        SpendLedger.asset == asset,
+                    )
+                    .with_for_update()
+                ).one_or_none()
+                if row is not None:
+                    row.amount = max(0, row.amount - amount)
+                    s.add(row)
+
+    # ------------------------------------------------------------------------------------------ settle
+
+    def _pending_row(self, s: Session, tx_hash: str) -> WalletTx | None:
+        row = s.exec(select(WalletTx).where(WalletTx.tx_hash == tx_hash).with_for_update()).one_or_none()
+        if row is None:
+            raise JournalError(f"transaction {tx_hash} is not in the journal")
+        return row if row.status in (TxStatus.PENDING, TxStatus.DROPPED) else None
+
+    def record_receipt(self, tx_hash: str, receipt: Receipt) -> WalletTx:
+        """Mark a transaction mined (status 1) or reverted (0) and settle its spend to what it really cost:
+        gas used at the effective price, plus value and token amounts only if it succeeded. Idempotent."""
+        with self._tx() as s:
+            row = self._pending_row(s, tx_hash)
+            if row is None:
+                return s.exec(select(WalletTx).where(WalletTx.tx_hash == tx_hash)).one()
+            was_dropped = row.status == TxStatus.DROPPED
+            ok = receipt.status == 1
+            row.status = TxStatus.MINED if ok else TxStatus.REVERTED
+            row.mined_block = receipt.block_number
+            row.gas_used = receipt.gas_used
+            row.effective_gas_price = receipt.effective_gas_price
+            if not was_dropped:  # a dropped row's spend was refunded already; it mined after all: re-book nothing
+                refund = max(0, row.spend_gas - receipt.fee_wei) + (0 if ok else row.spend_value)
+                self._refund(s, row, refund, 0 if ok else row.token_amount, (row.wallet, FLEET))
+            s.add(row)
+            s.add(
+                _event(
+                    "dropped_tx_mined" if was_dropped else row.status,
+                    row.wallet,
+                    row.chain_id,
+                    tx_hash=tx_hash,
+                    detail={"block": receipt.block_number, "gas_used": receipt.gas_used, "nonce": row.nonce},
+                )
+            )
+            return row
+
+    def mark_dropped(self, tx_hash: str, *, reason: str, release_nonce: bool) -> WalletTx:
+        """The transaction will never mine (refused, or its nonce went to another transaction): refund its
+        booked spend, free its nonce slot, and with ``release_nonce`` give the nonce back if no later one was
+        reserved."""
+        with self._tx() as s:
+            row = self._pending_row(s, tx_hash)
+            if row is None or row.status != TxStatus.PENDING:
+                return s.exec(select(WalletTx).where(WalletTx.tx_hash == tx_hash)).one()
+            row.status = TxStatus.DROPPED
+            row.reason = reason[:500]
+            self._refund(s, row, row.spend_gas + row.spend_value, row.token_amount, (row.wallet, FLEET))
+            s.add(row)
+            if release_nonce:
+                counter = s.exec(
+                    select(WalletNonce)
+                    .where(WalletNonce.wallet == row.wallet, WalletNonce.chain_id == row.chain_id)
+                    .with_for_update()
+                ).one()
+                if counter.next_nonce == row.nonce + 1:
+                    counter.next_nonce = row.nonce
+                    s.add(counter)
+            s.add(
+                _event(
+                    "dropped", row.wallet, row.chain_id, tx_hash=tx_hash, detail={"nonce": row.nonce, "reason": reason}
+                )
+            )
+            return row
+
+    # ------------------------------------------------------------------------------------------- reads
+
+    def transactions(
+        self, *, wallet: str | None = None, chain_id: int | None = None, status: str | None = None
+    ) -> list[WalletTx]:
+        """Journal rows, oldest nonce first."""
+        with self._tx() as s:
+            query = select(WalletTx)
+            if wallet is not None:
+                query = query.where(WalletTx.wallet == wallet)
+            if chain_id is not None:
+                query = query.where(WalletTx.chain_id == chain_id)
+            if status is not None:
+                query = query.where(WalletTx.status == status)
+            return list(s.exec(query.order_by(col(WalletTx.nonce), col(WalletTx.id))).all())
+
+    def live_at(self, wallet: str, chain_id: int, nonce: int) -> WalletTx | None:
+        """The row holding ``nonce`` (not dropped), if any."""
+        with self._tx() as s:
+            return s.exec(
+                select(WalletTx).where(
+                    WalletTx.wallet == wallet,
+                    WalletTx.chain_id == chain_id,
+                    WalletTx.nonce == nonce,
+                    WalletTx.status != TxStatus.DROPPED,
+                )
+            ).one_or_none()
+
+    def spent(self, *, scope: str, chain_id: int, day: date | str, asset: str = NATIVE) -> int:
+        key = day if isinstance(day, str) else day.isoformat()
+        with self._tx() as s:
+            row = s.get(SpendLedger, (scope, chain_id, key, asset))
+            return 0 if row is None else row.amount
+
+    def audit_events(self, *, wallet: str | None = None, kind: str | None = None) -> list[AuditEvent]:
+        with self._tx() as s:
+            query = select(AuditEvent)
+            if wallet is not None:
+                query = query.where(AuditEvent.wallet == wallet)
+            if kind is not None:
+                query = query.where(AuditEvent.kind == kind)
+            return list(s.exec(query.order_by(col(AuditEvent.id))).all())
+
+    # ------------------------------------------------------------------------------------------- audit
+
+    def audit(
+        self,
+        kind: str,
+        *,
+        wallet: str | None = None,
+        chain_id: int | None = None,
+        rule: str | None = None,
+        tx_hash: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Append one audit event in its own transaction."""
+        with self._tx() as s:
+            s.add(_event(kind, wallet, chain_id, rule=rule, tx_hash=tx_hash, detail=detail))
+
+
+def _event(
+    kind: str,
+    wallet: str | None,
+    chain_id: int | None,
+    *,
+    rule: str | None = None,
+    tx_hash: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
+    return AuditEvent(
+        kind=kind,
+        wallet=wallet,
+        chain_id=chain_id,
+        rule=rule,
+        tx_hash=tx_hash,
+        detail=json.dumps(detail or {}, sort_keys=True, default=str),
+    )
+
+
+def _asset_name(asset: str) -> str:
+    return "wei" if asset == NATIVE else f"base units of token {asset}"
