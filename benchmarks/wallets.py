@@ -26,9 +26,10 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestrator.chain import EthTesterChain, TxSender
+from orchestrator.store.db import make_engine
 from wallets.config import PolicyConfig, WalletsConfig
 from wallets.fleet import WalletFleet
-from wallets.journal import Journal, create_schema, make_engine
+from wallets.journal import Journal, create_schema
 from wallets.keystore import PRODUCTION_SCRYPT_N, Keystore
 from wallets.policy import PolicyGate
 

@@ -20,10 +20,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from orchestrator.chain import TxSender
+from orchestrator.store.db import make_engine
 from tests.conftest import ChainEnv, require
 from wallets.config import PolicyConfig, WalletsConfig
 from wallets.fleet import WalletFleet
-from wallets.journal import Journal, create_schema, make_engine
+from wallets.journal import Journal, create_schema
 from wallets.keystore import Keystore
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -117,7 +117,8 @@ def test_sigkill_between_journal_and_broadcast(
 
     assert isinstance(anvil_snapshot, AnvilProcess)
     db = tmp_path / "wallets.db"
-    from wallets.journal import create_schema, make_engine
+    from orchestrator.store.db import make_engine
+    from wallets.journal import create_schema
 
     engine = make_engine(f"sqlite:///{db}")
     create_schema(engine)
@@ -131,7 +132,8 @@ def test_sigkill_between_journal_and_broadcast(
             import os, signal
             from orchestrator.chain import RpcChain
             from wallets.fleet import WalletFleet
-            from wallets.journal import Journal, make_engine
+            from orchestrator.store.db import make_engine
+            from wallets.journal import Journal
             from wallets.keystore import Keystore
             from tests.test_wallet_fixtures import wallets_config
             from pathlib import Path

@@ -19,8 +19,9 @@ from sqlalchemy.engine import Engine
 from orchestrator.chain.base import checksum_address
 from orchestrator.errors import ConfigError
 from orchestrator.ports import Chain, Receipt
+from orchestrator.store.db import make_engine
 from wallets.config import TokenConfig, WalletsConfig
-from wallets.journal import Journal, create_schema, make_engine
+from wallets.journal import Journal, create_schema
 from wallets.keystore import Keystore, KeystoreEntry, passphrase_from
 from wallets.policy import TRANSFER, PolicyGate
 from wallets.wallet import Boundary, KeystoreWallet

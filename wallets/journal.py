@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, LargeBinary, String, event, text
+from sqlalchemy import BigInteger, Index, LargeBinary, String, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Field, Session, SQLModel, col, create_engine, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from orchestrator.chain import SignedTx
 from orchestrator.ports import Receipt
@@ -146,31 +146,6 @@ def create_schema(engine: Engine) -> None:
     """Create the wallet tables if missing (until Alembic migrations own the schema)."""
     names = ("wallet_nonce", "wallet_tx", "wallet_spend", "wallet_audit")
     SQLModel.metadata.create_all(engine, tables=[SQLModel.metadata.tables[name] for name in names])
-
-
-def make_engine(url: str, *, busy_timeout_ms: int = 30_000, **kwargs: Any) -> Engine:
-    """An engine for the journal. SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` for every transaction
-    (so the nonce reservation holds the write lock from its first read); PostgreSQL is used as is (``reserve``
-    takes row locks)."""
-    if not url.startswith("sqlite"):
-        return create_engine(url, **kwargs)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000}, **kwargs)
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # let SQLAlchemy's "begin" event issue BEGIN itself
-        cursor = dbapi_connection.cursor()
-        if ":memory:" not in url and url not in ("sqlite://", "sqlite:///"):
-            cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        cursor.execute("PRAGMA synchronous=FULL")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
 
 
 # ------------------------------------------------------------------------------------------------ value types

@@ -23,12 +23,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from eth_account.signers.local import LocalAccount
 
 from orchestrator.chain import NonceTooLow, SignedTx
-from orchestrator.chain.base import checksum_address, tx_hash_of
+from orchestrator.chain.base import checksum_address
+from orchestrator.chain.tx import sign_eip1559
 from orchestrator.errors import ChainError, ChainUnavailable, TransactionReverted
 from orchestrator.ports import Chain, Fees, Receipt
 from wallets.errors import JournalError, NonceDrift, PolicyDenied, TxUncertain
@@ -182,26 +183,8 @@ class KeystoreWallet:
             self._nonce_ready = True
 
     def _sign(self, to: str | None, data: bytes, *, value: int, gas: int, fees: Fees, nonce: int) -> SignedTx:
-        tx: dict[str, Any] = {
-            "type": 2,
-            "chainId": self.chain_id,
-            "nonce": nonce,
-            "value": value,
-            "data": data,
-            "gas": gas,
-            "maxFeePerGas": fees.max_fee_per_gas,
-            "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
-        }
-        if to is not None:
-            tx["to"] = to
-        try:
-            signed = self._account.sign_transaction(tx)
-        # eth-account raises assorted errors for bad fields; say which field kinds, never echo the key
-        except Exception as exc:
-            raise ChainError(f"cannot sign the transaction: {type(exc).__name__}") from None
-        raw = bytes(signed.raw_transaction)
-        return SignedTx(
-            tx_hash=tx_hash_of(raw), sender=self._address, nonce=nonce, to=to, value=value, gas=gas, fees=fees, raw=raw
+        return sign_eip1559(
+            self._account, chain_id=self.chain_id, nonce=nonce, to=to, data=data, value=value, gas=gas, fees=fees
         )
 
     def _broadcast(self, row: WalletTx) -> None:

@@ -20,7 +20,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_canonical_address, to_checksum_address
 from eth_utils.crypto import keccak
 
-from orchestrator.chain.base import NonceTooLow, checksum_address
+from orchestrator.chain.base import NonceTooLow, checksum_address, tx_hash_of
 from orchestrator.errors import ChainError, ChainUnavailable
 from orchestrator.ports import Chain, Fees, Receipt
 
@@ -53,6 +53,45 @@ def contract_address(deployer: str, nonce: int) -> str:
     """Address of the contract ``deployer`` creates with its transaction number ``nonce`` (CREATE)."""
     encoded = rlp.encode([to_canonical_address(deployer), nonce])
     return to_checksum_address(keccak(encoded)[12:])
+
+
+def sign_eip1559(
+    account: LocalAccount,
+    *,
+    chain_id: int,
+    nonce: int,
+    to: str | None,
+    data: bytes,
+    value: int,
+    gas: int,
+    fees: Fees,
+) -> SignedTx:
+    """Sign a type-2 (EIP-1559) transaction with every field given explicitly; ``to=None`` deploys a contract.
+
+    The one place Deworker signs: ``TxSender`` and the agents' journaled wallets both call it.
+    """
+    tx: dict[str, Any] = {
+        "type": 2,
+        "chainId": chain_id,
+        "nonce": nonce,
+        "value": value,
+        "data": bytes(data),
+        "gas": gas,
+        "maxFeePerGas": fees.max_fee_per_gas,
+        "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
+    }
+    if to is not None:
+        tx["to"] = to
+    try:
+        signed = account.sign_transaction(tx)
+    # eth-account raises assorted errors for bad fields; name the kind, never echo anything that could hold the key
+    except Exception as exc:
+        raise ChainError(f"cannot sign the transaction: {type(exc).__name__}") from None
+    raw = bytes(signed.raw_transaction)
+    sender = to_checksum_address(account.address)
+    return SignedTx(
+        tx_hash=tx_hash_of(raw), sender=sender, nonce=nonce, to=to, value=value, gas=gas, fees=fees, raw=raw
+    )
 
 
 class TxSender:
@@ -226,31 +265,7 @@ class TxSender:
         return to, gas, fees if fees is not None else self.fees()
 
     def _sign(self, to: str | None, data: bytes, *, value: int, gas: int, fees: Fees, nonce: int) -> SignedTx:
-        tx: dict[str, Any] = {
-            "type": 2,
-            "chainId": self._chain_id,
-            "nonce": nonce,
-            "value": value,
-            "data": bytes(data),
-            "gas": gas,
-            "maxFeePerGas": fees.max_fee_per_gas,
-            "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
-        }
-        if to is not None:
-            tx["to"] = to
-        try:
-            signed = self._account.sign_transaction(tx)
-        # eth-account raises TypeError/ValueError/... for bad fields; its messages hold no key material
-        except Exception as exc:
-            raise ChainError(f"cannot sign the transaction: {type(exc).__name__}: {exc}") from None
-        raw = bytes(signed.raw_transaction)
-        return SignedTx(
-            tx_hash="0x" + keccak(raw).hex(),
-            sender=self.address,
-            nonce=nonce,
-            to=to,
-            value=value,
-            gas=gas,
-            fees=fees,
-            raw=raw,
+        assert self._chain_id is not None  # set by _prepare
+        return sign_eip1559(
+            self._account, chain_id=self._chain_id, nonce=nonce, to=to, data=data, value=value, gas=gas, fees=fees
         )

@@ -85,6 +85,8 @@ def _sqlite_on_connect(dbapi_connection: Any, connection_record: ConnectionPoolE
         cursor.execute("PRAGMA journal_mode=WAL")  # answers "memory" for in-memory databases, which is fine
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        # WAL's default (NORMAL) can lose the last commits on power loss; the journal holds signed money moves.
+        cursor.execute("PRAGMA synchronous=FULL")
     finally:
         cursor.close()
 
