@@ -164,10 +164,8 @@ def test_receipt_lookup_matches_the_waited_receipt(chain_env: ChainEnv) -> None:
 
 
 def test_wait_receipt_of_an_unknown_transaction_times_out(chain: Chain) -> None:
-    started = time.monotonic()
     with pytest.raises(ReceiptTimeout) as info:
         chain.wait_receipt("0x" + "cd" * 32, timeout=0.2)
-    assert time.monotonic() - started < 2
     assert info.value.retryable and "0x" + "cd" * 32 in str(info.value)
 
 
@@ -424,16 +422,16 @@ def test_eth_tester_time_travel_and_mine() -> None:
         chain.time_travel(0)
 
 
-def test_eth_tester_logs_over_many_empty_blocks_are_fast(token_artifact: dict[str, Any]) -> None:
+def test_eth_tester_logs_over_many_empty_blocks(token_artifact: dict[str, Any]) -> None:
     chain = EthTesterChain()
     account = chain.dev_accounts()[0]
     sender = TxSender(chain, Account.from_key(account.private_key))
     token = _deploy_token(sender, token_artifact)
     chain.mine(300)
     sender.send(token, _transfer(DEAD, 1), gas=80_000)
-    started = time.monotonic()
+    # Speed is measured in benchmarks/, never asserted here; this checks the bloom-filtered scan finds both logs.
     logs = chain.get_logs(address=token, topics=[TRANSFER_TOPIC], from_block=0, to_block=chain.block_number())
-    assert len(logs) == 2 and time.monotonic() - started < 2.0
+    assert len(logs) == 2
     receipt = chain.receipt(logs[0].tx_hash)
     assert receipt is not None and receipt.block_number == 1
 
@@ -590,10 +588,8 @@ def test_rpc_gives_up_after_bounded_attempts(node: AnvilProcess) -> None:
 
 def test_rpc_connection_refused_is_unavailable_after_bounded_attempts() -> None:
     port = free_port()
-    started = time.monotonic()
     with _rpc(f"http://127.0.0.1:{port}", retries=2) as chain, pytest.raises(ChainUnavailable) as info:
         chain.block_number()
-    assert time.monotonic() - started < 5
     assert f"127.0.0.1:{port}" in str(info.value) and "3 attempts" in str(info.value)
     assert info.value.__cause__ is None  # the httpx exception does not leak, not even as the cause
 
