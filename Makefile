@@ -61,6 +61,7 @@ contracts: $(STAMP)
 
 bench: $(STAMP) $(ANVIL_STAMP)
 	$(BIN)/python -m benchmarks.chain_throughput
+	$(BIN)/python -m benchmarks.review_pages
 
 bench-agents: $(MODEL_STAMP)
 	$(BIN)/python -m benchmarks.agents

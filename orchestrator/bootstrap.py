@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from eth_account import Account
+from sqlalchemy.engine import Engine
 
 from orchestrator.artifacts import LocalArtifactStore
 from orchestrator.boards.onchain import OnchainTaskBoard
@@ -29,6 +30,7 @@ from orchestrator.config import Config, secret_from_env
 from orchestrator.errors import ConfigError
 from orchestrator.ports import ArtifactStore, Chain
 from orchestrator.store import Store, make_engine, migrate
+from orchestrator.web.users import UserStore
 from wallets.fleet import WalletFleet
 
 
@@ -118,12 +120,21 @@ class Runtime:
         return LocalArtifactStore(self.config.artifacts_path)
 
     @cached_property
-    def db(self) -> Store:
-        """The orchestrator's database, migrated to the newest schema on first use (``store`` is the artifact
-        store)."""
+    def engine(self) -> Engine:
+        """The database engine, migrated to the newest schema on first use. One per process."""
         engine = make_engine(self.config.db_url)
         migrate(engine)
-        return Store(engine, max_revisions=self.config.review.max_revisions)
+        return engine
+
+    @cached_property
+    def db(self) -> Store:
+        """The orchestrator's database (``store`` is the artifact store)."""
+        return Store(self.engine, max_revisions=self.config.review.max_revisions)
+
+    @cached_property
+    def users(self) -> UserStore:
+        """Reviewer accounts, sessions and API tokens of the review web app."""
+        return UserStore(self.engine)
 
     @cached_property
     def addresses(self) -> AddressBook:

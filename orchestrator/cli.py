@@ -19,6 +19,7 @@ from rich.table import Table
 
 from agents.cli import model_app
 from orchestrator.config import Config, load_config
+from orchestrator.web.cli import review_app
 from wallets.cli import wallet_app
 
 if TYPE_CHECKING:  # imported lazily at run time: `deworker --help` stays fast
@@ -52,6 +53,7 @@ app.add_typer(devnet_app, name="devnet", no_args_is_help=True)
 app.add_typer(config_app, name="config", no_args_is_help=True)
 app.add_typer(model_app, name="model", no_args_is_help=True)
 app.add_typer(wallet_app, name="wallet", no_args_is_help=True)
+app.add_typer(review_app, name="review", no_args_is_help=True)
 
 
 class _State:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
 
 from agents.config import AgentsConfig
 from orchestrator.errors import ConfigError
+from orchestrator.web.config import WebConfig
 from wallets.config import WalletsConfig
 
 ENV_PREFIX = "DEWORKER_"
@@ -105,6 +106,7 @@ class Config(_Section):
     dao: DaoConfig = DaoConfig()
     agents: AgentsConfig = AgentsConfig()
     wallets: WalletsConfig = WalletsConfig()
+    web: WebConfig = WebConfig()
     db: DbConfig = DbConfig()
     review: ReviewConfig = ReviewConfig()
     logging: LoggingConfig = LoggingConfig()

@@ -8,9 +8,11 @@ or fails it when ``DEWORKER_STRICT_TESTS=1`` (CI), so a missing tool can never t
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import psycopg
 import pytest
 from eth_account import Account
 
@@ -119,3 +121,27 @@ def chain(chain_env: ChainEnv) -> EthTesterChain | RpcChain:
 def dev_accounts(chain_env: ChainEnv) -> list[DevAccount]:
     """Funded accounts of the chain under test, with their keys."""
     return chain_env.accounts
+
+
+# ------------------------------------------------------------------------------------------------ PostgreSQL
+
+PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    try:
+        admin = psycopg.connect(PG_ADMIN, autocommit=True)
+    except psycopg.OperationalError as exc:
+        admin = None
+        reason = str(exc).strip()
+    require(admin is not None, f"PostgreSQL is not reachable on 127.0.0.1:5432: {reason if admin is None else ''}")
+    assert admin is not None
+    name = f"deworker_store_{secrets.token_hex(4)}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

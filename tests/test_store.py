@@ -4,7 +4,6 @@ session, dropped afterwards; tables truncated between tests). Migrations build e
 
 from __future__ import annotations
 
-import secrets
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -54,10 +52,8 @@ from orchestrator.store import (
 )
 from orchestrator.store.db import alembic_config, target_metadata
 from orchestrator.store.models import Task
-from tests.conftest import require
 
 S = TaskState
-PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
 STORE_TABLES = ("board", "task", "task_event", "agent", "run", "artifact", "review", "reward", "cost")
 TOKEN = "0x" + "70" * 20
 ADDR_A = "0x" + "aa" * 20
@@ -70,25 +66,6 @@ def tx(n: int) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session, dropped at the end."""
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True)
-    except psycopg.OperationalError as exc:
-        admin = None
-        reason = str(exc).strip()
-    require(admin is not None, f"PostgreSQL is not reachable on 127.0.0.1:5432: {reason if admin is None else ''}")
-    assert admin is not None
-    name = f"deworker_store_{secrets.token_hex(4)}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
@@ -576,6 +553,18 @@ def test_pending_reviews_oldest_first(store: Store, clock: Clock) -> None:
     assert [(p.task.id, p.artifact.cid) for p in pending] == [(second, "bafysecond"), (first, "bafyfirst")]
     store.record_review(task_id=second, artifact_cid="bafysecond", decision=ReviewDecision.APPROVE, reviewer="c")
     assert [p.task.id for p in store.pending_reviews()] == [first]
+
+
+def test_pending_reviews_page_and_counts_by_state(store: Store, clock: Clock) -> None:
+    ids = [new_task(store, n) for n in range(1, 6)]
+    for n, task_id in enumerate(ids):
+        clock.now += timedelta(minutes=1)
+        to_review(store, task_id, f"bafy{n}")
+    assert [p.task.id for p in store.pending_reviews(limit=2)] == ids[:2]
+    assert [p.task.id for p in store.pending_reviews(limit=2, offset=2)] == ids[2:4]
+    assert [p.task.id for p in store.pending_reviews(offset=4)] == ids[4:]
+    new_task(store, 99)
+    assert store.count_by_state() == {S.AWAITING_REVIEW: 5, S.DISCOVERED: 1}
 
 
 # ------------------------------------------------------------------------------------------------------ money

@@ -42,7 +42,7 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 #: The Alembic scripts, as a package resource (works from a wheel as well as from a checkout).
 SCRIPT_LOCATION = "orchestrator:migrations"
 #: Modules whose import registers tables in ``SQLModel.metadata``; optional ones may not exist yet.
-MODEL_MODULES = ("orchestrator.store.models",)
+MODEL_MODULES = ("orchestrator.store.models", "orchestrator.web.models")
 OPTIONAL_MODEL_MODULES = ("wallets.journal",)
 
 

@@ -452,12 +452,20 @@ class Store:
             query = select(Review).where(col(Review.task_id) == task_id).order_by(col(Review.id))
             return [ReviewPublic.model_validate(r) for r in s.exec(query)]
 
-    def pending_reviews(self) -> list[PendingReview]:
-        """Tasks awaiting a human decision, the longest-waiting first, each with its current artifact."""
+    def count_by_state(self) -> dict[TaskState, int]:
+        """How many tasks are in each lifecycle state (states with none are left out)."""
+        with self._session("counting tasks") as s:
+            rows = s.exec(select(Task.state, func.count()).group_by(col(Task.state))).all()
+            return {TaskState(state): int(n) for state, n in rows}
+
+    def pending_reviews(self, *, limit: int | None = None, offset: int = 0) -> list[PendingReview]:
+        """Tasks awaiting a human decision, the longest-waiting first, each with its current artifact;
+        ``limit`` of them from ``offset``."""
         with self._session("listing pending reviews") as s:
-            tasks = s.exec(
+            query = (
                 select(Task).where(col(Task.state) == S.AWAITING_REVIEW).order_by(col(Task.updated_at), col(Task.id))
-            ).all()
+            )
+            tasks = s.exec(query.offset(offset).limit(limit)).all()
             ids = [t.id for t in tasks]
             artifacts = {(a.task_id, a.cid): a for a in s.exec(select(Artifact).where(col(Artifact.task_id).in_(ids)))}
             history: dict[int, list[ReviewPublic]] = {}

@@ -1,0 +1,228 @@
+"""``deworker review ...``: the Typer sub-app for human review (registered by ``orchestrator.cli``).
+
+``serve`` runs the web app; ``add-user`` / ``users`` / ``set-password`` / ``disable-user`` / ``token`` manage
+reviewer accounts; ``list`` / ``show`` / ``approve`` / ``request-changes`` / ``reject`` decide from the shell.
+A decision names the artifact CID that was reviewed (``--cid``, printed by ``list`` and ``show``), exactly like
+the web page and the API: approving an older revision never approves a newer one.
+
+Everything is built through ``orchestrator.bootstrap.Runtime`` from the CLI's config. Errors are
+``DeworkerError``s, printed as one line plus the fix by ``orchestrator.cli.main``.
+"""
+
+from __future__ import annotations
+
+import getpass
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from orchestrator.config import secret_from_env
+from orchestrator.errors import ConfigError
+from orchestrator.web.config import WebConfig, WebSettings, is_loopback
+from orchestrator.web.models import Role
+
+if TYPE_CHECKING:  # imported lazily: `deworker --help` stays fast
+    from orchestrator.bootstrap import Runtime
+    from orchestrator.store import ReviewDecision
+    from orchestrator.web.users import UserStore
+
+console = Console()
+err_console = Console(stderr=True)
+review_app = typer.Typer(help="Human review: the web inbox, reviewer accounts, and decisions from the shell.")
+
+#: Environment variable ``add-user`` and ``set-password`` read the password from (for automation).
+PASSWORD_ENV = "DEWORKER_REVIEW_PASSWORD"
+
+
+@dataclass
+class _Context:
+    runtime: Runtime
+    web: WebConfig
+
+    def users(self) -> UserStore:
+        return self.runtime.users
+
+
+def _context() -> _Context:
+    from orchestrator.bootstrap import Runtime
+    from orchestrator.cli import state
+
+    cfg = state.config()
+    return _Context(runtime=Runtime(cfg), web=cfg.web)
+
+
+def _password(confirm: bool = True) -> str:
+    from_env = secret_from_env(PASSWORD_ENV)
+    if from_env is not None:
+        return from_env
+    value: str = typer.prompt("Password", hide_input=True, confirmation_prompt=confirm)
+    return value
+
+
+# ------------------------------------------------------------------------------------------------------ serve
+
+
+@review_app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default: web.host, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: web.port, 8077).")] = None,
+) -> None:
+    """Run the review web app (inbox, review pages, fleet dashboard, JSON API with /docs)."""
+    import uvicorn
+
+    from orchestrator.web.app import create_app
+
+    ctx = _context()
+    rt = ctx.runtime
+    bind_host, bind_port = host or ctx.web.host, port or ctx.web.port
+    if not is_loopback(bind_host) and not ctx.web.secure_cookies:
+        err_console.print(
+            f"[yellow]warning:[/] serving on {bind_host}, reachable from other machines, without TLS: passwords "
+            "and session cookies would cross the network in clear. Put a TLS proxy in front and set "
+            "web.secure_cookies: true, or bind 127.0.0.1."
+        )
+    app = create_app(
+        store=rt.db,
+        artifacts=rt.store,
+        users=ctx.users(),
+        settings=WebSettings.resolve(ctx.web, data_dir=rt.config.data_dir),
+    )
+    err_console.print(f"Deworker review on http://{bind_host}:{bind_port}/ (Ctrl+C stops it)")
+    uvicorn.run(app, host=bind_host, port=bind_port, log_level="info", server_header=False, proxy_headers=False)
+
+
+# --------------------------------------------------------------------------------------------------- accounts
+
+
+@review_app.command("add-user")
+def add_user(
+    name: Annotated[str, typer.Argument(help="Account name; it is the actor of every decision it makes.")],
+    role: Annotated[Role, typer.Option(help="reviewer: may decide; viewer: may only look.")] = Role.REVIEWER,
+) -> None:
+    """Create a reviewer account. The password is prompted twice, or read from $DEWORKER_REVIEW_PASSWORD."""
+    user = _context().users().add_user(name=name, password=_password(), role=role)
+    console.print(f"added {user.role} [bold]{user.name}[/]")
+
+
+@review_app.command("set-password")
+def set_password(name: Annotated[str, typer.Argument(help="Account name.")]) -> None:
+    """Change an account's password (its browser sessions end)."""
+    _context().users().set_password(name=name, password=_password())
+    console.print(f"password of [bold]{name}[/] changed")
+
+
+@review_app.command("disable-user")
+def disable_user(
+    name: Annotated[str, typer.Argument(help="Account name.")],
+    enable: Annotated[bool, typer.Option("--enable", help="Re-enable the account instead.")] = False,
+) -> None:
+    """Disable an account: its sessions end and its API tokens stop working."""
+    user = _context().users().set_disabled(name=name, disabled=not enable)
+    console.print(f"[bold]{user.name}[/] is {'disabled' if user.disabled else 'enabled'}")
+
+
+@review_app.command("users")
+def users() -> None:
+    """List reviewer accounts."""
+    table = Table("name", "role", "state", "created")
+    for u in _context().users().users():
+        table.add_row(u.name, u.role, "disabled" if u.disabled else "active", f"{u.created_at:%Y-%m-%d %H:%M}")
+    console.print(table)
+
+
+@review_app.command("token")
+def token(
+    name: Annotated[str, typer.Argument(help="Account the token acts as.")],
+    label: Annotated[str, typer.Option(help="What the token is for.")] = "api",
+    revoke: Annotated[bool, typer.Option("--revoke", help="Delete every token of the account instead.")] = False,
+) -> None:
+    """Create an API token (printed once: only its hash is stored), or revoke an account's tokens."""
+    store = _context().users()
+    if revoke:
+        console.print(f"revoked {store.revoke_tokens(name=name)} token(s) of [bold]{name}[/]")
+        return
+    secret, record = store.create_token(name=name, label=label)
+    err_console.print(f"token {record.id} ({record.label}) for {name}; it is shown once, store it now:")
+    print(secret)  # plain stdout, so `TOKEN=$(deworker review token ci)` works
+
+
+# -------------------------------------------------------------------------------------------------- decisions
+
+
+@review_app.command("list")
+def list_pending() -> None:
+    """Tasks awaiting review, the longest-waiting first: one tab-separated line each (task id, artifact CID,
+    self-check, revision, agent, title), so the CID can be copied or cut out by scripts."""
+    for p in _context().runtime.db.pending_reviews():
+        t, a = p.task, p.artifact
+        print(f"{t.id}\t{a.cid}\t{a.self_check}\trev {a.revision}\t{t.agent_name or '-'}\t{t.title or ''}")
+
+
+@review_app.command("show")
+def show(task_id: Annotated[int, typer.Argument(help="Task id.")]) -> None:
+    """A task's state, its current artifact CID and that artifact's files."""
+    from orchestrator.web.render import ArtifactRenderer
+
+    ctx = _context()
+    rt = ctx.runtime
+    task = rt.db.get_task(task_id=task_id)
+    console.print(f"task {task.id}: [bold]{task.title or ''}[/] — {task.state}, agent {task.agent_name or '-'}")
+    if task.artifact_cid is None:
+        console.print("no artifact yet")
+        return
+    console.print(f"artifact {task.artifact_cid}")
+    settings = WebSettings.resolve(ctx.web, data_dir=rt.config.data_dir)
+    renderer = ArtifactRenderer(rt.store, cache_dir=settings.cache_dir, preview_bytes=ctx.web.preview_kib * 1024)
+    for f in renderer.files(task.artifact_cid):
+        console.print(f"  {f.path}  ({f.size:,} bytes)  {f.location}")
+
+
+def _decide(task_id: int, cid: str, decision: ReviewDecision, feedback: str | None, reviewer: str | None) -> None:
+    actor = reviewer or f"cli:{getpass.getuser()}"
+    if len(actor) > 64:
+        raise ConfigError(f"reviewer name {actor!r} is longer than 64 characters", hint="pass a shorter --as NAME")
+    review = _context().runtime.db.record_review(
+        task_id=task_id, artifact_cid=cid, decision=decision, reviewer=actor, feedback=feedback
+    )
+    console.print(f"task {task_id}: {review.decision} of {review.artifact_cid} recorded as {review.reviewer}")
+
+
+CidOption = Annotated[str, typer.Option("--cid", help="The artifact CID you reviewed (see `list` or `show`).")]
+AsOption = Annotated[str | None, typer.Option("--as", help="Reviewer name in the audit trail (default cli:$USER).")]
+
+
+@review_app.command("approve")
+def approve(task_id: Annotated[int, typer.Argument(help="Task id.")], cid: CidOption, as_: AsOption = None) -> None:
+    """Approve the artifact: the task will be submitted to the board."""
+    from orchestrator.store import ReviewDecision
+
+    _decide(task_id, cid, ReviewDecision.APPROVE, None, as_)
+
+
+@review_app.command("request-changes")
+def request_changes(
+    task_id: Annotated[int, typer.Argument(help="Task id.")],
+    cid: CidOption,
+    feedback: Annotated[str, typer.Option(help="What the agent should change (required).")],
+    as_: AsOption = None,
+) -> None:
+    """Send the artifact back to the agent with feedback: it produces a revision."""
+    from orchestrator.store import ReviewDecision
+
+    _decide(task_id, cid, ReviewDecision.REQUEST_CHANGES, feedback, as_)
+
+
+@review_app.command("reject")
+def reject(
+    task_id: Annotated[int, typer.Argument(help="Task id.")],
+    cid: CidOption,
+    feedback: Annotated[str | None, typer.Option(help="Why (kept in the audit trail).")] = None,
+    as_: AsOption = None,
+) -> None:
+    """Reject the artifact and abandon the task (the claim is released). To get a revision, use request-changes."""
+    from orchestrator.store import ReviewDecision
+
+    _decide(task_id, cid, ReviewDecision.REJECT, feedback, as_)

@@ -1,0 +1,58 @@
+"""Typed configuration of the review web app: the ``web`` section of ``config.yaml`` (``web.<key>``).
+
+The lead wires ``WebConfig`` into ``orchestrator.config.Config`` as ``web``; until then the CLI uses the defaults.
+``WebSettings`` is what ``create_app`` takes: the config with every path resolved against ``data_dir``.
+
+Must not import any adapter: standard library and pydantic only (``orchestrator.config`` imports it).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8077
+
+
+class WebConfig(BaseModel):
+    """``web.*`` in config.yaml."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = Field(default=DEFAULT_HOST, description="address `deworker review serve` binds; loopback by default")
+    port: int = Field(default=DEFAULT_PORT, ge=1, le=65535)
+    secure_cookies: bool = Field(
+        default=False, description="mark cookies Secure: set it when a TLS proxy is in front (the browser needs https)"
+    )
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30, description="a login lasts this long")
+    login_attempts: int = Field(default=5, ge=1, le=1000, description="failed logins per name or address per window")
+    login_window_seconds: int = Field(default=300, ge=1, le=86_400, description="the rate limit's sliding window")
+    preview_kib: int = Field(default=256, ge=1, le=10_240, description="larger files show only this much, inline")
+    token_decimals: int = Field(default=18, ge=0, le=36, description="decimals used to show reward amounts")
+    cache_dir: Path | None = Field(default=None, description="exported artifacts; null = <data_dir>/review-cache")
+
+
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    """``WebConfig`` with its paths resolved: what ``create_app`` needs."""
+
+    config: WebConfig
+    cache_dir: Path
+
+    @classmethod
+    def resolve(cls, config: WebConfig, *, data_dir: Path) -> WebSettings:
+        return cls(config=config, cache_dir=config.cache_dir or data_dir / "review-cache")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,107 @@
+"""The JSON API (``/api/...``, OpenAPI at ``/openapi.json``, reference at ``/docs``): the same reads and decisions
+as the pages, for automation. Authenticated by ``Authorization: Bearer <token>`` only (no cookies, so no CSRF);
+tokens come from ``deworker review token NAME``. Errors are ``{"detail", "error", "hint"}`` with 404 (unknown
+task), 409 (stale artifact CID, decision not possible now), 403 (viewer), 401 (no token).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel, Field
+
+from orchestrator.domain import TaskState
+from orchestrator.store import ArtifactPublic, ReviewDecision, ReviewPublic, TaskPublic
+from orchestrator.web import views
+from orchestrator.web.auth import ApiReviewerDep, ApiUserDep, ServicesDep
+from orchestrator.web.models import ReviewerPublic
+
+router = APIRouter(prefix="/api", tags=["api"])
+
+
+class PendingReviewOut(BaseModel):
+    """A task awaiting a decision: review ``artifact.cid`` and send that CID back with the decision."""
+
+    task: TaskPublic
+    artifact: ArtifactPublic
+    history: list[ReviewPublic]
+
+
+class DecisionIn(BaseModel):
+    """A decision on the artifact the client reviewed. ``request_changes`` needs feedback (the agent revises);
+    ``reject`` abandons the task; ``approve`` lets it be submitted."""
+
+    artifact_cid: str = Field(min_length=1, max_length=128, description="the CID that was reviewed")
+    decision: ReviewDecision
+    feedback: str | None = Field(default=None, max_length=10_000)
+
+
+class ErrorOut(BaseModel):
+    detail: str
+    error: str | None = None
+    hint: str | None = None
+
+
+ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"model": ErrorOut, "description": "no valid API token"},
+    404: {"model": ErrorOut, "description": "no such task"},
+}
+
+
+@router.get("/me", responses=ERRORS)
+def me(user: ApiUserDep) -> ReviewerPublic:
+    """The account the token belongs to."""
+    return user
+
+
+@router.get("/reviews", responses=ERRORS)
+def pending_reviews(
+    services: ServicesDep,
+    user: ApiUserDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[PendingReviewOut]:
+    """Artifacts awaiting review, the longest-waiting first: ``limit`` of them from ``offset``."""
+    pending = services.store.pending_reviews(limit=limit, offset=offset)
+    return [PendingReviewOut(task=p.task, artifact=p.artifact, history=p.history) for p in pending]
+
+
+@router.post(
+    "/tasks/{task_id}/review",
+    status_code=status.HTTP_201_CREATED,
+    responses=ERRORS
+    | {
+        403: {"model": ErrorOut, "description": "the account is a viewer"},
+        409: {"model": ErrorOut, "description": "stale artifact CID, or the task is not awaiting this decision"},
+    },
+)
+def decide(services: ServicesDep, user: ApiReviewerDep, task_id: int, body: DecisionIn) -> ReviewPublic:
+    """Record a decision, bound to ``artifact_cid``: if the task's current artifact is another one, nothing
+    happens and the answer is 409 (``StaleReview``)."""
+    feedback = body.feedback.strip() if body.feedback else None
+    return services.store.record_review(
+        task_id=task_id,
+        artifact_cid=body.artifact_cid,
+        decision=body.decision,
+        reviewer=user.name,
+        feedback=feedback or None,
+    )
+
+
+@router.get("/tasks", responses=ERRORS)
+def tasks(services: ServicesDep, user: ApiUserDep, state: TaskState | None = None) -> list[TaskPublic]:
+    """Tasks, oldest first, optionally only those in ``state``."""
+    return services.store.tasks(state=state)
+
+
+@router.get("/tasks/{task_id}", responses=ERRORS)
+def task(services: ServicesDep, user: ApiUserDep, task_id: int) -> views.TaskDetail:
+    """A task with its event trail (transaction hashes, CIDs), artifacts and review decisions."""
+    return views.task_detail(services.store, task_id)
+
+
+@router.get("/fleet", responses=ERRORS)
+def fleet(services: ServicesDep, user: ApiUserDep) -> views.FleetSummary:
+    """Agents and what they do, tasks per lifecycle state, P&L per agent, paid rewards over time."""
+    return views.fleet(services.store)

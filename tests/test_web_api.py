@@ -1,0 +1,589 @@
+"""The review web app through FastAPI's TestClient, on SQLite and PostgreSQL: login and sessions, CSRF, rate
+limiting, roles, the review flow bound to artifact CIDs, hostile artifacts, the JSON API and its tokens.
+
+``WebEnv`` and the seeding helpers (``seed_review``, ``revise``) are shared with the browser test.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from argon2 import PasswordHasher
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+
+from orchestrator.artifacts import LocalArtifactStore
+from orchestrator.domain import Payout, TaskState
+from orchestrator.errors import ConfigError
+from orchestrator.store import (
+    AgentCreate,
+    CostKind,
+    DuplicateRecord,
+    EventKind,
+    ReviewDecision,
+    SelfCheck,
+    Store,
+    make_engine,
+    migrate,
+)
+from orchestrator.web.app import create_app
+from orchestrator.web.auth import CSP, LOGIN_CSRF_COOKIE, SESSION_COOKIE, LoginLimiter
+from orchestrator.web.config import WebConfig, WebSettings
+from orchestrator.web.models import Role
+from orchestrator.web.users import UserStore
+from tests.test_store import board_task, tx
+
+if TYPE_CHECKING:
+    from httpx2 import Response  # what starlette's TestClient returns
+
+
+S = TaskState
+PASSWORD = "correct horse battery"
+WEB_TABLES = ("web_session", "api_token", "reviewer")
+ALL_TABLES = ("board", "task", "task_event", "agent", "run", "artifact", "review", "reward", "cost", *WEB_TABLES)
+AGENT = "alice"
+AGENT_ADDRESS = "0x" + "aa" * 20
+#: Cheap argon2 parameters: the tests hash many passwords; production uses argon2-cffi's defaults.
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+# ---------------------------------------------------------------------------------------------------- fixtures
+
+
+@dataclass
+class WebEnv:
+    """The app and its services over one migrated, empty database."""
+
+    backend: str
+    engine: Engine
+    store: Store
+    users: UserStore
+    artifacts: LocalArtifactStore
+    settings: WebSettings
+    app: FastAPI
+
+    def client(self) -> TestClient:
+        return TestClient(self.app, follow_redirects=False)
+
+
+@pytest.fixture(scope="session")
+def pg_web_engine(pg_url: str) -> Iterator[Engine]:
+    engine = make_engine(pg_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+def build_env(backend: str, engine: Engine, root: Path, **config: Any) -> WebEnv:
+    store = Store(engine, max_revisions=3)
+    users = UserStore(engine, hasher=FAST_HASHER)
+    artifacts = LocalArtifactStore(root / "artifacts")
+    settings = WebSettings.resolve(WebConfig(**config), data_dir=root)
+    app = create_app(store=store, artifacts=artifacts, users=users, settings=settings)
+    return WebEnv(backend, engine, store, users, artifacts, settings, app)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def web(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[WebEnv]:
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'web.db'}")
+        migrate(engine)
+        yield build_env("sqlite", engine, tmp_path)
+        engine.dispose()
+        return
+    engine = request.getfixturevalue("pg_web_engine")
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(ALL_TABLES)} RESTART IDENTITY CASCADE"))
+    yield build_env("postgresql", engine, tmp_path)
+
+
+@pytest.fixture
+def sqlite_web(tmp_path: Path) -> Iterator[WebEnv]:
+    """SQLite only: for tests about rendering and the browser, where the database does not matter."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'web.db'}")
+    migrate(engine)
+    yield build_env("sqlite", engine, tmp_path)
+    engine.dispose()
+
+
+# ----------------------------------------------------------------------------------------------------- seeding
+
+RELEASE_NOTES = b"# Release notes\n\n- Faster sync\n- Fixed the login bug\n"
+MANIFEST = {
+    "schema": "deworker/artifact-manifest@1",
+    "agent": AGENT,
+    "model": "SmolLM2-135M-Instruct",
+    "cost": "0.0042",
+    "usage": {"prompt_tokens": 900, "completion_tokens": 300, "calls": 2},
+    "self_check": {"status": "passed", "output": "3 passed in 0.02s", "runs": 1},
+    "summary": "Release notes for 1.2",
+}
+
+
+def put_files(artifacts: LocalArtifactStore, files: dict[str, bytes], manifest: dict[str, Any]) -> str:
+    """Store a folder like the agent's: the files plus manifest.json."""
+    folder = Path(tempfile.mkdtemp())
+    try:
+        for name, data in files.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(data)
+        (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        return artifacts.put_path(folder)
+    finally:
+        shutil.rmtree(folder)
+
+
+def seed_review(
+    env: WebEnv, board_task_id: int, files: dict[str, bytes] | None = None, **manifest: Any
+) -> tuple[int, str]:
+    """A task discovered, claimed and produced by ``alice``, now awaiting review: (task id, artifact CID)."""
+    store = env.store
+    task, _ = store.upsert_discovered(board_task=board_task(board_task_id))
+    store.upsert_agent(agent=AgentCreate(name=AGENT, address=AGENT_ADDRESS, skills=["writing"]))
+    store.transition(task_id=task.id, to=S.CLAIMING, actor="worker", agent=AGENT)
+    store.transition(task_id=task.id, to=S.CLAIMED, actor="worker", tx_hash=tx(board_task_id))
+    store.transition(task_id=task.id, to=S.PRODUCING, actor="worker")
+    cid = revise(env, task.id, files or {"notes.md": RELEASE_NOTES}, **manifest)
+    return task.id, cid
+
+
+def revise(env: WebEnv, task_id: int, files: dict[str, bytes], **manifest: Any) -> str:
+    """The agent's side of a revision, done directly on the store: record a new artifact on a PRODUCING task
+    and offer it for review. Stands in for the orchestrator's agent loop, which does not exist yet."""
+    cid = put_files(env.artifacts, files, MANIFEST | manifest)
+    env.store.record_artifact(
+        task_id=task_id, cid=cid, manifest=MANIFEST | manifest, self_check=SelfCheck.PASSED, actor=AGENT
+    )
+    env.store.transition(task_id=task_id, to=S.PRODUCED, actor="worker", cid=cid)
+    env.store.transition(task_id=task_id, to=S.AWAITING_REVIEW, actor="worker")
+    return cid
+
+
+def submit(env: WebEnv, task_id: int) -> None:
+    """The orchestrator's side after an approval, done directly on the store: submit the approved artifact."""
+    task = env.store.get_task(task_id=task_id)
+    env.store.transition(task_id=task_id, to=S.SUBMITTING, actor="worker", cid=task.artifact_cid, tx_hash=tx(900))
+    env.store.transition(task_id=task_id, to=S.SUBMITTED, actor="worker", tx_hash=tx(900))
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+def login(client: TestClient, name: str, password: str = PASSWORD) -> Response:
+    page = client.get("/login")
+    return client.post("/login", data={"name": name, "password": password, "csrf_token": csrf_of(page.text)})
+
+
+def logged_in(env: WebEnv, name: str = "carol", role: Role = Role.REVIEWER) -> TestClient:
+    env.users.add_user(name=name, password=PASSWORD, role=role)
+    client = env.client()
+    assert login(client, name).status_code == 303
+    return client
+
+
+def decide(client: TestClient, task_id: int, cid: str, decision: str, feedback: str = "") -> Response:
+    page = client.get(f"/review/{task_id}")
+    data = {"csrf_token": csrf_of(page.text), "artifact_cid": cid, "decision": decision, "feedback": feedback}
+    return client.post(f"/review/{task_id}", data=data)
+
+
+# -------------------------------------------------------------------------------------------------- accounts
+
+
+def test_reviewer_tables_match_their_migration(web: WebEnv) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    import orchestrator.web.models  # noqa: F401 - registers the tables
+    from orchestrator.store.db import target_metadata
+
+    def ours(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        return type_ != "table" or name in WEB_TABLES
+
+    with web.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "include_object": ours})
+        assert compare_metadata(ctx, target_metadata()) == []
+
+
+def test_accounts_hash_passwords_and_tokens(web: WebEnv) -> None:
+    carol = web.users.add_user(name="carol", password=PASSWORD, role=Role.REVIEWER)
+    with pytest.raises(DuplicateRecord):
+        web.users.add_user(name="carol", password=PASSWORD, role=Role.VIEWER)
+    with pytest.raises(ConfigError, match="at least 12"):
+        web.users.add_user(name="dave", password="short", role=Role.VIEWER)
+    with pytest.raises(ConfigError, match="not a reviewer name"):
+        web.users.add_user(name="<script>", password=PASSWORD, role=Role.VIEWER)
+    secret, record = web.users.create_token(name="carol", label="ci")
+    with web.engine.connect() as conn:
+        stored_hash = conn.execute(text("SELECT password_hash FROM reviewer")).scalar_one()
+        token_row = conn.execute(text("SELECT token_hash FROM api_token")).scalar_one()
+    assert stored_hash.startswith("$argon2id$") and PASSWORD not in stored_hash
+    assert secret.startswith("dwk_") and secret not in token_row and len(token_row) == 64
+    assert web.users.authenticate(name="carol", password=PASSWORD) == carol
+    assert web.users.authenticate(name="carol", password=PASSWORD + "x") is None
+    assert web.users.authenticate(name="nobody", password=PASSWORD) is None
+    assert web.users.token_user(secret) == carol and web.users.token_user(secret + "x") is None
+    web.users.set_disabled(name="carol", disabled=True)
+    assert web.users.authenticate(name="carol", password=PASSWORD) is None
+    assert web.users.token_user(secret) is None
+    assert record.label == "ci"
+
+
+# ---------------------------------------------------------------------------------------------- login, session
+
+
+def test_pages_need_a_login(web: WebEnv) -> None:
+    client = web.client()
+    for path in ("/inbox", "/review/1", "/dashboard", "/tasks", "/tasks/1"):
+        response = client.get(path)
+        assert response.status_code == 303 and response.headers["location"].startswith("/login"), path
+    assert client.get("/inbox?x=1").headers["location"] == "/login?next=%2Finbox%3Fx%3D1"
+
+
+def test_login_cookie_is_hardened_and_logout_ends_the_session(web: WebEnv) -> None:
+    web.users.add_user(name="carol", password=PASSWORD, role=Role.REVIEWER)
+    client = web.client()
+    response = login(client, "carol")
+    assert response.status_code == 303 and response.headers["location"] == "/inbox"
+    cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE))
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
+    token = client.cookies[SESSION_COOKIE]
+    with web.engine.connect() as conn:
+        assert token not in conn.execute(text("SELECT id FROM web_session")).scalar_one()
+    inbox = client.get("/inbox")
+    assert inbox.status_code == 200 and "carol" in inbox.text
+    assert client.post("/logout", data={"csrf_token": csrf_of(inbox.text)}).status_code == 303
+    stolen = web.client()
+    stolen.cookies.set(SESSION_COOKIE, token)
+    assert stolen.get("/inbox").status_code == 303  # the old cookie no longer opens anything
+
+
+def test_login_redirects_only_to_this_site(web: WebEnv) -> None:
+    web.users.add_user(name="carol", password=PASSWORD, role=Role.REVIEWER)
+    for target, expected in (("/tasks?state=PAID", "/tasks?state=PAID"), ("//evil.example", "/inbox"),
+                             ("https://evil.example/", "/inbox"), ("/\\evil.example", "/inbox")):  # fmt: skip
+        client = web.client()
+        page = client.get("/login", params={"next": target})
+        data = {"name": "carol", "password": PASSWORD, "csrf_token": csrf_of(page.text), "next": target}
+        assert client.post("/login", data=data).headers["location"] == expected
+
+
+def test_wrong_passwords_are_rate_limited(web: WebEnv) -> None:
+    web.users.add_user(name="carol", password=PASSWORD, role=Role.REVIEWER)
+    client = web.client()
+    for _ in range(web.settings.config.login_attempts):
+        assert login(client, "carol", "wrong password!").status_code == 401
+    blocked = login(client, "carol")  # even the right password waits now
+    assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) > 0
+    assert "Too many failed attempts" in blocked.text
+    assert SESSION_COOKIE not in client.cookies
+
+
+def test_login_limiter_window_slides() -> None:
+    now = [1000.0]
+    limiter = LoginLimiter(attempts=3, window=60, clock=lambda: now[0])
+    for _ in range(3):
+        assert limiter.retry_after("name:carol", "ip:1") == 0
+        limiter.failed("name:carol", "ip:1")
+    assert limiter.retry_after("name:carol") == 61 and limiter.retry_after("ip:1") == 61
+    assert limiter.retry_after("name:dave", "ip:2") == 0
+    now[0] += 30
+    assert limiter.retry_after("ip:1") == 31
+    now[0] += 31
+    assert limiter.retry_after("name:carol", "ip:1") == 0
+    limiter.failed("name:carol")
+    limiter.succeeded("name:carol")
+    assert limiter._failures.get("name:carol") is None
+
+
+def test_posts_without_a_valid_csrf_token_are_refused(web: WebEnv) -> None:
+    task_id, cid = seed_review(web, 1)
+    client = logged_in(web)
+    base = {"artifact_cid": cid, "decision": "approve"}
+    assert client.post(f"/review/{task_id}", data=base).status_code == 403
+    assert client.post(f"/review/{task_id}", data=base | {"csrf_token": "forged"}).status_code == 403
+    token = csrf_of(client.get("/inbox").text)
+    cross_site = client.post(
+        f"/review/{task_id}", data=base | {"csrf_token": token}, headers={"Origin": "https://evil.example"}
+    )
+    assert cross_site.status_code == 403
+    assert client.post("/logout").status_code == 403
+    assert web.store.get_task(task_id=task_id).state is S.AWAITING_REVIEW
+    fresh = web.client()  # a login form posted without its double-submit cookie
+    data = {"name": "carol", "password": PASSWORD, "csrf_token": "x"}
+    assert fresh.post("/login", data=data).status_code == 403
+    fresh.get("/login")
+    fresh.cookies.set(LOGIN_CSRF_COOKIE, "y", path="/login")
+    assert fresh.post("/login", data=data).status_code == 403
+
+
+def test_security_headers_on_every_response(web: WebEnv) -> None:
+    client = logged_in(web)
+    for path in ("/login", "/inbox", "/dashboard", "/static/app.css", "/docs", "/nowhere"):
+        response = client.get(path)
+        assert response.headers["content-security-policy"] == CSP, path
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+    assert client.get("/inbox").headers["cache-control"] == "no-store"
+    assert "script-src 'self';" in CSP and "'unsafe-inline'" not in CSP
+
+
+# ---------------------------------------------------------------------------------------------- review flow
+
+
+def test_inbox_lists_pending_reviews_oldest_first(web: WebEnv) -> None:
+    first, _ = seed_review(web, 1)
+    second, _ = seed_review(web, 2)
+    page = logged_in(web).get("/inbox")
+    assert page.status_code == 200
+    assert page.text.index(f"/review/{first}") < page.text.index(f"/review/{second}")
+    for shown in ("task 1", AGENT, "SmolLM2-135M-Instruct", "$0.0042", "passed", "Inbox"):
+        assert shown in page.text
+
+
+def test_request_changes_then_approve_a_revision(web: WebEnv) -> None:
+    task_id, cid = seed_review(web, 1)
+    client = logged_in(web)
+    page = client.get(f"/review/{task_id}")
+    assert page.status_code == 200 and "Release notes" in page.text and "mentions every change" in page.text
+    no_feedback = decide(client, task_id, cid, "request_changes")
+    assert no_feedback.status_code == 409 and "feedback" in no_feedback.text
+    sent = decide(client, task_id, cid, "request_changes", "Mention the migration step.")
+    assert sent.status_code == 303 and sent.headers["location"] == f"/inbox?decided={task_id}&decision=request_changes"
+    task = web.store.get_task(task_id=task_id)
+    assert (task.state, task.state_reason, task.revision_count) == (S.PRODUCING, "Mention the migration step.", 1)
+    new_cid = revise(web, task_id, {"notes.md": RELEASE_NOTES + b"- Run the migration first\n"}, feedback="x")
+    page = client.get(f"/review/{task_id}")
+    assert "Changes since revision 0" in page.text and "+- Run the migration first" in page.text.replace(
+        '<span class="gi">', ""
+    ).replace("</span>", "")
+    assert "Mention the migration step." in page.text  # the earlier decision is shown
+    assert decide(client, task_id, new_cid, "approve").status_code == 303
+    assert web.store.get_task(task_id=task_id).state is S.APPROVED
+    reviews = [(r.decision, r.reviewer, r.artifact_cid) for r in web.store.reviews(task_id=task_id)]
+    assert reviews == [(ReviewDecision.REQUEST_CHANGES, "carol", cid), (ReviewDecision.APPROVE, "carol", new_cid)]
+    audit = [(e.actor, e.cid) for e in web.store.task_events(task_id=task_id) if e.kind is EventKind.REVIEW]
+    assert audit == [("carol", cid), ("carol", new_cid)]
+
+
+def test_an_approval_is_bound_to_the_artifact_shown(web: WebEnv) -> None:
+    task_id, old_cid = seed_review(web, 1)
+    client = logged_in(web)
+    shown = client.get(f"/review/{task_id}")  # the reviewer opens the first version...
+    web.store.record_review(
+        task_id=task_id, artifact_cid=old_cid, decision=ReviewDecision.REQUEST_CHANGES, reviewer="dave", feedback="x"
+    )
+    new_cid = revise(web, task_id, {"notes.md": b"# Something else entirely\n"})  # ...a revision arrives...
+    data = {"csrf_token": csrf_of(shown.text), "artifact_cid": old_cid, "decision": "approve", "feedback": ""}
+    stale = client.post(f"/review/{task_id}", data=data)  # ...and approving the old one does not approve it
+    assert stale.status_code == 409 and "newer artifact" in stale.text
+    assert f'name="artifact_cid" value="{new_cid}"' in stale.text
+    task = web.store.get_task(task_id=task_id)
+    assert (task.state, task.artifact_cid) == (S.AWAITING_REVIEW, new_cid)
+
+
+def test_reject_abandons_the_task(web: WebEnv) -> None:
+    task_id, cid = seed_review(web, 1)
+    client = logged_in(web)
+    assert decide(client, task_id, cid, "reject", "Out of scope").status_code == 303
+    assert web.store.get_task(task_id=task_id).state is S.ABANDONED
+    page = client.get(f"/review/{task_id}")
+    assert "not awaiting a decision" in page.text and 'id="decision-form"' not in page.text
+
+
+def test_viewers_see_but_cannot_decide(web: WebEnv) -> None:
+    task_id, cid = seed_review(web, 1)
+    client = logged_in(web, "victor", Role.VIEWER)
+    page = client.get(f"/review/{task_id}")
+    assert page.status_code == 200 and "can view but not decide" in page.text and 'id="approve"' not in page.text
+    data = {"csrf_token": csrf_of(page.text), "artifact_cid": cid, "decision": "approve"}
+    assert client.post(f"/review/{task_id}", data=data).status_code == 403
+    assert web.store.get_task(task_id=task_id).state is S.AWAITING_REVIEW
+
+
+# ----------------------------------------------------------------------------------------------- hostile input
+
+HOSTILE_MD = b"""# Totally normal notes
+<script>alert('md')</script>
+<img src=x onerror="alert('img')">
+[click me](javascript:alert('link'))
+<a href="javascript:alert('raw')">raw link</a>
+"""
+HOSTILE_HTML = b"<html><body onload=\"alert('html')\"><script>alert('html')</script></body></html>\n"
+HOSTILE_PY = b"print('</pre><script>alert(\"py\")</script>')\n"
+BIG = (b"0123456789abcdef" * 64 + b"\n") * 10_200  # ~10 MB of text
+
+
+def test_a_hostile_artifact_is_shown_as_data(sqlite_web: WebEnv) -> None:
+    env = sqlite_web
+    files = {
+        "notes.md": HOSTILE_MD,
+        "page.html": HOSTILE_HTML,
+        "x.py": HOSTILE_PY,
+        "big.txt": BIG,
+        "blob.bin": b"\x00\x01<script>alert('bin')</script>",
+        "<img src=x onerror=alert(1)>.txt": b"named to hurt\n",
+    }
+    task_id, cid = seed_review(env, 1, files, summary="<script>alert('summary')</script>")
+    client = logged_in(env)
+    page = client.get(f"/review/{task_id}")
+    assert page.status_code == 200
+    html = page.text
+    assert len(html) < 1_000_000  # the 10 MB file is not inlined
+    tags = re.findall(r"<[a-zA-Z][^>]*>", html)  # real tags: the artifact's own arrive escaped, as &lt;...
+    assert not [t for t in tags if re.search(r"\son\w+\s*=", t)], "an event handler attribute got through"
+    assert not [t for t in tags if "javascript:" in t or "<iframe" in t or "<object" in t]
+    assert [t for t in tags if t.startswith("<script")] == ['<script src="/static/app.js" defer>']
+    assert "&lt;script&gt;alert('md')&lt;/script&gt;" in html  # shown as text, not run
+    assert "Large file: showing the first 256 KiB" in html and "Binary file: not shown" in html
+    raw = client.get(f"/tasks/{task_id}/artifacts/{cid}/raw", params={"path": "page.html"})
+    assert raw.status_code == 200 and raw.content == HOSTILE_HTML
+    assert raw.headers["content-type"] == "text/plain; charset=utf-8"
+    assert raw.headers["content-disposition"] == "attachment; filename*=UTF-8''page.html"
+    assert raw.headers["x-content-type-options"] == "nosniff"
+    big = client.get(f"/tasks/{task_id}/artifacts/{cid}/raw", params={"path": "big.txt"})
+    assert big.status_code == 200 and len(big.content) == len(BIG)
+    binary = client.get(f"/tasks/{task_id}/artifacts/{cid}/raw", params={"path": "blob.bin"})
+    assert binary.headers["content-type"] == "application/octet-stream"
+    for path in ("../../etc/passwd", "nothere.txt", "/etc/passwd"):
+        assert client.get(f"/tasks/{task_id}/artifacts/{cid}/raw", params={"path": path}).status_code == 404
+    assert client.get(f"/tasks/{task_id}/artifacts/bafkother/raw", params={"path": "x.py"}).status_code == 404
+
+
+# ------------------------------------------------------------------------------------------ dashboard, history
+
+
+def test_dashboard_and_task_history(web: WebEnv) -> None:
+    task_id, cid = seed_review(web, 1)
+    seed_review(web, 2)
+    client = logged_in(web)
+    assert decide(client, task_id, cid, "approve").status_code == 303
+    submit(web, task_id)
+    web.store.record_reward(payout=Payout("main", 1, AGENT_ADDRESS, "0x" + "70" * 20, 5 * 10**18, tx(901), 42))
+    web.store.record_cost(agent=AGENT, kind=CostKind.GAS, amount=21_000 * 10**9, task_id=task_id, tx_hash=tx(902))
+    dashboard = client.get("/dashboard")
+    assert dashboard.status_code == 200
+    for shown in ("PAID", "AWAITING_REVIEW", AGENT, "working", "<svg class='chart'", "5 "):
+        assert shown in dashboard.text, shown
+    history = client.get(f"/tasks/{task_id}")
+    assert history.status_code == 200
+    for shown in (tx(1), tx(900), tx(901), cid, "carol", "SUBMITTED", "PAID"):
+        assert shown in history.text, shown
+    listing = client.get("/tasks", params={"state": "PAID"})
+    assert f"/tasks/{task_id}" in listing.text and "/tasks/2" not in listing.text
+    assert client.get("/tasks/999").status_code == 404
+
+
+# ------------------------------------------------------------------------------------------------------- API
+
+
+def test_api_needs_a_token(web: WebEnv) -> None:
+    client = web.client()
+    response = client.get("/api/reviews")
+    assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
+    assert client.get("/api/reviews", headers={"Authorization": "Bearer dwk_nope"}).status_code == 401
+    web.users.add_user(name="carol", password=PASSWORD, role=Role.REVIEWER)
+    assert login(client, "carol").status_code == 303
+    assert client.get("/api/reviews").status_code == 401  # a session cookie is not an API credential
+
+
+def test_api_review_flow(web: WebEnv) -> None:
+    task_id, cid = seed_review(web, 1)
+    web.users.add_user(name="robot", password=PASSWORD, role=Role.REVIEWER)
+    web.users.add_user(name="watcher", password=PASSWORD, role=Role.VIEWER)
+    robot = {"Authorization": f"Bearer {web.users.create_token(name='robot', label='ci')[0]}"}
+    watcher = {"Authorization": f"Bearer {web.users.create_token(name='watcher', label='ro')[0]}"}
+    client = web.client()
+    assert client.get("/api/me", headers=robot).json()["name"] == "robot"
+    pending = client.get("/api/reviews", headers=watcher).json()
+    assert [(p["task"]["id"], p["artifact"]["cid"]) for p in pending] == [(task_id, cid)]
+    url = f"/api/tasks/{task_id}/review"
+    assert client.post(url, headers=watcher, json={"artifact_cid": cid, "decision": "approve"}).status_code == 403
+    stale = client.post(url, headers=robot, json={"artifact_cid": "bafkolder", "decision": "approve"})
+    assert stale.status_code == 409 and stale.json()["error"] == "StaleReview"
+    refused = client.post(url, headers=robot, json={"artifact_cid": cid, "decision": "request_changes"})
+    assert refused.status_code == 409 and refused.json()["error"] == "ReviewRefused"
+    assert client.post(url, headers=robot, json={"artifact_cid": cid, "decision": "maybe"}).status_code == 422
+    done = client.post(url, headers=robot, json={"artifact_cid": cid, "decision": "approve"})
+    assert done.status_code == 201 and done.json()["reviewer"] == "robot"
+    detail = client.get(f"/api/tasks/{task_id}", headers=watcher).json()
+    assert detail["task"]["state"] == "APPROVED"
+    assert detail["events"][-1]["actor"] == "robot" and detail["events"][-1]["cid"] == cid
+    assert [t["id"] for t in client.get("/api/tasks", params={"state": "APPROVED"}, headers=robot).json()] == [task_id]
+    fleet = client.get("/api/fleet", headers=watcher).json()
+    assert fleet["tasks_by_state"] == {"APPROVED": 1} and fleet["agents"][0]["agent"]["name"] == AGENT
+    assert client.get("/api/tasks/999", headers=robot).status_code == 404
+
+
+def test_openapi_and_its_reference_page(web: WebEnv) -> None:
+    client = web.client()
+    spec = client.get("/openapi.json").json()
+    assert {"/api/reviews", "/api/tasks/{task_id}/review", "/api/fleet"} <= set(spec["paths"])
+    assert not any(p.startswith("/review") or p == "/login" for p in spec["paths"])  # pages are not API
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "/api/tasks/{task_id}/review" in docs.text and "Bearer" in docs.text
+    assert "cdn" not in docs.text.lower()
+
+
+def test_settings_are_used(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'web.db'}")
+    migrate(engine)
+    env = build_env("sqlite", engine, tmp_path, secure_cookies=True, login_attempts=1, preview_kib=1)
+    env.users.add_user(name="carol", password=PASSWORD, role=Role.REVIEWER)
+    client = TestClient(env.app, base_url="https://testserver", follow_redirects=False)  # Secure cookies need https
+    assert login(client, "carol", "wrong password!").status_code == 401
+    assert login(client, "carol").status_code == 429
+    env.app.state.services = replace(
+        env.app.state.services, limiter=LoginLimiter(attempts=1, window=1, clock=lambda: 0.0)
+    )
+    ok = login(client, "carol")
+    assert "Secure" in next(c for c in ok.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE))
+    assert env.settings.cache_dir == tmp_path / "review-cache"
+    engine.dispose()
+
+
+# ------------------------------------------------------------------------------------------------------- CLI
+
+
+def test_cli_accounts_and_decisions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from orchestrator.cli import state
+    from orchestrator.config import Config
+    from orchestrator.web.cli import PASSWORD_ENV, review_app
+
+    monkeypatch.setattr(state, "_config", Config(data_dir=tmp_path))
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    runner = CliRunner()
+    assert runner.invoke(review_app, ["add-user", "carol"]).exit_code == 0
+    assert runner.invoke(review_app, ["add-user", "victor", "--role", "viewer"]).exit_code == 0
+    listed = runner.invoke(review_app, ["users"])
+    assert "carol" in listed.output and "viewer" in listed.output
+    minted = runner.invoke(review_app, ["token", "carol", "--label", "ci"])
+    assert minted.exit_code == 0 and minted.stdout.strip().splitlines()[-1].startswith("dwk_")
+
+    engine = make_engine(Config(data_dir=tmp_path).db_url)
+    env = build_env("sqlite", engine, tmp_path)
+    task_id, cid = seed_review(env, 1)
+    assert runner.invoke(review_app, ["list"]).output.split("\t")[:2] == [str(task_id), cid]
+    assert "notes.md" in runner.invoke(review_app, ["show", str(task_id)]).output
+    stale = runner.invoke(review_app, ["approve", str(task_id), "--cid", "bafkold"])
+    assert stale.exit_code != 0 and env.store.get_task(task_id=task_id).state is S.AWAITING_REVIEW
+    sent = runner.invoke(
+        review_app, ["request-changes", str(task_id), "--cid", cid, "--feedback", "More", "--as", "ops"]
+    )
+    assert sent.exit_code == 0, sent.output
+    assert [(r.reviewer, r.feedback) for r in env.store.reviews(task_id=task_id)] == [("ops", "More")]
+    engine.dispose()
