@@ -29,8 +29,7 @@ from orchestrator.artifacts import LocalArtifactStore
 from orchestrator.domain import BoardStatus, BoardTask, Deliverable, DeliverableKind, TaskSpec, TaskState
 from orchestrator.store import AgentCreate, SelfCheck, Store, make_engine, migrate
 from orchestrator.web.app import create_app
-from orchestrator.web.config import WebConfig, WebSettings
-from orchestrator.web.models import Role
+from orchestrator.web.config import Role, WebConfig, WebSettings
 from orchestrator.web.users import UserStore
 
 S = TaskState

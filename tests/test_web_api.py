@@ -37,8 +37,7 @@ from orchestrator.store import (
 )
 from orchestrator.web.app import create_app
 from orchestrator.web.auth import CSP, LOGIN_CSRF_COOKIE, SESSION_COOKIE, LoginLimiter
-from orchestrator.web.config import WebConfig, WebSettings
-from orchestrator.web.models import Role
+from orchestrator.web.config import Role, WebConfig, WebSettings
 from orchestrator.web.users import UserStore
 from tests.test_store import board_task, tx
 

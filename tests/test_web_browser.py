@@ -22,7 +22,7 @@ import uvicorn
 
 from orchestrator.domain import Payout, TaskState
 from orchestrator.store import AgentCreate, CostKind, ReviewDecision, RunCreate, RunStatus, Store
-from orchestrator.web.models import Role
+from orchestrator.web.config import Role
 from tests.conftest import require
 from tests.test_store import board_task, tx
 from tests.test_web_api import (

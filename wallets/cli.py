@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from orchestrator.errors import DeworkerError
-from wallets.fleet import WalletFleet
+
+if TYPE_CHECKING:  # imported lazily: `deworker --help` should not load web3 and SQLAlchemy
+    from wallets.fleet import WalletFleet
 
 console = Console()
 wallet_app = typer.Typer(help="Agent wallets: encrypted keystores, a default-deny policy gate, a transaction journal.")

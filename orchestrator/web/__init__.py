@@ -4,9 +4,8 @@ and a dashboard of the fleet.
 Public API (import from the modules; this package imports nothing, so the CLI stays fast)::
 
     from orchestrator.web.app import create_app          # the FastAPI app over Store, ArtifactStore, UserStore
-    from orchestrator.web.config import WebConfig, WebSettings
+    from orchestrator.web.config import Role, WebConfig, WebSettings
     from orchestrator.web.users import UserStore         # reviewer accounts, API tokens, sessions
-    from orchestrator.web.models import Role
     from orchestrator.web.cli import review_app          # `deworker review ...`
 
 Modules: ``app`` (factory, error handlers), ``routes.pages`` / ``routes.api``, ``auth`` (sessions, CSRF, tokens,

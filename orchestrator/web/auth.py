@@ -27,8 +27,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orchestrator.ports import ArtifactStore
 from orchestrator.store import Store
-from orchestrator.web.config import WebSettings
-from orchestrator.web.models import ReviewerPublic, Role
+from orchestrator.web.config import Role, WebSettings
+from orchestrator.web.models import ReviewerPublic
 from orchestrator.web.render import ArtifactRenderer
 from orchestrator.web.users import SessionInfo, UserStore
 

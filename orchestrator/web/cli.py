@@ -21,8 +21,7 @@ from rich.table import Table
 
 from orchestrator.config import secret_from_env
 from orchestrator.errors import ConfigError
-from orchestrator.web.config import WebConfig, WebSettings, is_loopback
-from orchestrator.web.models import Role
+from orchestrator.web.config import Role, WebConfig, WebSettings, is_loopback
 
 if TYPE_CHECKING:  # imported lazily: `deworker --help` stays fast
     from orchestrator.bootstrap import Runtime

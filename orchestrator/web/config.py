@@ -8,6 +8,7 @@ Must not import any adapter: standard library and pydantic only (``orchestrator.
 
 from __future__ import annotations
 
+import enum
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8077
+
+
+class Role(enum.StrEnum):
+    """What a reviewer account may do."""
+
+    REVIEWER = "reviewer"  # view everything, approve / request changes / reject
+    VIEWER = "viewer"  # view everything, decide nothing
 
 
 class WebConfig(BaseModel):

@@ -12,23 +12,16 @@ Must not import the web framework: SQLModel/SQLAlchemy and the store's column ty
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 
 from sqlmodel import Field, SQLModel
 
 from orchestrator.store.models import NAME_LEN
 from orchestrator.store.types import StrEnumText, UtcDateTime
+from orchestrator.web.config import Role
 
 HASH_LEN = 64  # SHA-256, hex
 PASSWORD_HASH_LEN = 255  # an argon2 PHC string is ~100 characters; room for stronger parameters
-
-
-class Role(enum.StrEnum):
-    """What a reviewer account may do."""
-
-    REVIEWER = "reviewer"  # view everything, approve / request changes / reject
-    VIEWER = "viewer"  # view everything, decide nothing
 
 
 class ReviewerBase(SQLModel):

@@ -25,7 +25,8 @@ from sqlmodel import Session, col, select
 from orchestrator.errors import ConfigError
 from orchestrator.store import DuplicateRecord, RecordNotFound
 from orchestrator.store.db import translate
-from orchestrator.web.models import ApiToken, ApiTokenPublic, Reviewer, ReviewerPublic, Role, WebSession
+from orchestrator.web.config import Role
+from orchestrator.web.models import ApiToken, ApiTokenPublic, Reviewer, ReviewerPublic, WebSession
 
 TOKEN_PREFIX = "dwk_"  # makes a leaked API token easy to grep for
 MIN_PASSWORD_LEN = 12

@@ -33,7 +33,7 @@ from orchestrator.web.auth import (
     same_origin,
 )
 from orchestrator.web.chart import earnings_svg
-from orchestrator.web.models import Role
+from orchestrator.web.config import Role
 from orchestrator.web.users import SessionInfo
 
 router = APIRouter(include_in_schema=False)
