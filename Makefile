@@ -42,7 +42,7 @@ install: $(STAMP)
 
 model: $(MODEL_STAMP)
 
-demo: $(STAMP)
+demo: $(MODEL_STAMP)
 	$(BIN)/deworker demo
 
 lint: $(STAMP)

@@ -11,7 +11,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal, cast
 
 import typer
 from rich.console import Console
@@ -19,6 +19,7 @@ from rich.table import Table
 
 from agents.cli import model_app
 from orchestrator.config import Config, load_config
+from orchestrator.service_cli import service_app
 from orchestrator.web.cli import review_app
 from wallets.cli import wallet_app
 
@@ -53,6 +54,7 @@ app.add_typer(devnet_app, name="devnet", no_args_is_help=True)
 app.add_typer(config_app, name="config", no_args_is_help=True)
 app.add_typer(model_app, name="model", no_args_is_help=True)
 app.add_typer(wallet_app, name="wallet", no_args_is_help=True)
+app.add_typer(service_app)  # no name: run, status, tasks, agents and rewards are top-level commands
 app.add_typer(review_app, name="review", no_args_is_help=True)
 
 
@@ -319,11 +321,24 @@ def demo(
         Path | None,
         typer.Option("--tasks", help="Folder of spec JSON files to post instead of the bundled set."),
     ] = None,
+    review: Annotated[
+        str, typer.Option("--review", help="auto (default), or human: wait for decisions in the review inbox.")
+    ] = "auto",
+    agent: Annotated[
+        str, typer.Option("--agent", help="local (the embedded model, default) or instant (no model).")
+    ] = "local",
 ) -> None:
-    """Run what exists end to end on the in-process chain: deploy, post, discover, claim, submit, approve, pay."""
+    """Everything end to end on the in-process chain: a DAO posts tasks, three agents discover, claim, produce,
+    pass review and submit; the DAO approves and the board pays; balances must reconcile with the database."""
     from orchestrator import demo as demo_mod
 
-    ok = demo_mod.run(state.config(), console=console, tasks_dir=tasks_dir)
+    if review not in ("auto", "human") or agent not in ("local", "instant"):
+        raise ConfigError(
+            "--review takes auto or human; --agent takes local or instant", hint="see `deworker demo --help`"
+        )
+    mode = cast(Literal["auto", "human"], review)  # checked just above
+    kind = cast(Literal["local", "instant"], agent)
+    ok = demo_mod.run(state.config(), console=console, tasks_dir=tasks_dir, review=mode, agent=kind)
     raise typer.Exit(0 if ok else 1)
 
 

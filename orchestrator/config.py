@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
 
 from agents.config import AgentsConfig
 from orchestrator.errors import ConfigError
+from orchestrator.matching import MatchingConfig
 from orchestrator.web.config import WebConfig
 from wallets.config import WalletsConfig
 
@@ -88,8 +89,27 @@ class DbConfig(_Section):
     )
 
 
+#: How the review gate decides: a human in the review queue, always automatic, or automatic when the agent's
+#: acceptance tests passed (a human otherwise).
+ReviewMode = Literal["human", "auto", "auto_if_tests_pass"]
+
+
 class ReviewConfig(_Section):
+    mode: ReviewMode = Field(default="auto_if_tests_pass", description="human | auto | auto_if_tests_pass")
     max_revisions: int = Field(default=3, ge=0, le=20, description="change requests allowed per task")
+
+
+class ServiceConfig(_Section):
+    """The orchestrator service: scheduling and claim safety margins."""
+
+    poll_interval: float = Field(default=5.0, gt=0, le=3600, description="seconds between board polls")
+    reconcile_interval: float = Field(default=60.0, gt=0, description="seconds between database-vs-chain checks")
+    misfire_grace: float = Field(default=30.0, gt=0, description="seconds a late scheduled run may still start")
+    workers: int = Field(default=4, ge=1, le=64, description="threads running task steps (agent runs included)")
+    agent_concurrency: int = Field(default=1, ge=1, le=16, description="task steps one agent runs at a time")
+    claim_margin: int = Field(
+        default=600, ge=0, description="release a claim whose TTL or deadline is this many seconds away, unsubmitted"
+    )
 
 
 class LoggingConfig(_Section):
@@ -109,6 +129,8 @@ class Config(_Section):
     web: WebConfig = WebConfig()
     db: DbConfig = DbConfig()
     review: ReviewConfig = ReviewConfig()
+    service: ServiceConfig = ServiceConfig()
+    matching: MatchingConfig = MatchingConfig()
     logging: LoggingConfig = LoggingConfig()
 
     @property

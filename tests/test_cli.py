@@ -41,10 +41,10 @@ def deworker(
 
 
 def test_demo_runs_end_to_end_and_reconciles(tmp_path: Path) -> None:
-    proc = deworker("demo", cwd=tmp_path)
+    proc = deworker("demo", "--agent", "instant", cwd=tmp_path)  # the real-model demo: tests/test_demo.py
     last = proc.stdout.strip().splitlines()[-1]
     assert re.fullmatch(r"demo: 5 tasks paid, 1 quarantined, 1 skipped; balances reconcile", last), last
-    assert "placeholder" in proc.stdout  # the demo says what is not real yet
+    assert "QUARANTINED" in proc.stdout and "SKIPPED" in proc.stdout
 
 
 def test_artifact_add_prints_only_the_cid_and_get_round_trips(tmp_path: Path) -> None:

@@ -1,0 +1,600 @@
+"""``Orchestrator``: one method per arrow of the flow — poll, match, claim, produce, review, submit, collect — and
+``reconcile`` (database vs chain), over the ports: ``TaskBoard``, ``AgentRunner``, ``ArtifactStore``, the ``Store``
+and one policy-gated ``KeystoreWallet`` per agent.
+
+Crash safety. Every money step is persisted before and after it runs::
+
+    DISCOVERED --match--> CLAIMING (agent chosen; persisted) --claim tx (journaled by the wallet)--> CLAIMED
+    APPROVED --submit--> SUBMITTING (artifact CID; persisted) --submit tx (journaled)--> SUBMITTED
+
+A task found in CLAIMING or SUBMITTING that this process did not put there (a restart, or a node that did not
+answer) is resolved from the chain, never by sending blindly: the wallet's ``recover()`` settles its journaled
+transactions first (re-broadcasting the same signed bytes), then the board's view decides — claimant is our
+wallet: CLAIMED; someone else or not open: LOST; still open: nothing of ours is pending, so this is the first
+claim. A claim that reverts with "task not open" is a lost race: LOST, never retried. Agent runs are repeatable
+(same workspace; artifacts are content-addressed, so recording the same CID again is a no-op); rewards and gas
+are recorded idempotently by board task and by transaction hash.
+
+``boundary(name)`` is an observation hook called at each step boundary (see ``BOUNDARIES``); the crash tests kill
+the process there. It does nothing unless a caller passes one.
+
+Must not import the CLI, the scheduler or any chain adapter: chains, boards and agents arrive through the ports.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from agents.config import AgentProfile, ModelPrice
+from agents.ports import AgentRunner, AgentStatus, AgentTask
+from agents.store import store_artifact
+from orchestrator.config import ReviewMode
+from orchestrator.domain import TRANSITIONS, BoardStatus, BoardTask, TaskSpec, TaskState
+from orchestrator.errors import DeworkerError, TransactionReverted
+from orchestrator.matching import Candidate, MatchingConfig, decide
+from orchestrator.ports import ArtifactStore, Chain, Receipt, TaskBoard
+from orchestrator.store import (
+    AgentCreate,
+    Conflict,
+    CostKind,
+    DuplicateRecord,
+    RecordNotFound,
+    ReviewDecision,
+    RunCreate,
+    RunStatus,
+    SelfCheck,
+    Store,
+    TaskPublic,
+)
+from wallets.errors import TxUncertain
+from wallets.wallet import KeystoreWallet
+
+log = logging.getLogger(__name__)
+
+S = TaskState
+Boundary = Callable[[str], None]
+
+#: Where ``boundary`` is called: after the state named is persisted, or after the chain answered and before the
+#: next state is persisted.
+BOUNDARIES = (
+    "polled",  # tasks stored, cursor not yet saved
+    "claiming",  # CLAIMING persisted, claim not sent
+    "claim-mined",  # claim receipt in hand, CLAIMED not persisted
+    "producing",  # PRODUCING persisted, agent not run
+    "artifact-stored",  # artifact in the CID store, not recorded
+    "produced",  # PRODUCED persisted
+    "approved",  # APPROVED persisted
+    "submitting",  # SUBMITTING persisted, submit not sent
+    "submit-mined",  # submit receipt in hand, SUBMITTED not persisted
+    "collected",  # rewards recorded, payout cursor not saved
+)
+#: States in which a task holds one of our claims on the board.
+IN_HAND = frozenset({S.CLAIMING, S.CLAIMED, S.PRODUCING, S.PRODUCED, S.AWAITING_REVIEW, S.APPROVED, S.SUBMITTING})
+#: States in which a non-retryable error gives the task up by releasing its claim (in CLAIMING and SUBMITTING the
+#: chain decides first: they fail instead).
+_RELEASABLE = frozenset({S.CLAIMED, S.PRODUCING, S.PRODUCED, S.APPROVED})
+#: States ``advance`` can move forward without outside input.
+ACTIONABLE = frozenset({S.CLAIMING, S.CLAIMED, S.PRODUCING, S.PRODUCED, S.APPROVED, S.SUBMITTING})
+
+
+@dataclass(frozen=True, slots=True)
+class FleetAgent:
+    """One agent as the orchestrator drives it: its profile, what produces its work, and the wallet that signs."""
+
+    profile: AgentProfile
+    runner: AgentRunner
+    wallet: KeystoreWallet
+
+    @property
+    def name(self) -> str:
+        return self.profile.name
+
+
+@dataclass
+class CycleReport:
+    """What one ``cycle`` did."""
+
+    discovered: int = 0
+    advanced: int = 0
+    rewards: int = 0
+
+
+def _utc_seconds() -> int:
+    return int(time.time())
+
+
+class Orchestrator:
+    """The service steps over the ports. Thread-safe per task: a task is advanced by one thread at a time."""
+
+    def __init__(
+        self,
+        *,
+        boards: Sequence[TaskBoard],
+        agents: Sequence[FleetAgent],
+        artifacts: ArtifactStore,
+        store: Store,
+        chain: Chain,
+        workspace: Path,
+        matching: MatchingConfig | None = None,
+        prices: Mapping[str, ModelPrice] | None = None,
+        review_mode: ReviewMode = "auto_if_tests_pass",
+        start_block: int = 0,
+        claim_margin: int = 600,
+        clock: Callable[[], int] = _utc_seconds,
+        boundary: Boundary | None = None,
+    ) -> None:
+        self.boards = {b.name: b for b in boards}
+        self.agents = {a.name: a for a in agents}
+        self.artifacts = artifacts
+        self.store = store
+        self.chain = chain
+        self.workspace = workspace
+        self.matching = matching or MatchingConfig()
+        self.prices = dict(prices or {})
+        self.review_mode: ReviewMode = review_mode
+        self.start_block = start_block
+        self.claim_margin = claim_margin
+        self.clock = clock
+        self.boundary = boundary
+        self._fresh: set[int] = set()  # tasks this process moved to CLAIMING/SUBMITTING: no chain check needed
+        self._busy: set[int] = set()
+        self._released: set[int] = set()  # ABANDONED tasks whose board claim this process has checked
+        self._lock = threading.Lock()
+        self._by_address = {a.wallet.address.lower(): a for a in agents}
+
+    def _hook(self, name: str) -> None:
+        if self.boundary is not None:
+            self.boundary(name)
+
+    # -------------------------------------------------------------------------------------------- start-up
+
+    def start(self) -> None:
+        """Register boards and agents; settle every wallet's journaled transactions (``recover``)."""
+        for board in self.boards.values():
+            self.store.ensure_board(name=board.name, kind=type(board).__name__)
+        for agent in self.agents.values():
+            self.store.upsert_agent(
+                agent=AgentCreate(name=agent.name, address=agent.wallet.address, skills=list(agent.profile.skills))
+            )
+            report = agent.wallet.recover()
+            if report.rebroadcast or report.dropped or report.drift:
+                log.warning("wallet %s recovered: %s", agent.name, report)
+
+    # ------------------------------------------------------------------------------------------------ poll
+
+    def poll(self) -> int:
+        """Read every board from its saved cursor; store new tasks (bad specs quarantined). Returns how many
+        were new."""
+        new = 0
+        for board in self.boards.values():
+            row = self.store.board(name=board.name)
+            cursor = row.poll_cursor if row is not None and row.poll_cursor is not None else self.start_block
+            tasks, next_cursor = board.poll(cursor)
+            for bt in tasks:
+                _, created = self.store.upsert_discovered(board_task=bt)
+                new += created
+            self._hook("polled")
+            self.store.set_poll_cursor(board=board.name, cursor=next_cursor)
+        return new
+
+    # ----------------------------------------------------------------------------------------------- match
+
+    def load(self) -> dict[str, int]:
+        """Tasks each agent holds now (claims in hand)."""
+        out: dict[str, int] = {}
+        for task in self.store.resumable():
+            if task.state in IN_HAND and task.agent_name is not None:
+                out[task.agent_name] = out.get(task.agent_name, 0) + 1
+        return out
+
+    def match(self) -> list[int]:
+        """Decide every DISCOVERED task: SKIPPED with the reason, or CLAIMING for the chosen agent (persisted
+        before any transaction). Returns the ids moved to CLAIMING."""
+        discovered = self.store.tasks(state=S.DISCOVERED)
+        if not discovered:
+            return []
+        load = self.load()
+        fee = self.chain.fees().max_fee_per_gas
+        profiles = [a.profile for a in self.agents.values()]
+        chosen: list[int] = []
+        for task in discovered:
+            assert task.spec is not None  # quarantined tasks never stay DISCOVERED
+            candidate = Candidate(spec=TaskSpec.model_validate(task.spec), reward=task.reward, deadline=task.deadline)
+            decision = decide(
+                candidate,
+                profiles=profiles,
+                prices=self.prices,
+                load=load,
+                max_fee_per_gas=fee,
+                now=self.clock(),
+                config=self.matching,
+            )
+            if decision.wait:
+                continue
+            if decision.agent is None:
+                self.store.transition(
+                    task_id=task.id, to=S.SKIPPED, actor="matcher", reason=decision.reason, expect_version=task.version
+                )
+                continue
+            self.store.transition(
+                task_id=task.id,
+                to=S.CLAIMING,
+                actor="matcher",
+                reason=decision.reason,
+                agent=decision.agent,
+                expect_version=task.version,
+            )
+            with self._lock:
+                self._fresh.add(task.id)
+            load[decision.agent] = load.get(decision.agent, 0) + 1
+            chosen.append(task.id)
+        return chosen
+
+    # ----------------------------------------------------------------------------------------------- claim
+
+    def _agent(self, task: TaskPublic) -> FleetAgent:
+        if task.agent_name is None or task.agent_name not in self.agents:
+            raise DeworkerError(
+                f"task {task.id} belongs to agent {task.agent_name!r}, which is not in this fleet",
+                hint="add the agent's profile back to agents.profiles, or finish the task by hand",
+            )
+        return self.agents[task.agent_name]
+
+    def _board(self, task: TaskPublic) -> TaskBoard:
+        return self.boards[task.board]
+
+    def _take_fresh(self, task_id: int) -> bool:
+        with self._lock:
+            if task_id in self._fresh:
+                self._fresh.discard(task_id)
+                return True
+            return False
+
+    def _is_ours(self, bt: BoardTask, agent: FleetAgent) -> bool:
+        return bt.claimant is not None and bt.claimant.lower() == agent.wallet.address.lower()
+
+    def claim(self, task_id: int) -> TaskPublic:
+        """CLAIMING -> CLAIMED (or LOST / FAILED). A task this process did not just move to CLAIMING is resolved
+        from the chain first, so a claim is never sent twice."""
+        task = self.store.get_task(task_id=task_id)
+        agent = self._agent(task)
+        board = self._board(task)
+        if not self._take_fresh(task_id):
+            agent.wallet.recover()
+            bt = board.status(task.board_task_id)
+            if self._is_ours(bt, agent):
+                return self.store.transition(
+                    task_id=task_id, to=S.CLAIMED, actor=agent.name, reason="claim confirmed on the board"
+                )
+            if bt.status is not BoardStatus.OPEN:
+                return self.store.transition(
+                    task_id=task_id,
+                    to=S.LOST,
+                    actor=agent.name,
+                    reason=f"board shows {bt.status.name} by {bt.claimant}",
+                )
+        self._hook("claiming")
+        try:
+            receipt = board.claim(task.board_task_id, wallet=agent.wallet)
+        except TransactionReverted as exc:
+            if "task not open" in exc.reason:
+                return self.store.transition(
+                    task_id=task_id, to=S.LOST, actor=agent.name, reason="another worker claimed it first"
+                )
+            return self.store.transition(
+                task_id=task_id, to=S.FAILED, actor=agent.name, reason=f"claim reverted: {exc.reason}"
+            )
+        self._hook("claim-mined")
+        self._record_gas(agent, task_id, receipt)
+        return self.store.transition(
+            task_id=task_id, to=S.CLAIMED, actor=agent.name, reason="claimed", tx_hash=receipt.tx_hash
+        )
+
+    def _record_gas(self, agent: FleetAgent, task_id: int | None, receipt: Receipt) -> None:
+        try:
+            self.store.record_cost(
+                agent=agent.name, kind=CostKind.GAS, amount=receipt.fee_wei, task_id=task_id, tx_hash=receipt.tx_hash
+            )
+        except DuplicateRecord:
+            log.warning("gas of %s was already recorded differently", receipt.tx_hash)
+
+    # --------------------------------------------------------------------------------------------- produce
+
+    def produce(self, task_id: int) -> TaskPublic:
+        """CLAIMED/PRODUCING -> PRODUCED: run the agent (with the reviewer's feedback on a revision), store the
+        artifact by CID. A failed run releases the claim (ABANDONED)."""
+        task = self.store.get_task(task_id=task_id)
+        agent = self._agent(task)
+        if task.state is S.CLAIMED:
+            task = self.store.transition(task_id=task_id, to=S.PRODUCING, actor=agent.name)
+        self._hook("producing")
+        feedback = None
+        if task.revision_count > 0:
+            reviews = self.store.reviews(task_id=task_id)
+            feedback = reviews[-1].feedback if reviews else task.state_reason
+        assert task.spec is not None
+        started = datetime.now(UTC)
+        result = agent.runner.run(
+            AgentTask(task_id=f"{task.board}:{task.board_task_id}", spec=TaskSpec.model_validate(task.spec)),
+            self.workspace / f"{task.board}-{task.board_task_id}",
+            feedback=feedback,
+        )
+        produced = result.status is AgentStatus.PRODUCED
+        self.store.record_run(
+            run=RunCreate(
+                task_id=task_id,
+                agent=agent.name,
+                started_at=started,
+                finished_at=datetime.now(UTC),
+                status=RunStatus.PRODUCED if produced else RunStatus.FAILED,
+                prompt_tokens=result.usage.prompt_tokens,
+                completion_tokens=result.usage.completion_tokens,
+                cost_usd_micro=int(result.cost * Decimal(1_000_000)),
+                error=result.reason,
+            )
+        )
+        if not produced:
+            return self.release(task_id, reason=f"the agent failed: {result.reason}")
+        cid = store_artifact(result, self.artifacts)
+        self._hook("artifact-stored")
+        self.store.record_artifact(
+            task_id=task_id,
+            cid=cid,
+            manifest=result.manifest.model_dump(mode="json", by_alias=True),
+            self_check=SelfCheck(result.self_check.status.value),
+            actor=agent.name,
+        )
+        task = self.store.transition(task_id=task_id, to=S.PRODUCED, actor=agent.name, cid=cid)
+        self._hook("produced")
+        return task
+
+    def release(self, task_id: int, *, reason: str) -> TaskPublic:
+        """Give the task up: release our claim on the board (if we still hold it), then ABANDONED."""
+        task = self.store.get_task(task_id=task_id)
+        agent = self._agent(task)
+        board = self._board(task)
+        bt = board.status(task.board_task_id)
+        if bt.status is BoardStatus.CLAIMED and self._is_ours(bt, agent):
+            try:
+                receipt = board.release(task.board_task_id, wallet=agent.wallet)
+                self._record_gas(agent, task_id, receipt)
+            except TransactionReverted as exc:
+                log.warning("release of task %s reverted (%s): the claim is gone anyway", task_id, exc.reason)
+        self._released.add(task_id)
+        if task.state is S.ABANDONED:
+            return task
+        return self.store.transition(task_id=task_id, to=S.ABANDONED, actor=agent.name, reason=reason)
+
+    # ---------------------------------------------------------------------------------------------- review
+
+    def review(self, task_id: int) -> TaskPublic:
+        """PRODUCED -> APPROVED (automatic policy) or AWAITING_REVIEW (a human decides, in the review queue)."""
+        task = self.store.get_task(task_id=task_id)
+        assert task.artifact_cid is not None
+        artifact = next(a for a in self.store.artifacts(task_id=task_id) if a.cid == task.artifact_cid)
+        auto = self.review_mode == "auto" or (
+            self.review_mode == "auto_if_tests_pass" and artifact.self_check is SelfCheck.PASSED
+        )
+        if not auto:
+            return self.store.transition(
+                task_id=task_id, to=S.AWAITING_REVIEW, actor="review-gate", reason=f"review.mode is {self.review_mode}"
+            )
+        self.store.record_review(
+            task_id=task_id, artifact_cid=task.artifact_cid, decision=ReviewDecision.APPROVE, reviewer="auto"
+        )
+        self._hook("approved")
+        return self.store.get_task(task_id=task_id)
+
+    # ---------------------------------------------------------------------------------------------- submit
+
+    def submit(self, task_id: int) -> TaskPublic:
+        """APPROVED -> SUBMITTING (persisted) -> SUBMITTED. A SUBMITTING task this process did not just create is
+        resolved from the chain first."""
+        task = self.store.get_task(task_id=task_id)
+        agent = self._agent(task)
+        board = self._board(task)
+        cid = task.artifact_cid
+        assert cid is not None
+        if task.state is S.APPROVED:
+            task = self.store.transition(task_id=task_id, to=S.SUBMITTING, actor=agent.name, cid=cid)
+            with self._lock:
+                self._fresh.add(task_id)
+        if not self._take_fresh(task_id):
+            agent.wallet.recover()
+            bt = board.status(task.board_task_id)
+            if bt.status in (BoardStatus.SUBMITTED, BoardStatus.APPROVED) and self._is_ours(bt, agent):
+                return self.store.transition(
+                    task_id=task_id, to=S.SUBMITTED, actor=agent.name, reason="submission confirmed on the board"
+                )
+            if not (bt.status is BoardStatus.CLAIMED and self._is_ours(bt, agent)):
+                return self.store.transition(
+                    task_id=task_id, to=S.ABANDONED, actor=agent.name, reason=f"our claim is gone: {bt.status.name}"
+                )
+        self._hook("submitting")
+        try:
+            receipt = board.submit(task.board_task_id, cid, wallet=agent.wallet)
+        except TransactionReverted as exc:
+            if "claim expired" in exc.reason or "not claimant" in exc.reason or "task not claimed" in exc.reason:
+                return self.store.transition(
+                    task_id=task_id, to=S.ABANDONED, actor=agent.name, reason=f"submit reverted: {exc.reason}"
+                )
+            return self.store.transition(
+                task_id=task_id, to=S.FAILED, actor=agent.name, reason=f"submit reverted: {exc.reason}"
+            )
+        self._hook("submit-mined")
+        self._record_gas(agent, task_id, receipt)
+        return self.store.transition(
+            task_id=task_id, to=S.SUBMITTED, actor=agent.name, reason="submitted", tx_hash=receipt.tx_hash, cid=cid
+        )
+
+    # --------------------------------------------------------------------------------------------- collect
+
+    def collect(self) -> int:
+        """Record every payout to our wallets since the saved cursor (SUBMITTED -> PAID). Returns how many."""
+        new = 0
+        for board in self.boards.values():
+            row = self.store.board(name=board.name)
+            cursor = row.payout_cursor if row is not None and row.payout_cursor is not None else self.start_block
+            payouts, next_cursor = board.payouts(cursor)
+            for payout in payouts:
+                if payout.recipient.lower() not in self._by_address:
+                    continue
+                try:
+                    _, created = self.store.record_reward(payout=payout)
+                except RecordNotFound:
+                    continue
+                new += created
+            self._hook("collected")
+            self.store.set_payout_cursor(board=board.name, cursor=next_cursor)
+        return new
+
+    def release_abandoned(self) -> int:
+        """Release the board claim of tasks given up outside ``release`` (a reviewer's REJECT decision moves the
+        task to ABANDONED in the database only). Each such task is checked once per process, while its deadline
+        is open. Returns how many claims were released."""
+        now = self.clock()
+        released = 0
+        for task in self.store.tasks(state=S.ABANDONED):
+            if task.id in self._released or task.deadline <= now or task.agent_name not in self.agents:
+                continue
+            agent = self._agent(task)
+            board = self._board(task)
+            bt = board.status(task.board_task_id)
+            if bt.status is BoardStatus.CLAIMED and self._is_ours(bt, agent):
+                self._record_gas(agent, task.id, board.release(task.board_task_id, wallet=agent.wallet))
+                released += 1
+            self._released.add(task.id)
+        return released
+
+    # ------------------------------------------------------------------------------------------- reconcile
+
+    def reconcile(self) -> list[str]:
+        """Compare the database with the chain for every task holding a claim or a submission, and act on what
+        differs: claims another took or that expired -> ABANDONED; claims within ``claim_margin`` seconds of their
+        TTL or the deadline and not yet submitted -> released; submissions the DAO rejected -> REJECTED. Tasks in
+        CLAIMING/SUBMITTING are left to ``claim``/``submit``. Returns one line per change."""
+        changes: list[str] = []
+        now = self.clock()
+        for task in self.store.resumable():
+            if task.state not in IN_HAND and task.state is not S.SUBMITTED:
+                continue
+            if task.state in (S.CLAIMING, S.SUBMITTING):
+                continue  # claim()/submit() resolve these from the chain themselves
+            with self._lock:
+                if task.id in self._busy:
+                    continue
+                self._busy.add(task.id)
+            try:
+                change = self._reconcile_task(task, now)
+            except Conflict:
+                change = None  # a reviewer decided meanwhile: the next reconcile sees the new state
+            finally:
+                with self._lock:
+                    self._busy.discard(task.id)
+            if change is not None:
+                changes.append(f"task {task.id}: {change}")
+        return changes
+
+    def _reconcile_task(self, task: TaskPublic, now: int) -> str | None:
+        agent = self._agent(task)
+        bt = self._board(task).status(task.board_task_id)
+        ours = self._is_ours(bt, agent)
+        if task.state is S.SUBMITTED:
+            if bt.status is BoardStatus.OPEN or (bt.status is BoardStatus.CLAIMED and not ours):
+                self.store.transition(
+                    task_id=task.id,
+                    to=S.REJECTED,
+                    actor="reconciler",
+                    reason="the DAO rejected the submission",
+                    expect_version=task.version,
+                )
+                return "rejected by the DAO"
+            return None
+        if not (bt.status is BoardStatus.CLAIMED and ours):
+            self.store.transition(
+                task_id=task.id,
+                to=S.ABANDONED,
+                actor="reconciler",
+                reason=f"the board shows {bt.status.name} by {bt.claimant}: our claim is gone",
+                expect_version=task.version,
+            )
+            return "claim gone"
+        closes = min(bt.claim_expires, bt.deadline)
+        if closes - now <= self.claim_margin:
+            self.release(task.id, reason=f"claim closes in {closes - now}s, before we could submit")
+            return "released before expiry"
+        return None
+
+    # ---------------------------------------------------------------------------------------- orchestration
+
+    def advance(self, task_id: int) -> TaskPublic:
+        """Move one task forward until it waits for something outside (a human review, the DAO, a payout)."""
+        with self._lock:
+            if task_id in self._busy:
+                return self.store.get_task(task_id=task_id)
+            self._busy.add(task_id)
+        try:
+            task = self.store.get_task(task_id=task_id)
+            while task.state in ACTIONABLE:
+                before = (task.state, task.version)
+                task = self._step(task)
+                if (task.state, task.version) == before:
+                    break
+            return task
+        finally:
+            with self._lock:
+                self._busy.discard(task_id)
+
+    def _step(self, task: TaskPublic) -> TaskPublic:
+        try:
+            if task.state is S.CLAIMING:
+                return self.claim(task.id)
+            if task.state in (S.CLAIMED, S.PRODUCING):
+                return self.produce(task.id)
+            if task.state is S.PRODUCED:
+                return self.review(task.id)
+            return self.submit(task.id)
+        except TxUncertain as exc:
+            log.warning("task %s: %s; resolved from the chain on the next attempt", task.id, exc)
+            return task
+        except DeworkerError as exc:
+            if exc.retryable:
+                log.warning("task %s: %s (will retry)", task.id, exc)
+                return task
+            log.error("task %s failed at %s: %s", task.id, task.state, exc)
+            current = self.store.get_task(task_id=task.id)
+            if current.state in _RELEASABLE:
+                try:
+                    return self.release(task.id, reason=f"gave up after an error: {exc}")
+                except DeworkerError as release_error:
+                    log.error("task %s: releasing the claim failed too: %s", task.id, release_error)
+            if S.FAILED in TRANSITIONS[current.state]:
+                return self.store.transition(task_id=task.id, to=S.FAILED, actor="orchestrator", reason=str(exc))
+            return current
+
+    def actionable(self) -> list[TaskPublic]:
+        """Tasks ``advance`` can move now, oldest first."""
+        return [t for t in self.store.resumable() if t.state in ACTIONABLE]
+
+    def cycle(self, *, advance: Callable[[TaskPublic], None] | None = None) -> CycleReport:
+        """poll -> match -> advance every actionable task -> collect. ``advance`` hands tasks to a worker pool
+        (the scheduler's); without one they run here, one after the other."""
+        report = CycleReport()
+        report.discovered = self.poll()
+        self.match()
+        for task in self.actionable():
+            if advance is not None:
+                advance(task)
+            else:
+                self.advance(task.id)
+            report.advanced += 1
+        self.release_abandoned()
+        report.rewards = self.collect()
+        return report

@@ -1,0 +1,254 @@
+"""``deworker run | status | tasks | agents | rewards``: the orchestrator service's Typer sub-app (registered by
+``orchestrator.cli`` without a name, so the commands sit at the top level).
+
+``run`` builds the service from the config through ``orchestrator.bootstrap.Runtime`` (chain, board, stores,
+wallet fleet) and the agent profiles, and shows a live fleet table until SIGINT/SIGTERM. The read-only commands
+only open the database. Errors are ``DeworkerError``s, printed as one line plus the fix by
+``orchestrator.cli.main``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+
+from orchestrator.config import ReviewMode
+from orchestrator.domain import TaskState
+from orchestrator.errors import ConfigError
+from orchestrator.matching import MatchingConfig
+from orchestrator.service import IN_HAND, CycleReport, FleetAgent, Orchestrator
+from orchestrator.store import EventKind, Store
+
+if TYPE_CHECKING:
+    from orchestrator.bootstrap import Runtime
+
+console = Console()
+service_app = typer.Typer(help="The orchestrator service: run it, and inspect its fleet, tasks and earnings.")
+
+#: Width of the earnings bar chart, in characters.
+CHART_WIDTH = 50
+
+
+def _runtime() -> Runtime:
+    from orchestrator.cli import runtime
+
+    return runtime()
+
+
+def _tokens(units: int, decimals: int) -> str:
+    return f"{Decimal(units) / (Decimal(10) ** decimals):f}"
+
+
+@contextmanager
+def _agents(rt: Runtime) -> Iterator[list[FleetAgent]]:
+    """The configured agent profiles as ``FleetAgent``s; starts the embedded model if a profile uses it."""
+    from agents.langchain_agent import agent_from_profile
+    from agents.llm_server import LocalModelServer
+
+    profiles = rt.config.agents.profiles
+    if not profiles:
+        raise ConfigError(
+            "no agents configured: agents.profiles is empty",
+            key="agents.profiles",
+            hint="add a profile (config.yaml shows an example), or try `deworker demo`",
+        )
+    with ExitStack() as stack:
+        local_url = None
+        if any(p.model.base_url is None for p in profiles):
+            server = stack.enter_context(LocalModelServer(rt.config.agents.local_model))
+            local_url = server.base_url
+        yield [
+            FleetAgent(
+                profile=p,
+                runner=agent_from_profile(p, rt.config.agents, local_base_url=local_url),
+                wallet=rt.fleet.wallet(p.wallet),
+            )
+            for p in profiles
+        ]
+
+
+def build_orchestrator(
+    rt: Runtime, agents: list[FleetAgent], *, review_mode: ReviewMode, matching: MatchingConfig, claim_margin: int
+) -> Orchestrator:
+    """The service over the runtime's adapters."""
+    return Orchestrator(
+        boards=[rt.board],
+        agents=agents,
+        artifacts=rt.store,
+        store=rt.db,
+        chain=rt.chain,
+        workspace=rt.config.data_dir / "work",
+        matching=matching,
+        prices=rt.config.agents.prices,
+        review_mode=review_mode,
+        start_block=rt.deployment().block,
+        claim_margin=claim_margin,
+    )
+
+
+# ------------------------------------------------------------------------------------------------- tables
+
+
+def fleet_table(store: Store, *, decimals: int) -> Table:
+    """Agents, the tasks in their hands with the state, and what each earned."""
+    table = Table(title="Fleet")
+    for column in ("agent", "address", "task in hand", "state", "tasks paid", "earned", "gas (wei)", "LLM ($)"):
+        table.add_column(column, overflow="fold")
+    tasks = store.tasks()
+    pnl = store.pnl_by_agent()
+    for agent in store.agents():
+        held = [t for t in tasks if t.agent_name == agent.name and t.state in IN_HAND]
+        money = pnl.get(agent.name)
+        table.add_row(
+            agent.name,
+            agent.address,
+            "\n".join(f"{t.board}/{t.board_task_id} {t.title or ''}" for t in held) or "-",
+            "\n".join(t.state.value for t in held) or "idle",
+            str(sum(1 for t in tasks if t.agent_name == agent.name and t.state is TaskState.PAID)),
+            ", ".join(_tokens(v, decimals) for v in money.rewards.values()) if money and money.rewards else "0",
+            str(money.gas_wei) if money else "0",
+            f"{Decimal(money.llm_usd_micro) / 1_000_000:f}" if money else "0",
+        )
+    return table
+
+
+def tasks_table(store: Store, *, state: TaskState | None, decimals: int) -> Table:
+    table = Table(title="Tasks" if state is None else f"Tasks in {state}")
+    for column in ("id", "board task", "title", "reward", "state", "agent", "reason", "revisions"):
+        table.add_column(column, overflow="fold")
+    for t in store.tasks(state=state):
+        table.add_row(
+            str(t.id),
+            f"{t.board}/{t.board_task_id}",
+            t.title or "(bad spec)",
+            _tokens(t.reward, decimals),
+            t.state.value,
+            t.agent_name or "-",
+            t.state_reason or "",
+            str(t.revision_count),
+        )
+    return table
+
+
+def earnings_by_day(store: Store) -> dict[str, int]:
+    """Reward base units received per UTC day, oldest first (from the tasks' reward events)."""
+    days: dict[str, int] = defaultdict(int)
+    for task in store.tasks(state=TaskState.PAID):
+        for event in store.task_events(task_id=task.id):
+            if event.kind is EventKind.REWARD:
+                days[event.at.date().isoformat()] += task.reward
+    return dict(sorted(days.items()))
+
+
+def earnings_chart(days: dict[str, int], *, decimals: int, width: int = CHART_WIDTH) -> str:
+    """A terminal bar chart of ``earnings_by_day``."""
+    if not days:
+        return "no rewards yet"
+    top = max(days.values())
+    lines = []
+    for day, amount in days.items():
+        bar = "█" * max(1, round(width * amount / top)) if amount else ""
+        lines.append(f"{day} {bar} {_tokens(amount, decimals)}")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------- commands
+
+
+@service_app.command("run")
+def run(
+    review: Annotated[
+        str | None, typer.Option("--review", help="human | auto | auto_if_tests_pass (default: review.mode).")
+    ] = None,
+) -> None:
+    """Run the service in the foreground with a live fleet view; Ctrl-C finishes in-flight steps and stops."""
+    from orchestrator.scheduler import ServiceRunner
+
+    rt = _runtime()
+    mode: ReviewMode = rt.config.review.mode
+    if review is not None:
+        if review not in ("human", "auto", "auto_if_tests_pass"):
+            raise ConfigError(f"--review {review!r} is not a review mode", hint="use human, auto or auto_if_tests_pass")
+        mode = review  # type: ignore[assignment]  # checked just above
+    matching = rt.config.matching
+    service = rt.config.service
+    with _agents(rt) as agents:
+        orch = build_orchestrator(rt, agents, review_mode=mode, matching=matching, claim_margin=service.claim_margin)
+        with Live(fleet_table(rt.db, decimals=matching.token_decimals), console=console) as live:
+
+            def refresh(report: CycleReport) -> None:
+                summary = f"last cycle: {report.discovered} new, {report.advanced} advanced, {report.rewards} paid"
+                live.update(Group(fleet_table(rt.db, decimals=matching.token_decimals), summary))
+
+            ServiceRunner(orch, service, on_cycle=refresh).run_forever()
+    console.print("stopped: every step finished or will resume from the database")
+
+
+@service_app.command("status")
+def status() -> None:
+    """The fleet: agents, the tasks in their hands and their state, earnings."""
+    rt = _runtime()
+    console.print(fleet_table(rt.db, decimals=rt.config.matching.token_decimals))
+
+
+@service_app.command("tasks")
+def tasks(
+    state: Annotated[
+        TaskState | None, typer.Option("--state", case_sensitive=False, help="Only tasks in this state.")
+    ] = None,
+) -> None:
+    """Every task's lifecycle state with the reason of its last transition."""
+    rt = _runtime()
+    console.print(tasks_table(rt.db, state=state, decimals=rt.config.matching.token_decimals))
+
+
+@service_app.command("agents")
+def agents() -> None:
+    """The configured agent profiles: skills, model, wallet."""
+    rt = _runtime()
+    table = Table(title="Agents")
+    for column in ("agent", "skills", "model", "endpoint", "wallet"):
+        table.add_column(column, overflow="fold")
+    for p in rt.config.agents.profiles:
+        endpoint = str(p.model.base_url) if p.model.base_url else "embedded"
+        table.add_row(p.name, ", ".join(p.skills), p.model.model, endpoint, p.wallet)
+    console.print(table)
+
+
+@service_app.command("rewards")
+def rewards() -> None:
+    """Profit and loss per agent and per task (reward - gas - LLM cost), and earnings over time."""
+    rt = _runtime()
+    store, decimals = rt.db, rt.config.matching.token_decimals
+    table = Table(title="P&L per agent (currencies are never mixed)")
+    for column in ("agent", "rewards (tokens)", "gas (wei)", "LLM ($)"):
+        table.add_column(column)
+    for name, pnl in sorted(store.pnl_by_agent().items()):
+        table.add_row(
+            name,
+            ", ".join(_tokens(v, decimals) for v in pnl.rewards.values()) or "0",
+            str(pnl.gas_wei),
+            f"{Decimal(pnl.llm_usd_micro) / 1_000_000:f}",
+        )
+    console.print(table)
+    per_task = Table(title="P&L per task")
+    for column in ("task", "rewards (tokens)", "gas (wei)", "LLM ($)"):
+        per_task.add_column(column)
+    for task_id, pnl in sorted(store.pnl_by_task().items()):
+        per_task.add_row(
+            str(task_id),
+            ", ".join(_tokens(v, decimals) for v in pnl.rewards.values()) or "0",
+            str(pnl.gas_wei),
+            f"{Decimal(pnl.llm_usd_micro) / 1_000_000:f}",
+        )
+    console.print(per_task)
+    console.print("[bold]Earnings per day[/]")
+    console.print(earnings_chart(earnings_by_day(store), decimals=decimals), highlight=False)

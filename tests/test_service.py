@@ -1,0 +1,360 @@
+"""The ``Orchestrator`` end to end on both chains (in-process py-evm and anvil): a DAO posts tasks, the service
+polls, matches (skips with reasons, quarantines bad specs), claims with the agents' wallets, produces, reviews,
+submits; the DAO approves; collect records rewards that equal the on-chain balances. Plus lost claim races,
+failed agents, human review with revisions and rejection, and resolution of steps interrupted mid-way (the crash
+points are simulated here with an exception at each boundary; ``test_crash.py`` kills a real process)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+from agents.config import AgentsConfig, Budgets
+from agents.langchain_agent import LangChainAgent
+from agents.ports import AgentResult, AgentTask
+from orchestrator.boards.onchain import board_abi
+from orchestrator.chain import TxSender
+from orchestrator.domain import BoardStatus, TaskState
+from orchestrator.errors import DeworkerError
+from orchestrator.matching import Candidate, Decision, MatchingConfig, decide
+from orchestrator.store import ReviewDecision
+from tests.conftest import ChainEnv
+from tests.test_agents import fake, submit
+from tests.test_service_fixtures import World, build_world, profile, spec
+from wallets.policy import selector_of
+
+S = TaskState
+
+
+@pytest.fixture
+def world(chain_env: ChainEnv, tmp_path: Path) -> World:
+    return build_world(chain_env.chain, [a.private_key for a in chain_env.accounts], tmp_path)
+
+
+def events(world: World, name: str, task_id: int) -> int:
+    """How many ``name`` events the board emitted for ``task_id``."""
+    abi = board_abi()
+    logs = world.chain.get_logs(
+        address=world.board.address,
+        topics=[abi.topic(name), task_id.to_bytes(32, "big")],
+        from_block=world.start_block,
+        to_block=world.chain.block_number(),
+    )
+    return len(logs)
+
+
+def states(world: World) -> dict[int, TaskState]:
+    return {t.board_task_id: t.state for t in world.store.tasks()}
+
+
+# ------------------------------------------------------------------------------------------------ end to end
+
+
+def test_end_to_end_rewards_equal_balances(world: World) -> None:
+    writing = [world.post(f"release notes {i}", "10") for i in range(3)]
+    no_skill = world.post("a rust crate", "10", skills=["rust"])
+    tiny = world.post("fix a typo", "0.000001")
+    bad = world.dao.post_raw(b"{not json", reward=10**18, deadline=world.now() + 86_400).task_id
+    orch = world.orchestrator([profile("ada"), profile("grace")])
+    orch.start()
+
+    report = orch.cycle()
+
+    assert report.discovered == 6
+    got = states(world)
+    assert {got[i] for i in writing} == {S.SUBMITTED}
+    assert got[no_skill] is S.SKIPPED and got[tiny] is S.SKIPPED and got[bad] is S.QUARANTINED
+    reasons = {t.board_task_id: t.state_reason or "" for t in world.store.tasks()}
+    assert "no agent has all the skills ['rust']" in reasons[no_skill]
+    assert reasons[tiny].startswith("not worth it: reward $0.0000")
+    assert sorted(world.approve_submitted()) == writing
+
+    assert orch.collect() == 3
+    assert {states(world)[i] for i in writing} == {S.PAID}
+    pnl = world.store.pnl_by_agent()
+    for name in ("ada", "grace"):
+        address = world.fleet.keystore.entry(name).address
+        recorded = pnl[name].rewards.get(world.dao.token, 0) if name in pnl else 0
+        assert recorded == world.dao.token_balance(address)
+        assert pnl[name].gas_wei > 0
+    assert sum(p.rewards.get(world.dao.token, 0) for p in pnl.values()) == 3 * 10 * 10**18
+    for i in writing:
+        assert events(world, "TaskClaimed", i) == 1 and events(world, "TaskSubmitted", i) == 1
+    assert orch.collect() == 0  # a second collect changes nothing
+    assert orch.cycle().discovered == 0
+
+
+def test_capacity_waits_instead_of_skipping(world: World) -> None:
+    ids = [world.post(f"t{i}") for i in range(3)]
+    orch = world.orchestrator([profile("ada")], matching=MatchingConfig(min_seconds_left=60, max_tasks_per_agent=1))
+    orch.start()
+    orch.poll()
+    assert orch.match() == [world.store.find_task(board=world.board.name, board_task_id=ids[0]).id]  # type: ignore[union-attr]
+    assert [states(world)[i] for i in ids] == [S.CLAIMING, S.DISCOVERED, S.DISCOVERED]
+
+
+# --------------------------------------------------------------------------------------------- claim races
+
+
+def test_lost_claim_race_is_lost_once(world: World, chain_env: ChainEnv) -> None:
+    task = world.post("contested")
+    orch = world.orchestrator([profile("ada")])
+    orch.start()
+    orch.poll()
+    (task_id,) = orch.match()
+    rival = TxSender(world.chain, Account.from_key(chain_env.accounts[3].private_key))
+    world.board.claim(task, wallet=rival)
+
+    assert orch.advance(task_id).state is S.LOST
+    assert "another worker claimed it first" in (world.store.get_task(task_id=task_id).state_reason or "")
+    orch.cycle()
+    assert states(world)[task] is S.LOST
+    assert events(world, "TaskClaimed", task) == 1
+
+
+def test_failed_agent_releases_the_claim(world: World) -> None:
+    task = world.post("write a haiku")
+    failing = LangChainAgent(profile("ada").model_copy(update={"max_revisions": 0}), fake(*["no tool call"] * 4))
+    orch = world.orchestrator([profile("ada")], runners={"ada": failing})
+    orch.start()
+    orch.cycle()
+    got = world.store.find_task(board=world.board.name, board_task_id=task)
+    assert got is not None and got.state is S.ABANDONED
+    assert (got.state_reason or "").startswith("the agent failed")
+    assert world.board.status(task).status is BoardStatus.OPEN
+    assert events(world, "TaskReleased", task) == 1
+    assert world.store.runs(task_id=got.id)[0].status == "failed"
+
+
+def test_langchain_agent_with_fake_model_end_to_end(world: World) -> None:
+    task = world.post("write a haiku")
+    agent = LangChainAgent(
+        profile("ada").model_copy(update={"tools": []}),
+        fake(submit({"out.md": "escrow holds the coin\nthe board keeps its word\npaid"})),
+    )
+    orch = world.orchestrator([profile("ada")], runners={"ada": agent}, review_mode="auto_if_tests_pass")
+    orch.start()
+    orch.cycle()
+    got = world.store.find_task(board=world.board.name, board_task_id=task)
+    assert got is not None and got.state is S.AWAITING_REVIEW  # no acceptance tests: a human decides
+    (pending,) = world.store.pending_reviews()
+    assert pending.artifact.manifest["agent"] == "ada"
+    assert world.artifacts.has(pending.artifact.cid)
+
+
+# -------------------------------------------------------------------------------------------- human review
+
+
+def test_human_review_revise_then_approve(world: World) -> None:
+    task = world.post("write the changelog")
+    orch = world.orchestrator([profile("ada")], review_mode="human")
+    orch.start()
+    orch.cycle()
+    (pending,) = world.store.pending_reviews()
+    world.store.record_review(
+        task_id=pending.task.id,
+        artifact_cid=pending.artifact.cid,
+        decision=ReviewDecision.REQUEST_CHANGES,
+        reviewer="alice",
+        feedback="mention the escrow fix",
+    )
+    orch.cycle()
+    (revised,) = world.store.pending_reviews()
+    assert revised.artifact.cid != pending.artifact.cid
+    assert revised.task.revision_count == 1
+    assert revised.artifact.manifest["feedback"] == "mention the escrow fix"
+    world.store.record_review(
+        task_id=revised.task.id, artifact_cid=revised.artifact.cid, decision=ReviewDecision.APPROVE, reviewer="alice"
+    )
+    orch.cycle()
+    assert states(world)[task] is S.SUBMITTED
+    assert world.board.status(task).artifact_cid == revised.artifact.cid
+
+
+def test_human_rejection_releases_the_claim(world: World) -> None:
+    task = world.post("write the changelog")
+    orch = world.orchestrator([profile("ada")], review_mode="human")
+    orch.start()
+    orch.cycle()
+    (pending,) = world.store.pending_reviews()
+    world.store.record_review(
+        task_id=pending.task.id,
+        artifact_cid=pending.artifact.cid,
+        decision=ReviewDecision.REJECT,
+        reviewer="alice",
+        feedback="off topic",
+    )
+    orch.cycle()
+    assert states(world)[task] is S.ABANDONED
+    assert world.board.status(task).status is BoardStatus.OPEN
+    orch.cycle()
+    assert events(world, "TaskReleased", task) == 1
+
+
+def test_dao_rejection_is_reconciled(world: World) -> None:
+    task = world.post("write the changelog")
+    orch = world.orchestrator([profile("ada")])
+    orch.start()
+    orch.cycle()
+    world.dao.reject(task, "not what we asked")
+    assert orch.reconcile() == [f"task {world.store.tasks()[0].id}: rejected by the DAO"]
+    assert states(world)[task] is S.REJECTED
+
+
+# ------------------------------------------------------------------------------------ interrupted steps
+
+
+class Crash(Exception):
+    """Stands in for the process dying at a boundary."""
+
+
+def crash_at(point: str) -> object:
+    def hook(name: str) -> None:
+        if name == point:
+            raise Crash(name)
+
+    return hook
+
+
+@pytest.mark.parametrize(
+    "point", ["claiming", "claim-mined", "producing", "artifact-stored", "submitting", "submit-mined"]
+)
+def test_interrupted_step_resumes_without_a_second_transaction(world: World, point: str) -> None:
+    task = world.post("write the changelog")
+    first = world.orchestrator([profile("ada")], boundary=crash_at(point))
+    first.start()
+    with pytest.raises(Crash):
+        first.cycle()
+    restarted = world.orchestrator([profile("ada")])  # a new process: nothing in memory
+    restarted.start()
+    restarted.cycle()
+    assert states(world)[task] is S.SUBMITTED
+    assert events(world, "TaskClaimed", task) == 1 and events(world, "TaskSubmitted", task) == 1
+    (stored,) = world.store.tasks()
+    assert world.artifacts.has(stored.artifact_cid or "")
+
+
+@pytest.mark.parametrize("point", ["journaled", "broadcast"])
+def test_claim_interrupted_inside_the_wallet_is_rebroadcast_not_resent(world: World, point: str) -> None:
+    task = world.post("write the changelog")
+    orch = world.orchestrator([profile("ada")])
+    orch.start()
+    wallet = world.fleet.wallet("ada")
+
+    def hook(name: str, _row: object) -> None:
+        if name == point:
+            raise Crash(name)
+
+    wallet.boundary = hook
+    with pytest.raises(Crash):
+        orch.cycle()
+    wallet.boundary = None
+    restarted = world.orchestrator([profile("ada")])
+    restarted.start()
+    restarted.cycle()
+    assert states(world)[task] is S.SUBMITTED
+    assert events(world, "TaskClaimed", task) == 1
+    claims = [
+        r
+        for r in world.fleet.journal.transactions(wallet=wallet.address)
+        if r.selector == "0x" + selector_of("claim(uint256)").hex()
+    ]
+    assert len(claims) == 1
+
+
+# --------------------------------------------------------------------------------------- the profit gate
+
+
+PRICES = AgentsConfig.model_validate(
+    {"prices": {"smollm2-135m-instruct": {"input_per_mtok": 1, "output_per_mtok": 2}}}
+).prices
+GATE = MatchingConfig(min_margin_usd=Decimal("0.10"), token_usd=Decimal(2), native_usd=Decimal(3000))
+
+
+def gate(
+    reward_tokens: str, *, fee: int = 10**9, load: dict[str, int] | None = None, skills: Sequence[str] = ("writing",)
+) -> Decision:
+    candidate = Candidate(spec=spec("t", skills), reward=int(Decimal(reward_tokens) * 10**18), deadline=10_000)
+    return decide(
+        candidate,
+        profiles=[profile("ada"), profile("bob", ["writing", "python"])],
+        prices=PRICES,
+        load=load or {},
+        max_fee_per_gas=fee,
+        now=0,
+        config=GATE,
+    )
+
+
+def test_profit_gate_arithmetic() -> None:
+    # LLM: 6000 * $1/M + 1500 * $2/M = $0.009; gas: 270k * 1 gwei = 0.00027 ETH = $0.81
+    ok = gate("1")
+    assert ok.agent == "ada" and ok.estimate is not None
+    assert ok.estimate.llm_usd == Decimal("0.009") and ok.estimate.gas_usd == Decimal("0.81")
+    assert ok.estimate.margin_usd == Decimal("2") - Decimal("0.819")
+    no = gate("0.45")
+    assert no.skip and no.reason.startswith("not worth it") and "below matching.min_margin_usd=$0.10" in no.reason
+    assert gate("1", fee=10**10).skip  # the same task is not worth it when gas is 10x dearer
+
+
+def test_match_prefers_free_agents_and_waits_when_all_busy() -> None:
+    assert gate("5", load={"ada": 2}).agent == "bob"
+    busy = gate("5", load={"ada": 2, "bob": 2})
+    assert busy.agent is None and busy.wait and not busy.skip
+    assert gate("5", skills=["python"]).agent == "bob"
+    assert gate("5", skills=["rust"]).skip
+
+
+def test_unknown_agent_is_an_error_not_a_guess(world: World) -> None:
+    world.post("t")
+    orch = world.orchestrator([profile("ada")])
+    orch.start()
+    orch.poll()
+    (task_id,) = orch.match()
+    other = world.orchestrator([profile("grace")])
+    with pytest.raises(DeworkerError, match="not in this fleet"):
+        other.claim(task_id)
+
+
+def test_claim_near_expiry_is_released_before_it_lapses(world: World) -> None:
+    task = world.post("write the changelog")
+    orch = world.orchestrator([profile("ada")], review_mode="human", claim_margin=2 * 3600)  # TTL is 1 h
+    orch.start()
+    orch.cycle()
+    assert states(world)[task] is S.AWAITING_REVIEW
+    (change,) = orch.reconcile()
+    assert change.endswith("released before expiry")
+    assert states(world)[task] is S.ABANDONED
+    assert world.board.status(task).status is BoardStatus.OPEN
+    assert world.store.pending_reviews() == []
+
+
+def test_agent_budget_below_the_expected_cost_is_a_skip() -> None:
+    frugal = profile("ada").model_copy(update={"budgets": Budgets(max_cost_per_task=Decimal("0.001"))})
+    candidate = Candidate(spec=spec("t"), reward=10**20, deadline=10_000)
+    decision = decide(candidate, profiles=[frugal], prices=PRICES, load={}, max_fee_per_gas=10**9, now=0, config=GATE)
+    assert decision.skip and "budgets.max_cost_per_task" in decision.reason
+
+
+class Exploding:
+    """An agent whose run raises a non-retryable error."""
+
+    name = "ada"
+
+    def run(self, task: AgentTask, workspace: Path, *, feedback: str | None = None) -> AgentResult:
+        raise DeworkerError("the sandbox is broken")
+
+
+def test_non_retryable_error_releases_the_claim(world: World) -> None:
+    task = world.post("write the changelog")
+    orch = world.orchestrator([profile("ada")], runners={"ada": Exploding()})
+    orch.start()
+    orch.cycle()
+    (stored,) = world.store.tasks()
+    assert stored.state is S.ABANDONED
+    assert stored.state_reason == "gave up after an error: the sandbox is broken"
+    assert world.board.status(task).status is BoardStatus.OPEN
