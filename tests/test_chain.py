@@ -473,6 +473,13 @@ def test_decode_revert_reason_round_trips_error_strings(message: str) -> None:
 Action = tuple[int, Any] | str | None
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """The proxy's server: a client that hangs up mid-answer (the tests make them) is not an error to print."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass
+
+
 @dataclass
 class FaultProxy:
     """A real HTTP server on 127.0.0.1 in front of a node. ``plan(request, index)`` decides the answer to the
@@ -516,7 +523,7 @@ class FaultProxy:
                 pass
 
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True)
 
