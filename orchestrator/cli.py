@@ -185,15 +185,7 @@ def dao_deploy() -> None:
 
     rt = _runtime(needs_persistent_chain=True)
     cfg = rt.config.dao
-    token, board, block = Dao.deploy(
-        chain=rt.chain,
-        sender=rt.dao_signer(),
-        name=cfg.token_name,
-        symbol=cfg.token_symbol,
-        decimals=cfg.token_decimals,
-        supply=cfg.token_supply,
-        claim_ttl=cfg.claim_ttl,
-    )
+    token, board, block = Dao.deploy_configured(chain=rt.chain, sender=rt.dao_signer(), config=cfg)
     rt.addresses.save(Deployment(chain_id=rt.chain.chain_id, token=token, board=board, block=block))
     table = Table(title=f"Deployed on chain {rt.chain.chain_id}", show_header=False)
     table.add_row("reward token", f"{token} ({cfg.token_symbol}, {cfg.token_supply:,} minted to the DAO)")

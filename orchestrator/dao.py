@@ -16,6 +16,7 @@ from contracts.compile import load_artifact
 from orchestrator.boards.abi import ContractABI
 from orchestrator.boards.onchain import OnchainTaskBoard, board_abi
 from orchestrator.chain import TxSender
+from orchestrator.config import DaoConfig
 from orchestrator.domain import BoardTask, TaskSpec
 from orchestrator.errors import BoardError, DeworkerError
 from orchestrator.ports import ArtifactStore, Chain, Receipt, Signer
@@ -93,6 +94,19 @@ class Dao:
         board = sender.deploy(bytes.fromhex(board_art["bytecode"].removeprefix("0x")), board_args)
         # Auto-mining dev chains and real ones alike: the board exists at or before the current head.
         return token, board, chain.block_number()
+
+    @staticmethod
+    def deploy_configured(*, chain: Chain, sender: TxSender, config: DaoConfig) -> tuple[str, str, int]:
+        """``deploy`` with the token and claim TTL of the ``dao`` config section."""
+        return Dao.deploy(
+            chain=chain,
+            sender=sender,
+            name=config.token_name,
+            symbol=config.token_symbol,
+            decimals=config.token_decimals,
+            supply=config.token_supply,
+            claim_ttl=config.claim_ttl,
+        )
 
     # ------------------------------------------------------------------------------------------------ token
 

@@ -105,15 +105,7 @@ def bundled_tasks(folder: Path | None = None) -> list[DemoTask]:
 
 def deploy(chain: Chain, signer: TxSender, artifacts: ArtifactStore, cfg: DaoConfig) -> tuple[Dao, int]:
     """Deploy a reward token and a board as the DAO; returns the DAO and the board's deployment block."""
-    token, board, block = Dao.deploy(
-        chain=chain,
-        sender=signer,
-        name=cfg.token_name,
-        symbol=cfg.token_symbol,
-        decimals=cfg.token_decimals,
-        supply=cfg.token_supply,
-        claim_ttl=cfg.claim_ttl,
-    )
+    token, board, block = Dao.deploy_configured(chain=chain, sender=signer, config=cfg)
     return Dao(chain=chain, signer=signer, store=artifacts, board=board, token=token), block
 
 

@@ -54,16 +54,7 @@ def up(config: Config, *, port: int = 8545) -> DevnetInfo:
     rt = _runtime_on(config, running.url)
     dep = rt.addresses.get(rt.chain.chain_id)
     if dep is None or not _has_code(rt, dep.board):
-        cfg = config.dao
-        token, board, block = Dao.deploy(
-            chain=rt.chain,
-            sender=rt.dao_signer(),
-            name=cfg.token_name,
-            symbol=cfg.token_symbol,
-            decimals=cfg.token_decimals,
-            supply=cfg.token_supply,
-            claim_ttl=cfg.claim_ttl,
-        )
+        token, board, block = Dao.deploy_configured(chain=rt.chain, sender=rt.dao_signer(), config=config.dao)
         dep = Deployment(chain_id=rt.chain.chain_id, token=token, board=board, block=block)
         rt.addresses.save(dep)
     return DevnetInfo(running.url, rt.chain.chain_id, rt.chain.block_number(), running.pid, dep)
