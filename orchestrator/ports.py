@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from orchestrator.domain import BoardTask, Payout
 
@@ -140,6 +140,10 @@ class ArtifactStore(Protocol):
 # ------------------------------------------------------------------------------------------------------ boards
 
 
+#: What an agent does on a board that costs gas and must never happen twice.
+BoardAction = Literal["claim", "submit"]
+
+
 @runtime_checkable
 class TaskBoard(Protocol):
     """A DAO task board. Adapters: ``OnchainTaskBoard`` (our TaskBoard contract)."""
@@ -167,4 +171,9 @@ class TaskBoard(Protocol):
 
     def payouts(self, cursor: int) -> tuple[list[Payout], int]:
         """Rewards paid since ``cursor``, and the next cursor."""
+        ...
+
+    def action_tx(self, task_id: int, action: BoardAction, *, actor: str, from_block: int) -> str | None:
+        """The transaction in which ``actor`` last made ``action`` on the task since ``from_block`` (None: none).
+        Lets a restarted service attribute the gas of a claim or submission it finds confirmed on the board."""
         ...

@@ -39,7 +39,7 @@ from orchestrator.config import ReviewMode
 from orchestrator.domain import TRANSITIONS, BoardStatus, BoardTask, TaskSpec, TaskState
 from orchestrator.errors import DeworkerError, TransactionReverted
 from orchestrator.matching import Candidate, MatchingConfig, decide
-from orchestrator.ports import ArtifactStore, Chain, Receipt, TaskBoard
+from orchestrator.ports import ArtifactStore, BoardAction, Chain, Receipt, TaskBoard
 from orchestrator.store import (
     AgentCreate,
     Conflict,
@@ -271,7 +271,11 @@ class Orchestrator:
             bt = board.status(task.board_task_id)
             if self._is_ours(bt, agent):
                 return self.store.transition(
-                    task_id=task_id, to=S.CLAIMED, actor=agent.name, reason="claim confirmed on the board"
+                    task_id=task_id,
+                    to=S.CLAIMED,
+                    actor=agent.name,
+                    reason="claim confirmed on the board",
+                    tx_hash=self._confirmed_gas(task, agent, board, "claim"),
                 )
             if bt.status is not BoardStatus.OPEN:
                 return self.store.transition(
@@ -296,6 +300,17 @@ class Orchestrator:
         return self.store.transition(
             task_id=task_id, to=S.CLAIMED, actor=agent.name, reason="claimed", tx_hash=receipt.tx_hash
         )
+
+    def _confirmed_gas(self, task: TaskPublic, agent: FleetAgent, board: TaskBoard, action: BoardAction) -> str | None:
+        """The transaction of a claim or submission found confirmed on the board after a restart: its gas is
+        recorded like any other (idempotent by hash). Returns its hash, if the board's events still have it."""
+        tx_hash = board.action_tx(task.board_task_id, action, actor=agent.wallet.address, from_block=self.start_block)
+        receipt = self.chain.receipt(tx_hash) if tx_hash is not None else None
+        if receipt is None:
+            log.warning("task %s: no %s transaction found on the board for its gas", task.id, action)
+            return None
+        self._record_gas(agent, task.id, receipt)
+        return receipt.tx_hash
 
     def _record_gas(self, agent: FleetAgent, task_id: int | None, receipt: Receipt) -> None:
         try:
@@ -411,7 +426,11 @@ class Orchestrator:
             bt = board.status(task.board_task_id)
             if bt.status in (BoardStatus.SUBMITTED, BoardStatus.APPROVED) and self._is_ours(bt, agent):
                 return self.store.transition(
-                    task_id=task_id, to=S.SUBMITTED, actor=agent.name, reason="submission confirmed on the board"
+                    task_id=task_id,
+                    to=S.SUBMITTED,
+                    actor=agent.name,
+                    reason="submission confirmed on the board",
+                    tx_hash=self._confirmed_gas(task, agent, board, "submit"),
                 )
             if not (bt.status is BoardStatus.CLAIMED and self._is_ours(bt, agent)):
                 return self.store.transition(

@@ -26,9 +26,9 @@ from tests.test_service_fixtures import World, build_world, profile
 
 REPO = Path(__file__).resolve().parent.parent
 WALLET_BOUNDARIES = ("journaled", "broadcast")
-#: Boundaries a run with two writing tasks and automatic review passes through ("collected" needs an approval,
-#: which the DAO gives between runs).
-CRASH_POINTS = [b for b in BOUNDARIES if b != "collected"] + [f"wallet:{b}" for b in WALLET_BOUNDARIES]
+#: Every step boundary of the service and of the wallet. For "collected" the tasks are submitted and approved by
+#: the DAO before the killed run, so that run's collect records the payouts and dies before saving its cursor.
+CRASH_POINTS = [*BOUNDARIES, *(f"wallet:{b}" for b in WALLET_BOUNDARIES)]
 AGENTS = ("ada",)
 
 
@@ -71,6 +71,12 @@ def test_sigkill_at_every_boundary(anvil_snapshot: AnvilProcess, tmp_path: Path,
     with chain:
         tasks = [world.post("release notes"), world.post("glossary")]
         deployment = [world.dao.token, world.dao.board_address, world.start_block]
+        if point == "collected":
+            first = world.orchestrator([profile(a) for a in AGENTS])
+            first.start()
+            for _ in range(3):
+                first.cycle()
+            assert sorted(world.approve_submitted()) == tasks
         args = {
             "point": point,
             "url": anvil_snapshot.url,
@@ -91,15 +97,22 @@ def test_sigkill_at_every_boundary(anvil_snapshot: AnvilProcess, tmp_path: Path,
         restarted.start()
         for _ in range(3):  # one agent holds at most two tasks: a few cycles settle everything
             restarted.cycle()
-        assert sorted(world.approve_submitted()) == tasks
+        if point != "collected":
+            assert sorted(world.approve_submitted()) == tasks
         restarted.collect()
+        restarted.collect()  # collecting again records nothing twice
 
         for task in tasks:
             assert events(world, "TaskClaimed", task) == 1, point
             assert events(world, "TaskSubmitted", task) == 1, point
         stored = world.store.tasks()
         assert {t.state for t in stored} == {TaskState.PAID}
+        gas = world.store.pnl_by_task()
         for t in stored:
+            # Gas is attributed even for a claim or submission the restart found confirmed on the board.
+            assert t.claim_tx_hash is not None and t.submit_tx_hash is not None, point
+            receipts = [chain.receipt(h) for h in (t.claim_tx_hash, t.submit_tx_hash)]
+            assert gas[t.id].gas_wei == sum(r.fee_wei for r in receipts if r is not None), point
             assert t.artifact_cid is not None and world.artifacts.has(t.artifact_cid)
             assert world.board.status(t.board_task_id).artifact_cid == t.artifact_cid
         address = world.fleet.keystore.entry("ada").address

@@ -24,7 +24,7 @@ from orchestrator.errors import (
     TaskNotFound,
     TransactionReverted,
 )
-from orchestrator.ports import ArtifactStore, Chain, Receipt, Signer
+from orchestrator.ports import ArtifactStore, BoardAction, Chain, Receipt, Signer
 from orchestrator.specs import parse_spec
 
 
@@ -170,3 +170,20 @@ class OnchainTaskBoard:
 
     def submit(self, task_id: int, artifact_cid: str, *, wallet: Signer) -> Receipt:
         return wallet.send(self.address, self.abi.encode_call("submit", task_id, artifact_cid))
+
+    # ------------------------------------------------------------------------------------------ look-ups
+
+    def action_tx(self, task_id: int, action: BoardAction, *, actor: str, from_block: int) -> str | None:
+        """The hash of the latest ``action`` ("claim" or "submit") ``actor`` made on ``task_id`` since
+        ``from_block``, from the board's events; ``None`` if there is none."""
+        topics: list[bytes | None] = [
+            self.abi.topic(_ACTION_EVENTS[action]),
+            task_id.to_bytes(32, "big"),
+            bytes.fromhex(actor.removeprefix("0x").rjust(64, "0")),
+        ]
+        head = self.chain.block_number()
+        logs = self.chain.get_logs(address=self.address, topics=topics, from_block=from_block, to_block=head)
+        return logs[-1].tx_hash if logs else None
+
+
+_ACTION_EVENTS: dict[BoardAction, str] = {"claim": "TaskClaimed", "submit": "TaskSubmitted"}
