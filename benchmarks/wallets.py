@@ -26,10 +26,10 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestrator.chain import EthTesterChain, TxSender
-from orchestrator.store.db import make_engine
+from orchestrator.store import make_engine, migrate
 from wallets.config import PolicyConfig, WalletsConfig
 from wallets.fleet import WalletFleet
-from wallets.journal import Journal, create_schema
+from wallets.journal import Journal
 from wallets.keystore import PRODUCTION_SCRYPT_N, Keystore
 from wallets.policy import PolicyGate
 
@@ -118,8 +118,8 @@ def bench_sends(sends: int, table: Table) -> None:
         for i in range(sends):
             funder.send(TREASURY, value=i + 1, gas=21_000)
         table.add_row("TxSender.send, in-process chain", f"{sends / (time.perf_counter() - started):,.0f} tx/s")
-        engine = make_engine(f"sqlite:///{Path(tmp) / 'wallets.db'}")
-        create_schema(engine)
+        engine = make_engine(f"sqlite:///{Path(tmp) / 'deworker.db'}")
+        migrate(engine)
         config = WalletsConfig(keystore_dir=Path(tmp) / "ks", treasury=TREASURY)
         fleet = WalletFleet(
             config=config,

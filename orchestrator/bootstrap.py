@@ -175,6 +175,7 @@ class Runtime:
             board = None  # no board on this chain yet: `contract: board` rules allow nothing
         return WalletFleet.build(
             self.config.wallets,
+            engine=self.engine,
             data_dir=self.config.data_dir,
             chain=self.chain,
             board=board,

@@ -3,7 +3,8 @@
 Jobs (explicit ids, ``coalesce``, ``max_instances=1``, a misfire grace time):
 
 - ``cycle``: poll every board, match, hand each actionable task to the worker pool, collect payouts;
-- ``reconcile``: compare the database with the chain (claims gone or near expiry, DAO rejections).
+- ``reconcile``: compare the database with the chain (claims gone or near expiry, DAO rejections);
+- ``upkeep`` (when given one, at the reconcile interval): wallet chores — gas top-ups, automatic reward sweeps.
 
 Task steps (claims, agent runs, submissions) run in a ``ThreadPoolExecutor`` of ``service.workers`` threads; an
 agent never has more than ``service.agent_concurrency`` tasks in the pool, and a task is never queued twice.
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 CYCLE_JOB = "cycle"
 RECONCILE_JOB = "reconcile"
+UPKEEP_JOB = "upkeep"
 
 
 class ServiceRunner:
@@ -45,10 +47,12 @@ class ServiceRunner:
         config: ServiceConfig,
         *,
         on_cycle: Callable[[CycleReport], None] | None = None,
+        upkeep: Callable[[], object] | None = None,
     ) -> None:
         self.orchestrator = orchestrator
         self.config = config
         self.on_cycle = on_cycle
+        self.upkeep_step = upkeep
         self.pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="deworker-step")
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
@@ -72,6 +76,10 @@ class ServiceRunner:
         self.scheduler.add_job(
             self.reconcile, "interval", seconds=self.config.reconcile_interval, id=RECONCILE_JOB, next_run_time=now
         )
+        if self.upkeep_step is not None:
+            self.scheduler.add_job(
+                self.upkeep, "interval", seconds=self.config.reconcile_interval, id=UPKEEP_JOB, next_run_time=now
+            )
         self.scheduler.start()
 
     def cycle(self) -> CycleReport | None:
@@ -96,6 +104,15 @@ class ServiceRunner:
                 log.info("reconcile: %s", change)
         except Exception as exc:  # as in cycle(): logged, retried on the next run
             log.exception("reconcile failed: %s", exc)
+
+    def upkeep(self) -> None:
+        if self._stopping.is_set() or self.upkeep_step is None:
+            return
+        try:
+            done = self.upkeep_step()
+            log.info("wallet upkeep: %s", done)
+        except Exception as exc:  # as in cycle(): logged, retried on the next run
+            log.exception("wallet upkeep failed: %s", exc)
 
     # ---------------------------------------------------------------------------------------------- workers
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from orchestrator.chain import EthTesterChain
 from orchestrator.config import ServiceConfig
 from orchestrator.domain import TaskState
-from orchestrator.scheduler import CYCLE_JOB, RECONCILE_JOB, ServiceRunner
+from orchestrator.scheduler import CYCLE_JOB, RECONCILE_JOB, UPKEEP_JOB, ServiceRunner
 from orchestrator.store import TaskPublic
 from tests.test_service_fixtures import World, build_world, profile
 
@@ -79,6 +79,29 @@ def test_job_settings(tmp_path: Path) -> None:
             assert job.coalesce is True and job.max_instances == 1 and job.misfire_grace_time == 7
     finally:
         runner.stop()
+
+
+def test_wallet_upkeep_job_runs_and_survives_failures(tmp_path: Path) -> None:
+    world = world_on_ethtester(tmp_path)
+    calls: list[int] = []
+
+    def upkeep() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("node down")  # logged; the job stays scheduled
+
+    config = ServiceConfig(poll_interval=30, reconcile_interval=0.1, misfire_grace=7)
+    runner = ServiceRunner(world.orchestrator([profile("ada")]), config, upkeep=upkeep)
+    runner.start()
+    try:
+        job = runner.scheduler.get_job(UPKEEP_JOB)
+        assert job is not None and job.coalesce is True and job.max_instances == 1
+        wait_for(lambda: len(calls) >= 2)
+    finally:
+        runner.stop()
+    settled = len(calls)
+    time.sleep(0.3)
+    assert len(calls) == settled  # stopped means stopped
 
 
 def test_stop_drops_queued_steps_which_resume_later(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """Fixtures shared by the wallet tests (``test_wallet_*.py`` import them; this module defines no tests).
 
-- ``journal_engine``: a fresh journal database, parametrized over SQLite (a file in ``tmp_path``, WAL) and
+- ``journal_engine``: a fresh database migrated by the real Alembic scripts (``orchestrator.store.migrate``: the
+  journal lives in the orchestrator's database), parametrized over SQLite (a file in ``tmp_path``, WAL) and
   PostgreSQL (a fresh schema per test on 127.0.0.1:5432, dropped afterwards; skipped via ``require`` when the
   server is unreachable).
 - ``make_fleet``: a ``WalletFleet`` on a chain under test, with keystores at a test-only low scrypt cost
@@ -20,11 +21,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from orchestrator.chain import TxSender
-from orchestrator.store.db import make_engine
+from orchestrator.store.db import make_engine, migrate
 from tests.conftest import ChainEnv, require
 from wallets.config import PolicyConfig, WalletsConfig
 from wallets.fleet import WalletFleet
-from wallets.journal import Journal, create_schema
+from wallets.journal import Journal
 from wallets.keystore import Keystore
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -58,22 +59,22 @@ def postgres_engine() -> Iterator[Engine]:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def journal_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """A fresh, empty journal database with the schema created (SQLite, then PostgreSQL)."""
+    """A fresh, empty, migrated database (SQLite, then PostgreSQL)."""
     if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'wallets.db'}")
-        create_schema(engine)
+        engine = make_engine(f"sqlite:///{tmp_path / 'deworker.db'}")
+        migrate(engine)
         yield engine
         engine.dispose()
         return
     for engine in postgres_engine():
-        create_schema(engine)
+        migrate(engine)
         yield engine
 
 
 @pytest.fixture
 def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'wallets.db'}")
-    create_schema(engine)
+    engine = make_engine(f"sqlite:///{tmp_path / 'deworker.db'}")
+    migrate(engine)
     yield engine
     engine.dispose()
 

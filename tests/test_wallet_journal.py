@@ -25,10 +25,19 @@ from orchestrator.domain import BoardStatus, Deliverable, DeliverableKind, TaskS
 from orchestrator.errors import ChainError
 from orchestrator.ports import Signer
 from tests.conftest import ChainEnv, require
-from tests.test_wallet_fixtures import ETH, PASSPHRASE, TREASURY, FleetFactory, same_key_sender, wallets_config
+from tests.test_wallet_fixtures import (
+    ETH,
+    PASSPHRASE,
+    TEST_SCRYPT_N,
+    TREASURY,
+    FleetFactory,
+    same_key_sender,
+    wallets_config,
+)
 from wallets.errors import NonceDrift, TxUncertain
 from wallets.fleet import WalletFleet
-from wallets.journal import TxStatus, WalletTx
+from wallets.journal import Journal, TxStatus, WalletTx
+from wallets.keystore import Keystore
 
 pytest_plugins = ["tests.test_wallet_fixtures"]
 
@@ -109,6 +118,41 @@ def test_crash_after_broadcast_finds_the_receipt_and_signs_nothing(
     assert signed_count(restarted) == 1
 
 
+def test_start_up_unlocks_each_keystore_once_and_recovers_every_wallet_before_sending(
+    chain_env: ChainEnv, sqlite_engine: Engine, make_fleet: FleetFactory
+) -> None:
+    fleet = make_fleet(chain_env, sqlite_engine, names=("alice", "bob"), boundary=crash_at("journaled"))
+    with pytest.raises(Crash) as info:
+        fleet.wallet("alice").send(TREASURY, value=3, gas=21_000)
+    crashed = str(info.value)
+    # a new process: a fresh keystore (nothing decrypted), a passphrase source that counts its reads
+    reads: list[str] = []
+
+    def passphrase() -> str:
+        reads.append("read")
+        return PASSPHRASE
+
+    restarted = WalletFleet(
+        config=fleet.config,
+        keystore=Keystore(fleet.keystore.directory, scrypt_n=TEST_SCRYPT_N, weak_kdf_for_tests=True),
+        journal=Journal(sqlite_engine),
+        chain=chain_env.chain,
+        passphrase=passphrase,
+        receipt_timeout=30.0,
+    )
+    wallets = restarted.unlock_all()
+    assert [w.name for w in wallets] == ["alice", "bob"] and len(reads) == 1
+    assert all(restarted.keystore.is_unlocked(w.name) for w in wallets)
+    reports = restarted.recover_all()
+    assert reports["alice"].rebroadcast == [crashed] and reports["bob"].rebroadcast == []
+    assert chain_env.chain.receipt(crashed) is not None
+    for wallet in wallets:
+        assert restarted.wallet(wallet.name) is wallet
+        assert wallet.send(TREASURY, value=1, gas=21_000).status == 1
+    assert len(reads) == 1  # decrypted once per process: no send, recovery or lookup decrypted again
+    assert signed_count(restarted) == 3
+
+
 @pytest.mark.anvil
 def test_sigkill_between_journal_and_broadcast(
     anvil_snapshot: object, tmp_path: Path, make_fleet: FleetFactory
@@ -116,12 +160,11 @@ def test_sigkill_between_journal_and_broadcast(
     from orchestrator.chain import AnvilProcess
 
     assert isinstance(anvil_snapshot, AnvilProcess)
-    db = tmp_path / "wallets.db"
-    from orchestrator.store.db import make_engine
-    from wallets.journal import create_schema
+    db = tmp_path / "deworker.db"
+    from orchestrator.store.db import make_engine, migrate
 
     engine = make_engine(f"sqlite:///{db}")
-    create_schema(engine)
+    migrate(engine)
     with RpcChain(anvil_snapshot.url) as rpc:
         env = ChainEnv("anvil", rpc, anvil_snapshot.dev_accounts(), 31337)
         fleet = make_fleet(env, engine)
@@ -377,3 +420,27 @@ def test_claim_and_submit_through_the_gate(
 
 def test_environment_is_sane() -> None:
     require(os.name == "posix", "the keystore file modes need POSIX")
+
+
+def test_auto_sweep_moves_tokens_at_the_threshold_and_leaves_gas(
+    chain_env: ChainEnv, sqlite_engine: Engine, make_fleet: FleetFactory, tmp_path: Path
+) -> None:
+    dao = deploy_token(chain_env, tmp_path)
+    base = wallets_config(tmp_path, wallet_daily_cap_wei=ETH // 10)
+    cfg = type(base).model_validate(
+        {**base.model_dump(), "tokens": [{"address": dao.token, "symbol": "RWD", "auto_sweep_at": "20"}]}
+    )
+    fleet = make_fleet(chain_env, sqlite_engine, config=cfg, names=("alice", "bob"))
+    alice, bob = (fleet.keystore.entry(n).address for n in ("alice", "bob"))
+    from orchestrator.dao import token_abi
+
+    dao.signer.send(dao.token, token_abi().encode_call("transfer", alice, 25 * ETH))
+    dao.signer.send(dao.token, token_abi().encode_call("transfer", bob, 19 * ETH))  # below the threshold
+    native = chain_env.chain.balance(alice)
+
+    done = fleet.upkeep()
+    assert done.topped_up == []  # no funder configured: no top-ups
+    assert [(r.name, r.swept_tokens, r.swept_native) for r in done.swept] == [("alice", {"RWD": 25 * ETH}, 0)]
+    assert dao.token_balance(TREASURY) == 25 * ETH and dao.token_balance(bob) == 19 * ETH
+    assert 0 < native - chain_env.chain.balance(alice) < 10**16  # only the transfer's gas left alice
+    assert fleet.auto_sweep() == []  # nothing left at the threshold: a second run sends nothing

@@ -3,12 +3,17 @@
 Commands build a ``WalletFleet`` through ``fleet_factory``: by default from the CLI's config and
 ``orchestrator.bootstrap.Runtime`` (chain, board); tests and embedders swap it with ``use_fleet_factory``.
 Errors are ``DeworkerError``s, printed as one line plus the fix by ``orchestrator.cli.main``.
+
+Keys come in (``new``, ``import``) and never go out: there is deliberately no export command, and no command
+prints key material or passphrases (passphrases are read from environment variables, never from arguments).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -16,6 +21,8 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestrator.errors import DeworkerError
+from wallets.config import DEFAULT_PASSPHRASE_ENV
+from wallets.errors import KeystoreError
 
 if TYPE_CHECKING:  # imported lazily: `deworker --help` should not load web3 and SQLAlchemy
     from wallets.fleet import WalletFleet
@@ -52,6 +59,35 @@ def wallet_new(name: Annotated[str, typer.Argument(help="Agent name: lowercase l
     """Generate a key for agent NAME and store it as an encrypted V3 keystore (mode 0600)."""
     entry = fleet_factory().create(name)
     console.print(f"created wallet [bold]{entry.name}[/] {entry.address} ({entry.path})")
+
+
+@wallet_app.command("import")
+def wallet_import(
+    name: Annotated[str, typer.Argument(help="Agent name for the imported wallet (must not exist yet).")],
+    keystore_file: Annotated[
+        Path, typer.Argument(help="An existing V3 keystore file (geth, eth-account, MetaMask export).")
+    ],
+    passphrase_env: Annotated[
+        str | None,
+        typer.Option(
+            "--passphrase-env",
+            help="Environment variable holding KEYSTORE_FILE's own passphrase "
+            f"(default: the fleet's, wallets.passphrase_env, usually {DEFAULT_PASSPHRASE_ENV}).",
+        ),
+    ] = None,
+) -> None:
+    """Import an existing V3 keystore as wallet NAME: decrypted with its own passphrase, re-encrypted under the
+    fleet's passphrase and scrypt cost, written 0600 into the keystore folder. Keys are never exported."""
+    fleet = fleet_factory()
+    env_var = passphrase_env or fleet.config.passphrase_env
+    source_passphrase = os.environ.get(env_var)
+    if not source_passphrase:
+        raise KeystoreError(
+            f"no passphrase for {keystore_file}: ${env_var} is not set",
+            hint=f"export {env_var}=... (the passphrase the file was encrypted with), or pass --passphrase-env VAR",
+        )
+    entry = fleet.import_keystore(name, keystore_file, source_passphrase=source_passphrase)
+    console.print(f"imported wallet [bold]{entry.name}[/] {entry.address} ({entry.path})")
 
 
 @wallet_app.command("list")

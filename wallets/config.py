@@ -12,6 +12,7 @@ checked for shape here and checksummed by the policy gate; function signatures b
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Self
 
@@ -148,10 +149,21 @@ class TokenConfig(_Section):
     address: Address
     symbol: str = Field(default="TOKEN", min_length=1, max_length=16)
     decimals: int = Field(default=18, ge=0, le=36)
+    auto_sweep_at: Decimal | None = Field(
+        default=None,
+        gt=0,
+        description="`deworker run` sweeps this token to wallets.treasury from any agent wallet holding at least "
+        "this many tokens (whole tokens, decimals applied); null = only `deworker wallet sweep`",
+    )
+
+    def units(self, amount: Decimal) -> int:
+        """``amount`` whole tokens in base units."""
+        return int(amount * (Decimal(10) ** self.decimals))
 
 
 class WalletsConfig(_Section):
-    """Agent wallets: one V3 keystore per agent, a policy gate, a transaction journal."""
+    """Agent wallets: one V3 keystore per agent, a policy gate, a transaction journal (in the orchestrator's
+    database, ``db_url``: there is no separate journal database to configure)."""
 
     keystore_dir: Path | None = Field(default=None, description="keystore files (0600); null = <data_dir>/keystores")
     passphrase_env: str = Field(
@@ -161,9 +173,6 @@ class WalletsConfig(_Section):
     )
     passphrase_file: Path | None = Field(
         default=None, description="file holding the passphrase (mode 0600 or stricter); wins over passphrase_env"
-    )
-    database_url: str | None = Field(
-        default=None, description="journal database (SQLAlchemy URL); null = sqlite:///<data_dir>/wallets.db"
     )
     treasury: Address | None = Field(default=None, description="the operator's address that sweeps pay into")
     funder: str | None = Field(
@@ -178,6 +187,3 @@ class WalletsConfig(_Section):
 
     def keystore_path(self, data_dir: Path) -> Path:
         return self.keystore_dir or data_dir / "keystores"
-
-    def journal_url(self, data_dir: Path) -> str:
-        return self.database_url or f"sqlite:///{data_dir / 'wallets.db'}"

@@ -1,7 +1,9 @@
 """``WalletFleet``: the agents' wallets together — create, unlock, balances, sweeps to the treasury, gas top-ups.
 
 Built from ``WalletsConfig`` by ``WalletFleet.build`` (the CLI and the orchestrator call it; nothing at import
-time). Every transfer goes through a ``KeystoreWallet``, so through the policy gate and the journal: a sweep
+time) on the orchestrator's database engine, already migrated (the journal's tables are Alembic revision 0003).
+At start-up ``unlock_all`` decrypts every keystore once and ``recover_all`` settles every wallet's journal before
+its first send. Every transfer goes through a ``KeystoreWallet``, so through the policy gate and the journal: a sweep
 is ``transfer(treasury, balance)`` on each configured token, then the native balance minus the gas it needs;
 a top-up is a plain transfer from the funder wallet (``wallets.funder``) to an agent below the threshold.
 """
@@ -12,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from eth_abi.abi import decode, encode
 from sqlalchemy.engine import Engine
@@ -19,12 +22,14 @@ from sqlalchemy.engine import Engine
 from orchestrator.chain.base import checksum_address
 from orchestrator.errors import ConfigError
 from orchestrator.ports import Chain, Receipt
-from orchestrator.store.db import make_engine
 from wallets.config import TokenConfig, WalletsConfig
-from wallets.journal import Journal, create_schema
+from wallets.journal import Journal
 from wallets.keystore import Keystore, KeystoreEntry, passphrase_from
 from wallets.policy import TRANSFER, PolicyGate
 from wallets.wallet import Boundary, KeystoreWallet
+
+if TYPE_CHECKING:
+    from wallets.wallet import RecoveryReport
 
 BALANCE_OF = bytes.fromhex("70a08231")  # balanceOf(address)
 PLAIN_TRANSFER_GAS = 21_000
@@ -44,6 +49,14 @@ class SweepResult:
     receipts: list[Receipt]
     swept_native: int
     swept_tokens: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Upkeep:
+    """What one ``WalletFleet.upkeep`` did."""
+
+    topped_up: list[str]
+    swept: list[SweepResult]
 
 
 class WalletFleet:
@@ -76,15 +89,14 @@ class WalletFleet:
         cls,
         config: WalletsConfig,
         *,
+        engine: Engine,
         data_dir: Path,
         chain: Chain,
         board: str | None = None,
         receipt_timeout: float = 120.0,
-        engine: Engine | None = None,
     ) -> WalletFleet:
-        """The fleet as ``config`` describes it; the journal schema is created if missing."""
-        engine = engine or make_engine(config.journal_url(data_dir))
-        create_schema(engine)
+        """The fleet as ``config`` describes it, journaling into ``engine``: the orchestrator's database, which
+        the caller has migrated (``orchestrator.store.migrate``)."""
         return cls(
             config=config,
             keystore=Keystore(config.keystore_path(data_dir)),
@@ -113,10 +125,14 @@ class WalletFleet:
 
     def create(self, name: str) -> KeystoreEntry:
         entry = self.keystore.create(name, self._passphrase())
-        self.__dict__.pop("gate", None)  # the fleet changed: rebuild the gate, and hand it to unlocked wallets
+        self._fleet_changed()
+        return entry
+
+    def _fleet_changed(self) -> None:
+        """A wallet was added: rebuild the gate (fleet addresses) and hand it to the unlocked wallets."""
+        self.__dict__.pop("gate", None)
         for wallet in self._wallets.values():
             wallet.gate = self.gate
-        return entry
 
     def entries(self) -> list[KeystoreEntry]:
         return self.keystore.entries()
@@ -127,7 +143,7 @@ class WalletFleet:
         if wallet is None:
             wallet = KeystoreWallet(
                 name=name,
-                account=self.keystore.unlock(name, self._passphrase()),
+                account=self.keystore.unlock(name, self._passphrase),
                 chain=self.chain,
                 journal=self.journal,
                 gate=self.gate,
@@ -137,9 +153,26 @@ class WalletFleet:
             self._wallets[name] = wallet
         return wallet
 
-    def unlock_all(self) -> None:
-        """Decrypt every keystore now, in parallel (start-up)."""
-        self.keystore.unlock_many([e.name for e in self.entries()], self._passphrase())
+    def import_keystore(self, name: str, source: Path, *, source_passphrase: str) -> KeystoreEntry:
+        """Import the V3 keystore ``source`` (opened with ``source_passphrase``) as wallet ``name``, re-encrypted
+        under the fleet's passphrase and scrypt cost. Nothing is ever exported: there is no way back out."""
+        entry = self.keystore.import_file(name, source, self._passphrase(), source_passphrase=source_passphrase)
+        self._fleet_changed()
+        return entry
+
+    def unlock_all(self) -> list[KeystoreWallet]:
+        """Decrypt every keystore now, in parallel, once for the life of this process (start-up), and return
+        every wallet. Later ``wallet(name)`` calls and sends reuse the decrypted accounts."""
+        names = [e.name for e in self.entries()]
+        locked = [name for name in names if not self.keystore.is_unlocked(name)]
+        if locked:  # the passphrase is read only when something is still to decrypt
+            self.keystore.unlock_many(locked, self._passphrase())
+        return [self.wallet(name) for name in names]
+
+    def recover_all(self) -> dict[str, RecoveryReport]:
+        """``recover()`` every wallet (unlocking them first): settle journaled transactions and repair nonce
+        drift before anything new is sent. Returns each wallet's report by name."""
+        return {wallet.name: wallet.recover() for wallet in self.unlock_all()}
 
     # -------------------------------------------------------------------------------------------- balances
 
@@ -189,6 +222,38 @@ class WalletFleet:
             receipts.append(wallet.send(target, value=native, gas=PLAIN_TRANSFER_GAS))
             swept_native = native
         return SweepResult(name=name, receipts=receipts, swept_native=swept_native, swept_tokens=tokens)
+
+    def auto_sweep(self) -> list[SweepResult]:
+        """Sweep, token by token, every agent wallet holding at least a token's ``auto_sweep_at`` to the
+        treasury. Tokens only: the native balance stays for gas. Nothing happens without ``wallets.treasury``."""
+        if self.config.treasury is None:
+            return []
+        target = checksum_address(self.config.treasury)
+        results = []
+        for entry in self.entries():
+            if entry.name == self.config.funder:
+                continue
+            receipts: list[Receipt] = []
+            swept: dict[str, int] = {}
+            for token in self.config.tokens:
+                if token.auto_sweep_at is None:
+                    continue
+                amount = self.token_balance(token, entry.address)
+                if amount and amount >= token.units(token.auto_sweep_at):
+                    wallet = self.wallet(entry.name)
+                    receipts.append(
+                        wallet.send(token.address, TRANSFER + encode(["address", "uint256"], [target, amount]))
+                    )
+                    swept[token.symbol] = amount
+            if receipts:
+                results.append(SweepResult(name=entry.name, receipts=receipts, swept_native=0, swept_tokens=swept))
+        return results
+
+    def upkeep(self) -> Upkeep:
+        """What the service does with the wallets on a schedule: gas top-ups from the funder (when
+        ``wallets.funder`` is set) and automatic token sweeps (tokens with ``auto_sweep_at``)."""
+        topped = self.top_up() if self.config.funder is not None else {}
+        return Upkeep(topped_up=sorted(topped), swept=self.auto_sweep())
 
     def funder(self) -> KeystoreWallet:
         if self.config.funder is None:

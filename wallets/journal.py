@@ -7,8 +7,9 @@ books the daily spend caps, signs with the reserved nonce, inserts the journal r
 an audit event, and advances the nonce. Only after it commits does the wallet broadcast, so a crash at any point
 leaves either nothing signed or a journaled transaction that ``recover()`` re-broadcasts as the same bytes.
 
-Tables are created by ``create_schema(engine)`` (``SQLModel.metadata.create_all``) until the orchestrator's
-Alembic migrations take them over. Nothing here creates an engine at import time; ``make_engine`` builds one.
+The tables live in the orchestrator's database; Alembic revision 0003 (``orchestrator/migrations``) creates them,
+so ``orchestrator.store.migrate(engine)`` is the only way they come to exist. Nothing here creates an engine at
+import time; ``orchestrator.store.make_engine`` builds one.
 
 Wei amounts can exceed 64 bits, so they are stored as decimal text (``BigUint``) and summed in Python under the
 row locks. Must not import web3 or any chain adapter: it sees signed transactions only as ``SignedTx``.
@@ -33,6 +34,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from orchestrator.chain import SignedTx
 from orchestrator.ports import Receipt
+from orchestrator.store.db import relax
 from wallets.errors import JournalError, PolicyDenied
 
 FLEET = "fleet"
@@ -142,10 +144,8 @@ class AuditEvent(SQLModel, table=True):
     detail: str = "{}"
 
 
-def create_schema(engine: Engine) -> None:
-    """Create the wallet tables if missing (until Alembic migrations own the schema)."""
-    names = ("wallet_nonce", "wallet_tx", "wallet_spend", "wallet_audit")
-    SQLModel.metadata.create_all(engine, tables=[SQLModel.metadata.tables[name] for name in names])
+#: The journal's tables (Alembic revision 0003).
+TABLES = ("wallet_nonce", "wallet_tx", "wallet_spend", "wallet_audit")
 
 
 # ------------------------------------------------------------------------------------------------ value types
@@ -196,10 +196,13 @@ class Journal:
         return f"Journal({self.engine.url.render_as_string(hide_password=True)!r})"
 
     @contextmanager
-    def _tx(self) -> Iterator[Session]:
-        """One database transaction; database errors become ``JournalError``."""
+    def _tx(self, *, durable: bool = True) -> Iterator[Session]:
+        """One database transaction; database errors become ``JournalError``. ``durable=False`` commits without
+        waiting for the disk (``relax``): only for what ``recover()`` re-derives from the chain."""
         try:
             with Session(self.engine, expire_on_commit=False) as session, session.begin():
+                if not durable:
+                    relax(session)
                 yield session
         except IntegrityError as exc:
             raise JournalError(
@@ -209,7 +212,7 @@ class Journal:
         except SQLAlchemyError as exc:
             raise JournalError(
                 f"journal database error: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
-                hint="check that the journal database is reachable and its schema exists (create_schema)",
+                hint="check that the database is reachable and migrated (`orchestrator.store.migrate`)",
                 retryable=True,
             ) from None
 
@@ -373,8 +376,11 @@ class Journal:
 
     def record_receipt(self, tx_hash: str, receipt: Receipt) -> WalletTx:
         """Mark a transaction mined (status 1) or reverted (0) and settle its spend to what it really cost:
-        gas used at the effective price, plus value and token amounts only if it succeeded. Idempotent."""
-        with self._tx() as s:
+        gas used at the effective price, plus value and token amounts only if it succeeded. Idempotent.
+
+        Not durable: a power loss can only drop it back to a pending row, which ``recover()`` settles from the
+        chain's receipt again (and the next ``reserve`` is durable, which makes this commit durable too)."""
+        with self._tx(durable=False) as s:
             row = self._pending_row(s, tx_hash)
             if row is None:
                 return s.exec(select(WalletTx).where(WalletTx.tx_hash == tx_hash)).one()

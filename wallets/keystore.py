@@ -17,7 +17,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -173,17 +173,31 @@ class Keystore:
         self._unlocked[name] = account
         return KeystoreEntry(name=name, address=account.address, path=path)
 
-    def import_file(self, name: str, source: Path, passphrase: str) -> KeystoreEntry:
-        """Import an existing V3 keystore as wallet ``name``: it must open with ``passphrase``; it is re-encrypted
-        with this keystore's scrypt cost (so a weak source file does not stay weak)."""
+    def import_file(
+        self, name: str, source: Path, passphrase: str, *, source_passphrase: str | None = None
+    ) -> KeystoreEntry:
+        """Import an existing V3 keystore as wallet ``name``: it must open with ``source_passphrase`` (default:
+        ``passphrase``); it is re-encrypted under ``passphrase`` with this keystore's scrypt cost (so a weak
+        source file does not stay weak). An existing wallet of that name is never overwritten."""
         _check_passphrase(passphrase)
-        self.path(name)
+        path = self.path(name)
+        if path.exists():
+            raise KeystoreError(f"a keystore named {name!r} already exists ({path})", hint="choose another name")
         try:
             raw = source.read_bytes()
         except OSError as exc:
             raise KeystoreError(f"cannot read {source}: {exc.strerror}") from None
-        key = _decrypt(str(source), _parse(raw, str(source)), passphrase)
+        parsed = _parse(raw, str(source))
+        try:
+            key = _decrypt(str(source), parsed, passphrase if source_passphrase is None else source_passphrase)
+        except WrongPassphrase:
+            raise WrongPassphrase(
+                f"the source passphrase does not open keystore {source}",
+                hint="use the passphrase that file was encrypted with (`deworker wallet import --passphrase-env VAR`)",
+            ) from None
         account: LocalAccount = Account.from_key(key)
+        if "address" in parsed and _address_of(parsed, str(source)) != account.address:
+            raise KeystoreError(f"{source}: its address field does not match the key it holds")
         keystore = Account.encrypt(key, passphrase, kdf="scrypt", iterations=self.scrypt_n)
         path = self._write_new(name, keystore)
         self._unlocked[name] = account
@@ -205,12 +219,14 @@ class Keystore:
             name=name, address=_address_of(self._read(name), str(self.path(name))), path=self.path(name)
         )
 
-    def unlock(self, name: str, passphrase: str) -> LocalAccount:
-        """The wallet's account, decrypted on first use and kept in memory for the life of this ``Keystore``."""
+    def unlock(self, name: str, passphrase: str | Callable[[], str]) -> LocalAccount:
+        """The wallet's account, decrypted on first use and kept in memory for the life of this ``Keystore``.
+        ``passphrase`` may be a function: it is then called only when the file has to be decrypted."""
         account = self._unlocked.get(name)
         if account is None:
             keystore = self._read(name)
-            account = Account.from_key(_decrypt(str(self.path(name)), keystore, passphrase))
+            secret = passphrase if isinstance(passphrase, str) else passphrase()
+            account = Account.from_key(_decrypt(str(self.path(name)), keystore, secret))
             self._unlocked[name] = account
         return account
 
@@ -244,7 +260,10 @@ def _parse(raw: bytes, where: str) -> dict[str, Any]:
     try:
         data = json.loads(raw)
     except ValueError:
-        raise KeystoreError(f"{where} is not a JSON keystore") from None
+        raise KeystoreError(
+            f"{where} is not a JSON keystore",
+            hint="give a V3 keystore file (geth, eth-account); raw private keys are not accepted",
+        ) from None
     if not isinstance(data, dict) or data.get("version") != 3 or not isinstance(data.get("crypto"), dict):
         raise KeystoreError(f"{where} is not a version 3 keystore", hint="import a V3 (geth/eth-account) keystore")
     return data
