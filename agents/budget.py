@@ -2,7 +2,9 @@
 
 ``TaskBudget.check()`` runs before every model call and raises ``BudgetExceeded`` naming the budget that is used
 up; ``record()`` adds a call's usage (as the API reported it) to the task and to the day. The ledger is a port:
-``InMemorySpendLedger`` serves one process; the orchestrator's database will implement the same two methods.
+``InMemorySpendLedger`` serves one process (tests, one-off runs); ``orchestrator.store.DbSpendLedger`` keeps the
+days in the orchestrator's database, so daily budgets survive restarts and hold across processes (the service and
+the demo use it).
 
 Must not import LangChain.
 """

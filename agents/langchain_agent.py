@@ -12,8 +12,10 @@ One run::
 
 Usage comes from the API's usage field (``usage_metadata``); tokens are never estimated locally. Transient API
 faults (429, 5xx, timeouts, refused connections) are retried with exponential backoff while the task's time budget
-lasts; the client's own retries are off so these are the only ones. Budget exhaustion ends the run as ``failed``
-with the reason; a model that stays unreachable raises ``ModelUnavailable`` (retryable).
+lasts; the client's own retries are off so these are the only ones. A ``Retry-After`` (seconds or an HTTP date) or
+``retry-after-ms`` header on the error response replaces the backoff; if the wait it asks for is longer than the
+task's remaining time, the run stops with ``BudgetExceeded`` instead of sleeping. Budget exhaustion ends the run as
+``failed`` with the reason; a model that stays unreachable raises ``ModelUnavailable`` (retryable).
 
 The agent holds no wallet and no tool can move funds: the orchestrator claims, submits and collects.
 """
@@ -22,8 +24,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +39,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.runnables import Runnable
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr, ValidationError
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_before_delay, wait_exponential_jitter
+from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
 
 from agents.budget import InMemorySpendLedger, SpendLedger, TaskBudget
 from agents.config import AgentProfile, AgentsConfig, ModelEndpoint, ModelPrice, resolve_api_key
@@ -95,13 +101,18 @@ def agent_from_profile(
     agents: AgentsConfig,
     *,
     local_base_url: str | None = None,
+    local_model: str | None = None,
     ledger: SpendLedger | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> LangChainAgent:
     """Build the agent a profile describes. Profiles on the embedded model (``model.base_url`` null) need the
     running ``LocalModelServer``'s ``local_base_url``; API keys come from the environment variable the profile
-    names."""
+    names; ``local_model`` is the name that server serves (a custom GGUF is served under its file's name).
+    ``ledger`` holds the daily spend (default: in memory, forgotten on exit; the service passes
+    ``orchestrator.store.DbSpendLedger``)."""
     endpoint = profile.model
+    if endpoint.base_url is None and local_model is not None:
+        endpoint = endpoint.model_copy(update={"model": local_model})
     base_url = str(endpoint.base_url) if endpoint.base_url is not None else local_base_url
     if base_url is None:
         raise LocalModelError(
@@ -116,6 +127,40 @@ def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, openai.RateLimitError | openai.APIConnectionError):  # APITimeoutError included
         return True
     return isinstance(exc, openai.APIStatusError) and (exc.status_code >= 500 or exc.status_code == 408)
+
+
+def retry_after_seconds(headers: Mapping[str, str], *, now: datetime | None = None) -> float | None:
+    """The wait an error response asks for: ``retry-after-ms`` (milliseconds, OpenAI's), else ``Retry-After`` as
+    seconds or as an HTTP date (RFC 9110). None when absent or unreadable; never negative."""
+    ms = headers.get("retry-after-ms")
+    if ms is not None:
+        try:
+            value = float(ms) / 1000
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value):
+            return max(0.0, value)
+    raw = headers.get("retry-after")
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(raw)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # RFC 9110 dates are GMT
+            when = when.replace(tzinfo=UTC)
+        value = (when - (now or datetime.now(UTC))).total_seconds()
+    return max(0.0, value) if math.isfinite(value) else None
+
+
+def _requested_wait(state: RetryCallState) -> float | None:
+    exc = state.outcome.exception() if state.outcome is not None else None
+    if isinstance(exc, openai.APIStatusError):
+        return retry_after_seconds(exc.response.headers)
+    return None
 
 
 def _usage(reply: AIMessage) -> Usage:
@@ -142,6 +187,7 @@ class LangChainAgent:
         fetcher: HttpFetcher | None = None,
         retry_initial_wait: float = 0.5,
         retry_max_wait: float = 8.0,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.name = profile.name
         self.profile = profile
@@ -157,6 +203,7 @@ class LangChainAgent:
             )
         self.fetcher = fetcher
         self._retry_wait = wait_exponential_jitter(multiplier=retry_initial_wait, max=retry_max_wait)
+        self._sleep = sleep
 
     # ------------------------------------------------------------------------------------------------- run
 
@@ -342,9 +389,9 @@ class LangChainAgent:
             )
         retrying = Retrying(
             retry=retry_if_exception(_is_transient),
-            stop=stop_after_attempt(self.profile.model.retries + 1)
-            | stop_before_delay(max(0.0, budget.remaining_seconds())),
-            wait=self._retry_wait,
+            stop=lambda state: self._stop_retrying(state, budget),
+            wait=self._wait,
+            sleep=self._sleep,
             reraise=True,
         )
         try:
@@ -362,6 +409,33 @@ class LangChainAgent:
             raise AgentError(f"the chat model returned {type(reply).__name__}, not an AI message")
         budget.record(_usage(reply))
         return reply
+
+    def _wait(self, state: RetryCallState) -> float:
+        """The server's ``Retry-After`` if it sent one, else exponential backoff with jitter."""
+        requested = _requested_wait(state)
+        return self._retry_wait(state) if requested is None else requested
+
+    def _stop_retrying(self, state: RetryCallState, budget: TaskBudget) -> bool:
+        """Stop after ``model.retries`` extra attempts, or when the next wait would outlast the task's time budget
+        (tenacity computes ``upcoming_sleep`` before it asks). A server-requested wait that does not fit is a budget
+        stop with its own reason: sleeping through it could only end in the time budget running out."""
+        if state.attempt_number > self.profile.model.retries:
+            return True
+        remaining = budget.remaining_seconds()
+        if state.upcoming_sleep < remaining:
+            return False
+        requested = _requested_wait(state)
+        if requested is not None and requested >= remaining:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            status = exc.status_code if isinstance(exc, openai.APIStatusError) else "?"
+            raise BudgetExceeded(
+                f"the model endpoint answered HTTP {status} and asked to wait {requested:.1f} s (Retry-After), "
+                f"more than the {max(0.0, remaining):.1f} s left of the task's time budget",
+                budget="budgets.max_seconds_per_task",
+                hint="the endpoint is rate-limited: retry the task later, or raise "
+                "agents.profiles[].budgets.max_seconds_per_task",
+            ) from exc
+        return True
 
     def _unavailable(self, exc: openai.OpenAIError, budget: TaskBudget) -> AgentError:
         if budget.remaining_seconds() <= 0:

@@ -60,7 +60,7 @@ from orchestrator.service import FleetAgent, Orchestrator
 from orchestrator.store import Store, make_engine, migrate
 from wallets.config import WalletsConfig
 from wallets.fleet import WalletFleet
-from wallets.journal import Journal, create_schema
+from wallets.journal import Journal
 from wallets.keystore import Keystore
 
 S = TaskState
@@ -137,11 +137,11 @@ def make_fleet(
     config: WalletsConfig | None = None,
     fund_wei: int = AGENT_FUNDING_WEI,
 ) -> WalletFleet:
-    """Keystores for ``names`` under ``root`` (created if missing), a journal database, each wallet funded for
-    gas by ``funder`` when it has less than ``fund_wei``."""
+    """Keystores for ``names`` under ``root`` (created if missing), the journal in the run's database
+    (``root/deworker.db``, migrated), each wallet funded for gas by ``funder`` when it has less than ``fund_wei``."""
     cfg = config or WalletsConfig()
-    engine = make_engine(f"sqlite:///{root / 'wallets.db'}")
-    create_schema(engine)
+    engine = make_engine(f"sqlite:///{root / 'deworker.db'}")
+    migrate(engine)
     fleet = WalletFleet(
         config=cfg,
         keystore=keystore or Keystore(root / "keystores"),
@@ -246,8 +246,12 @@ def run(
             if base_url is None:
                 return InstantAgent(profile.name)
             from agents.langchain_agent import agent_from_profile
+            from orchestrator.store import DbSpendLedger
 
-            return agent_from_profile(profile, agents_cfg, local_base_url=base_url)
+            # the demo's database (``_run`` opens the same file): daily spend is recorded where a real run keeps it
+            engine = make_engine(f"sqlite:///{root / 'deworker.db'}")
+            migrate(engine)
+            return agent_from_profile(profile, agents_cfg, local_base_url=base_url, ledger=DbSpendLedger(engine))
 
         return _run(config, chain, root, console, tasks_dir=tasks_dir, review=review, runner=runner)
 

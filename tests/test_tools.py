@@ -6,8 +6,10 @@ from __future__ import annotations
 import ast
 import http.server
 import ipaddress
+import os
 import re
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,10 +17,11 @@ from pathlib import Path
 import pytest
 
 from agents.errors import ToolError, ToolRefused
+from tests.conftest import require
 from tools.base import Action
 from tools.langchain import run_action, to_langchain_tools
 from tools.registry import OPTIONAL_TOOLS, build_registry
-from tools.sandbox import network_isolation, run_acceptance_tests
+from tools.sandbox import filesystem_isolation, network_isolation, run_acceptance_tests
 from tools.submit import submit_artifact_action
 from tools.web import HttpFetcher, IPAddress, http_get_action, is_public_address
 from tools.workspace import Workspace
@@ -179,6 +182,35 @@ def test_run_tests_timeout_and_memory_limit(tmp_path: Path) -> None:
     hog = "def test_h():\n    b = bytearray(1024 * 1024 * 1024)\n    assert b\n"
     big = run_acceptance_tests(folder, {"test_hog.py": hog}, memory_bytes=256 * 1024 * 1024)
     assert not big.passed and "MemoryError" in big.output
+
+
+def test_run_tests_cannot_read_or_write_outside_its_folder(tmp_path: Path) -> None:
+    """A spec's test that reads a keystore-like file in a sibling folder, the repository's files and the runner's
+    process environment, or writes next to the workspace: every attempt fails inside the sandbox."""
+    require(filesystem_isolation(), "the run_tests filesystem isolation needs `unshare -rnmpf` (Linux namespaces)")
+    keystore = tmp_path / "operator" / "keystores" / "agent-1.json"
+    keystore.parent.mkdir(parents=True)
+    keystore.write_text('{"crypto": "s3cret"}')
+    escape = tmp_path / "escape.txt"
+    probe = f"""import os, pytest
+
+@pytest.mark.parametrize("path", [{str(keystore)!r}, {str(ROOT / "config.yaml")!r}, "/proc/{os.getpid()}/environ"])
+def test_cannot_read(path):
+    with pytest.raises(OSError):
+        open(path).read()
+
+@pytest.mark.parametrize("path", [{str(escape)!r}, {str(ROOT / "escape.txt")!r}, {sys.prefix + "/escape.txt"!r}])
+def test_cannot_write(path):
+    with pytest.raises(OSError):
+        open(path, "w").write("x")
+
+def test_can_write_its_own_folder():
+    open("out.txt", "w").write("ok")
+"""
+    result = run_acceptance_tests(_solution(tmp_path, ""), {"test_escape.py": probe})
+    assert result.passed, result.output
+    assert "7 passed" in result.output
+    assert not escape.exists() and not (ROOT / "escape.txt").exists() and not Path(sys.prefix, "escape.txt").exists()
 
 
 def test_run_tests_sees_no_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,15 +11,25 @@ The tests and the code under test are both untrusted (the DAO wrote one, a model
   interface that is down, so even 127.0.0.1 is unreachable), the command runs under it. Elsewhere, a
   ``sitecustomize.py`` put first on ``PYTHONPATH`` replaces ``socket.socket.connect``/``connect_ex``/``sendto``
   with functions that raise: weaker (native code can still open sockets) but it stops ordinary Python code.
-  ``network_isolation()`` says which one is in use.
+  ``network_isolation()`` says which one is in use;
+- in a filesystem of its own, when ``unshare -rnmpf`` works (``filesystem_isolation()``): user, network, mount
+  and PID namespaces, and the launcher builds a new root on a tmpfs holding only read-only binds of the system
+  folders (``/usr``, ``/etc``, ``/bin``, ``/lib*``, ``/sbin``), the Python installation and the folders pytest is
+  imported from, a few ``/dev`` nodes, a fresh ``/proc`` (this PID namespace only: no other process's
+  environment), a small ``/tmp`` tmpfs, and the test folder itself, writable. It then ``pivot_root``s into it and
+  detaches the old root, so the tests cannot read the operator's home, data dir, keystores or databases, and can
+  write nowhere but the throw-away test folder and ``/tmp``. Where that does not work, the tests see the real
+  filesystem (with the user's permissions).
 
-This is containment for honest mistakes and casual abuse, not a security boundary against a determined attacker
-(the process can still read files this user can read). Run workers under a dedicated user or a container.
+This is containment for honest mistakes and casual abuse, not a hardened security boundary (no seccomp filter;
+the kernel is shared). Run workers under a dedicated user or a container as well.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
+import json
 import os
 import shutil
 import signal
@@ -83,17 +93,133 @@ def network_isolation() -> Literal["unshare", "sitecustomize"]:
     return "sitecustomize"
 
 
-#: Started with ``python -c``: sets the resource limits, then replaces itself with the test command. A launcher
-#: instead of ``preexec_fn``, because ``preexec_fn`` is unsafe when the parent has threads (agents run in threads).
+#: Started with ``python -c``: optionally builds the isolated root (argv[1] is a JSON plan, or ``-``), sets the
+#: resource limits, then replaces itself with the test command. A launcher instead of ``preexec_fn``, because
+#: ``preexec_fn`` is unsafe when the parent has threads (agents run in threads).
 _LAUNCHER = """
-import os, resource, sys
-mem, cpu, fsize = (int(v) for v in sys.argv[1:4])
+import ctypes, json, os, platform, resource, sys
+
+def isolate(plan):
+    libc = ctypes.CDLL(None, use_errno=True)
+    RDONLY, NOSUID, NODEV, NOEXEC, REMOUNT, BIND, REC = 1, 2, 4, 8, 32, 4096, 16384
+    LOCKED = {os.ST_NOSUID: NOSUID, os.ST_NODEV: NODEV, os.ST_NOEXEC: NOEXEC,
+              os.ST_NOATIME: 1024, os.ST_NODIRATIME: 2048, os.ST_RELATIME: 1 << 21}
+
+    def mount(src, target, fstype, flags, data=None):
+        enc = lambda v: None if v is None else v.encode()
+        if libc.mount(enc(src), enc(target), enc(fstype), flags, enc(data)) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"mount {src} on {target}: {os.strerror(err)}")
+
+    root = plan["root"]
+    mount("tmpfs", root, "tmpfs", NOSUID | NODEV, "mode=0755,size=16m")
+    for path in plan["links"]:
+        os.symlink(os.readlink(path), root + path)
+    for path, kind in plan["mounts"]:
+        target = root + path
+        if kind in ("tmpfs", "proc"):
+            os.makedirs(target, exist_ok=True)
+            if kind == "proc":
+                mount("proc", target, "proc", NOSUID | NODEV | NOEXEC)
+            else:
+                mount("tmpfs", target, "tmpfs", NOSUID | NODEV, "mode=1777,size=256m")
+            continue
+        if os.path.isdir(path):
+            os.makedirs(target, exist_ok=True)
+        elif not os.path.exists(target):
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            open(target, "w").close()
+        mount(path, target, None, BIND | REC)
+        if kind == "ro":
+            locked = os.statvfs(path).f_flag
+            flags = BIND | REMOUNT | RDONLY
+            for bit, flag in LOCKED.items():
+                if locked & bit:
+                    flags |= flag
+            mount(None, target, None, flags)
+    for name, dest in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                       ("stderr", "/proc/self/fd/2")):
+        os.symlink(dest, root + "/dev/" + name)
+    mount(None, root, None, REMOUNT | RDONLY | NOSUID | NODEV)  # the skeleton itself is read-only too
+    os.chdir(root)
+    pivot_root = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}[platform.machine()]
+    if libc.syscall(pivot_root, b".", b".") != 0:
+        raise OSError(ctypes.get_errno(), "pivot_root")
+    if libc.umount2(b".", 2) != 0:  # MNT_DETACH: the old root is gone from this namespace
+        raise OSError(ctypes.get_errno(), "umount old root")
+    os.chdir(plan["cwd"])
+    libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
+
+if sys.argv[1] != "-":
+    try:
+        isolate(json.loads(sys.argv[1]))
+    except (OSError, KeyError) as exc:
+        print(f"deworker sandbox: cannot isolate the filesystem: {exc}", file=sys.stderr)
+        sys.exit(125)
+mem, cpu, fsize = (int(v) for v in sys.argv[2:5])
 resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
 resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
 resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
 resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-os.execv(sys.argv[4], sys.argv[4:])
+os.execv(sys.argv[5], sys.argv[5:])
 """
+
+#: Read-only in the isolated root when present: what a Python interpreter and its shared libraries need.
+_SYSTEM_DIRS = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+_DEV_NODES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+#: Where pytest and its dependencies are imported from (bound read-only when outside the Python prefix).
+_TEST_MODULES = ("pytest", "_pytest", "pluggy", "iniconfig", "packaging")
+#: The sandbox's private tmpfs (inside the new root: not the host's /tmp).
+_SANDBOX_TMP = "/tmp"  # noqa: S108
+
+
+def _isolation_plan(root: Path, writable: Path, cwd: Path) -> dict[str, object]:
+    """What the launcher mounts in the new root, parents before children; ``writable`` is the only host folder
+    the tests can write to."""
+    links: list[str] = []
+    ro: set[str] = set()
+    for path in _SYSTEM_DIRS:
+        if os.path.islink(path):
+            links.append(path)
+        elif os.path.isdir(path):
+            ro.add(path)
+    for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}:
+        ro.add(os.path.abspath(prefix))
+    for name in _TEST_MODULES:
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin:
+            ro.add(str(Path(spec.origin).parent.parent))
+    # a folder already visible through a bound parent needs no bind of its own
+    kept = sorted(p for p in ro if not any(p != q and p.startswith(q.rstrip("/") + "/") for q in ro))
+    mounts: list[tuple[str, str]] = [(p, "ro") for p in kept]
+    mounts += [(_SANDBOX_TMP, "tmpfs"), ("/proc", "proc")] + [(n, "dev") for n in _DEV_NODES if os.path.exists(n)]
+    mounts.append((str(writable), "rw"))
+    mounts.sort(key=lambda m: (m[0].count("/"), m[0]))
+    return {"root": str(root), "links": links, "mounts": mounts, "cwd": str(cwd)}
+
+
+def _unshare_command() -> list[str]:
+    return ["unshare", "-rnmpf", "--mount-proc"]
+
+
+@functools.cache
+def filesystem_isolation() -> bool:
+    """True when the tests run in their own root filesystem (see the module docstring); probed once."""
+    if network_isolation() != "unshare":
+        return False
+    with tempfile.TemporaryDirectory(prefix="deworker-probe-") as tmp_name:
+        tmp = Path(tmp_name)
+        (tmp / "root").mkdir()
+        (tmp / "run").mkdir()
+        plan = json.dumps(_isolation_plan(tmp / "root", tmp / "run", tmp / "run"))
+        probe = "import os; assert os.getcwd() and not os.path.exists(" + repr(str(tmp / "root")) + ")"
+        limits = [str(1 << 30), "10", str(_MAX_WRITE_BYTES)]  # memory, CPU seconds, file size
+        cmd = [*_unshare_command(), sys.executable, "-c", _LAUNCHER, plan, *limits, sys.executable, "-c", probe]
+        try:
+            done = subprocess.run(cmd, capture_output=True, timeout=30, check=False, cwd=tmp)
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+        return done.returncode == 0
 
 
 def _truncate(text: str, limit: int) -> str:
@@ -138,10 +264,17 @@ def run_acceptance_tests(
             "PYTHONPATH": str(run_dir),
         }
         cpu = str(max(1, int(timeout) + 1))
-        limits = [sys.executable, "-c", _LAUNCHER, str(memory_bytes), cpu, str(_MAX_WRITE_BYTES)]
+        plan = "-"
+        if filesystem_isolation():
+            (tmp / "root").mkdir()
+            plan = json.dumps(_isolation_plan(tmp / "root", run_dir, run_dir))
+            env["HOME"] = env["TMPDIR"] = _SANDBOX_TMP
+        limits = [sys.executable, "-c", _LAUNCHER, plan, str(memory_bytes), cpu, str(_MAX_WRITE_BYTES)]
         pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(run_dir), "."]
         cmd = [*limits, *pytest]
-        if network_isolation() == "unshare":
+        if plan != "-":
+            cmd = [*_unshare_command(), *cmd]
+        elif network_isolation() == "unshare":
             cmd = ["unshare", "-rn", *cmd]
         else:
             site = tmp / "sandbox-site"

@@ -36,17 +36,20 @@ from orchestrator.store.models import (
     TaskPublic,
 )
 from orchestrator.store.repo import USD_MICRO, WEI, PendingReview, PnL, Store
+from orchestrator.store.spend import AgentSpend, DbSpendLedger
 
 __all__ = [
     "USD_MICRO",
     "WEI",
     "AgentCreate",
     "AgentPublic",
+    "AgentSpend",
     "ArtifactPublic",
     "BoardPublic",
     "Conflict",
     "CostKind",
     "CostPublic",
+    "DbSpendLedger",
     "DuplicateRecord",
     "EventKind",
     "PendingReview",

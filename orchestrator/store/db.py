@@ -4,6 +4,8 @@ SQLite (the default, ``sqlite:///<path>``) gets WAL, foreign keys on, a busy tim
 failing), ``check_same_thread=False`` (the scheduler's threads share the pool) and ``BEGIN IMMEDIATE`` for every
 transaction: a transaction holds the write lock from its first read, so read-check-write sequences are serialized
 exactly as ``SELECT ... FOR UPDATE`` serializes them on PostgreSQL (the wallet journal relies on the same).
+Commits wait for the disk (``synchronous=FULL``) unless the transaction is ``relax``-ed: records the orchestrator
+can re-derive after a power loss skip the fsync, which costs milliseconds per commit.
 PostgreSQL URLs (``postgresql://`` or ``postgresql+psycopg://``) use psycopg 3.
 
 ``translate`` turns SQLAlchemy exceptions into the store's exception tree; nothing above this package sees them.
@@ -33,17 +35,19 @@ from sqlalchemy import Connection, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel
 
 from orchestrator.store.errors import DuplicateRecord, StoreError, StoreUnavailable
 
 #: Milliseconds a SQLite writer waits for the lock before giving up with StoreUnavailable.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+#: Execution option (``SYNC_OPTION: RELAXED``) set by ``relax``: this transaction may commit without an fsync.
+SYNC_OPTION = "deworker_sync"
+RELAXED = "relaxed"
 #: The Alembic scripts, as a package resource (works from a wheel as well as from a checkout).
 SCRIPT_LOCATION = "orchestrator:migrations"
 #: Modules whose import registers tables in ``SQLModel.metadata``; optional ones may not exist yet.
-MODEL_MODULES = ("orchestrator.store.models", "orchestrator.web.models")
-OPTIONAL_MODEL_MODULES = ("wallets.journal",)
+MODEL_MODULES = ("orchestrator.store.models", "orchestrator.store.spend", "orchestrator.web.models", "wallets.journal")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -86,13 +90,33 @@ def _sqlite_on_connect(dbapi_connection: Any, connection_record: ConnectionPoolE
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         # WAL's default (NORMAL) can lose the last commits on power loss; the journal holds signed money moves.
+        # (``relax`` lowers it to NORMAL for single commits the orchestrator can re-derive.)
         cursor.execute("PRAGMA synchronous=FULL")
     finally:
         cursor.close()
+    connection_record.info["synchronous"] = "FULL"
 
 
 def _sqlite_on_begin(connection: Connection) -> None:
+    level = "NORMAL" if connection.get_execution_options().get(SYNC_OPTION) == RELAXED else "FULL"
+    if connection.info.get("synchronous") != level:  # per DBAPI connection; it cannot change inside a transaction
+        connection.exec_driver_sql(f"PRAGMA synchronous={level}")
+        connection.info["synchronous"] = level
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def relax(session: Session) -> None:
+    """Let ``session``'s transaction commit without waiting for the disk; call it before its first statement.
+
+    SQLite commits it with ``synchronous=NORMAL`` (no fsync of the WAL), PostgreSQL with ``synchronous_commit=off``.
+    Either way the commit survives a crash of the process and is atomic; a power loss or OS crash can lose it,
+    together with the relaxed commits after it, but never a commit followed by a durable one (the WAL is replayed
+    in order). So relax only records the orchestrator re-derives after losing them (from the chain, or by running
+    the step again), and make the commit that precedes any side effect durable (the default).
+    """
+    connection = session.connection(execution_options={SYNC_OPTION: RELAXED})
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
 
 
 def translate(exc: SQLAlchemyError, *, doing: str) -> StoreError:
@@ -109,13 +133,10 @@ def translate(exc: SQLAlchemyError, *, doing: str) -> StoreError:
 
 
 def target_metadata() -> MetaData:
-    """``SQLModel.metadata`` with every Deworker table registered: the store's, and the wallet journal's if its
-    module exists. Alembic's env.py and the schema test both use this."""
+    """``SQLModel.metadata`` with every Deworker table registered: the store's, the agents' daily spend, the
+    review app's and the wallet journal's. Alembic's env.py and the schema test both use this."""
     for name in MODEL_MODULES:
         importlib.import_module(name)
-    for name in OPTIONAL_MODEL_MODULES:
-        if importlib.util.find_spec(name) is not None:
-            importlib.import_module(name)
     return SQLModel.metadata
 
 
