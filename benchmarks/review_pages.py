@@ -6,7 +6,7 @@ every page is requested ``--rounds`` times in-process through the ASGI app (Test
 server time: routing, database reads, rendering) and the median and 95th percentile are printed.
 The bar from the issue is < 100 ms per page.
 
-    .venv/bin/python -m benchmarks.review_pages [--pending 1000] [--rounds 20] [--db-url postgresql://...]
+    .venv/bin/python -m benchmarks.review_pages [--pending 1000] [--paid 0] [--rounds 20] [--db-url postgresql://...]
 
 Run it as a module (``-m``): run as a script, ``benchmarks/`` comes first on ``sys.path`` and its ``wallets.py``
 hides the ``wallets`` package that the migrations import.
@@ -18,16 +18,18 @@ import argparse
 import statistics
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import Engine
 
 from orchestrator.artifacts import LocalArtifactStore
-from orchestrator.domain import BoardStatus, BoardTask, Deliverable, DeliverableKind, TaskSpec, TaskState
-from orchestrator.store import AgentCreate, SelfCheck, Store, make_engine, migrate
+from orchestrator.domain import BoardStatus, BoardTask, Deliverable, DeliverableKind, Payout, TaskSpec, TaskState
+from orchestrator.store import AgentCreate, CostKind, ReviewDecision, SelfCheck, Store, make_engine, migrate
 from orchestrator.web.app import create_app
 from orchestrator.web.config import Role, WebConfig, WebSettings
 from orchestrator.web.users import UserStore
@@ -36,6 +38,13 @@ S = TaskState
 PASSWORD = "benchmark password"
 ADDRESS = "0x" + "aa" * 20
 NOTES = b"# Release notes\n\n" + b"".join(f"- change number {i}\n".encode() for i in range(200))
+SPEC = TaskSpec(
+    title="Write release notes",
+    description="Write release notes for the 1.2 release.",
+    deliverable=Deliverable(kind=DeliverableKind.MARKDOWN),
+    skills=["writing"],
+    acceptance=["mentions every change"],
+)
 CODE = b"".join(f"def f{i}(x: int) -> int:\n    return x * {i}\n\n\n".encode() for i in range(200))
 
 
@@ -46,13 +55,7 @@ def fill(store: Store, artifacts: LocalArtifactStore, pending: int, folder: Path
     (folder / "code.py").write_bytes(CODE)
     (folder / "manifest.json").write_text('{"agent": "alice", "model": "SmolLM2-135M-Instruct", "cost": "0.004"}')
     cid = artifacts.put_path(folder)
-    spec = TaskSpec(
-        title="Write release notes",
-        description="Write release notes for the 1.2 release.",
-        deliverable=Deliverable(kind=DeliverableKind.MARKDOWN),
-        skills=["writing"],
-        acceptance=["mentions every change"],
-    )
+    spec = SPEC
     task_id = 0
     for n in range(pending):
         bt = BoardTask("main", n, ADDRESS, ADDRESS, 10**18, 1_900_000_000, ADDRESS, f"bafyspec{n}", BoardStatus.OPEN,
@@ -67,10 +70,40 @@ def fill(store: Store, artifacts: LocalArtifactStore, pending: int, folder: Path
     return task_id, cid
 
 
+def fill_paid(engine: Engine, artifacts_cid: str, paid: int, first: int) -> None:
+    """``paid`` tasks carried through to PAID, spread over the last 90 days, each with its reward, gas and LLM
+    cost: what the dashboard sums."""
+    now = datetime.now(UTC)
+    at = [now]
+    store = Store(engine, clock=lambda: at[0])
+    for n in range(paid):
+        at[0] = now - timedelta(days=90) + timedelta(minutes=(n * 137) % (90 * 24 * 60))
+        i = first + n
+        bt = BoardTask("main", i, ADDRESS, ADDRESS, 10**18, 1_900_000_000, ADDRESS, f"bafyspec{i}", BoardStatus.OPEN,
+                       spec=SPEC)  # fmt: skip
+        task_id = store.upsert_discovered(board_task=bt)[0].id
+        store.transition(task_id=task_id, to=S.CLAIMING, actor="bench", agent="alice")
+        store.transition(task_id=task_id, to=S.CLAIMED, actor="bench")
+        store.transition(task_id=task_id, to=S.PRODUCING, actor="bench")
+        store.record_artifact(task_id=task_id, cid=artifacts_cid, manifest={}, self_check=SelfCheck.PASSED, actor="a")
+        store.transition(task_id=task_id, to=S.PRODUCED, actor="bench")
+        store.record_review(task_id=task_id, artifact_cid=artifacts_cid, decision=ReviewDecision.APPROVE, reviewer="b")
+        store.transition(task_id=task_id, to=S.SUBMITTING, actor="bench", cid=artifacts_cid)
+        store.transition(task_id=task_id, to=S.SUBMITTED, actor="bench", tx_hash=_tx(i))
+        store.record_reward(payout=Payout("main", i, ADDRESS, ADDRESS, 10**18 + n, _tx(i + 10**9), 1000 + n))
+        store.record_cost(agent="alice", kind=CostKind.GAS, amount=21_000 * 10**9, task_id=task_id, tx_hash=_tx(i))
+        store.record_cost(agent="alice", kind=CostKind.LLM, amount=4_000, task_id=task_id)
+
+
+def _tx(n: int) -> str:
+    return "0x" + f"{n:064x}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pending", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--paid", type=int, default=0, help="also this many PAID tasks with rewards and costs")
     parser.add_argument("--db-url", default=None, help="an empty database (default: SQLite in a temporary folder)")
     args = parser.parse_args()
     console = Console()
@@ -87,11 +120,14 @@ def main() -> None:
         folder = root / "artifact"
         folder.mkdir()
         started = time.perf_counter()
-        task_id, _ = fill(store, artifacts, args.pending, folder)
-        console.print(f"filled {args.pending} pending reviews in {time.perf_counter() - started:.1f} s")
+        task_id, cid = fill(store, artifacts, args.pending, folder)
+        fill_paid(engine, cid, args.paid, first=args.pending)
+        console.print(
+            f"filled {args.pending} pending reviews and {args.paid} paid tasks in {time.perf_counter() - started:.1f} s"
+        )
 
         settings = WebSettings.resolve(WebConfig(), data_dir=root)
-        app = create_app(store=store, artifacts=artifacts, users=users, settings=settings)
+        app = create_app(engine=engine, store=store, artifacts=artifacts, users=users, settings=settings)
         client = TestClient(app)
         page = client.get("/login")
         csrf = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
@@ -101,7 +137,8 @@ def main() -> None:
             "review page": f"/review/{task_id}",
             "fleet dashboard": "/dashboard",
             "task history": f"/tasks/{task_id}",
-            f"task list ({args.pending} tasks)": "/tasks",
+            f"task list ({args.pending + args.paid} tasks)": "/tasks",
+            "task list, page 5": "/tasks?page=5",
             "API: pending reviews (JSON)": "/api/reviews",
         }
         table = Table("page", "median ms", "p95 ms", "max ms", "bytes", title=f"server time, {args.rounds} rounds")

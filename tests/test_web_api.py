@@ -10,6 +10,7 @@ import json
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -35,9 +36,11 @@ from orchestrator.store import (
     make_engine,
     migrate,
 )
+from orchestrator.web import views
 from orchestrator.web.app import create_app
 from orchestrator.web.auth import CSP, LOGIN_CSRF_COOKIE, SESSION_COOKIE, LoginLimiter
 from orchestrator.web.config import Role, WebConfig, WebSettings
+from orchestrator.web.tokens import TokenBook, TokenInfo
 from orchestrator.web.users import UserStore
 from tests.test_store import board_task, tx
 
@@ -47,7 +50,7 @@ if TYPE_CHECKING:
 
 S = TaskState
 PASSWORD = "correct horse battery"
-WEB_TABLES = ("web_session", "api_token", "reviewer")
+WEB_TABLES = ("web_session", "api_token", "reviewer", "login_failure")
 ALL_TABLES = ("board", "task", "task_event", "agent", "run", "artifact", "review", "reward", "cost", *WEB_TABLES)
 AGENT = "alice"
 AGENT_ADDRESS = "0x" + "aa" * 20
@@ -82,12 +85,26 @@ def pg_web_engine(pg_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-def build_env(backend: str, engine: Engine, root: Path, **config: Any) -> WebEnv:
-    store = Store(engine, max_revisions=3)
+#: The token the tests' rewards are paid in, as ``wallets.tokens`` would configure it.
+DWR = TokenInfo(address="0x" + "70" * 20, symbol="DWR", decimals=18)
+
+
+def build_env(
+    backend: str,
+    engine: Engine,
+    root: Path,
+    *,
+    store: Store | None = None,
+    artifacts: LocalArtifactStore | None = None,
+    tokens: TokenBook | None = None,
+    **config: Any,
+) -> WebEnv:
+    """The app over ``engine`` (with the given store and artifact store, or new ones)."""
+    store = store or Store(engine, max_revisions=3)
     users = UserStore(engine, hasher=FAST_HASHER)
-    artifacts = LocalArtifactStore(root / "artifacts")
-    settings = WebSettings.resolve(WebConfig(**config), data_dir=root)
-    app = create_app(store=store, artifacts=artifacts, users=users, settings=settings)
+    artifacts = artifacts or LocalArtifactStore(root / "artifacts")
+    settings = WebSettings.resolve(WebConfig(**config), data_dir=root, tokens=tokens or TokenBook([DWR]))
+    app = create_app(engine=engine, store=store, artifacts=artifacts, users=users, settings=settings)
     return WebEnv(backend, engine, store, users, artifacts, settings, app)
 
 
@@ -290,9 +307,9 @@ def test_wrong_passwords_are_rate_limited(web: WebEnv) -> None:
     assert SESSION_COOKIE not in client.cookies
 
 
-def test_login_limiter_window_slides() -> None:
+def test_login_limiter_window_slides(web: WebEnv) -> None:
     now = [1000.0]
-    limiter = LoginLimiter(attempts=3, window=60, clock=lambda: now[0])
+    limiter = LoginLimiter(web.engine, attempts=3, window=60, clock=lambda: now[0])
     for _ in range(3):
         assert limiter.retry_after("name:carol", "ip:1") == 0
         limiter.failed("name:carol", "ip:1")
@@ -303,8 +320,21 @@ def test_login_limiter_window_slides() -> None:
     now[0] += 31
     assert limiter.retry_after("name:carol", "ip:1") == 0
     limiter.failed("name:carol")
+    assert limiter.failures("name:carol") == 1
     limiter.succeeded("name:carol")
-    assert limiter._failures.get("name:carol") is None
+    assert limiter.failures("name:carol") == 0 and limiter.failures("ip:1") == 0  # expired, not cleared
+    with web.engine.connect() as conn:  # rows older than the window were deleted by the last failure
+        assert conn.execute(text("SELECT count(*) FROM login_failure")).scalar_one() == 0
+
+
+def test_login_limit_survives_a_restart(web: WebEnv, tmp_path: Path) -> None:
+    web.users.add_user(name="carol", password=PASSWORD, role=Role.REVIEWER)
+    for _ in range(web.settings.config.login_attempts):
+        assert login(web.client(), "carol", "wrong password!").status_code == 401
+    restarted = build_env(web.backend, web.engine, tmp_path / "again")  # a new process over the same database
+    assert login(restarted.client(), "carol").status_code == 429
+    limiter: LoginLimiter = restarted.app.state.services.limiter
+    assert limiter.failures("name:carol") == web.settings.config.login_attempts
 
 
 def test_posts_without_a_valid_csrf_token_are_refused(web: WebEnv) -> None:
@@ -464,25 +494,71 @@ def test_a_hostile_artifact_is_shown_as_data(sqlite_web: WebEnv) -> None:
 # ------------------------------------------------------------------------------------------ dashboard, history
 
 
+UNKNOWN_TOKEN = "0x" + "99" * 20
+
+
 def test_dashboard_and_task_history(web: WebEnv) -> None:
     task_id, cid = seed_review(web, 1)
     seed_review(web, 2)
     client = logged_in(web)
     assert decide(client, task_id, cid, "approve").status_code == 303
     submit(web, task_id)
-    web.store.record_reward(payout=Payout("main", 1, AGENT_ADDRESS, "0x" + "70" * 20, 5 * 10**18, tx(901), 42))
+    web.store.record_reward(payout=Payout("main", 1, AGENT_ADDRESS, DWR.address, 5 * 10**18, tx(901), 42))
+    # a payout of a task that is not ours, in a token nobody configured: shown in raw units with its address
+    web.store.record_reward(payout=Payout("other", 7, AGENT_ADDRESS, UNKNOWN_TOKEN, 1_234_567, tx(903), 43))
     web.store.record_cost(agent=AGENT, kind=CostKind.GAS, amount=21_000 * 10**9, task_id=task_id, tx_hash=tx(902))
+    web.store.record_cost(agent=AGENT, kind=CostKind.LLM, amount=4_200, task_id=task_id)
     dashboard = client.get("/dashboard")
     assert dashboard.status_code == 200
-    for shown in ("PAID", "AWAITING_REVIEW", AGENT, "working", "<svg class='chart'", "5 "):
+    shows = ("PAID", "AWAITING_REVIEW", AGENT, "working", "<svg class='chart'", "5 DWR", "0.000021", "$0.0042")
+    for shown in (*shows, "1,234,567 units of 0x9999…9999", "Unknown token (raw base units)"):
         assert shown in dashboard.text, shown
     history = client.get(f"/tasks/{task_id}")
     assert history.status_code == 200
-    for shown in (tx(1), tx(900), tx(901), cid, "carol", "SUBMITTED", "PAID"):
+    for shown in (tx(1), tx(900), tx(901), cid, "carol", "SUBMITTED", "PAID", "reward 1 DWR"):
         assert shown in history.text, shown
     listing = client.get("/tasks", params={"state": "PAID"})
     assert f"/tasks/{task_id}" in listing.text and "/tasks/2" not in listing.text
     assert client.get("/tasks/999").status_code == 404
+    fleet = client.get("/api/fleet", headers=_bearer(web)).json()
+    (day,) = fleet["days"]
+    assert day["rewards"] == {DWR.address: 5 * 10**18, UNKNOWN_TOKEN: 1_234_567}
+    assert day["gas_wei"] == 21_000 * 10**9 and day["llm_usd_micro"] == 4_200
+    assert fleet["tokens"] == [{"address": DWR.address, "symbol": "DWR", "decimals": 18}]
+    assert fleet["pnl"] == [
+        {"agent": AGENT, "rewards": day["rewards"], "gas_wei": 21_000 * 10**9, "llm_usd_micro": 4_200}
+    ]
+
+
+def _bearer(env: WebEnv, name: str = "robot") -> dict[str, str]:
+    env.users.add_user(name=name, password=PASSWORD, role=Role.VIEWER)
+    return {"Authorization": f"Bearer {env.users.create_token(name=name, label='test')[0]}"}
+
+
+def test_task_list_is_paginated_in_sql(web: WebEnv) -> None:
+    for n in range(1, 8):
+        web.store.upsert_discovered(board_task=board_task(n, reward=n * 10**17))
+    client = logged_in(web)
+    size = 3
+    for page, expected in ((1, [7, 6, 5]), (2, [4, 3, 2]), (3, [1]), (99, [1])):  # past the end: the last page
+        shown, where = views.task_list(web.app.state.services.queries, page=page, size=size)
+        assert [t.board_task_id for t in shown] == expected and where.total == 7 and where.last == 3
+    html = client.get("/tasks").text  # 7 tasks fit one page of 100: no pager
+    assert 'aria-label="pages"' not in html and "0.7 DWR" in html
+    api = client.get("/api/tasks", params={"limit": 2, "offset": 2}, headers=_bearer(web)).json()
+    assert [t["board_task_id"] for t in api["tasks"]] == [5, 4] and api["total"] == 7
+    assert client.get("/api/tasks", params={"limit": 0}, headers=_bearer(web, "r2")).status_code == 422
+
+
+def test_pager_links(web: WebEnv) -> None:
+    for n in range(1, views.PAGE_SIZE * 6 + 2):
+        web.store.upsert_discovered(board_task=board_task(n, quarantine="bad spec"))
+    client = logged_in(web)
+    html = client.get("/tasks", params={"state": "QUARANTINED", "page": 4}).text
+    assert "301\u2013400 of 601" in html
+    pages = re.findall(r'href="\?state=QUARANTINED&amp;page=(\d+)"', html)
+    assert pages == ["3", "1", "2", "3", "5", "6", "7", "5"]  # previous, 1, nearby, last, next
+    assert '<span class="pg current" aria-current="page">4</span>' in html
 
 
 # ------------------------------------------------------------------------------------------------------- API
@@ -520,7 +596,8 @@ def test_api_review_flow(web: WebEnv) -> None:
     detail = client.get(f"/api/tasks/{task_id}", headers=watcher).json()
     assert detail["task"]["state"] == "APPROVED"
     assert detail["events"][-1]["actor"] == "robot" and detail["events"][-1]["cid"] == cid
-    assert [t["id"] for t in client.get("/api/tasks", params={"state": "APPROVED"}, headers=robot).json()] == [task_id]
+    approved = client.get("/api/tasks", params={"state": "APPROVED"}, headers=robot).json()
+    assert [t["id"] for t in approved["tasks"]] == [task_id] and approved["total"] == 1
     fleet = client.get("/api/fleet", headers=watcher).json()
     assert fleet["tasks_by_state"] == {"APPROVED": 1} and fleet["agents"][0]["agent"]["name"] == AGENT
     assert client.get("/api/tasks/999", headers=robot).status_code == 404
@@ -544,9 +621,8 @@ def test_settings_are_used(tmp_path: Path) -> None:
     client = TestClient(env.app, base_url="https://testserver", follow_redirects=False)  # Secure cookies need https
     assert login(client, "carol", "wrong password!").status_code == 401
     assert login(client, "carol").status_code == 429
-    env.app.state.services = replace(
-        env.app.state.services, limiter=LoginLimiter(attempts=1, window=1, clock=lambda: 0.0)
-    )
+    later = LoginLimiter(engine, attempts=1, window=1, clock=lambda: time.time() + 10)  # the window has passed
+    env.app.state.services = replace(env.app.state.services, limiter=later)
     ok = login(client, "carol")
     assert "Secure" in next(c for c in ok.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE))
     assert env.settings.cache_dir == tmp_path / "review-cache"
@@ -586,3 +662,27 @@ def test_cli_accounts_and_decisions(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert sent.exit_code == 0, sent.output
     assert [(r.reviewer, r.feedback) for r in env.store.reviews(task_id=task_id)] == [("ops", "More")]
     engine.dispose()
+
+
+def test_token_book_from_config(tmp_path: Path) -> None:
+    """``wallets.tokens`` first, then the DAO's token at each deployment ``deworker dao deploy`` saved."""
+    from orchestrator.bootstrap import Deployment, Runtime
+    from orchestrator.config import Config, DaoConfig
+    from orchestrator.web.cli import token_book
+    from wallets.config import TokenConfig, WalletsConfig
+
+    usdc, dao_token, other = "0x" + "a0" * 20, "0x" + "d0" * 20, "0x" + "e0" * 20
+    config = Config(
+        data_dir=tmp_path,
+        wallets=WalletsConfig(tokens=[TokenConfig(address=usdc, symbol="USDC", decimals=6)]),
+        dao=DaoConfig(token_symbol="GOV", token_decimals=12),
+    )
+    rt = Runtime(config)
+    assert token_book(rt).known() == [TokenInfo(usdc, "USDC", 6)]  # nothing deployed yet: no addresses.json
+    rt.addresses.save(Deployment(chain_id=31337, token=dao_token, board="0x" + "b0" * 20, block=1))
+    rt.addresses.save(Deployment(chain_id=5, token=other, board="0x" + "b1" * 20, block=1))
+    book = token_book(rt)
+    assert book.format(2_500_000, usdc) == "2.5 USDC" and book.format(3 * 10**12, dao_token) == "3 GOV"
+    assert book.symbol(other) == "GOV"
+    pinned = Runtime(config.model_copy(update={"chain": config.chain.model_copy(update={"chain_id": 31337})}))
+    assert token_book(pinned).symbol(other) is None  # chain.chain_id set: only that chain's deployment

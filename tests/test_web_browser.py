@@ -1,44 +1,49 @@
 """End to end in a real browser: Debian's chromium driven by Playwright (sync API), against the app served by
 uvicorn on 127.0.0.1 in a thread. Playwright never downloads a browser here: it launches /usr/bin/chromium.
 
-The orchestrator service does not exist yet, so the agent's revision and the submission after an approval are
-done by this test directly on the ``Store`` (``revise`` and ``submit`` from test_web_api). When the service
-exists, swap those two calls for the real loop (run the scheduler's review/produce/submit steps) and keep the rest.
+The work under review comes from the real orchestrator loop: a DAO posts three tasks on an in-process chain
+(py-evm), the ``Orchestrator`` (``review.mode: human``) polls, claims with the agent's wallet and produces with a
+``LangChainAgent`` over a fake chat model (``tests.test_agents.fake``: scripted tool calls, no LLM). In the browser
+the reviewer asks for changes; ``Orchestrator.advance`` runs the agent again with the feedback; the revision shows
+up with its diff, is approved in the browser, and ``advance`` submits it on chain. The DAO approves, ``collect``
+records the payout, and the dashboard shows the reward next to a past of paid tasks.
 
 Saves docs/screenshots/{inbox,review,dashboard}.png for the README.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
-from orchestrator.domain import Payout, TaskState
-from orchestrator.store import AgentCreate, CostKind, ReviewDecision, RunCreate, RunStatus, Store
+from agents.config import ModelPrice
+from agents.langchain_agent import LangChainAgent
+from orchestrator.chain import EthTesterChain
+from orchestrator.dao import to_base_units
+from orchestrator.domain import Payout, TaskSpec, TaskState
+from orchestrator.matching import MatchingConfig
+from orchestrator.service import Orchestrator
+from orchestrator.store import AgentCreate, CostKind, ReviewDecision, RunCreate, RunStatus, Store, make_engine
 from orchestrator.web.config import Role
+from orchestrator.web.tokens import TokenBook, TokenInfo
 from tests.conftest import require
+from tests.test_agents import fake, submit
+from tests.test_service_fixtures import DEADLINE_SECONDS, World, build_world, profile
 from tests.test_store import board_task, tx
-from tests.test_web_api import (
-    AGENT,
-    AGENT_ADDRESS,
-    PASSWORD,
-    RELEASE_NOTES,
-    WebEnv,
-    revise,
-    seed_review,
-    sqlite_web,
-    submit,
-)
+from tests.test_web_api import AGENT, AGENT_ADDRESS, PASSWORD, RELEASE_NOTES, WebEnv, build_env
 
-__all__ = ["sqlite_web"]  # a fixture: imported to be used
-
+S = TaskState
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -51,27 +56,44 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
-TOKEN = "0x" + "70" * 20
-SLUGIFY = b'''"""Turn titles into URL slugs."""
+SLUGIFY = """\"\"\"Turn titles into URL slugs.\"\"\"
 
 import re
 import unicodedata
 
 
 def slugify(title: str) -> str:
-    """Lower-case ASCII words joined by hyphens."""
+    \"\"\"Lower-case ASCII words joined by hyphens.\"\"\"
     text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-'''
+"""
+NOTES = RELEASE_NOTES.decode()
+PRICE = ModelPrice(input_per_mtok=Decimal(3), output_per_mtok=Decimal(15))  # USD per million tokens
+FEEDBACK = "Mention that the database migration must run before the upgrade."
+REVISED_NOTES = NOTES + "- **Before upgrading**: run `deworker db migrate`\n"
+GLOSSARY = "# Glossary\n\n**DAO**: a decentralised autonomous organisation.\n"
+FIZZBUZZ = "for i in range(1, 101):\n    print(i)\n"
 
 
-@pytest.fixture
-def server(sqlite_web: WebEnv) -> Iterator[str]:
+def task_spec(title: str, filename: str, *, code: bool = False) -> TaskSpec:
+    return TaskSpec(
+        title=title,
+        description=f"Write {filename} for: {title}.",
+        deliverable={"kind": "code", "format": "python", "filename": filename}
+        if code
+        else {"kind": "markdown", "filename": filename},
+        skills=["python" if code else "writing"],
+        acceptance=["a reviewer likes it"],
+    )
+
+
+@contextmanager
+def serve(app: FastAPI) -> Iterator[str]:
     """The app on a free 127.0.0.1 port, in a thread; yields its base URL."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    config = uvicorn.Config(sqlite_web.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -80,13 +102,29 @@ def server(sqlite_web: WebEnv) -> Iterator[str]:
             break
         threading.Event().wait(0.025)
     assert srv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
 
 
-def history(env: WebEnv) -> None:
-    """A fleet with a past: three agents, paid tasks over two weeks, gas and LLM costs."""
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    """A DAO with a board and its reward token on an in-process chain, the store, the CID store, one wallet."""
+    chain = EthTesterChain()
+    return build_world(chain, [a.private_key for a in chain.dev_accounts()], tmp_path / "world", agents=("ada",))
+
+
+def web_over(world: World, root: Path) -> WebEnv:
+    """The review app over the world's database and artifacts, showing the DAO's token as DWR."""
+    engine = make_engine(f"sqlite:///{world.root / 'deworker.db'}")  # already migrated by build_world
+    tokens = TokenBook([TokenInfo(address=world.dao.token, symbol="DWR", decimals=world.dao.decimals())])
+    return build_env("sqlite", engine, root, store=world.store, artifacts=world.artifacts, tokens=tokens)
+
+
+def history(env: WebEnv, token: str) -> None:
+    """A fleet with a past on another board: three agents, paid tasks over two weeks, gas and LLM costs."""
     now = datetime.now(UTC)
     clock_at = [now - timedelta(days=15)]
 
@@ -95,49 +133,85 @@ def history(env: WebEnv) -> None:
         return clock_at[0]
 
     past = Store(env.engine, clock=clock)
-    agents = {"bob": "0x" + "bb" * 20, "dora": "0x" + "dd" * 20}
+    agents = {"bob": "0x" + "bb" * 20, "dora": "0x" + "dd" * 20, AGENT: AGENT_ADDRESS}
     for name, address in agents.items():
         past.upsert_agent(agent=AgentCreate(name=name, address=address, skills=["python", "writing"]))
     for i, (agent, days, reward) in enumerate(
         [("bob", 14, 3), (AGENT, 12, 5), ("dora", 9, 2), ("bob", 6, 8), (AGENT, 3, 4), ("dora", 1, 6)], start=100
     ):
         clock_at[0] = now - timedelta(days=days)
-        task, _ = past.upsert_discovered(board_task=board_task(i, reward=reward * 10**18))
-        past.transition(task_id=task.id, to=TaskState.CLAIMING, actor="worker", agent=agent)
-        past.transition(task_id=task.id, to=TaskState.CLAIMED, actor="worker", tx_hash=tx(i))
-        past.transition(task_id=task.id, to=TaskState.PRODUCING, actor="worker")
+        bt = dataclasses.replace(board_task(i, board="past", reward=reward * 10**18), token=token)
+        task, _ = past.upsert_discovered(board_task=bt)
+        past.transition(task_id=task.id, to=S.CLAIMING, actor="worker", agent=agent)
+        past.transition(task_id=task.id, to=S.CLAIMED, actor="worker", tx_hash=tx(i))
+        past.transition(task_id=task.id, to=S.PRODUCING, actor="worker")
         cid = f"bafkreipast{i}"
         past.record_artifact(task_id=task.id, cid=cid, manifest={}, self_check="passed", actor=agent)  # type: ignore[arg-type]
         past.record_run(
             run=RunCreate(
-                task_id=task.id, agent=agent, started_at=clock(), finished_at=clock(), status=RunStatus.PRODUCED,
-                prompt_tokens=1200, completion_tokens=400, cost_usd_micro=3100 + 100 * i,
+                task_id=task.id,
+                agent=agent,
+                started_at=clock(),
+                finished_at=clock(),
+                status=RunStatus.PRODUCED,
+                prompt_tokens=1200,
+                completion_tokens=400,
+                cost_usd_micro=3100 + 100 * i,
             )
-        )  # fmt: skip
-        past.transition(task_id=task.id, to=TaskState.PRODUCED, actor="worker")
+        )  # fmt: skip  (record_run books the LLM cost too)
+        past.transition(task_id=task.id, to=S.PRODUCED, actor="worker")
         past.record_review(task_id=task.id, artifact_cid=cid, decision=ReviewDecision.APPROVE, reviewer="carol")
-        past.transition(task_id=task.id, to=TaskState.SUBMITTING, actor="worker", cid=cid, tx_hash=tx(i + 50))
-        past.transition(task_id=task.id, to=TaskState.SUBMITTED, actor="worker", tx_hash=tx(i + 50))
-        address = agents.get(agent, AGENT_ADDRESS)
-        past.record_reward(payout=Payout("main", i, address, TOKEN, reward * 10**18, tx(i + 80), 1000 + i))
+        past.transition(task_id=task.id, to=S.SUBMITTING, actor="worker", cid=cid, tx_hash=tx(i + 50))
+        past.transition(task_id=task.id, to=S.SUBMITTED, actor="worker", tx_hash=tx(i + 50))
+        past.record_reward(payout=Payout("past", i, agents[agent], token, reward * 10**18, tx(i + 80), 1000 + i))
         past.record_cost(agent=agent, kind=CostKind.GAS, amount=2_100_000 * 10**9, task_id=task.id, tx_hash=tx(i + 60))
 
 
-def test_review_in_a_real_browser(sqlite_web: WebEnv, server: str) -> None:
+def post(world: World, spec: TaskSpec, reward: str) -> int:
+    units = to_base_units(reward, world.dao.decimals())
+    return world.dao.post(spec, reward=units, deadline=world.now() + DEADLINE_SECONDS).task_id
+
+
+def test_review_in_a_real_browser(world: World, tmp_path: Path) -> None:
     require(CHROMIUM.exists(), "chromium is not installed: apt-get install -y chromium")
     os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
     from playwright.sync_api import expect, sync_playwright
 
-    env = sqlite_web
-    history(env)
+    env = web_over(world, tmp_path / "web")
+    history(env, world.dao.token)
     env.users.add_user(name="carol", password=PASSWORD, role=Role.REVIEWER)
-    task_id, first_cid = seed_review(env, 1, {"NOTES.md": RELEASE_NOTES, "slugify.py": SLUGIFY})
-    seed_review(env, 2, {"glossary.md": b"# Glossary\n\n**DAO**: a decentralised autonomous organisation.\n"})
-    seed_review(env, 3, {"fizzbuzz.py": b"for i in range(1, 101):\n    print(i)\n"}, model="qwen2.5-7b-instruct")
+
+    # the DAO posts three tasks; the orchestrator claims and produces them and queues them for a human
+    notes = post(world, task_spec("Release notes for 1.2", "NOTES.md"), "12")
+    post(world, task_spec("A glossary for newcomers", "GLOSSARY.md"), "5")
+    post(world, task_spec("FizzBuzz in Python", "fizzbuzz.py", code=True), "3")
+    usage = {"tokens": (2400, 600)}  # as an OpenAI-compatible server would report them
+    model = fake(
+        submit(
+            {"NOTES.md": NOTES, "slugify.py": SLUGIFY}, summary="Release notes for 1.2, plus the slug helper", **usage
+        ),
+        submit({"GLOSSARY.md": GLOSSARY}, summary="A one-entry glossary", **usage),
+        submit({"fizzbuzz.py": FIZZBUZZ}, summary="Counts to 100", **usage),
+        submit({"NOTES.md": REVISED_NOTES, "slugify.py": SLUGIFY}, summary="Added the migration step", **usage),
+    )
+    ada = profile("ada", skills=("writing", "python"))
+    agent = LangChainAgent(ada.model_copy(update={"tools": []}), model, price=PRICE)
+    orch: Orchestrator = world.orchestrator(
+        [ada],
+        runners={"ada": agent},
+        review_mode="human",
+        matching=MatchingConfig(min_seconds_left=60, max_tasks_per_agent=5),
+    )
+    orch.start()
+    report = orch.cycle()
+    assert report.discovered == 3
+    found = world.store.find_task(board=world.board.name, board_task_id=notes)
+    assert found is not None and found.state is S.AWAITING_REVIEW
+    task_id, first_cid = found.id, found.artifact_cid
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
 
-    with sync_playwright() as pw:
+    with serve(env.app) as server, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1360, "height": 900})
         page.on("console", lambda msg: problems.append(msg.text) if msg.type in ("error", "warning") else None)
@@ -160,47 +234,53 @@ def test_review_in_a_real_browser(sqlite_web: WebEnv, server: str) -> None:
         page.wait_for_url(f"{server}/review/{task_id}")
         expect(page.locator(".markdown h1", has_text="Release notes")).to_be_visible()
         expect(page.locator(".hl", has_text="def slugify")).to_be_visible()
+        expect(page.locator("body")).to_contain_text("12 DWR")
 
         # request changes with feedback (the shortcut focuses the feedback box)
         page.keyboard.press("c")
-        page.keyboard.type("Mention that the database migration must run before the upgrade.")
+        page.keyboard.type(FEEDBACK)
         page.get_by_role("button", name="Request changes").click()
         expect(page.get_by_role("status")).to_have_text(f"Task {task_id} sent back for changes.")
         expect(page.locator("tbody tr")).to_have_count(2)
-        task = env.store.get_task(task_id=task_id)
-        assert task.state is TaskState.PRODUCING and task.revision_count == 1
+        task = world.store.get_task(task_id=task_id)
+        assert task.state is S.PRODUCING and task.revision_count == 1
 
-        # the revision arrives (simulated agent loop, see the module docstring)
-        new_cid = revise(
-            env,
-            task_id,
-            {"NOTES.md": RELEASE_NOTES + b"- **Before upgrading**: run `deworker db migrate`\n", "slugify.py": SLUGIFY},
-            feedback=task.state_reason,
-        )
+        # the orchestrator runs the agent again, with the feedback; the revision arrives in the inbox
+        revised = orch.advance(task_id)
+        assert revised.state is S.AWAITING_REVIEW and revised.artifact_cid not in (None, first_cid)
+        assert FEEDBACK in str(model.seen[-1][-1].content)  # the agent was shown the reviewer's words
         page.reload()
         expect(page.locator("tbody tr")).to_have_count(3)
         page.locator(f"a[href='/review/{task_id}']").click()
         expect(page.get_by_role("heading", name="Changes since revision 0")).to_be_visible()
         expect(page.locator(".diff .gi", has_text="deworker db migrate")).to_be_visible()
-        assert page.locator("input[name=artifact_cid]").input_value() == new_cid != first_cid
+        assert page.locator("input[name=artifact_cid]").input_value() == revised.artifact_cid
         page.screenshot(path=str(SCREENSHOTS / "review.png"))
 
         # approve it (the shortcut focuses Approve; Enter presses it)
         page.keyboard.press("a")
         page.keyboard.press("Enter")
         expect(page.get_by_role("status")).to_have_text(f"Task {task_id} approved.")
-        assert env.store.get_task(task_id=task_id).state is TaskState.APPROVED
+        assert world.store.get_task(task_id=task_id).state is S.APPROVED
 
-        # the orchestrator submits it (simulated, see the module docstring); the history shows it
-        submit(env, task_id)
+        # the orchestrator submits it on chain; the history shows the transaction and the CID
+        submitted = orch.advance(task_id)
+        assert submitted.state is S.SUBMITTED and submitted.submit_tx_hash is not None
+        assert world.board.status(notes).artifact_cid == revised.artifact_cid
         page.goto(f"{server}/tasks/{task_id}")
         expect(page.locator(".meta .state")).to_have_text("SUBMITTED")
         expect(page.locator(".events")).to_contain_text("carol")
-        expect(page.locator(".events")).to_contain_text(new_cid)
+        expect(page.locator(".events")).to_contain_text(revised.artifact_cid or "")
+        expect(page.locator(".events")).to_contain_text(submitted.submit_tx_hash)
 
+        # the DAO approves on the board; collect records the payout: the dashboard shows what was received
+        assert world.approve_submitted() == [notes]
+        assert orch.collect() == 1
         page.goto(f"{server}/dashboard")
         expect(page.locator("svg.chart")).to_be_visible()
         expect(page.get_by_role("heading", name="Profit and loss by agent")).to_be_visible()
+        expect(page.locator(".money")).to_contain_text("40 DWR")  # 28 from the past + 12 just paid
+        expect(page.locator("table.list").last).to_contain_text("12 DWR")  # ada's row
         page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
 
         page.get_by_role("button", name="Log out").click()
@@ -211,3 +291,4 @@ def test_review_in_a_real_browser(sqlite_web: WebEnv, server: str) -> None:
     for name in ("inbox", "review", "dashboard"):
         size = (SCREENSHOTS / f"{name}.png").stat().st_size
         assert 0 < size < 300_000, f"{name}.png is {size} bytes"
+    env.engine.dispose()

@@ -3,12 +3,14 @@ and a dashboard of the fleet.
 
 Public API (import from the modules; this package imports nothing, so the CLI stays fast)::
 
-    from orchestrator.web.app import create_app          # the FastAPI app over Store, ArtifactStore, UserStore
+    from orchestrator.web.app import create_app          # the FastAPI app over an engine and its services
     from orchestrator.web.config import Role, WebConfig, WebSettings
     from orchestrator.web.users import UserStore         # reviewer accounts, API tokens, sessions
     from orchestrator.web.cli import review_app          # `deworker review ...`
 
 Modules: ``app`` (factory, error handlers), ``routes.pages`` / ``routes.api``, ``auth`` (sessions, CSRF, tokens,
 rate limit, security headers), ``users`` (argon2 accounts), ``render`` (safe artifact rendering and diffs),
-``chart`` (server-side SVG), ``views`` (what pages and API show), ``models`` (tables), ``config``.
+``chart`` (server-side SVG), ``views`` (what pages and API show, from ``Store`` and the aggregate
+``orchestrator.store.queries``), ``tokens`` (amounts with each token's symbol and decimals), ``models`` (tables),
+``config``.
 """

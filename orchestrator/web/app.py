@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from orchestrator.errors import ArtifactError, ArtifactNotFound, DeworkerError, LifecycleError
@@ -32,10 +33,12 @@ from orchestrator.store import (
     Store,
     StoreUnavailable,
 )
+from orchestrator.store.queries import Queries
 from orchestrator.web.auth import LoginLimiter, LoginRequired, SecurityHeaders, Services
 from orchestrator.web.config import WebSettings
 from orchestrator.web.render import ArtifactRenderer
 from orchestrator.web.routes import api, pages
+from orchestrator.web.tokens import TokenBook, whole_text
 from orchestrator.web.users import UserStore
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -52,8 +55,11 @@ ERROR_STATUS: tuple[tuple[type[DeworkerError], int], ...] = (
 )
 
 
-def create_app(*, store: Store, artifacts: ArtifactStore, users: UserStore, settings: WebSettings) -> FastAPI:
-    """The web app over these services. Serve it with uvicorn (``deworker review serve`` does)."""
+def create_app(
+    *, engine: Engine, store: Store, artifacts: ArtifactStore, users: UserStore, settings: WebSettings
+) -> FastAPI:
+    """The web app over these services (``engine`` is the store's: the dashboard's aggregate queries and the
+    login limiter use it). Serve it with uvicorn (``deworker review serve`` does)."""
     app = FastAPI(
         title="Deworker review",
         summary="Approve agent work before it is submitted to a DAO; watch the fleet.",
@@ -64,15 +70,18 @@ def create_app(*, store: Store, artifacts: ArtifactStore, users: UserStore, sett
     )
     app.state.services = Services(
         store=store,
+        queries=Queries(engine),
         artifacts=artifacts,
         users=users,
         settings=settings,
         renderer=ArtifactRenderer(
             artifacts, cache_dir=settings.cache_dir, preview_bytes=settings.config.preview_kib * 1024
         ),
-        limiter=LoginLimiter(attempts=settings.config.login_attempts, window=settings.config.login_window_seconds),
+        limiter=LoginLimiter(
+            engine, attempts=settings.config.login_attempts, window=settings.config.login_window_seconds
+        ),
     )
-    app.state.templates = templates()
+    app.state.templates = templates(settings.tokens)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(pages.router)
@@ -81,15 +90,18 @@ def create_app(*, store: Store, artifacts: ArtifactStore, users: UserStore, sett
     return app
 
 
-def templates() -> Jinja2Templates:
-    """The page templates with Deworker's filters. Autoescaping is on for every template."""
+def templates(tokens: TokenBook | None = None) -> Jinja2Templates:
+    """The page templates with Deworker's filters (``amount`` shows token amounts with ``tokens``). Autoescaping
+    is on for every template."""
     env = Environment(
         loader=PackageLoader("orchestrator.web", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(ago=ago, short=short, units=units, usd=usd, when=when)
+    book = tokens or TokenBook()
+    env.filters.update(ago=ago, short=short, units=units, usd=usd, when=when, amount=book.format)
+    env.globals["tokens"] = book
     return Jinja2Templates(env=env)
 
 
@@ -113,9 +125,8 @@ def short(value: str | None, keep: int = 10) -> str:
 
 
 def units(amount: int, decimals: int = 18) -> str:
-    """Base units as a decimal amount of whole tokens."""
-    value = Decimal(amount) / Decimal(10) ** decimals
-    return f"{value:,.4f}".rstrip("0").rstrip(".") if value else "0"
+    """Base units as a decimal amount of whole tokens (gas wei as ETH: ``units(21_000 * 10**9)`` is 0.000021)."""
+    return whole_text(Decimal(amount) / Decimal(10) ** decimals)
 
 
 def usd(micro_or_dollars: int | Decimal | None, *, micro: bool = True) -> str:

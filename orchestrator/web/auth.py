@@ -15,20 +15,24 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import threading
 import time
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Form, HTTPException, Request, status
+from sqlalchemy import Engine, delete, func
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, col, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orchestrator.ports import ArtifactStore
 from orchestrator.store import Store
+from orchestrator.store.db import translate
+from orchestrator.store.queries import Queries
 from orchestrator.web.config import Role, WebSettings
-from orchestrator.web.models import ReviewerPublic
+from orchestrator.web.models import LIMIT_KEY_LEN, LoginFailure, ReviewerPublic
 from orchestrator.web.render import ArtifactRenderer
 from orchestrator.web.users import SessionInfo, UserStore
 
@@ -53,6 +57,7 @@ class Services:
     """Everything a request handler may use; built once by ``create_app`` and kept on ``app.state``."""
 
     store: Store
+    queries: Queries
     artifacts: ArtifactStore
     users: UserStore
     settings: WebSettings
@@ -73,43 +78,63 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 class LoginLimiter:
     """At most ``attempts`` failed logins per key (a name, a client address) in a sliding ``window`` of seconds.
-    In memory: one ``deworker review serve`` process is one limiter (a restart forgets, which errs towards the
-    operator, not the attacker's guess count: ``attempts`` stays small)."""
 
-    def __init__(self, *, attempts: int, window: float, clock: Callable[[], float] = time.monotonic) -> None:
+    The failures are rows of ``login_failure`` in the orchestrator's database, so the limit survives a restart
+    and holds across several ``deworker review serve`` processes on one database. Rows older than the window are
+    deleted whenever a new failure is written, so the table stays as small as the attack."""
+
+    def __init__(self, engine: Engine, *, attempts: int, window: float, clock: Callable[[], float] = time.time) -> None:
+        self._engine = engine
         self.attempts = attempts
         self.window = window
         self._clock = clock
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+
+    @contextmanager
+    def _session(self, doing: str) -> Iterator[Session]:
+        try:
+            with Session(self._engine) as session, session.begin():
+                yield session
+        except SQLAlchemyError as exc:
+            raise translate(exc, doing=doing) from exc
 
     def retry_after(self, *keys: str) -> int:
         """Seconds until a login for these keys may be tried again; 0 if it may be now."""
         now = self._clock()
-        wait = 0.0
-        with self._lock:
-            for key in keys:
-                q = self._failures.get(key)
-                if q is None:
-                    continue
-                while q and q[0] <= now - self.window:
-                    q.popleft()
-                if len(q) >= self.attempts:
-                    wait = max(wait, q[0] + self.window - now)
-                if not q:
-                    del self._failures[key]
+        query = (
+            select(col(LoginFailure.key), func.count(), func.min(col(LoginFailure.at)))
+            .where(col(LoginFailure.key).in_([_limit_key(k) for k in keys]), col(LoginFailure.at) > now - self.window)
+            .group_by(col(LoginFailure.key))
+        )
+        with self._session("reading failed logins") as s:
+            rows = s.exec(query).all()
+        wait = max((float(oldest) + self.window - now for _, n, oldest in rows if n >= self.attempts), default=0.0)
         return int(wait) + 1 if wait > 0 else 0
 
     def failed(self, *keys: str) -> None:
+        """Count a failed login against every key (and forget failures older than the window)."""
         now = self._clock()
-        with self._lock:
-            for key in keys:
-                self._failures.setdefault(key, deque()).append(now)
+        with self._session("recording a failed login") as s:
+            s.exec(delete(LoginFailure).where(col(LoginFailure.at) <= now - self.window))
+            s.add_all(LoginFailure(key=_limit_key(key), at=now) for key in keys)
 
     def succeeded(self, name_key: str) -> None:
         """A right password clears the name's failures (not the address's)."""
-        with self._lock:
-            self._failures.pop(name_key, None)
+        with self._session("clearing failed logins") as s:
+            s.exec(delete(LoginFailure).where(col(LoginFailure.key) == _limit_key(name_key)))
+
+    def failures(self, key: str) -> int:
+        """How many failures of ``key`` are inside the window now."""
+        now = self._clock()
+        query = select(func.count()).where(
+            col(LoginFailure.key) == _limit_key(key), col(LoginFailure.at) > now - self.window
+        )
+        with self._session("counting failed logins") as s:
+            return int(s.exec(query).one())
+
+
+def _limit_key(key: str) -> str:
+    """A key as stored: names are at most 64 characters (the login form), so this only guards the column."""
+    return key[:LIMIT_KEY_LEN]
 
 
 # ----------------------------------------------------------------------------------------------- page sessions

@@ -3,17 +3,20 @@
 The lead wires ``WebConfig`` into ``orchestrator.config.Config`` as ``web``; until then the CLI uses the defaults.
 ``WebSettings`` is what ``create_app`` takes: the config with every path resolved against ``data_dir``.
 
-Must not import any adapter: standard library and pydantic only (``orchestrator.config`` imports it).
+Must not import any adapter: standard library, pydantic and ``orchestrator.web.tokens`` only (``orchestrator.config``
+imports it).
 """
 
 from __future__ import annotations
 
 import enum
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from orchestrator.web.tokens import TokenBook
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8077
@@ -40,20 +43,21 @@ class WebConfig(BaseModel):
     login_attempts: int = Field(default=5, ge=1, le=1000, description="failed logins per name or address per window")
     login_window_seconds: int = Field(default=300, ge=1, le=86_400, description="the rate limit's sliding window")
     preview_kib: int = Field(default=256, ge=1, le=10_240, description="larger files show only this much, inline")
-    token_decimals: int = Field(default=18, ge=0, le=36, description="decimals used to show reward amounts")
     cache_dir: Path | None = Field(default=None, description="exported artifacts; null = <data_dir>/review-cache")
 
 
 @dataclass(frozen=True, slots=True)
 class WebSettings:
-    """``WebConfig`` with its paths resolved: what ``create_app`` needs."""
+    """``WebConfig`` with its paths resolved and the known tokens (see ``tokens.TokenBook``): what ``create_app``
+    needs."""
 
     config: WebConfig
     cache_dir: Path
+    tokens: TokenBook = field(default_factory=TokenBook)
 
     @classmethod
-    def resolve(cls, config: WebConfig, *, data_dir: Path) -> WebSettings:
-        return cls(config=config, cache_dir=config.cache_dir or data_dir / "review-cache")
+    def resolve(cls, config: WebConfig, *, data_dir: Path, tokens: TokenBook | None = None) -> WebSettings:
+        return cls(config=config, cache_dir=config.cache_dir or data_dir / "review-cache", tokens=tokens or TokenBook())
 
 
 def is_loopback(host: str) -> bool:

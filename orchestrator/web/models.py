@@ -21,6 +21,7 @@ from orchestrator.store.types import StrEnumText, UtcDateTime
 from orchestrator.web.config import Role
 
 HASH_LEN = 64  # SHA-256, hex
+LIMIT_KEY_LEN = 80  # "name:" + a 64-character name, or "ip:" + an IPv6 address
 PASSWORD_HASH_LEN = 255  # an argon2 PHC string is ~100 characters; room for stronger parameters
 
 
@@ -72,3 +73,13 @@ class WebSession(SQLModel, table=True):
     csrf_token: str = Field(max_length=HASH_LEN)
     created_at: datetime = Field(sa_type=UtcDateTime)
     expires_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class LoginFailure(SQLModel, table=True):
+    """One failed login for one rate-limit key. Rows older than the window are deleted as new ones arrive."""
+
+    __tablename__ = "login_failure"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=LIMIT_KEY_LEN, index=True)
+    at: float = Field(description="unix seconds")

@@ -6,9 +6,8 @@ Must not import the web framework.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -25,7 +24,9 @@ from orchestrator.store import (
     TaskEventPublic,
     TaskPublic,
 )
+from orchestrator.store.queries import Queries
 from orchestrator.web.chart import Earning
+from orchestrator.web.tokens import TokenBook
 
 #: Lifecycle states in the order a task goes through them, exits last: the dashboard's columns.
 STATE_ORDER: tuple[TaskState, ...] = tuple(TaskState)
@@ -123,11 +124,20 @@ class Page:
         return max(1, -(-self.total // self.size))
 
 
-def inbox(store: Store, *, page: int = 1, size: int = PAGE_SIZE) -> tuple[list[InboxItem], Page]:
+def inbox(store: Store, queries: Queries, *, page: int = 1, size: int = PAGE_SIZE) -> tuple[list[InboxItem], Page]:
     """One page of the artifacts awaiting review, the longest-waiting first."""
-    total = store.count_by_state().get(TaskState.AWAITING_REVIEW, 0)
+    total = queries.count_tasks(state=TaskState.AWAITING_REVIEW)
     where = Page(number=max(1, min(page, -(-total // size) or 1)), size=size, total=total)
     return [InboxItem.of(p) for p in store.pending_reviews(limit=size, offset=where.start)], where
+
+
+def task_list(
+    queries: Queries, *, state: TaskState | None = None, page: int = 1, size: int = PAGE_SIZE
+) -> tuple[list[TaskPublic], Page]:
+    """One page of tasks (in ``state``, if given), the newest first. A page past the end shows the last one."""
+    total = queries.count_tasks(state=state)
+    where = Page(number=max(1, min(page, -(-total // size) or 1)), size=size, total=total)
+    return queries.task_page(state=state, limit=size, offset=where.start).tasks, where
 
 
 class AgentRow(BaseModel):
@@ -147,39 +157,64 @@ class PnLRow(BaseModel):
     llm_usd_micro: int
 
 
+class DayMoneyRow(BaseModel):
+    """One UTC day: rewards received per token (base units, from the reward table), gas (wei), LLM cost
+    (micro-USD)."""
+
+    day: date
+    rewards: dict[str, int]
+    gas_wei: int
+    llm_usd_micro: int
+
+
+class TokenRow(BaseModel):
+    """A token the app knows how to show (from ``wallets.tokens`` and the DAO's reward token)."""
+
+    address: str
+    symbol: str
+    decimals: int
+
+
 class FleetSummary(BaseModel):
-    """The dashboard: agents, tasks per lifecycle state, P&L per agent, paid rewards over time."""
+    """The dashboard: agents, tasks per lifecycle state, P&L per agent, money in and out per day."""
 
     agents: list[AgentRow]
     tasks_by_state: dict[TaskState, int]
     pnl: list[PnLRow]
-    paid: list[tuple[datetime, str, int]]  # (when, token, base units), oldest first
+    days: list[DayMoneyRow]  # oldest first; days with nothing received or spent are left out
+    tokens: list[TokenRow]  # metadata of the tokens above that are known; others are raw base units
 
 
-def fleet(store: Store) -> FleetSummary:
-    """The fleet's state from the store.
-
-    Earnings over time come from PAID tasks (reward, token, time of the last change): ``Store`` has no reward
-    listing yet, and a PAID task's reward is what the board escrowed and paid.
-    """
-    tasks = store.tasks()
-    by_state = Counter(t.state for t in tasks)
-    per_agent: dict[str, Counter[TaskState]] = {}
-    for t in tasks:
-        if t.agent_name is not None:
-            per_agent.setdefault(t.agent_name, Counter())[t.state] += 1
+def fleet(store: Store, queries: Queries, tokens: TokenBook) -> FleetSummary:
+    """The fleet's state, from aggregate queries: no task, reward or cost row is loaded one by one."""
+    by_state = queries.tasks_by_state()
+    per_agent = queries.tasks_by_agent()
     agents = [
         AgentRow(
             agent=a,
-            active_tasks=sum(n for s, n in per_agent.get(a.name, Counter()).items() if s in ACTIVE_STATES),
-            tasks_by_state=dict(per_agent.get(a.name, Counter())),
+            active_tasks=sum(n for s, n in per_agent.get(a.name, {}).items() if s in ACTIVE_STATES),
+            tasks_by_state=per_agent.get(a.name, {}),
         )
         for a in store.agents()
     ]
-    pnl = [_pnl_row(name, p) for name, p in sorted(store.pnl_by_agent().items())]
-    paid = sorted((t.updated_at, t.token, t.reward) for t in tasks if t.state is TaskState.PAID)
+    pnl = [_pnl_row(name, p) for name, p in queries.pnl_by_agent().items()]
+    days = [
+        DayMoneyRow(day=d.day, rewards=d.rewards, gas_wei=d.gas_wei, llm_usd_micro=d.llm_usd_micro)
+        for d in queries.money_by_day()
+    ]
+    seen = {token.lower() for row in days for token in row.rewards} | {
+        token.lower() for row in pnl for token in row.rewards
+    }
     return FleetSummary(
-        agents=agents, tasks_by_state={s: by_state[s] for s in STATE_ORDER if by_state[s]}, pnl=pnl, paid=paid
+        agents=agents,
+        tasks_by_state={s: by_state[s] for s in STATE_ORDER if by_state.get(s)},
+        pnl=pnl,
+        days=days,
+        tokens=[
+            TokenRow(address=t.address, symbol=t.symbol, decimals=t.decimals)
+            for t in tokens.known()
+            if t.address.lower() in seen
+        ],
     )
 
 
@@ -187,12 +222,34 @@ def _pnl_row(agent: str, p: PnL) -> PnLRow:
     return PnLRow(agent=agent, rewards=dict(p.rewards), gas_wei=p.gas_wei, llm_usd_micro=p.llm_usd_micro)
 
 
-def earnings(summary: FleetSummary, *, decimals: int) -> dict[str, list[Earning]]:
-    """Paid rewards per token, in whole tokens."""
-    out: dict[str, list[Earning]] = {}
-    scale = Decimal(10) ** decimals
-    for at, token, amount in summary.paid:
-        out.setdefault(token, []).append(Earning(at=at, amount=Decimal(amount) / scale))
+@dataclass(frozen=True, slots=True)
+class EarningSeries:
+    """One token's daily receipts for the chart: whole tokens when the token is known, base units otherwise."""
+
+    token: str
+    unit: str  # the symbol, or "units"
+    points: list[Earning]
+    total: int  # base units
+
+
+def earnings(summary: FleetSummary, tokens: TokenBook) -> list[EarningSeries]:
+    """Rewards received per token and UTC day (from the reward table), one series per token, largest total first
+    when the token is unknown and alphabetical by symbol otherwise."""
+    per_token: dict[str, list[tuple[date, int]]] = {}
+    for row in summary.days:
+        for token, amount in row.rewards.items():
+            per_token.setdefault(token, []).append((row.day, amount))
+    out: list[EarningSeries] = []
+    for token, amounts in per_token.items():
+        info = tokens.get(token)
+        scale = Decimal(10) ** info.decimals if info else Decimal(1)
+        points = [
+            Earning(at=datetime.combine(day, time.min, tzinfo=UTC), amount=Decimal(units) / scale)
+            for day, units in amounts
+        ]
+        total = sum(units for _, units in amounts)
+        out.append(EarningSeries(token=token, unit=info.symbol if info else "units", points=points, total=total))
+    out.sort(key=lambda e: (tokens.get(e.token) is None, e.unit, -e.total))
     return out
 
 

@@ -89,10 +89,26 @@ def decide(services: ServicesDep, user: ApiReviewerDep, task_id: int, body: Deci
     )
 
 
+class TaskPageOut(BaseModel):
+    """``limit`` tasks from ``offset``, the newest first, and how many the whole list has."""
+
+    tasks: list[TaskPublic]
+    total: int
+    limit: int
+    offset: int
+
+
 @router.get("/tasks", responses=ERRORS)
-def tasks(services: ServicesDep, user: ApiUserDep, state: TaskState | None = None) -> list[TaskPublic]:
-    """Tasks, oldest first, optionally only those in ``state``."""
-    return services.store.tasks(state=state)
+def tasks(
+    services: ServicesDep,
+    user: ApiUserDep,
+    state: TaskState | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> TaskPageOut:
+    """Tasks, the newest first, optionally only those in ``state``: ``limit`` of them from ``offset``."""
+    page = services.queries.task_page(state=state, limit=limit, offset=offset)
+    return TaskPageOut(tasks=page.tasks, total=page.total, limit=limit, offset=offset)
 
 
 @router.get("/tasks/{task_id}", responses=ERRORS)
@@ -103,5 +119,6 @@ def task(services: ServicesDep, user: ApiUserDep, task_id: int) -> views.TaskDet
 
 @router.get("/fleet", responses=ERRORS)
 def fleet(services: ServicesDep, user: ApiUserDep) -> views.FleetSummary:
-    """Agents and what they do, tasks per lifecycle state, P&L per agent, paid rewards over time."""
-    return views.fleet(services.store)
+    """Agents and what they do, tasks per lifecycle state, P&L per agent, rewards received and costs per UTC day
+    (token amounts in base units; ``tokens`` has the symbol and decimals of the tokens the server knows)."""
+    return views.fleet(services.store, services.queries, services.settings.tokens)

@@ -38,6 +38,7 @@ from orchestrator.web.users import SessionInfo
 
 router = APIRouter(include_in_schema=False)
 MAX_FEEDBACK = 10_000
+RECENT_DAYS = 14  # days listed under the earnings chart
 
 
 def login_url(next_url: str) -> str:
@@ -181,7 +182,7 @@ def inbox(
     decision: ReviewDecision | None = None,
     page: Annotated[int, Query(ge=1)] = 1,
 ) -> HTMLResponse:
-    items, where = views.inbox(services.store, page=page)
+    items, where = views.inbox(services.store, services.queries, page=page)
     notice = None
     if decided is not None and decision is not None:
         verb = {"approve": "approved", "request_changes": "sent back for changes", "reject": "rejected"}[decision]
@@ -277,10 +278,7 @@ def tasks(
     page: Annotated[int, Query(ge=1)] = 1,
 ) -> HTMLResponse:
     """Tasks, the newest first, a page at a time."""
-    rows = services.store.tasks(state=state)
-    size = views.PAGE_SIZE
-    where = views.Page(number=max(1, min(page, -(-len(rows) // size) or 1)), size=size, total=len(rows))
-    shown = rows[::-1][where.start : where.end]
+    shown, where = views.task_list(services.queries, state=state, page=page)
     context = {"tasks": shown, "page": where, "state": state, "states": list(TaskState), "nav": "tasks"}
     return _render(request, "tasks.html", context, session=session)
 
@@ -320,14 +318,25 @@ def download(
 
 @router.get("/dashboard")
 def dashboard(request: Request, services: ServicesDep, session: SessionDep) -> HTMLResponse:
-    summary = views.fleet(services.store)
-    decimals = services.settings.config.token_decimals
-    charts = {
-        token: earnings_svg(points, unit="tokens")
-        for token, points in views.earnings(summary, decimals=decimals).items()
+    tokens = services.settings.tokens
+    summary = views.fleet(services.store, services.queries, tokens)
+    series = views.earnings(summary, tokens)
+    charts = [(s, earnings_svg(s.points, unit=s.unit)) for s in series]
+    received: dict[str, int] = {}
+    for day in summary.days:
+        for token, amount in day.rewards.items():
+            received[token] = received.get(token, 0) + amount
+    context = {
+        "summary": summary,
+        "charts": charts,
+        "total": sum(summary.tasks_by_state.values()),
+        "received": received,
+        "gas_wei": sum(d.gas_wei for d in summary.days),
+        "llm_usd_micro": sum(d.llm_usd_micro for d in summary.days),
+        "recent_days": summary.days[-RECENT_DAYS:][::-1],
+        "recent": RECENT_DAYS,
+        "nav": "dashboard",
     }
-    total = sum(summary.tasks_by_state.values())
-    context = {"summary": summary, "charts": charts, "total": total, "decimals": decimals, "nav": "dashboard"}
     return _render(request, "dashboard.html", context, session=session)
 
 

@@ -1,0 +1,143 @@
+"""``orchestrator.store.queries.Queries`` on SQLite and PostgreSQL: counts per state and per agent, task pages,
+exact P&L sums of 256-bit amounts (they must equal ``Store.pnl_by_agent``, which sums in Python), and money per
+UTC day from the reward and cost tables. Plus ``TokenBook``'s display of amounts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from orchestrator.domain import Payout, TaskState
+from orchestrator.store import AgentCreate, CostKind, Store, make_engine, migrate
+from orchestrator.store.queries import Queries, combine, exact_sum_columns
+from orchestrator.web.tokens import TokenBook, TokenInfo, whole_text
+from tests.test_store import board_task, tx
+from tests.test_web_api import ALL_TABLES, pg_web_engine
+
+__all__ = ["pg_web_engine"]  # a fixture: imported to be used
+
+S = TaskState
+ALICE, BOB = "0x" + "aa" * 20, "0x" + "bb" * 20
+TOKEN_A, TOKEN_B = "0x" + "70" * 20, "0x" + "71" * 20
+BIG = 2**256 - 1  # the largest amount a U256 column holds
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        sqlite = make_engine(f"sqlite:///{tmp_path / 'q.db'}")
+        migrate(sqlite)
+        yield sqlite
+        sqlite.dispose()
+        return
+    pg: Engine = request.getfixturevalue("pg_web_engine")
+    with pg.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(ALL_TABLES)} RESTART IDENTITY CASCADE"))
+    yield pg
+
+
+def test_exact_sums_of_huge_amounts(engine: Engine) -> None:
+    when = [datetime(2026, 3, 1, 23, 59, tzinfo=UTC)]
+    store = Store(engine, clock=lambda: when[0])
+    store.upsert_agent(agent=AgentCreate(name="alice", address=ALICE))
+    store.upsert_agent(agent=AgentCreate(name="bob", address=BOB))
+    # payouts of tasks that are not ours, to our agents' addresses: no task lifecycle needed
+    amounts = [BIG // 3, BIG // 3, 10**18 + 1, 7]
+    for i, amount in enumerate(amounts):
+        store.record_reward(payout=Payout("other", i, ALICE, TOKEN_A, amount, tx(i), 100 + i))
+    when[0] = datetime(2026, 3, 2, 0, 0, 1, tzinfo=UTC)  # the next UTC day, one minute later
+    store.record_reward(payout=Payout("other", 10, BOB, TOKEN_B, 2**200, tx(10), 110))
+    store.record_reward(payout=Payout("other", 11, ALICE, TOKEN_B, 5, tx(11), 111))
+    store.record_cost(agent="alice", kind=CostKind.GAS, amount=2**70, tx_hash=tx(20))
+    store.record_cost(agent="alice", kind=CostKind.GAS, amount=2**70 + 1, tx_hash=tx(21))
+    store.record_cost(agent="bob", kind=CostKind.LLM, amount=4_200)
+    store.record_cost(agent="bob", kind=CostKind.LLM, amount=800)
+
+    queries = Queries(engine)
+    pnl = queries.pnl_by_agent()
+    assert pnl == store.pnl_by_agent()  # SQL sums equal Python's, to the last unit
+    assert pnl["alice"].rewards == {TOKEN_A: sum(amounts), TOKEN_B: 5} and pnl["alice"].gas_wei == 2**71 + 1
+    assert pnl["bob"].rewards == {TOKEN_B: 2**200} and pnl["bob"].llm_usd_micro == 5_000
+
+    first, second = queries.money_by_day()
+    assert first.day == date(2026, 3, 1) and first.rewards == {TOKEN_A: sum(amounts)}
+    assert (first.gas_wei, first.llm_usd_micro) == (0, 0)
+    assert second.day == date(2026, 3, 2) and second.rewards == {TOKEN_B: 2**200 + 5}
+    assert (second.gas_wei, second.llm_usd_micro) == (2**71 + 1, 5_000)
+    assert [d.day for d in queries.money_by_day(since=date(2026, 3, 2))] == [date(2026, 3, 2)]
+
+
+def test_an_amount_of_2_to_the_256_minus_1_sums_exactly(engine: Engine) -> None:
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    from orchestrator.store.models import Reward
+
+    store = Store(engine)
+    store.upsert_agent(agent=AgentCreate(name="alice", address=ALICE))
+    store.record_reward(payout=Payout("other", 1, ALICE, TOKEN_A, BIG, tx(1), 1))
+    with engine.connect() as conn:
+        chunks = conn.execute(select(*exact_sum_columns(col(Reward.amount)))).one()
+        empty = conn.execute(select(*exact_sum_columns(col(Reward.amount))).where(col(Reward.id) < 0)).one()
+    assert combine(chunks) == BIG and combine(empty) == 0
+
+
+def test_counts_and_pages(engine: Engine) -> None:
+    store = Store(engine)
+    for n in range(1, 6):
+        store.upsert_discovered(board_task=board_task(n))
+    store.upsert_discovered(board_task=board_task(6, quarantine="bad json"))
+    store.transition(task_id=1, to=S.CLAIMING, actor="w", agent="alice")
+    store.transition(task_id=2, to=S.CLAIMING, actor="w", agent="alice")
+    store.transition(task_id=2, to=S.CLAIMED, actor="w", tx_hash=tx(2))
+    store.transition(task_id=3, to=S.CLAIMING, actor="w", agent="bob")
+
+    queries = Queries(engine)
+    assert queries.tasks_by_state() == {S.DISCOVERED: 2, S.CLAIMING: 2, S.CLAIMED: 1, S.QUARANTINED: 1}
+    assert queries.tasks_by_state() == store.count_by_state()
+    assert queries.tasks_by_agent() == {"alice": {S.CLAIMING: 1, S.CLAIMED: 1}, "bob": {S.CLAIMING: 1}}
+    assert queries.count_tasks() == 6 and queries.count_tasks(state=S.CLAIMING) == 2
+    page = queries.task_page(limit=4, offset=0)
+    assert [t.id for t in page.tasks] == [6, 5, 4, 3] and page.total == 6
+    assert page.tasks[0] == store.get_task(task_id=6)  # the same TaskPublic as the Store returns
+    assert [t.id for t in queries.task_page(limit=4, offset=4).tasks] == [2, 1]
+    claiming = queries.task_page(state=S.CLAIMING, limit=10)
+    assert [t.id for t in claiming.tasks] == [3, 1] and claiming.total == 2
+    assert queries.task_page(state=S.PAID, limit=10).tasks == []
+
+
+def test_days_are_utc_days(engine: Engine, request: pytest.FixtureRequest) -> None:
+    """23:30 in New York is the next UTC day: the bucket follows UTC, whatever the database session's zone."""
+    when = [datetime(2026, 5, 1, 23, 30, tzinfo=UTC) + timedelta(hours=4)]  # = 2026-05-02 03:30 UTC
+    store = Store(engine, clock=lambda: when[0])
+    store.upsert_agent(agent=AgentCreate(name="alice", address=ALICE))
+    store.record_reward(payout=Payout("other", 1, ALICE, TOKEN_A, 10, tx(1), 1))
+    (day,) = Queries(engine).money_by_day()
+    assert day.day == date(2026, 5, 2)
+    if engine.dialect.name == "postgresql":
+        new_york = make_engine(
+            request.getfixturevalue("pg_url"), connect_args={"options": "-c TimeZone=America/New_York"}
+        )
+        try:
+            with new_york.connect() as conn:
+                assert conn.execute(text("SHOW TimeZone")).scalar_one() == "America/New_York"
+            (day,) = Queries(new_york).money_by_day()
+            assert day.day == date(2026, 5, 2)
+        finally:
+            new_york.dispose()
+
+
+def test_token_book_formats_known_and_unknown_tokens() -> None:
+    book = TokenBook([TokenInfo(TOKEN_A, "DWR", 18), TokenInfo(TOKEN_B.upper().replace("0X", "0x"), "USDC", 6)])
+    assert book.format(5 * 10**18, TOKEN_A.upper().replace("0X", "0x")) == "5 DWR"  # addresses match in any case
+    assert book.format(1_234_567_890, TOKEN_B) == "1,234.5679 USDC"
+    assert book.format(12, TOKEN_B) == "0.000012 USDC"
+    assert book.format(1, TOKEN_A) == "<0.00000001 DWR"
+    assert book.format(1_234_567, "0x" + "99" * 20) == "1,234,567 units of 0x9999…9999"
+    assert book.whole(15 * 10**17, TOKEN_A) == Decimal("1.5") and book.whole(1, "0x" + "99" * 20) is None
+    assert whole_text(Decimal(0)) == "0" and len(book) == 2
