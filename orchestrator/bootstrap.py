@@ -30,6 +30,7 @@ from orchestrator.config import Config, secret_from_env
 from orchestrator.errors import ConfigError
 from orchestrator.ports import ArtifactStore, Chain
 from orchestrator.store import Store, make_engine, migrate
+from orchestrator.tokens import TokenBook, TokenInfo
 from orchestrator.web.users import UserStore
 from wallets.fleet import WalletFleet
 
@@ -67,6 +68,15 @@ class AddressBook:
         if entry is None:
             return None
         return Deployment(chain_id=chain_id, token=entry["token"], board=entry["board"], block=entry["block"])
+
+    def chain_ids(self) -> list[int]:
+        """The chain ids with a saved deployment; none if the file is missing or unreadable (``get`` reports a
+        broken file when a deployment is actually needed)."""
+        try:
+            data = self._read()
+        except ConfigError:
+            return []
+        return [int(k) for k in data if k.isdigit()]
 
     def save(self, dep: Deployment) -> None:
         data = self._read()
@@ -139,6 +149,21 @@ class Runtime:
     @cached_property
     def addresses(self) -> AddressBook:
         return AddressBook(self.config.data_dir / "addresses.json")
+
+    def token_book(self) -> TokenBook:
+        """The tokens amounts are shown in: ``wallets.tokens`` first, then the DAO's reward token
+        (``dao.token_symbol``, ``dao.token_decimals``) at every address ``deworker dao deploy`` saved — for
+        ``chain.chain_id`` only, when it is set. Reads files only: it never connects to the chain."""
+        cfg = self.config
+        tokens = [TokenInfo(address=t.address, symbol=t.symbol, decimals=t.decimals) for t in cfg.wallets.tokens]
+        chain_ids = [cfg.chain.chain_id] if cfg.chain.chain_id is not None else self.addresses.chain_ids()
+        for chain_id in chain_ids:
+            dep = self.addresses.get(chain_id)
+            if dep is not None:
+                tokens.append(
+                    TokenInfo(address=dep.token, symbol=cfg.dao.token_symbol, decimals=cfg.dao.token_decimals)
+                )
+        return TokenBook(tokens)
 
     def deployment(self) -> Deployment:
         """The board and token for the connected chain: from config, else from the address book."""

@@ -25,7 +25,9 @@ from orchestrator.domain import TaskState
 from orchestrator.errors import ConfigError
 from orchestrator.matching import MatchingConfig
 from orchestrator.service import IN_HAND, CycleReport, FleetAgent, Orchestrator
-from orchestrator.store import EventKind, Store
+from orchestrator.store import PnL, Store, TaskPublic
+from orchestrator.store.queries import DayMoney, Queries, TaskPage
+from orchestrator.tokens import TokenBook, units
 
 if TYPE_CHECKING:
     from orchestrator.bootstrap import Runtime
@@ -43,8 +45,13 @@ def _runtime() -> Runtime:
     return runtime()
 
 
-def _tokens(units: int, decimals: int) -> str:
-    return f"{Decimal(units) / (Decimal(10) ** decimals):f}"
+def _money(amounts: dict[str, int], book: TokenBook) -> str:
+    """Token amounts (base units by token address) as people read them; currencies are never added up."""
+    return ", ".join(book.format(units, token) for token, units in amounts.items()) or "0"
+
+
+def _usd(micro: int) -> str:
+    return f"{Decimal(micro) / 1_000_000:f}"
 
 
 @contextmanager
@@ -107,39 +114,45 @@ def build_orchestrator(
 # ------------------------------------------------------------------------------------------------- tables
 
 
-def fleet_table(store: Store, *, decimals: int) -> Table:
-    """Agents, the tasks in their hands with the state, and what each earned."""
+def fleet_table(store: Store, queries: Queries, book: TokenBook) -> Table:
+    """Agents, the tasks in their hands with the state, and what each earned (sums in SQL)."""
     table = Table(title="Fleet")
-    for column in ("agent", "address", "task in hand", "state", "tasks paid", "earned", "gas (wei)", "LLM ($)"):
+    for column in ("agent", "address", "task in hand", "state", "tasks paid", "earned", "gas (ETH)", "LLM ($)"):
         table.add_column(column, overflow="fold")
-    tasks = store.tasks()
-    pnl = store.pnl_by_agent()
+    held: dict[str, list[TaskPublic]] = defaultdict(list)
+    for t in store.resumable():
+        if t.state in IN_HAND and t.agent_name is not None:
+            held[t.agent_name].append(t)
+    counts = queries.tasks_by_agent()
+    pnl = queries.pnl_by_agent()
     for agent in store.agents():
-        held = [t for t in tasks if t.agent_name == agent.name and t.state in IN_HAND]
-        money = pnl.get(agent.name)
+        mine = held.get(agent.name, [])
+        money = pnl.get(agent.name, PnL())
         table.add_row(
             agent.name,
             agent.address,
-            "\n".join(f"{t.board}/{t.board_task_id} {t.title or ''}" for t in held) or "-",
-            "\n".join(t.state.value for t in held) or "idle",
-            str(sum(1 for t in tasks if t.agent_name == agent.name and t.state is TaskState.PAID)),
-            ", ".join(_tokens(v, decimals) for v in money.rewards.values()) if money and money.rewards else "0",
-            str(money.gas_wei) if money else "0",
-            f"{Decimal(money.llm_usd_micro) / 1_000_000:f}" if money else "0",
+            "\n".join(f"{t.board}/{t.board_task_id} {t.title or ''}" for t in mine) or "-",
+            "\n".join(t.state.value for t in mine) or "idle",
+            str(counts.get(agent.name, {}).get(TaskState.PAID, 0)),
+            _money(money.rewards, book),
+            units(money.gas_wei),
+            _usd(money.llm_usd_micro),
         )
     return table
 
 
-def tasks_table(store: Store, *, state: TaskState | None, decimals: int) -> Table:
-    table = Table(title="Tasks" if state is None else f"Tasks in {state}")
+def tasks_table(page: TaskPage, book: TokenBook, *, state: TaskState | None, offset: int) -> Table:
+    """One page of tasks, the newest first, with the reason of each task's last transition."""
+    shown = f"{offset + 1}-{offset + len(page.tasks)} of {page.total}" if page.tasks else f"none of {page.total}"
+    table = Table(title=f"Tasks{'' if state is None else f' in {state}'} ({shown}, newest first)")
     for column in ("id", "board task", "title", "reward", "state", "agent", "reason", "revisions"):
         table.add_column(column, overflow="fold")
-    for t in store.tasks(state=state):
+    for t in page.tasks:
         table.add_row(
             str(t.id),
             f"{t.board}/{t.board_task_id}",
             t.title or "(bad spec)",
-            _tokens(t.reward, decimals),
+            book.format(t.reward, t.token),
             t.state.value,
             t.agent_name or "-",
             t.state_reason or "",
@@ -148,26 +161,20 @@ def tasks_table(store: Store, *, state: TaskState | None, decimals: int) -> Tabl
     return table
 
 
-def earnings_by_day(store: Store) -> dict[str, int]:
-    """Reward base units received per UTC day, oldest first (from the tasks' reward events)."""
-    days: dict[str, int] = defaultdict(int)
-    for task in store.tasks(state=TaskState.PAID):
-        for event in store.task_events(task_id=task.id):
-            if event.kind is EventKind.REWARD:
-                days[event.at.date().isoformat()] += task.reward
-    return dict(sorted(days.items()))
-
-
-def earnings_chart(days: dict[str, int], *, decimals: int, width: int = CHART_WIDTH) -> str:
-    """A terminal bar chart of ``earnings_by_day``."""
-    if not days:
+def earnings_chart(days: list[DayMoney], book: TokenBook, *, width: int = CHART_WIDTH) -> str:
+    """A terminal bar chart of the rewards received per UTC day, one block of bars per token."""
+    tokens = sorted({token for day in days for token in day.rewards})
+    if not tokens:
         return "no rewards yet"
-    top = max(days.values())
-    lines = []
-    for day, amount in days.items():
-        bar = "█" * max(1, round(width * amount / top)) if amount else ""
-        lines.append(f"{day} {bar} {_tokens(amount, decimals)}")
-    return "\n".join(lines)
+    blocks = []
+    for token in tokens:
+        series = [(day.day.isoformat(), day.rewards.get(token, 0)) for day in days if day.rewards.get(token)]
+        top = max(amount for _, amount in series)
+        lines = [book.symbol(token) or token]
+        for label, amount in series:
+            lines.append(f"{label} {'█' * max(1, round(width * amount / top))} {book.format(amount, token)}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 # ----------------------------------------------------------------------------------------------- commands
@@ -192,11 +199,12 @@ def run(
     service = rt.config.service
     with _agents(rt) as agents:
         orch = build_orchestrator(rt, agents, review_mode=mode, matching=matching, claim_margin=service.claim_margin)
-        with Live(fleet_table(rt.db, decimals=matching.token_decimals), console=console) as live:
+        book, queries = rt.token_book(), Queries(rt.engine)
+        with Live(fleet_table(rt.db, queries, book), console=console) as live:
 
             def refresh(report: CycleReport) -> None:
                 summary = f"last cycle: {report.discovered} new, {report.advanced} advanced, {report.rewards} paid"
-                live.update(Group(fleet_table(rt.db, decimals=matching.token_decimals), summary))
+                live.update(Group(fleet_table(rt.db, queries, book), summary))
 
             ServiceRunner(orch, service, on_cycle=refresh, upkeep=rt.fleet.upkeep).run_forever()
     console.print("stopped: every step finished or will resume from the database")
@@ -206,7 +214,7 @@ def run(
 def status() -> None:
     """The fleet: agents, the tasks in their hands and their state, earnings."""
     rt = _runtime()
-    console.print(fleet_table(rt.db, decimals=rt.config.matching.token_decimals))
+    console.print(fleet_table(rt.db, Queries(rt.engine), rt.token_book()))
 
 
 @service_app.command("tasks")
@@ -214,10 +222,14 @@ def tasks(
     state: Annotated[
         TaskState | None, typer.Option("--state", case_sensitive=False, help="Only tasks in this state.")
     ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="Tasks per page.")] = 50,
+    page: Annotated[int, typer.Option(min=1, help="Which page (1 = the newest tasks).")] = 1,
 ) -> None:
-    """Every task's lifecycle state with the reason of its last transition."""
+    """Tasks, the newest first, with each one's lifecycle state and the reason of its last transition."""
     rt = _runtime()
-    console.print(tasks_table(rt.db, state=state, decimals=rt.config.matching.token_decimals))
+    offset = (page - 1) * limit
+    found = Queries(rt.engine).task_page(state=state, limit=limit, offset=offset)
+    console.print(tasks_table(found, rt.token_book(), state=state, offset=offset))
 
 
 @service_app.command("agents")
@@ -235,30 +247,20 @@ def agents() -> None:
 
 @service_app.command("rewards")
 def rewards() -> None:
-    """Profit and loss per agent and per task (reward - gas - LLM cost), and earnings over time."""
+    """Profit and loss per agent and per task (reward - gas - LLM cost), and the rewards received per day."""
     rt = _runtime()
-    store, decimals = rt.db, rt.config.matching.token_decimals
+    book, queries = rt.token_book(), Queries(rt.engine)
     table = Table(title="P&L per agent (currencies are never mixed)")
-    for column in ("agent", "rewards (tokens)", "gas (wei)", "LLM ($)"):
+    for column in ("agent", "rewards", "gas (ETH)", "LLM ($)"):
         table.add_column(column)
-    for name, pnl in sorted(store.pnl_by_agent().items()):
-        table.add_row(
-            name,
-            ", ".join(_tokens(v, decimals) for v in pnl.rewards.values()) or "0",
-            str(pnl.gas_wei),
-            f"{Decimal(pnl.llm_usd_micro) / 1_000_000:f}",
-        )
+    for name, pnl in queries.pnl_by_agent().items():
+        table.add_row(name, _money(pnl.rewards, book), units(pnl.gas_wei), _usd(pnl.llm_usd_micro))
     console.print(table)
     per_task = Table(title="P&L per task")
-    for column in ("task", "rewards (tokens)", "gas (wei)", "LLM ($)"):
+    for column in ("task", "rewards", "gas (ETH)", "LLM ($)"):
         per_task.add_column(column)
-    for task_id, pnl in sorted(store.pnl_by_task().items()):
-        per_task.add_row(
-            str(task_id),
-            ", ".join(_tokens(v, decimals) for v in pnl.rewards.values()) or "0",
-            str(pnl.gas_wei),
-            f"{Decimal(pnl.llm_usd_micro) / 1_000_000:f}",
-        )
+    for task_id, pnl in sorted(rt.db.pnl_by_task().items()):
+        per_task.add_row(str(task_id), _money(pnl.rewards, book), units(pnl.gas_wei), _usd(pnl.llm_usd_micro))
     console.print(per_task)
-    console.print("[bold]Earnings per day[/]")
-    console.print(earnings_chart(earnings_by_day(store), decimals=decimals), highlight=False)
+    console.print("[bold]Rewards received per day (UTC)[/]")
+    console.print(earnings_chart(queries.money_by_day(), book), highlight=False)

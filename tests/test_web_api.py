@@ -36,11 +36,11 @@ from orchestrator.store import (
     make_engine,
     migrate,
 )
+from orchestrator.tokens import TokenBook, TokenInfo
 from orchestrator.web import views
 from orchestrator.web.app import create_app
 from orchestrator.web.auth import CSP, LOGIN_CSRF_COOKIE, SESSION_COOKIE, LoginLimiter
 from orchestrator.web.config import Role, WebConfig, WebSettings
-from orchestrator.web.tokens import TokenBook, TokenInfo
 from orchestrator.web.users import UserStore
 from tests.test_store import board_task, tx
 
@@ -668,7 +668,6 @@ def test_token_book_from_config(tmp_path: Path) -> None:
     """``wallets.tokens`` first, then the DAO's token at each deployment ``deworker dao deploy`` saved."""
     from orchestrator.bootstrap import Deployment, Runtime
     from orchestrator.config import Config, DaoConfig
-    from orchestrator.web.cli import token_book
     from wallets.config import TokenConfig, WalletsConfig
 
     usdc, dao_token, other = "0x" + "a0" * 20, "0x" + "d0" * 20, "0x" + "e0" * 20
@@ -678,11 +677,11 @@ def test_token_book_from_config(tmp_path: Path) -> None:
         dao=DaoConfig(token_symbol="GOV", token_decimals=12),
     )
     rt = Runtime(config)
-    assert token_book(rt).known() == [TokenInfo(usdc, "USDC", 6)]  # nothing deployed yet: no addresses.json
+    assert rt.token_book().known() == [TokenInfo(usdc, "USDC", 6)]  # nothing deployed yet: no addresses.json
     rt.addresses.save(Deployment(chain_id=31337, token=dao_token, board="0x" + "b0" * 20, block=1))
     rt.addresses.save(Deployment(chain_id=5, token=other, board="0x" + "b1" * 20, block=1))
-    book = token_book(rt)
+    book = rt.token_book()
     assert book.format(2_500_000, usdc) == "2.5 USDC" and book.format(3 * 10**12, dao_token) == "3 GOV"
     assert book.symbol(other) == "GOV"
     pinned = Runtime(config.model_copy(update={"chain": config.chain.model_copy(update={"chain_id": 31337})}))
-    assert token_book(pinned).symbol(other) is None  # chain.chain_id set: only that chain's deployment
+    assert pinned.token_book().symbol(other) is None  # chain.chain_id set: only that chain's deployment

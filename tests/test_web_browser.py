@@ -36,7 +36,7 @@ from orchestrator.matching import MatchingConfig
 from orchestrator.service import Orchestrator
 from orchestrator.store import AgentCreate, CostKind, ReviewDecision, RunCreate, RunStatus, Store, make_engine
 from orchestrator.web.config import Role
-from orchestrator.web.tokens import TokenBook, TokenInfo
+from orchestrator.tokens import TokenBook, TokenInfo
 from tests.conftest import require
 from tests.test_agents import fake, submit
 from tests.test_service_fixtures import DEADLINE_SECONDS, World, build_world, profile

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, text
 from orchestrator.domain import Payout, TaskState
 from orchestrator.store import AgentCreate, CostKind, Store, make_engine, migrate
 from orchestrator.store.queries import Queries, combine, exact_sum_columns
-from orchestrator.web.tokens import TokenBook, TokenInfo, whole_text
+from orchestrator.tokens import TokenBook, TokenInfo, whole_text
 from tests.test_store import board_task, tx
 from tests.test_web_api import ALL_TABLES, pg_web_engine
 

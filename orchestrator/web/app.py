@@ -34,11 +34,11 @@ from orchestrator.store import (
     StoreUnavailable,
 )
 from orchestrator.store.queries import Queries
+from orchestrator.tokens import TokenBook, units
 from orchestrator.web.auth import LoginLimiter, LoginRequired, SecurityHeaders, Services
 from orchestrator.web.config import WebSettings
 from orchestrator.web.render import ArtifactRenderer
 from orchestrator.web.routes import api, pages
-from orchestrator.web.tokens import TokenBook, whole_text
 from orchestrator.web.users import UserStore
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -122,11 +122,6 @@ def short(value: str | None, keep: int = 10) -> str:
     if not value:
         return "—"
     return value if len(value) <= 2 * keep + 1 else f"{value[:keep]}…{value[-6:]}"
-
-
-def units(amount: int, decimals: int = 18) -> str:
-    """Base units as a decimal amount of whole tokens (gas wei as ETH: ``units(21_000 * 10**9)`` is 0.000021)."""
-    return whole_text(Decimal(amount) / Decimal(10) ** decimals)
 
 
 def usd(micro_or_dollars: int | Decimal | None, *, micro: bool = True) -> str:

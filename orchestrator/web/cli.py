@@ -12,9 +12,7 @@ Everything is built through ``orchestrator.bootstrap.Runtime`` from the CLI's co
 from __future__ import annotations
 
 import getpass
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -28,7 +26,6 @@ from orchestrator.web.config import Role, WebConfig, WebSettings, is_loopback
 if TYPE_CHECKING:  # imported lazily: `deworker --help` stays fast
     from orchestrator.bootstrap import Runtime
     from orchestrator.store import ReviewDecision
-    from orchestrator.web.tokens import TokenBook
     from orchestrator.web.users import UserStore
 
 console = Console()
@@ -91,36 +88,10 @@ def serve(
         store=rt.db,
         artifacts=rt.store,
         users=ctx.users(),
-        settings=WebSettings.resolve(ctx.web, data_dir=rt.config.data_dir, tokens=token_book(rt)),
+        settings=WebSettings.resolve(ctx.web, data_dir=rt.config.data_dir, tokens=rt.token_book()),
     )
     err_console.print(f"Deworker review on http://{bind_host}:{bind_port}/ (Ctrl+C stops it)")
     uvicorn.run(app, host=bind_host, port=bind_port, log_level="info", server_header=False, proxy_headers=False)
-
-
-def token_book(rt: Runtime) -> TokenBook:
-    """The tokens amounts are shown in: ``wallets.tokens`` first, then the DAO's reward token (``dao.token_symbol``
-    and ``dao.token_decimals``) at every address ``deworker dao deploy`` saved — for ``chain.chain_id`` only, when
-    it is set. Reads files only: it never connects to the chain."""
-    from orchestrator.web.tokens import TokenBook, TokenInfo
-
-    cfg = rt.config
-    tokens = [TokenInfo(address=t.address, symbol=t.symbol, decimals=t.decimals) for t in cfg.wallets.tokens]
-    chain_ids = [cfg.chain.chain_id] if cfg.chain.chain_id is not None else _saved_chain_ids(rt.addresses.path)
-    for chain_id in chain_ids:
-        dep = rt.addresses.get(chain_id)
-        if dep is not None:
-            tokens.append(TokenInfo(address=dep.token, symbol=cfg.dao.token_symbol, decimals=cfg.dao.token_decimals))
-    return TokenBook(tokens)
-
-
-def _saved_chain_ids(path: Path) -> list[int]:
-    """The chain ids ``addresses.json`` has deployments for (its keys); none if it is missing or unreadable
-    (``AddressBook.get`` reports a broken file when it is read for real)."""
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError):
-        return []
-    return [int(k) for k in data if isinstance(k, str) and k.isdigit()] if isinstance(data, dict) else []
 
 
 # --------------------------------------------------------------------------------------------------- accounts

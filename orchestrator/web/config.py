@@ -3,7 +3,7 @@
 The lead wires ``WebConfig`` into ``orchestrator.config.Config`` as ``web``; until then the CLI uses the defaults.
 ``WebSettings`` is what ``create_app`` takes: the config with every path resolved against ``data_dir``.
 
-Must not import any adapter: standard library, pydantic and ``orchestrator.web.tokens`` only (``orchestrator.config``
+Must not import any adapter: standard library, pydantic and ``orchestrator.tokens`` only (``orchestrator.config``
 imports it).
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrator.web.tokens import TokenBook
+from orchestrator.tokens import TokenBook
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8077

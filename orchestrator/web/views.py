@@ -25,8 +25,8 @@ from orchestrator.store import (
     TaskPublic,
 )
 from orchestrator.store.queries import Queries
+from orchestrator.tokens import TokenBook
 from orchestrator.web.chart import Earning
-from orchestrator.web.tokens import TokenBook
 
 #: Lifecycle states in the order a task goes through them, exits last: the dashboard's columns.
 STATE_ORDER: tuple[TaskState, ...] = tuple(TaskState)

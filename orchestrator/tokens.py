@@ -68,3 +68,8 @@ def whole_text(value: Decimal) -> str:
     places = SHOWN_PLACES if abs(value) >= 1 else SMALL_PLACES
     text = f"{value:,.{places}f}".rstrip("0").rstrip(".")
     return text if text not in ("0", "-0") else f"<{Decimal(1).scaleb(-places):f}"
+
+
+def units(amount: int, decimals: int = 18) -> str:
+    """Base units as a decimal amount of whole tokens (gas wei as ETH: ``units(21_000 * 10**9)`` is 0.000021)."""
+    return whole_text(Decimal(amount) / Decimal(10) ** decimals)
