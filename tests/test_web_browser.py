@@ -8,7 +8,9 @@ the reviewer asks for changes; ``Orchestrator.advance`` runs the agent again wit
 up with its diff, is approved in the browser, and ``advance`` submits it on chain. The DAO approves, ``collect``
 records the payout, and the dashboard shows the reward next to a past of paid tasks.
 
-Saves docs/screenshots/{inbox,review,dashboard}.png for the README.
+Takes screenshots of the inbox, the review page and the dashboard: into the test's temporary folder, or, with
+``UPDATE_SCREENSHOTS=1``, over docs/screenshots/{inbox,review,dashboard}.png for the README (a plain test run never
+changes the working tree).
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ from orchestrator.domain import Payout, TaskSpec, TaskState
 from orchestrator.matching import MatchingConfig
 from orchestrator.service import Orchestrator
 from orchestrator.store import AgentCreate, CostKind, ReviewDecision, RunCreate, RunStatus, Store, make_engine
-from orchestrator.web.config import Role
 from orchestrator.tokens import TokenBook, TokenInfo
+from orchestrator.web.config import Role
 from tests.conftest import require
 from tests.test_agents import fake, submit
 from tests.test_service_fixtures import DEADLINE_SECONDS, World, build_world, profile
@@ -55,7 +57,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+README_SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+UPDATE_SCREENSHOTS = os.environ.get("UPDATE_SCREENSHOTS") == "1"  # read at import: the env scrub runs later
 SLUGIFY = """\"\"\"Turn titles into URL slugs.\"\"\"
 
 import re
@@ -179,6 +182,7 @@ def test_review_in_a_real_browser(world: World, tmp_path: Path) -> None:
 
     env = web_over(world, tmp_path / "web")
     history(env, world.dao.token)
+    shots = README_SCREENSHOTS if UPDATE_SCREENSHOTS else tmp_path
     env.users.add_user(name="carol", password=PASSWORD, role=Role.REVIEWER)
 
     # the DAO posts three tasks; the orchestrator claims and produces them and queues them for a human
@@ -208,7 +212,7 @@ def test_review_in_a_real_browser(world: World, tmp_path: Path) -> None:
     found = world.store.find_task(board=world.board.name, board_task_id=notes)
     assert found is not None and found.state is S.AWAITING_REVIEW
     task_id, first_cid = found.id, found.artifact_cid
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shots.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
 
     with serve(env.app) as server, sync_playwright() as pw:
@@ -226,7 +230,7 @@ def test_review_in_a_real_browser(world: World, tmp_path: Path) -> None:
         page.get_by_role("button", name="Log in").click()
         expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
         expect(page.locator("tbody tr")).to_have_count(3)
-        page.screenshot(path=str(SCREENSHOTS / "inbox.png"))
+        page.screenshot(path=str(shots / "inbox.png"))
 
         # open the oldest item with the keyboard and read the artifact
         page.keyboard.press("j")
@@ -255,7 +259,7 @@ def test_review_in_a_real_browser(world: World, tmp_path: Path) -> None:
         expect(page.get_by_role("heading", name="Changes since revision 0")).to_be_visible()
         expect(page.locator(".diff .gi", has_text="deworker db migrate")).to_be_visible()
         assert page.locator("input[name=artifact_cid]").input_value() == revised.artifact_cid
-        page.screenshot(path=str(SCREENSHOTS / "review.png"))
+        page.screenshot(path=str(shots / "review.png"))
 
         # approve it (the shortcut focuses Approve; Enter presses it)
         page.keyboard.press("a")
@@ -281,7 +285,7 @@ def test_review_in_a_real_browser(world: World, tmp_path: Path) -> None:
         expect(page.get_by_role("heading", name="Profit and loss by agent")).to_be_visible()
         expect(page.locator(".money")).to_contain_text("40 DWR")  # 28 from the past + 12 just paid
         expect(page.locator("table.list").last).to_contain_text("12 DWR")  # ada's row
-        page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
+        page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
 
         page.get_by_role("button", name="Log out").click()
         expect(page.get_by_role("heading", name="Log in to review")).to_be_visible()
@@ -289,6 +293,6 @@ def test_review_in_a_real_browser(world: World, tmp_path: Path) -> None:
 
     assert problems == [], f"browser console errors (CSP violations show up here): {problems}"
     for name in ("inbox", "review", "dashboard"):
-        size = (SCREENSHOTS / f"{name}.png").stat().st_size
+        size = (shots / f"{name}.png").stat().st_size
         assert 0 < size < 300_000, f"{name}.png is {size} bytes"
     env.engine.dispose()
