@@ -186,7 +186,8 @@ def test_run_tests_timeout_and_memory_limit(tmp_path: Path) -> None:
 
 def test_run_tests_cannot_read_or_write_outside_its_folder(tmp_path: Path) -> None:
     """A spec's test that reads a keystore-like file in a sibling folder, the repository's files and the runner's
-    process environment, or writes next to the workspace: every attempt fails inside the sandbox."""
+    process environment, or writes next to the workspace, the repository or the venv: no read succeeds and no
+    write reaches the host."""
     require(filesystem_isolation(), "the run_tests filesystem isolation needs `unshare -rnmpf` (Linux namespaces)")
     keystore = tmp_path / "operator" / "keystores" / "agent-1.json"
     keystore.parent.mkdir(parents=True)
@@ -201,8 +202,12 @@ def test_cannot_read(path):
 
 @pytest.mark.parametrize("path", [{str(escape)!r}, {str(ROOT / "escape.txt")!r}, {sys.prefix + "/escape.txt"!r}])
 def test_cannot_write(path):
-    with pytest.raises(OSError):
+    # refused, or written into the sandbox's private /tmp (a checkout under /tmp is a mount point there):
+    # either way nothing reaches the host, which the runner checks after the run
+    try:
         open(path, "w").write("x")
+    except OSError:
+        pass
 
 def test_can_write_its_own_folder():
     open("out.txt", "w").write("ok")
