@@ -348,7 +348,8 @@ def test_custom_prompt_set_and_hash(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------- retries against a real HTTP server
 
 
-def _completion(tool_args: dict[str, Any]) -> dict[str, Any]:
+def completion(tool_args: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAI chat completion whose answer is a ``submit_artifact`` call with ``tool_args``."""
     return {
         "id": "chatcmpl-1",
         "object": "chat.completion",
@@ -432,7 +433,7 @@ OVERLOADED = (503, {"error": {"message": "overloaded", "type": "server_error", "
 
 def test_429_then_200_is_retried(tmp_path: Path, openai_server: http.server.ThreadingHTTPServer) -> None:
     openai_server.script.extend(  # type: ignore[attr-defined]
-        [RATE_LIMITED, (200, _completion({"files": [{"path": "haiku.md", "content": "a\nb\nc\n"}], "summary": "ok"}))]
+        [RATE_LIMITED, (200, completion({"files": [{"path": "haiku.md", "content": "a\nb\nc\n"}], "summary": "ok"}))]
     )
     result = _remote_agent(openai_server).run(AgentTask("main:11", TEXT_SPEC), tmp_path / "t")
 
@@ -445,7 +446,7 @@ def test_429_then_200_is_retried(tmp_path: Path, openai_server: http.server.Thre
     assert (result.files_dir / "haiku.md").read_text() == "a\nb\nc\n"
 
 
-HAIKU = (200, _completion({"files": [{"path": "haiku.md", "content": "a\nb\nc\n"}], "summary": "ok"}))
+HAIKU = (200, completion({"files": [{"path": "haiku.md", "content": "a\nb\nc\n"}], "summary": "ok"}))
 
 
 def test_retry_after_is_honoured(tmp_path: Path, openai_server: http.server.ThreadingHTTPServer) -> None:

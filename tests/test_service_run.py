@@ -24,40 +24,19 @@ from eth_account import Account
 from orchestrator.chain import RpcChain, TxSender, anvil_dev_accounts
 from orchestrator.domain import TaskState
 from orchestrator.store import Store, make_engine
+from tests.test_agents import completion
 from tests.test_cli import SPEC, devnet, deworker  # noqa: F401  (devnet is a fixture)
 
 PASSPHRASE = "correct horse battery staple"
 
 
-def _completion() -> dict[str, object]:
-    args = {
+#: The model's one answer: the forced ``submit_artifact`` call with a glossary file.
+ANSWER = completion(
+    {
         "files": [{"path": "glossary.txt", "content": "quorum: the minimum number of votes for a decision.\n"}],
         "summary": "six terms defined",
     }
-    return {
-        "id": "chatcmpl-run",
-        "object": "chat.completion",
-        "created": 1,
-        "model": "test-model",
-        "choices": [
-            {
-                "index": 0,
-                "finish_reason": "tool_calls",
-                "message": {
-                    "role": "assistant",
-                    "content": None,
-                    "tool_calls": [
-                        {
-                            "id": "call_1",
-                            "type": "function",
-                            "function": {"name": "submit_artifact", "arguments": json.dumps(args)},
-                        }
-                    ],
-                },
-            }
-        ],
-        "usage": {"prompt_tokens": 200, "completion_tokens": 40, "total_tokens": 240},
-    }
+)
 
 
 class _Model(http.server.BaseHTTPRequestHandler):
@@ -65,7 +44,7 @@ class _Model(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        data = json.dumps(_completion()).encode()
+        data = json.dumps(ANSWER).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
