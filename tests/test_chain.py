@@ -274,6 +274,78 @@ def test_an_invalid_opcode_is_a_revert_too(chain_env: ChainEnv) -> None:
     assert "invalid" in mined.value.reason.lower()
 
 
+def test_gas_estimate_is_enough_and_tight(chain_env: ChainEnv, token_artifact: dict[str, Any]) -> None:
+    chain, sender = chain_env.chain, chain_env.sender()
+    token = _deploy_token(sender, token_artifact)
+    assert chain.estimate_gas(sender=sender.address, to=DEAD, data=b"", value=1) == 21_000
+    fresh = "0x" + "42" * 20  # a zero balance slot: the most expensive transfer
+    estimate = chain.estimate_gas(sender=sender.address, to=token, data=_transfer(fresh, 5))
+    receipt = sender.send(token, _transfer(fresh, 5), gas=estimate)  # exactly the estimate, no margin
+    assert receipt.status == 1
+    assert receipt.gas_used <= estimate <= receipt.gas_used * 1.1
+
+
+def test_eth_tester_estimate_runs_the_transaction_twice(
+    token_artifact: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """geth's shortcut, not py-evm's binary search (~13 runs), which made estimates most of a pipeline's time."""
+    from orchestrator.chain import ethtester
+
+    chain = EthTesterChain()
+    sender = TxSender(chain, Account.from_key(chain.dev_accounts()[0].private_key))
+    token = _deploy_token(sender, token_artifact)
+    runs: list[int] = []
+    real = ethtester._run_costless
+
+    def counted(state: Any, tx: Any, gas: int) -> Any:
+        runs.append(gas)
+        return real(state, tx, gas)
+
+    monkeypatch.setattr(ethtester, "_run_costless", counted)
+    estimate = chain.estimate_gas(sender=sender.address, to=token, data=_transfer(DEAD, 5))
+    assert len(runs) == 2 and runs[1] == estimate
+
+
+def _receipt_json(tx_hash: str) -> dict[str, Any]:
+    return {
+        "transactionHash": tx_hash,
+        "blockNumber": "0x1",
+        "status": "0x1",
+        "gasUsed": "0x5208",
+        "effectiveGasPrice": "0x1",
+        "logs": [],
+    }
+
+
+def test_receipt_polling_learns_how_long_the_node_takes() -> None:
+    """A node that mines in ~10 ms: the first pause converges near that (polling at once and then after a fixed
+    20 ms cost more than the node), and never runs away (learning from the time it polled would only grow)."""
+    mine_after = 0.01
+    first_asked: dict[str, float] = {}
+    asked: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        tx_hash = body["params"][0]
+        asked.append(tx_hash)
+        now = time.monotonic()
+        first_asked.setdefault(tx_hash, now)
+        mined = now - first_asked[tx_hash] >= mine_after
+        return httpx.Response(
+            200, json={"jsonrpc": "2.0", "id": body["id"], "result": _receipt_json(tx_hash) if mined else None}
+        )
+
+    chain = RpcChain("http://node.test", transport=httpx.MockTransport(handler))
+    hashes = ["0x" + f"{i:064x}" for i in range(40)]
+    for tx_hash in hashes:
+        first_asked[tx_hash] = time.monotonic()  # "sent" now
+        chain.wait_receipt(tx_hash, timeout=5)
+    assert chain.receipt_latency is not None
+    assert mine_after / 3 <= chain.receipt_latency <= 0.1
+    polls_late = [asked.count(h) for h in hashes[20:]]
+    assert sum(polls_late) / len(polls_late) <= 2.5
+
+
 def _make_transfers(env: ChainEnv, artifact: dict[str, Any]) -> tuple[str, int, int, list[LogEntry]]:
     """Deploy a token and make seven transfers with empty blocks between some; return the token, the block
     range and every log the receipts reported."""

@@ -18,6 +18,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, event, text, update
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
 
 from orchestrator.domain import (
     TERMINAL_STATES,
@@ -50,8 +51,9 @@ from orchestrator.store import (
     make_engine,
     migrate,
 )
-from orchestrator.store.db import alembic_config, target_metadata
+from orchestrator.store.db import alembic_config, relax, target_metadata
 from orchestrator.store.models import Task
+from orchestrator.store.repo import REDERIVABLE_STATES
 
 S = TaskState
 STORE_TABLES = ("board", "task", "task_event", "agent", "run", "artifact", "review", "reward", "cost")
@@ -690,3 +692,91 @@ def test_timestamps_are_utc_and_naive_ones_refused(backend: Backend, store: Stor
     naive = Store(backend.engine, clock=lambda: datetime(2026, 1, 1))
     with pytest.raises(StoreError, match="naive datetime"):
         naive.upsert_discovered(board_task=board_task(2))
+
+
+# ------------------------------------------------------------------------------------------------- durability
+
+
+def _sync_level(session: Session, backend: str) -> str:
+    if backend == "sqlite":
+        return {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}[session.execute(text("PRAGMA synchronous")).scalar_one()]
+    return str(session.execute(text("SHOW synchronous_commit")).scalar_one())
+
+
+def test_relax_skips_the_fsync_of_one_transaction_only(backend: Backend) -> None:
+    durable, relaxed = ("FULL", "NORMAL") if backend.name == "sqlite" else ("on", "off")
+    with Session(backend.engine) as s, s.begin():
+        relax(s)
+        assert _sync_level(s, backend.name) == relaxed
+    for _ in range(3):  # the pooled connection goes back to durable commits
+        with Session(backend.engine) as s, s.begin():
+            assert _sync_level(s, backend.name) == durable
+
+
+def _commit_levels(engine: Engine) -> list[str]:
+    """Records the SQLite synchronous level each transaction begins with (what its commit will use)."""
+    levels: list[str] = []
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement == "BEGIN IMMEDIATE":
+            levels.append(conn.info["synchronous"])
+
+    event.listen(engine, "before_cursor_execute", before)
+    return levels
+
+
+def test_only_rederivable_records_commit_without_fsync(tmp_path: Path) -> None:
+    """Steps that precede a transaction (CLAIMING, SUBMITTING) and cursors wait for the disk; what the
+    orchestrator re-derives from the chain or by re-running (CLAIMED, PRODUCING, PRODUCED, SUBMITTED, gas, runs,
+    artifacts, discovered tasks before their cursor) does not."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    migrate(engine)
+    store = Store(engine)
+    store.ensure_board(name="main", kind="onchain")
+    levels = _commit_levels(engine)
+
+    def level_of(action: Callable[[], object]) -> str:
+        levels.clear()
+        action()
+        assert levels, "no transaction began"
+        return levels[-1]
+
+    task_id = 0
+
+    def discover() -> None:
+        nonlocal task_id
+        task_id = new_task(store)
+
+    assert level_of(discover) == "NORMAL"
+    assert level_of(lambda: store.set_poll_cursor(board="main", cursor=10)) == "FULL"
+    assert level_of(lambda: store.transition(task_id=task_id, to=S.CLAIMING, actor="m", agent="a")) == "FULL"
+    assert (
+        level_of(lambda: store.record_cost(agent="a", kind=CostKind.GAS, amount=1, task_id=task_id, tx_hash=tx(1)))
+        == "NORMAL"
+    )
+    for state in (S.CLAIMED, S.PRODUCING):
+        assert state in REDERIVABLE_STATES
+        assert level_of(lambda state=state: store.transition(task_id=task_id, to=state, actor="a")) == "NORMAL"
+    assert (
+        level_of(
+            lambda: store.record_artifact(
+                task_id=task_id, cid="bafyart", manifest={}, self_check=SelfCheck.PASSED, actor="a"
+            )
+        )
+        == "NORMAL"
+    )
+    assert level_of(lambda: store.transition(task_id=task_id, to=S.PRODUCED, actor="a", cid="bafyart")) == "NORMAL"
+    assert (
+        level_of(
+            lambda: store.record_review(
+                task_id=task_id, artifact_cid="bafyart", decision=ReviewDecision.APPROVE, reviewer="auto"
+            )
+        )
+        == "FULL"
+    )
+    assert level_of(lambda: store.transition(task_id=task_id, to=S.SUBMITTING, actor="a", cid="bafyart")) == "FULL"
+    assert level_of(lambda: store.transition(task_id=task_id, to=S.SUBMITTED, actor="a", cid="bafyart")) == "NORMAL"
+    assert level_of(lambda: store.get_task(task_id=task_id)) == "FULL"  # the default stays durable
+    engine.dispose()
+    reopened = Store(make_engine(f"sqlite:///{tmp_path / 'store.db'}"))
+    assert reopened.get_task(task_id=task_id).state is S.SUBMITTED  # relaxed commits are commits

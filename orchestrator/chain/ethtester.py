@@ -12,9 +12,9 @@ Adapter code: must not import web3 or httpx, nor anything above the ports.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, cast
 
-from eth.abc import BlockHeaderAPI, ChainAPI, ReceiptAPI
+from eth.abc import BlockHeaderAPI, ChainAPI, ComputationAPI, ReceiptAPI, SignedTransactionAPI, StateAPI
 from eth.exceptions import HeaderNotFound, Revert, TransactionNotFound, VMError
 from eth.vm.spoof import SpoofTransaction
 from eth_bloom.bloom import BloomFilter
@@ -37,6 +37,8 @@ from orchestrator.errors import ChainError, TransactionReverted
 from orchestrator.ports import Fees, LogEntry, Receipt
 
 GWEI = 10**9
+#: Gas a value-carrying CALL forwards on top of the caller's limit; geth adds it to its first estimate too.
+CALL_STIPEND = 2_300
 
 
 class EthTesterChain(BaseChain):
@@ -136,10 +138,18 @@ class EthTesterChain(BaseChain):
             return self._execute(sender=sender, to=to, data=data, value=0, gas=None, header=head)
 
     def estimate_gas(self, *, sender: str, to: str | None, data: bytes, value: int = 0) -> int:
+        """The gas the transaction needs, found the way geth finds it: one run at the block gas limit (a revert
+        or halt raises here), then one at what that run consumed plus a call stipend, times 64/63 (the share a
+        CALL withholds). Only if that second run fails, py-evm's binary search: its ~13 runs per estimate made
+        estimates half of the orchestrator pipeline's time on this chain."""
         with self._lock:
             head = self._chain.get_canonical_head()
             spoof = self._spoof(sender=sender, to=to, data=data, value=value, gas=None, header=head)
             try:
+                with self._chain.get_vm(head).in_costless_state() as state:
+                    optimistic = _optimistic_gas(state, spoof)
+                if optimistic is not None:
+                    return optimistic
                 return int(self._chain.estimate_gas(spoof, head))
             except Revert as exc:
                 raise TransactionReverted(_revert_data_reason(exc)) from exc
@@ -288,6 +298,33 @@ class EthTesterChain(BaseChain):
             raise TransactionReverted(_vm_error_reason(exc)) from exc
         except EthValidationError as exc:
             raise ChainError(f"call refused: {exc}") from exc
+
+
+def _run_costless(state: StateAPI, tx: Any, gas: int) -> ComputationAPI:
+    """Run ``tx`` with a ``gas`` limit on ``state`` and undo it; the computation tells how it went."""
+    snapshot = state.snapshot()
+    try:
+        return state.apply_transaction(cast(SignedTransactionAPI, SpoofTransaction(tx, gas=gas, gas_price=0)))
+    finally:
+        state.revert(snapshot)
+
+
+def _optimistic_gas(state: StateAPI, tx: Any) -> int | None:
+    """Geth's estimate shortcut: a gas limit verified by a run, or ``None`` when the caller must search.
+    A revert or halt at the block gas limit raises its ``VMError``."""
+    first = _run_costless(state, tx, state.gas_limit)
+    if first.is_error:
+        raise first.error
+    consumed = max(state.gas_limit - first.get_gas_remaining(), first.data_floor_gas or 0)
+    intrinsic = int(tx.intrinsic_gas)
+    if consumed <= intrinsic:
+        return intrinsic  # no code ran (a plain transfer): the intrinsic gas is exact
+    limit = min(state.gas_limit, (consumed + CALL_STIPEND) * 64 // 63)
+    try:
+        second = _run_costless(state, tx, limit)
+    except EthValidationError:
+        return None  # a rule on the limit itself (e.g. the calldata floor): let the search find it
+    return None if second.is_error else limit
 
 
 def _revert_data_reason(exc: Revert) -> str:

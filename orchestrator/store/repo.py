@@ -6,6 +6,10 @@ and appends a ``task_event`` row in the same database transaction. Each such upd
 PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), so two workers can never both move a task: pass ``expect_version``
 (the version you decided on) and the loser gets ``Conflict``.
 
+Commits that precede a side effect (CLAIMING, SUBMITTING, cursors, review decisions, exits) wait for the disk; those
+the orchestrator re-derives after a power loss (``REDERIVABLE_STATES``, runs, artifacts, gas, discovered tasks and
+payouts before their cursor) skip the fsync (``db.relax``); a process crash loses neither.
+
 Methods return ``XPublic`` models, detached from any session. Writes meant to be repeated after a crash are
 idempotent: discovery per (board, board task id), artifacts per (task, CID), rewards per (board, board task id),
 gas costs per transaction hash.
@@ -26,7 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from orchestrator.domain import TERMINAL_STATES, TRANSITIONS, BoardTask, Payout, TaskState, check_transition
-from orchestrator.store.db import translate
+from orchestrator.store.db import relax, translate
 from orchestrator.store.errors import (
     Conflict,
     DuplicateRecord,
@@ -74,6 +78,11 @@ DECISION_TARGETS: dict[ReviewDecision, TaskState] = {
 WEI = "wei"
 USD_MICRO = "usd_micro"
 
+#: States whose entry the orchestrator re-derives if a power loss drops it, so their commit skips the fsync:
+#: CLAIMED and SUBMITTED from the board (a CLAIMING/SUBMITTING task is resolved from the chain), PRODUCING and
+#: PRODUCED by running the agent again. States entered before a side effect (CLAIMING, SUBMITTING), the review
+#: states (a human's decision) and the exits stay durable. A later durable commit makes earlier ones durable too.
+REDERIVABLE_STATES = frozenset({S.CLAIMED, S.PRODUCING, S.PRODUCED, S.SUBMITTED})
 _CLAIM_TX_STATES = frozenset({S.CLAIMING, S.CLAIMED})
 _SUBMIT_TX_STATES = frozenset({S.SUBMITTING, S.SUBMITTED})
 
@@ -123,10 +132,13 @@ class Store:
         self._clock = clock
 
     @contextmanager
-    def _session(self, doing: str) -> Iterator[Session]:
-        """One transaction: committed when the block ends, rolled back if it raises."""
+    def _session(self, doing: str, *, durable: bool = True) -> Iterator[Session]:
+        """One transaction: committed when the block ends, rolled back if it raises. ``durable=False`` commits
+        without waiting for the disk (``db.relax``): only for records re-derived after losing them."""
         try:
             with Session(self._engine, expire_on_commit=False) as session, session.begin():
+                if not durable:
+                    relax(session)
                 yield session
         except SQLAlchemyError as exc:
             raise translate(exc, doing=doing) from exc
@@ -195,7 +207,8 @@ class Store:
             updated_at=now,
         )
         try:
-            with self._session(f"storing task {bt.board}/{bt.task_id}") as s:
+            # not durable: the poll cursor saved after it is, and a lost task is polled again from the older cursor
+            with self._session(f"storing task {bt.board}/{bt.task_id}", durable=False) as s:
                 s.add(task)
                 s.flush()
                 assert task.id is not None
@@ -275,7 +288,7 @@ class Store:
         may make (anything to APPROVED, or AWAITING_REVIEW -> PRODUCING): use ``record_review``.
         """
         to = TaskState(to)
-        with self._session(f"moving task {task_id} to {to}") as s:
+        with self._session(f"moving task {task_id} to {to}", durable=to not in REDERIVABLE_STATES) as s:
             task = self._task(s, task_id, lock=True)
             if expect_version is not None and task.version != expect_version:
                 raise Conflict(
@@ -331,7 +344,7 @@ class Store:
 
     def record_run(self, *, run: RunCreate) -> RunPublic:
         """Record a finished agent run (its attempt number is assigned here) and its LLM cost as a cost row."""
-        with self._session(f"recording a run of task {run.task_id}") as s:
+        with self._session(f"recording a run of task {run.task_id}", durable=False) as s:  # a lost run runs again
             self._task(s, run.task_id, lock=True)  # serializes attempt numbering per task
             previous = s.exec(select(func.count()).select_from(Run).where(col(Run.task_id) == run.task_id)).one()
             row = Run.model_validate(run, update={"attempt": previous + 1})
@@ -361,7 +374,7 @@ class Store:
     ) -> ArtifactPublic:
         """Make ``cid`` the task's current artifact (the task must be PRODUCING). Recording the same CID again
         returns the stored row; it becomes current again if a newer one had replaced it."""
-        with self._session(f"recording artifact {cid} of task {task_id}") as s:
+        with self._session(f"recording artifact {cid} of task {task_id}", durable=False) as s:  # PRODUCING: re-run
             task = self._task(s, task_id, lock=True)
             if task.state is not S.PRODUCING:
                 raise StoreError(
@@ -496,7 +509,8 @@ class Store:
         """
         p = payout
         try:
-            with self._session(f"recording the payout of {p.board}/{p.task_id}") as s:
+            # not durable: the payout cursor saved after it is; a lost payout is collected again
+            with self._session(f"recording the payout of {p.board}/{p.task_id}", durable=False) as s:
                 existing = self._reward(s, p)
                 if existing is not None:
                     return self._same_reward(existing, p), False
@@ -577,7 +591,8 @@ class Store:
             raise StoreError(f"a {kind} cost {'needs' if kind is CostKind.GAS else 'cannot have'} a tx_hash")
         row = Cost(task_id=task_id, agent=agent, kind=kind, amount=amount, tx_hash=tx_hash, at=self._clock())
         try:
-            with self._session(f"recording a {kind} cost of {agent!r}") as s:
+            # gas is recorded after the receipt, as the step's record; the task's next durable commit flushes it
+            with self._session(f"recording a {kind} cost of {agent!r}", durable=kind is not CostKind.GAS) as s:
                 if tx_hash is not None:
                     existing = s.exec(select(Cost).where(col(Cost.tx_hash) == tx_hash)).one_or_none()
                     if existing is not None:
