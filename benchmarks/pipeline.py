@@ -44,7 +44,7 @@ from orchestrator.dao import Dao, token_abi
 from orchestrator.demo import InstantAgent, deploy, make_fleet, open_store
 from orchestrator.domain import TaskSpec, TaskState
 from orchestrator.matching import MatchingConfig
-from orchestrator.ports import Chain
+from orchestrator.ports import Chain, Fees
 from orchestrator.service import FleetAgent, Orchestrator
 from orchestrator.specs import dump_spec
 from orchestrator.store import TaskPublic
@@ -167,14 +167,30 @@ def board_tps(chain: Chain, signer: TxSender, key: bytes, root: Path) -> float:
     return pairs * TX_PER_TASK / (time.perf_counter() - started)
 
 
-def post_many(chain: Chain, signer: TxSender, board: str, token: str, cid: str, count: int, deadline: int) -> None:
-    """Post ``count`` tasks fast: one allowance for all, then each post with a fixed gas limit (no estimate)
-    and its receipt (anvil slows down badly with thousands of transactions in its mempool)."""
+def post_many(
+    chain: Chain, signer: TxSender, board: str, token: str, cid: str, count: int, deadline: int, *, per_block: int = 1
+) -> None:
+    """Post ``count`` tasks fast: one allowance for all, then each post with a fixed gas limit (no estimate).
+    With ``per_block`` > 1 on a JSON-RPC dev node, automine is off and each block takes that many posts (a backlog of
+    thousands: anvil slows to a few transactions per second once it holds thousands of one-transaction blocks)."""
     signer.send(token, token_abi().encode_call("approve", board, 2**255))
     data = board_abi().encode_call("post", token, 1, deadline, signer.address, cid)
     gas = signer.gas_for(board, data)
-    for _ in range(count):
-        signer.send(board, data, gas=gas)
+    if per_block <= 1 or not isinstance(chain, RpcChain):
+        for _ in range(count):
+            signer.send(board, data, gas=gas)
+        return
+    chain.request("evm_setAutomine", [False])
+    try:
+        for start in range(0, count, per_block):
+            batch = min(per_block, count - start)
+            quoted = signer.fees()  # re-quoted per block: the base fee moves with how full blocks are
+            fees = Fees(quoted.max_fee_per_gas * 2, quoted.max_priority_fee_per_gas)
+            hashes = [signer.broadcast(signer.sign(board, data, gas=gas, fees=fees)) for _ in range(batch)]
+            chain.request("evm_mine", [])
+            signer.wait(hashes[-1])
+    finally:
+        chain.request("evm_setAutomine", [True])
 
 
 def world(chain: Chain, keys: list[bytes], root: Path) -> tuple[TxSender, Orchestrator, Dao, int]:
@@ -263,7 +279,7 @@ def poll_cost(anvil_binary: str, backlog: int, progress: Progress) -> list[tuple
         signer, orch, dao, _block = world(chain, keys, Path(tmp))
         cid = dao.store.put_bytes(dump_spec(SPEC))
         bar = progress.add_task(f"anvil: post backlog {backlog}", total=1)
-        post_many(chain, signer, dao.board_address, dao.token, cid, backlog, _deadline(chain))
+        post_many(chain, signer, dao.board_address, dao.token, cid, backlog, _deadline(chain), per_block=50)
         progress.advance(bar)
         orch.start()
         orch.poll()  # the backlog: stored once, the cursor saved at the head
@@ -283,7 +299,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="threads advancing tasks (1: one after another)")
     parser.add_argument("--backlog", type=int, default=10_000, help="open tasks behind the poll cursor (anvil)")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=max(Console().width, 140))  # the wide result table stays readable in logs
     try:
         anvil_binary: str | None = str(find_anvil())
     except AnvilNotFound as exc:
