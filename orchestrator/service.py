@@ -46,7 +46,6 @@ from orchestrator.store import (
     CostKind,
     DuplicateRecord,
     RecordNotFound,
-    ReviewDecision,
     RunCreate,
     RunStatus,
     SelfCheck,
@@ -80,6 +79,12 @@ IN_HAND = frozenset({S.CLAIMING, S.CLAIMED, S.PRODUCING, S.PRODUCED, S.AWAITING_
 #: States in which a non-retryable error gives the task up by releasing its claim (in CLAIMING and SUBMITTING the
 #: chain decides first: they fail instead).
 _RELEASABLE = frozenset({S.CLAIMED, S.PRODUCING, S.PRODUCED, S.APPROVED})
+#: The self-checks the automatic review approves, per review mode (the others wait for a human).
+_AUTO_APPROVE: dict[ReviewMode, frozenset[SelfCheck]] = {
+    "auto": frozenset(SelfCheck),
+    "auto_if_tests_pass": frozenset({SelfCheck.PASSED}),
+    "human": frozenset(),
+}
 #: States ``advance`` can move forward without outside input.
 ACTIONABLE = frozenset({S.CLAIMING, S.CLAIMED, S.PRODUCING, S.PRODUCED, S.APPROVED, S.SUBMITTING})
 
@@ -261,28 +266,28 @@ class Orchestrator:
         return bt.claimant is not None and bt.claimant.lower() == agent.wallet.address.lower()
 
     def claim(self, task_id: int) -> TaskPublic:
-        """CLAIMING -> CLAIMED (or LOST / FAILED). A task this process did not just move to CLAIMING is resolved
-        from the chain first, so a claim is never sent twice."""
-        task = self.store.get_task(task_id=task_id)
+        """CLAIMING -> CLAIMED -> PRODUCING (or LOST / FAILED). A task this process did not just move to CLAIMING is
+        resolved from the chain first, so a claim is never sent twice. A confirmed claim is persisted with its gas
+        and straight on to PRODUCING, in one transaction: the agent runs next (``produce``)."""
+        return self._claim(self.store.get_task(task_id=task_id))
+
+    def _claim(self, task: TaskPublic) -> TaskPublic:
         agent = self._agent(task)
         board = self._board(task)
-        if not self._take_fresh(task_id):
+        if not self._take_fresh(task.id):
             agent.wallet.recover()
             bt = board.status(task.board_task_id)
             if self._is_ours(bt, agent):
-                return self.store.transition(
-                    task_id=task_id,
-                    to=S.CLAIMED,
-                    actor=agent.name,
-                    reason="claim confirmed on the board",
-                    tx_hash=self._confirmed_gas(task, agent, board, "claim"),
+                return self._claimed(
+                    task, agent, self._confirmed(task, agent, board, "claim"), "claim confirmed on the board"
                 )
             if bt.status is not BoardStatus.OPEN:
                 return self.store.transition(
-                    task_id=task_id,
+                    task_id=task.id,
                     to=S.LOST,
                     actor=agent.name,
                     reason=f"board shows {bt.status.name} by {bt.claimant}",
+                    expect_version=task.version,
                 )
         self._hook("claiming")
         try:
@@ -290,27 +295,43 @@ class Orchestrator:
         except TransactionReverted as exc:
             if "task not open" in exc.reason:
                 return self.store.transition(
-                    task_id=task_id, to=S.LOST, actor=agent.name, reason="another worker claimed it first"
+                    task_id=task.id,
+                    to=S.LOST,
+                    actor=agent.name,
+                    reason="another worker claimed it first",
+                    expect_version=task.version,
                 )
             return self.store.transition(
-                task_id=task_id, to=S.FAILED, actor=agent.name, reason=f"claim reverted: {exc.reason}"
+                task_id=task.id,
+                to=S.FAILED,
+                actor=agent.name,
+                reason=f"claim reverted: {exc.reason}",
+                expect_version=task.version,
             )
         self._hook("claim-mined")
-        self._record_gas(agent, task_id, receipt)
+        return self._claimed(task, agent, receipt, "claimed")
+
+    def _claimed(self, task: TaskPublic, agent: FleetAgent, receipt: Receipt | None, reason: str) -> TaskPublic:
+        """CLAIMING -> CLAIMED (with the claim's hash and gas) -> PRODUCING, in one transaction."""
         return self.store.transition(
-            task_id=task_id, to=S.CLAIMED, actor=agent.name, reason="claimed", tx_hash=receipt.tx_hash
+            task_id=task.id,
+            via=S.CLAIMED,
+            to=S.PRODUCING,
+            actor=agent.name,
+            reason=reason,
+            tx_hash=None if receipt is None else receipt.tx_hash,
+            gas_wei=None if receipt is None else receipt.fee_wei,
+            expect_version=task.version,
         )
 
-    def _confirmed_gas(self, task: TaskPublic, agent: FleetAgent, board: TaskBoard, action: BoardAction) -> str | None:
-        """The transaction of a claim or submission found confirmed on the board after a restart: its gas is
-        recorded like any other (idempotent by hash). Returns its hash, if the board's events still have it."""
+    def _confirmed(self, task: TaskPublic, agent: FleetAgent, board: TaskBoard, action: BoardAction) -> Receipt | None:
+        """The receipt of a claim or submission found confirmed on the board after a restart, so that its hash and
+        gas are recorded like any other (idempotent by hash); None if the board's events no longer have it."""
         tx_hash = board.action_tx(task.board_task_id, action, actor=agent.wallet.address, from_block=self.start_block)
         receipt = self.chain.receipt(tx_hash) if tx_hash is not None else None
         if receipt is None:
             log.warning("task %s: no %s transaction found on the board for its gas", task.id, action)
-            return None
-        self._record_gas(agent, task.id, receipt)
-        return receipt.tx_hash
+        return receipt
 
     def _record_gas(self, agent: FleetAgent, task_id: int | None, receipt: Receipt) -> None:
         try:
@@ -324,15 +345,18 @@ class Orchestrator:
 
     def produce(self, task_id: int) -> TaskPublic:
         """CLAIMED/PRODUCING -> PRODUCED: run the agent (with the reviewer's feedback on a revision), store the
-        artifact by CID. A failed run releases the claim (ABANDONED)."""
-        task = self.store.get_task(task_id=task_id)
+        artifact by CID, then record the run, the artifact and PRODUCED in one transaction. A failed run is
+        recorded and releases the claim (ABANDONED)."""
+        return self._produce(self.store.get_task(task_id=task_id))
+
+    def _produce(self, task: TaskPublic) -> TaskPublic:
         agent = self._agent(task)
         if task.state is S.CLAIMED:
-            task = self.store.transition(task_id=task_id, to=S.PRODUCING, actor=agent.name)
+            task = self.store.transition(task_id=task.id, to=S.PRODUCING, actor=agent.name, expect_version=task.version)
         self._hook("producing")
         feedback = None
         if task.revision_count > 0:
-            reviews = self.store.reviews(task_id=task_id)
+            reviews = self.store.reviews(task_id=task.id)
             feedback = reviews[-1].feedback if reviews else task.state_reason
         assert task.spec is not None
         started = datetime.now(UTC)
@@ -342,31 +366,34 @@ class Orchestrator:
             feedback=feedback,
         )
         produced = result.status is AgentStatus.PRODUCED
-        self.store.record_run(
-            run=RunCreate(
-                task_id=task_id,
-                agent=agent.name,
-                started_at=started,
-                finished_at=datetime.now(UTC),
-                status=RunStatus.PRODUCED if produced else RunStatus.FAILED,
-                prompt_tokens=result.usage.prompt_tokens,
-                completion_tokens=result.usage.completion_tokens,
-                cost_usd_micro=int(result.cost * Decimal(1_000_000)),
-                error=result.reason,
-            )
+        run = RunCreate(
+            task_id=task.id,
+            agent=agent.name,
+            started_at=started,
+            finished_at=datetime.now(UTC),
+            status=RunStatus.PRODUCED if produced else RunStatus.FAILED,
+            prompt_tokens=result.usage.prompt_tokens,
+            completion_tokens=result.usage.completion_tokens,
+            cost_usd_micro=int(result.cost * Decimal(1_000_000)),
+            error=result.reason,
         )
         if not produced:
-            return self.release(task_id, reason=f"the agent failed: {result.reason}")
-        cid = store_artifact(result, self.artifacts)
+            self.store.record_run(run=run)
+            return self.release(task.id, reason=f"the agent failed: {result.reason}")
+        try:
+            cid = store_artifact(result, self.artifacts)
+        except Exception:
+            self.store.record_run(run=run)  # the run's LLM cost was spent even if its artifact cannot be stored
+            raise
         self._hook("artifact-stored")
-        self.store.record_artifact(
-            task_id=task_id,
+        task = self.store.record_produced(
+            run=run,
             cid=cid,
             manifest=result.manifest.model_dump(mode="json", by_alias=True),
             self_check=SelfCheck(result.self_check.status.value),
             actor=agent.name,
+            expect_version=task.version,
         )
-        task = self.store.transition(task_id=task_id, to=S.PRODUCED, actor=agent.name, cid=cid)
         self._hook("produced")
         return task
 
@@ -391,66 +418,81 @@ class Orchestrator:
 
     def review(self, task_id: int) -> TaskPublic:
         """PRODUCED -> APPROVED (automatic policy) or AWAITING_REVIEW (a human decides, in the review queue)."""
-        task = self.store.get_task(task_id=task_id)
-        assert task.artifact_cid is not None
-        artifact = next(a for a in self.store.artifacts(task_id=task_id) if a.cid == task.artifact_cid)
-        auto = self.review_mode == "auto" or (
-            self.review_mode == "auto_if_tests_pass" and artifact.self_check is SelfCheck.PASSED
+        return self._review(self.store.get_task(task_id=task_id))
+
+    def _review(self, task: TaskPublic) -> TaskPublic:
+        task = self.store.auto_review(
+            task_id=task.id,
+            approve=_AUTO_APPROVE[self.review_mode],
+            reason=f"review.mode is {self.review_mode}",
+            expect_version=task.version,
         )
-        if not auto:
-            return self.store.transition(
-                task_id=task_id, to=S.AWAITING_REVIEW, actor="review-gate", reason=f"review.mode is {self.review_mode}"
-            )
-        self.store.record_review(
-            task_id=task_id, artifact_cid=task.artifact_cid, decision=ReviewDecision.APPROVE, reviewer="auto"
-        )
-        self._hook("approved")
-        return self.store.get_task(task_id=task_id)
+        if task.state is S.APPROVED:
+            self._hook("approved")
+        return task
 
     # ---------------------------------------------------------------------------------------------- submit
 
     def submit(self, task_id: int) -> TaskPublic:
         """APPROVED -> SUBMITTING (persisted) -> SUBMITTED. A SUBMITTING task this process did not just create is
         resolved from the chain first."""
-        task = self.store.get_task(task_id=task_id)
+        return self._submit(self.store.get_task(task_id=task_id))
+
+    def _submit(self, task: TaskPublic) -> TaskPublic:
         agent = self._agent(task)
         board = self._board(task)
         cid = task.artifact_cid
         assert cid is not None
         if task.state is S.APPROVED:
-            task = self.store.transition(task_id=task_id, to=S.SUBMITTING, actor=agent.name, cid=cid)
+            task = self.store.transition(
+                task_id=task.id, to=S.SUBMITTING, actor=agent.name, cid=cid, expect_version=task.version
+            )
             with self._lock:
-                self._fresh.add(task_id)
-        if not self._take_fresh(task_id):
+                self._fresh.add(task.id)
+        if not self._take_fresh(task.id):
             agent.wallet.recover()
             bt = board.status(task.board_task_id)
             if bt.status in (BoardStatus.SUBMITTED, BoardStatus.APPROVED) and self._is_ours(bt, agent):
+                receipt = self._confirmed(task, agent, board, "submit")
                 return self.store.transition(
-                    task_id=task_id,
+                    task_id=task.id,
                     to=S.SUBMITTED,
                     actor=agent.name,
                     reason="submission confirmed on the board",
-                    tx_hash=self._confirmed_gas(task, agent, board, "submit"),
+                    tx_hash=None if receipt is None else receipt.tx_hash,
+                    gas_wei=None if receipt is None else receipt.fee_wei,
+                    expect_version=task.version,
                 )
             if not (bt.status is BoardStatus.CLAIMED and self._is_ours(bt, agent)):
                 return self.store.transition(
-                    task_id=task_id, to=S.ABANDONED, actor=agent.name, reason=f"our claim is gone: {bt.status.name}"
+                    task_id=task.id,
+                    to=S.ABANDONED,
+                    actor=agent.name,
+                    reason=f"our claim is gone: {bt.status.name}",
+                    expect_version=task.version,
                 )
         self._hook("submitting")
         try:
             receipt = board.submit(task.board_task_id, cid, wallet=agent.wallet)
         except TransactionReverted as exc:
-            if "claim expired" in exc.reason or "not claimant" in exc.reason or "task not claimed" in exc.reason:
-                return self.store.transition(
-                    task_id=task_id, to=S.ABANDONED, actor=agent.name, reason=f"submit reverted: {exc.reason}"
-                )
+            gone = "claim expired" in exc.reason or "not claimant" in exc.reason or "task not claimed" in exc.reason
             return self.store.transition(
-                task_id=task_id, to=S.FAILED, actor=agent.name, reason=f"submit reverted: {exc.reason}"
+                task_id=task.id,
+                to=S.ABANDONED if gone else S.FAILED,
+                actor=agent.name,
+                reason=f"submit reverted: {exc.reason}",
+                expect_version=task.version,
             )
         self._hook("submit-mined")
-        self._record_gas(agent, task_id, receipt)
         return self.store.transition(
-            task_id=task_id, to=S.SUBMITTED, actor=agent.name, reason="submitted", tx_hash=receipt.tx_hash, cid=cid
+            task_id=task.id,
+            to=S.SUBMITTED,
+            actor=agent.name,
+            reason="submitted",
+            tx_hash=receipt.tx_hash,
+            cid=cid,
+            gas_wei=receipt.fee_wei,
+            expect_version=task.version,
         )
 
     # --------------------------------------------------------------------------------------------- collect
@@ -574,12 +616,15 @@ class Orchestrator:
     def _step(self, task: TaskPublic) -> TaskPublic:
         try:
             if task.state is S.CLAIMING:
-                return self.claim(task.id)
+                return self._claim(task)
             if task.state in (S.CLAIMED, S.PRODUCING):
-                return self.produce(task.id)
+                return self._produce(task)
             if task.state is S.PRODUCED:
-                return self.review(task.id)
-            return self.submit(task.id)
+                return self._review(task)
+            return self._submit(task)
+        except Conflict as exc:
+            log.info("task %s: %s; deciding again from the stored state", task.id, exc)
+            return self.store.get_task(task_id=task.id)
         except TxUncertain as exc:
             log.warning("task %s: %s; resolved from the chain on the next attempt", task.id, exc)
             return task

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from eth_account import Account
+from sqlalchemy import update
+from sqlmodel import col
 
 from agents.config import AgentsConfig, Budgets
 from agents.langchain_agent import LangChainAgent
@@ -22,6 +24,7 @@ from orchestrator.domain import BoardStatus, TaskState
 from orchestrator.errors import DeworkerError
 from orchestrator.matching import Candidate, Decision, MatchingConfig, decide
 from orchestrator.store import ReviewDecision
+from orchestrator.store.models import Task
 from tests.conftest import ChainEnv
 from tests.test_agents import fake, submit
 from tests.test_service_fixtures import World, build_world, profile, spec
@@ -358,3 +361,38 @@ def test_non_retryable_error_releases_the_claim(world: World) -> None:
     assert stored.state is S.ABANDONED
     assert stored.state_reason == "gave up after an error: the sandbox is broken"
     assert world.board.status(task).status is BoardStatus.OPEN
+
+
+def test_claim_is_persisted_with_its_gas_and_goes_on_to_producing(world: World) -> None:
+    task = world.post("write the changelog")
+    orch = world.orchestrator([profile("ada")])
+    orch.start()
+    orch.poll()
+    (task_id,) = orch.match()
+    claimed = orch.claim(task_id)
+    assert claimed.state is S.PRODUCING and claimed.claim_tx_hash is not None
+    steps = [(e.from_state, e.to_state) for e in world.store.task_events(task_id=task_id)][-2:]
+    assert steps == [(S.CLAIMING, S.CLAIMED), (S.CLAIMED, S.PRODUCING)]
+    receipt = world.chain.receipt(claimed.claim_tx_hash)
+    assert receipt is not None and world.store.pnl_by_task()[task_id].gas_wei == receipt.fee_wei
+    assert orch.advance(task_id).state is S.SUBMITTED
+    assert events(world, "TaskClaimed", task) == 1
+
+
+def test_a_conflict_after_the_claim_is_mined_is_resolved_from_the_chain(world: World) -> None:
+    task = world.post("write the changelog")
+    orch = world.orchestrator([profile("ada")])
+    orch.start()
+    orch.poll()
+    (task_id,) = orch.match()
+    stale = world.store.get_task(task_id=task_id)
+    with world.store._engine.begin() as conn:  # another worker touched the task after this one read it
+        conn.execute(update(Task).where(col(Task.id) == task_id).values(version=stale.version + 1))
+
+    after = orch._step(stale)  # the claim is sent; recording it conflicts: reload, do not give the task up
+    assert after.state is S.CLAIMING and after.version == stale.version + 1
+    assert orch.advance(task_id).state is S.SUBMITTED  # the restart path: the chain shows the claim is ours
+    assert events(world, "TaskClaimed", task) == 1 and events(world, "TaskSubmitted", task) == 1
+    (stored,) = world.store.tasks()
+    fees = [world.chain.receipt(h) for h in (stored.claim_tx_hash or "", stored.submit_tx_hash or "")]
+    assert world.store.pnl_by_task()[task_id].gas_wei == sum(r.fee_wei for r in fees if r is not None)

@@ -2,7 +2,7 @@
 spend ledgers and an append-only audit log, in SQL (SQLite or PostgreSQL) through SQLModel.
 
 The one write that matters is ``Journal.reserve``: in a single database transaction it locks the wallet's nonce
-row (``SELECT ... FOR UPDATE`` on PostgreSQL; every SQLite transaction here is ``BEGIN IMMEDIATE``), checks and
+row (``SELECT ... FOR UPDATE`` on PostgreSQL; every SQLite write transaction here is ``BEGIN IMMEDIATE``), checks and
 books the daily spend caps, signs with the reserved nonce, inserts the journal row with the raw signed bytes and
 an audit event, and advances the nonce. Only after it commits does the wallet broadcast, so a crash at any point
 leaves either nothing signed or a journaled transaction that ``recover()`` re-broadcasts as the same bytes.
@@ -34,7 +34,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from orchestrator.chain import SignedTx
 from orchestrator.ports import Receipt
-from orchestrator.store.db import relax
+from orchestrator.store.db import read_only, relax
 from wallets.errors import JournalError, PolicyDenied
 
 FLEET = "fleet"
@@ -196,12 +196,15 @@ class Journal:
         return f"Journal({self.engine.url.render_as_string(hide_password=True)!r})"
 
     @contextmanager
-    def _tx(self, *, durable: bool = True) -> Iterator[Session]:
+    def _tx(self, *, durable: bool = True, reads_only: bool = False) -> Iterator[Session]:
         """One database transaction; database errors become ``JournalError``. ``durable=False`` commits without
-        waiting for the disk (``relax``): only for what ``recover()`` re-derives from the chain."""
+        waiting for the disk (``relax``): only for what ``recover()`` re-derives from the chain. ``reads_only``
+        takes no write lock (``read_only``): for pure reads only."""
         try:
             with Session(self.engine, expire_on_commit=False) as session, session.begin():
-                if not durable:
+                if reads_only:
+                    read_only(session)
+                elif not durable:
                     relax(session)
                 yield session
         except IntegrityError as exc:
@@ -223,7 +226,7 @@ class Journal:
     # ----------------------------------------------------------------------------------------- nonces
 
     def next_nonce(self, wallet: str, chain_id: int) -> int | None:
-        with self._tx() as s:
+        with self._tx(reads_only=True) as s:
             row = s.get(WalletNonce, (wallet, chain_id))
             return None if row is None else row.next_nonce
 
@@ -334,9 +337,8 @@ class Journal:
         return row
 
     def _ledger(self, s: Session, scope: str, chain_id: int, day: str, asset: str) -> SpendLedger:
-        key = {"scope": scope, "chain_id": chain_id, "day": day, "asset": asset}
-        self._insert_ignore(s, SpendLedger, {**key, "amount": "0"})
-        return s.exec(
+        """The day's ledger row, locked; created (at 0) only the first time, so a reserve usually reads it only."""
+        query = (
             select(SpendLedger)
             .where(
                 SpendLedger.scope == scope,
@@ -345,7 +347,14 @@ class Journal:
                 SpendLedger.asset == asset,
             )
             .with_for_update()
-        ).one()
+        )
+        row = s.exec(query).one_or_none()
+        if row is None:
+            # insert-or-ignore, then read: two workers creating the same day's row both end up locking it
+            key = {"scope": scope, "chain_id": chain_id, "day": day, "asset": asset}
+            self._insert_ignore(s, SpendLedger, {**key, "amount": "0"})
+            row = s.exec(query).one()
+        return row
 
     def _refund(self, s: Session, tx: WalletTx, native: int, token_amount: int, limits_scopes: Sequence[str]) -> None:
         for scope in limits_scopes:
@@ -439,7 +448,7 @@ class Journal:
         self, *, wallet: str | None = None, chain_id: int | None = None, status: str | None = None
     ) -> list[WalletTx]:
         """Journal rows, oldest nonce first."""
-        with self._tx() as s:
+        with self._tx(reads_only=True) as s:
             query = select(WalletTx)
             if wallet is not None:
                 query = query.where(WalletTx.wallet == wallet)
@@ -451,7 +460,7 @@ class Journal:
 
     def live_at(self, wallet: str, chain_id: int, nonce: int) -> WalletTx | None:
         """The row holding ``nonce`` (not dropped), if any."""
-        with self._tx() as s:
+        with self._tx(reads_only=True) as s:
             return s.exec(
                 select(WalletTx).where(
                     WalletTx.wallet == wallet,
@@ -463,12 +472,12 @@ class Journal:
 
     def spent(self, *, scope: str, chain_id: int, day: date | str, asset: str = NATIVE) -> int:
         key = day if isinstance(day, str) else day.isoformat()
-        with self._tx() as s:
+        with self._tx(reads_only=True) as s:
             row = s.get(SpendLedger, (scope, chain_id, key, asset))
             return 0 if row is None else row.amount
 
     def audit_events(self, *, wallet: str | None = None, kind: str | None = None) -> list[AuditEvent]:
-        with self._tx() as s:
+        with self._tx(reads_only=True) as s:
             query = select(AuditEvent)
             if wallet is not None:
                 query = query.where(AuditEvent.wallet == wallet)

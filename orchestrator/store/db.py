@@ -4,6 +4,8 @@ SQLite (the default, ``sqlite:///<path>``) gets WAL, foreign keys on, a busy tim
 failing), ``check_same_thread=False`` (the scheduler's threads share the pool) and ``BEGIN IMMEDIATE`` for every
 transaction: a transaction holds the write lock from its first read, so read-check-write sequences are serialized
 exactly as ``SELECT ... FOR UPDATE`` serializes them on PostgreSQL (the wallet journal relies on the same).
+The one exception is a transaction marked ``read_only``: it begins deferred (a WAL snapshot, no write lock), so
+pure reads neither wait for nor hold up writers.
 Commits wait for the disk (``synchronous=FULL``) unless the transaction is ``relax``-ed: records the orchestrator
 can re-derive after a power loss skip the fsync, which costs milliseconds per commit.
 PostgreSQL URLs (``postgresql://`` or ``postgresql+psycopg://``) use psycopg 3.
@@ -44,6 +46,8 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 #: Execution option (``SYNC_OPTION: RELAXED``) set by ``relax``: this transaction may commit without an fsync.
 SYNC_OPTION = "deworker_sync"
 RELAXED = "relaxed"
+#: Execution option set by ``read_only``: this transaction only reads.
+READ_ONLY_OPTION = "deworker_read_only"
 #: The Alembic scripts, as a package resource (works from a wheel as well as from a checkout).
 SCRIPT_LOCATION = "orchestrator:migrations"
 #: Modules whose import registers tables in ``SQLModel.metadata``; optional ones may not exist yet.
@@ -98,7 +102,11 @@ def _sqlite_on_connect(dbapi_connection: Any, connection_record: ConnectionPoolE
 
 
 def _sqlite_on_begin(connection: Connection) -> None:
-    level = "NORMAL" if connection.get_execution_options().get(SYNC_OPTION) == RELAXED else "FULL"
+    options = connection.get_execution_options()
+    if options.get(READ_ONLY_OPTION):
+        connection.exec_driver_sql("BEGIN")  # deferred: it commits nothing, so its synchronous level is moot
+        return
+    level = "NORMAL" if options.get(SYNC_OPTION) == RELAXED else "FULL"
     if connection.info.get("synchronous") != level:  # per DBAPI connection; it cannot change inside a transaction
         connection.exec_driver_sql(f"PRAGMA synchronous={level}")
         connection.info["synchronous"] = level
@@ -117,6 +125,14 @@ def relax(session: Session) -> None:
     connection = session.connection(execution_options={SYNC_OPTION: RELAXED})
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
+
+
+def read_only(session: Session) -> None:
+    """Mark ``session``'s transaction as reads only; call it before its first statement. On SQLite it begins
+    deferred instead of ``BEGIN IMMEDIATE``: it reads one consistent snapshot and takes no write lock, so it must not
+    write (a write would have to upgrade the lock and could fail with "database is locked"). Never use it for a read
+    that decides a write: read and write in one ordinary transaction. PostgreSQL transactions are unchanged."""
+    session.connection(execution_options={READ_ONLY_OPTION: True})
 
 
 def translate(exc: SQLAlchemyError, *, doing: str) -> StoreError:

@@ -19,18 +19,22 @@ Must not import the orchestrator's services or any adapter other than SQLAlchemy
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import logging
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from orchestrator.domain import TERMINAL_STATES, TRANSITIONS, BoardTask, Payout, TaskState, check_transition
-from orchestrator.store.db import relax, translate
+from orchestrator.store.db import read_only, relax, translate
 from orchestrator.store.errors import (
     Conflict,
     DuplicateRecord,
@@ -65,6 +69,8 @@ from orchestrator.store.models import (
     TaskEventPublic,
     TaskPublic,
 )
+
+log = logging.getLogger(__name__)
 
 S = TaskState
 
@@ -143,6 +149,16 @@ class Store:
         except SQLAlchemyError as exc:
             raise translate(exc, doing=doing) from exc
 
+    @contextmanager
+    def _reading(self, doing: str) -> Iterator[Session]:
+        """A transaction that only reads (``db.read_only``: no write lock on SQLite)."""
+        try:
+            with Session(self._engine, expire_on_commit=False) as session, session.begin():
+                read_only(session)
+                yield session
+        except SQLAlchemyError as exc:
+            raise translate(exc, doing=doing) from exc
+
     # ------------------------------------------------------------------------------------------------ boards
 
     def ensure_board(self, *, name: str, kind: str) -> BoardPublic:
@@ -157,7 +173,7 @@ class Store:
 
     def board(self, *, name: str) -> BoardPublic | None:
         """The board's row with its cursors, or None if it was never registered."""
-        with self._session(f"reading board {name!r}") as s:
+        with self._reading(f"reading board {name!r}") as s:
             board = s.get(Board, name)
             return None if board is None else BoardPublic.model_validate(board)
 
@@ -189,9 +205,6 @@ class Store:
         A task whose spec was quarantined is stored and moved to QUARANTINED with the reason, in one transaction.
         """
         bt = board_task
-        existing = self.find_task(board=bt.board, board_task_id=bt.task_id)
-        if existing is not None:
-            return existing, False
         now = self._clock()
         task = Task(
             board=bt.board,
@@ -209,6 +222,11 @@ class Store:
         try:
             # not durable: the poll cursor saved after it is, and a lost task is polled again from the older cursor
             with self._session(f"storing task {bt.board}/{bt.task_id}", durable=False) as s:
+                existing = s.exec(
+                    select(Task).where(col(Task.board) == bt.board, col(Task.board_task_id) == bt.task_id)
+                ).one_or_none()
+                if existing is not None:
+                    return TaskPublic.model_validate(existing), False
                 s.add(task)
                 s.flush()
                 assert task.id is not None
@@ -233,12 +251,12 @@ class Store:
 
     def get_task(self, *, task_id: int) -> TaskPublic:
         """The task with this id; ``RecordNotFound`` if there is none."""
-        with self._session(f"reading task {task_id}") as s:
+        with self._reading(f"reading task {task_id}") as s:
             return TaskPublic.model_validate(self._task(s, task_id))
 
     def find_task(self, *, board: str, board_task_id: int) -> TaskPublic | None:
         """The task a board knows as ``board_task_id``, or None."""
-        with self._session(f"reading task {board}/{board_task_id}") as s:
+        with self._reading(f"reading task {board}/{board_task_id}") as s:
             task = s.exec(
                 select(Task).where(col(Task.board) == board, col(Task.board_task_id) == board_task_id)
             ).one_or_none()
@@ -249,18 +267,18 @@ class Store:
         query = select(Task).order_by(col(Task.id))
         if state is not None:
             query = query.where(col(Task.state) == state)
-        with self._session("listing tasks") as s:
+        with self._reading("listing tasks") as s:
             return [TaskPublic.model_validate(t) for t in s.exec(query)]
 
     def resumable(self) -> list[TaskPublic]:
         """Tasks in a non-terminal state, oldest first: what a restarted orchestrator picks up again."""
-        with self._session("listing resumable tasks") as s:
+        with self._reading("listing resumable tasks") as s:
             query = select(Task).where(col(Task.state).not_in(TERMINAL_STATES)).order_by(col(Task.id))
             return [TaskPublic.model_validate(t) for t in s.exec(query)]
 
     def task_events(self, *, task_id: int) -> list[TaskEventPublic]:
         """The task's history, in the order it happened."""
-        with self._session(f"reading events of task {task_id}") as s:
+        with self._reading(f"reading events of task {task_id}") as s:
             query = select(TaskEvent).where(col(TaskEvent.task_id) == task_id).order_by(col(TaskEvent.id))
             return [TaskEventPublic.model_validate(e) for e in s.exec(query)]
 
@@ -275,48 +293,39 @@ class Store:
         cid: str | None = None,
         agent: str | None = None,
         expect_version: int | None = None,
+        gas_wei: int | None = None,
+        via: TaskState | None = None,
     ) -> TaskPublic:
         """Move a task to ``to`` and append the event, atomically.
 
         ``reason`` becomes the task's ``state_reason`` (skips, quarantines, failures must give one). ``tx_hash`` of
         a claim or submit transaction is kept on the task when moving to CLAIMING/CLAIMED or
         SUBMITTING/SUBMITTED; ``agent`` sets the task's agent (on CLAIMING). ``cid`` is recorded in the event; when
-        submitting it must be the task's approved artifact.
+        submitting it must be the task's approved artifact. ``gas_wei`` is the fee ``tx_hash`` paid: it is recorded
+        as the task's agent's gas cost in the same transaction, idempotently by hash (a cost already stored for
+        that hash is kept, and never fails the transition). With ``via``, the task moves through that state first
+        (e.g. CLAIMED on the way to PRODUCING): two checked transitions, two events, one transaction; ``reason``,
+        ``tx_hash`` and ``cid`` belong to the step into ``via``.
 
         Raises ``LifecycleError`` for a transition the table does not allow, ``Conflict`` when the task's version
         is not ``expect_version`` (someone else moved it first), ``ReviewRefused`` for a transition only a review
         may make (anything to APPROVED, or AWAITING_REVIEW -> PRODUCING): use ``record_review``.
         """
         to = TaskState(to)
-        with self._session(f"moving task {task_id} to {to}", durable=to not in REDERIVABLE_STATES) as s:
-            task = self._task(s, task_id, lock=True)
-            if expect_version is not None and task.version != expect_version:
-                raise Conflict(
-                    f"task {task_id} is at version {task.version} ({task.state}), not {expect_version}: "
-                    "another worker changed it first",
-                    hint="reload the task and decide again; do not retry blindly",
-                )
-            check_transition(task.state, to)
-            if to is S.APPROVED or (task.state is S.AWAITING_REVIEW and to is S.PRODUCING):
-                raise ReviewRefused(
-                    f"task {task_id}: {task.state} -> {to} is a review decision",
-                    hint="call Store.record_review, which binds the decision to the artifact CID and the reviewer",
-                )
-            if to in _SUBMIT_TX_STATES and cid is not None and cid != task.artifact_cid:
-                raise StaleReview(
-                    f"task {task_id}: submitting {cid}, but the approved artifact is {task.artifact_cid}",
-                    hint="submit the task's artifact_cid: only that one was approved",
-                )
-            values: dict[str, Any] = {"state": to, "state_reason": reason}
-            if agent is not None:
-                values["agent_name"] = agent
-            if tx_hash is not None and to in _CLAIM_TX_STATES:
-                values["claim_tx_hash"] = tx_hash
-            if tx_hash is not None and to in _SUBMIT_TX_STATES:
-                values["submit_tx_hash"] = tx_hash
-            self._guarded_update(s, task, values)
-            s.add(self._event(task_id, EventKind.TRANSITION, task.state, to, actor, reason, tx_hash=tx_hash, cid=cid))
-            return self._reload(s, task_id)
+        if gas_wei is not None and tx_hash is None:
+            raise StoreError(f"task {task_id}: a gas cost needs the tx_hash it paid for")
+        durable = to not in REDERIVABLE_STATES or (via is not None and via not in REDERIVABLE_STATES)
+        with self._session(f"moving task {task_id} to {to}", durable=durable) as s:
+            task = self._locked(s, task_id, expect_version)
+            if via is not None:
+                self._move(s, task, TaskState(via), actor, reason, tx_hash=tx_hash, cid=cid, agent=agent)
+                self._move(s, task, to, actor)
+            else:
+                self._move(s, task, to, actor, reason, tx_hash=tx_hash, cid=cid, agent=agent)
+            if gas_wei is not None:
+                assert tx_hash is not None
+                self._add_gas(s, task, amount=gas_wei, tx_hash=tx_hash)
+            return TaskPublic.model_validate(task)
 
     # ---------------------------------------------------------------------------------------------- agents
 
@@ -337,7 +346,7 @@ class Store:
         query = select(Agent).order_by(col(Agent.name))
         if enabled_only:
             query = query.where(col(Agent.enabled).is_(True))
-        with self._session("listing agents") as s:
+        with self._reading("listing agents") as s:
             return [AgentPublic.model_validate(a) for a in s.exec(query)]
 
     # ------------------------------------------------------------------------------------- runs, artifacts
@@ -346,26 +355,30 @@ class Store:
         """Record a finished agent run (its attempt number is assigned here) and its LLM cost as a cost row."""
         with self._session(f"recording a run of task {run.task_id}", durable=False) as s:  # a lost run runs again
             self._task(s, run.task_id, lock=True)  # serializes attempt numbering per task
-            previous = s.exec(select(func.count()).select_from(Run).where(col(Run.task_id) == run.task_id)).one()
-            row = Run.model_validate(run, update={"attempt": previous + 1})
-            s.add(row)
-            s.flush()
-            if run.cost_usd_micro:
-                s.add(
-                    Cost(
-                        task_id=run.task_id,
-                        run_id=row.id,
-                        agent=run.agent,
-                        kind=CostKind.LLM,
-                        amount=run.cost_usd_micro,
-                        at=run.finished_at,
-                    )
+            return RunPublic.model_validate(self._add_run(s, run))
+
+    def _add_run(self, s: Session, run: RunCreate) -> Run:
+        """``record_run`` with the task locked in ``s``."""
+        previous = s.exec(select(func.count()).select_from(Run).where(col(Run.task_id) == run.task_id)).one()
+        row = Run.model_validate(run, update={"attempt": previous + 1})
+        s.add(row)
+        s.flush()
+        if run.cost_usd_micro:
+            s.add(
+                Cost(
+                    task_id=run.task_id,
+                    run_id=row.id,
+                    agent=run.agent,
+                    kind=CostKind.LLM,
+                    amount=run.cost_usd_micro,
+                    at=run.finished_at,
                 )
-            return RunPublic.model_validate(row)
+            )
+        return row
 
     def runs(self, *, task_id: int) -> list[RunPublic]:
         """The task's runs, first attempt first."""
-        with self._session(f"listing runs of task {task_id}") as s:
+        with self._reading(f"listing runs of task {task_id}") as s:
             query = select(Run).where(col(Run.task_id) == task_id).order_by(col(Run.attempt))
             return [RunPublic.model_validate(r) for r in s.exec(query)]
 
@@ -376,33 +389,59 @@ class Store:
         returns the stored row; it becomes current again if a newer one had replaced it."""
         with self._session(f"recording artifact {cid} of task {task_id}", durable=False) as s:  # PRODUCING: re-run
             task = self._task(s, task_id, lock=True)
-            if task.state is not S.PRODUCING:
-                raise StoreError(
-                    f"task {task_id} is {task.state}: artifacts are recorded only while PRODUCING",
-                    hint="move the task to PRODUCING first (a revision starts with a reviewer's request_changes)",
-                )
-            row = s.exec(
-                select(Artifact).where(col(Artifact.task_id) == task_id, col(Artifact.cid) == cid)
-            ).one_or_none()
-            if row is None:
-                row = Artifact(
-                    task_id=task_id,
-                    cid=cid,
-                    revision=task.revision_count,
-                    manifest=manifest,
-                    self_check=self_check,
-                    created_at=self._clock(),
-                )
-                s.add(row)
-            if task.artifact_cid != cid:
-                self._guarded_update(s, task, {"artifact_cid": cid})
-                s.add(self._event(task_id, EventKind.ARTIFACT, task.state, task.state, actor, cid=cid))
+            row = self._set_artifact(s, task, cid=cid, manifest=manifest, self_check=self_check, actor=actor)
             s.flush()
             return ArtifactPublic.model_validate(row)
 
+    def record_produced(
+        self,
+        *,
+        run: RunCreate,
+        cid: str,
+        manifest: dict[str, Any],
+        self_check: SelfCheck,
+        actor: str,
+        expect_version: int | None = None,
+    ) -> TaskPublic:
+        """A successful run's outcome in one transaction: ``record_run``, ``record_artifact`` and PRODUCING ->
+        PRODUCED (with ``cid`` in the event). Returns the task. Not durable: a lost run is run again."""
+        task_id = run.task_id
+        with self._session(f"recording the product of task {task_id}", durable=False) as s:
+            task = self._locked(s, task_id, expect_version)
+            self._add_run(s, run)
+            self._set_artifact(s, task, cid=cid, manifest=manifest, self_check=self_check, actor=actor)
+            self._move(s, task, S.PRODUCED, actor, cid=cid)
+            return TaskPublic.model_validate(task)
+
+    def _set_artifact(
+        self, s: Session, task: Task, *, cid: str, manifest: dict[str, Any], self_check: SelfCheck, actor: str
+    ) -> Artifact:
+        """``record_artifact`` with the task locked in ``s``."""
+        assert task.id is not None
+        if task.state is not S.PRODUCING:
+            raise StoreError(
+                f"task {task.id} is {task.state}: artifacts are recorded only while PRODUCING",
+                hint="move the task to PRODUCING first (a revision starts with a reviewer's request_changes)",
+            )
+        row = s.exec(select(Artifact).where(col(Artifact.task_id) == task.id, col(Artifact.cid) == cid)).one_or_none()
+        if row is None:
+            row = Artifact(
+                task_id=task.id,
+                cid=cid,
+                revision=task.revision_count,
+                manifest=manifest,
+                self_check=self_check,
+                created_at=self._clock(),
+            )
+            s.add(row)
+        if task.artifact_cid != cid:
+            self._guarded_update(s, task, {"artifact_cid": cid})
+            s.add(self._event(task.id, EventKind.ARTIFACT, task.state, task.state, actor, cid=cid))
+        return row
+
     def artifacts(self, *, task_id: int) -> list[ArtifactPublic]:
         """Every artifact the task had, oldest first."""
-        with self._session(f"listing artifacts of task {task_id}") as s:
+        with self._reading(f"listing artifacts of task {task_id}") as s:
             query = select(Artifact).where(col(Artifact.task_id) == task_id).order_by(col(Artifact.id))
             return [ArtifactPublic.model_validate(a) for a in s.exec(query)]
 
@@ -424,57 +463,98 @@ class Store:
         REJECT -> ABANDONED. Raises ``StaleReview`` when ``artifact_cid`` is not the task's current artifact,
         ``ReviewRefused`` when the task is not awaiting this decision or feedback is missing.
         """
-        target = DECISION_TARGETS[decision]
         with self._session(f"recording a review of task {task_id}") as s:
             task = self._task(s, task_id, lock=True)
-            if task.artifact_cid != artifact_cid:
-                raise StaleReview(
-                    f"task {task_id}: the review is of artifact {artifact_cid}, "
-                    f"but the current artifact is {task.artifact_cid}",
-                    hint="reload the review list and review the current artifact",
-                )
-            if target not in TRANSITIONS[task.state]:
-                raise ReviewRefused(f"task {task_id} is {task.state}: it is not awaiting a decision to {decision}")
-            values: dict[str, Any] = {"state": target, "state_reason": feedback}
-            if decision is ReviewDecision.REQUEST_CHANGES:
-                if not feedback:
-                    raise ReviewRefused("requesting changes needs feedback", hint="say what the agent should change")
-                if task.revision_count >= self.max_revisions:
-                    raise ReviewRefused(
-                        f"task {task_id} has had {task.revision_count} revisions, the limit",
-                        hint="approve the artifact or reject the task",
-                    )
-                values["revision_count"] = task.revision_count + 1
-            self._guarded_update(s, task, values)
-            review = Review(
-                task_id=task_id,
-                artifact_cid=artifact_cid,
-                decision=decision,
-                feedback=feedback,
-                reviewer=reviewer,
-                at=self._clock(),
-            )
-            s.add(review)
-            s.add(self._event(task_id, EventKind.REVIEW, task.state, target, reviewer, feedback, cid=artifact_cid))
+            review = self._decide(s, task, artifact_cid, decision, reviewer, feedback)
             s.flush()
             return ReviewPublic.model_validate(review)
 
+    def auto_review(
+        self,
+        *,
+        task_id: int,
+        approve: Collection[SelfCheck],
+        reason: str,
+        reviewer: str = "auto",
+        actor: str = "review-gate",
+        expect_version: int | None = None,
+    ) -> TaskPublic:
+        """The review gate for a PRODUCED task, in one transaction: APPROVE its current artifact as ``reviewer``
+        (like ``record_review``) when the artifact's self-check is in ``approve``, else move it to AWAITING_REVIEW
+        with ``reason`` (a human decides). Returns the task."""
+        with self._session(f"reviewing task {task_id}") as s:
+            task = self._locked(s, task_id, expect_version)
+            artifact = s.exec(
+                select(Artifact).where(col(Artifact.task_id) == task_id, col(Artifact.cid) == task.artifact_cid)
+            ).one_or_none()
+            if artifact is None:
+                raise StoreError(f"task {task_id} is {task.state} without a recorded artifact {task.artifact_cid}")
+            if artifact.self_check in approve:
+                self._decide(s, task, artifact.cid, ReviewDecision.APPROVE, reviewer, None)
+            else:
+                self._move(s, task, S.AWAITING_REVIEW, actor, reason)
+            return TaskPublic.model_validate(task)
+
+    def _decide(
+        self,
+        s: Session,
+        task: Task,
+        artifact_cid: str,
+        decision: ReviewDecision,
+        reviewer: str,
+        feedback: str | None,
+    ) -> Review:
+        """``record_review`` on a task locked in ``s``."""
+        assert task.id is not None
+        target = DECISION_TARGETS[decision]
+        before = task.state
+        if task.artifact_cid != artifact_cid:
+            raise StaleReview(
+                f"task {task.id}: the review is of artifact {artifact_cid}, "
+                f"but the current artifact is {task.artifact_cid}",
+                hint="reload the review list and review the current artifact",
+            )
+        if target not in TRANSITIONS[before]:
+            raise ReviewRefused(f"task {task.id} is {before}: it is not awaiting a decision to {decision}")
+        values: dict[str, Any] = {"state": target, "state_reason": feedback}
+        if decision is ReviewDecision.REQUEST_CHANGES:
+            if not feedback:
+                raise ReviewRefused("requesting changes needs feedback", hint="say what the agent should change")
+            if task.revision_count >= self.max_revisions:
+                raise ReviewRefused(
+                    f"task {task.id} has had {task.revision_count} revisions, the limit",
+                    hint="approve the artifact or reject the task",
+                )
+            values["revision_count"] = task.revision_count + 1
+        self._guarded_update(s, task, values)
+        review = Review(
+            task_id=task.id,
+            artifact_cid=artifact_cid,
+            decision=decision,
+            feedback=feedback,
+            reviewer=reviewer,
+            at=self._clock(),
+        )
+        s.add(review)
+        s.add(self._event(task.id, EventKind.REVIEW, before, target, reviewer, feedback, cid=artifact_cid))
+        return review
+
     def reviews(self, *, task_id: int) -> list[ReviewPublic]:
         """Every decision on the task, oldest first."""
-        with self._session(f"listing reviews of task {task_id}") as s:
+        with self._reading(f"listing reviews of task {task_id}") as s:
             query = select(Review).where(col(Review.task_id) == task_id).order_by(col(Review.id))
             return [ReviewPublic.model_validate(r) for r in s.exec(query)]
 
     def count_by_state(self) -> dict[TaskState, int]:
         """How many tasks are in each lifecycle state (states with none are left out)."""
-        with self._session("counting tasks") as s:
+        with self._reading("counting tasks") as s:
             rows = s.exec(select(Task.state, func.count()).group_by(col(Task.state))).all()
             return {TaskState(state): int(n) for state, n in rows}
 
     def pending_reviews(self, *, limit: int | None = None, offset: int = 0) -> list[PendingReview]:
         """Tasks awaiting a human decision, the longest-waiting first, each with its current artifact;
         ``limit`` of them from ``offset``."""
-        with self._session("listing pending reviews") as s:
+        with self._reading("listing pending reviews") as s:
             query = (
                 select(Task).where(col(Task.state) == S.AWAITING_REVIEW).order_by(col(Task.updated_at), col(Task.id))
             )
@@ -554,7 +634,7 @@ class Store:
                 s.flush()
                 return RewardPublic.model_validate(reward), True
         except DuplicateRecord:
-            with self._session(f"reading the payout of {p.board}/{p.task_id}") as s:
+            with self._reading(f"reading the payout of {p.board}/{p.task_id}") as s:
                 existing = self._reward(s, p)
                 if existing is None:
                     raise
@@ -601,7 +681,7 @@ class Store:
                 s.flush()
                 return CostPublic.model_validate(row), True
         except DuplicateRecord:
-            with self._session(f"reading the cost of {tx_hash}") as s:
+            with self._reading(f"reading the cost of {tx_hash}") as s:
                 existing = s.exec(select(Cost).where(col(Cost.tx_hash) == tx_hash)).one_or_none()
                 if existing is None:
                     raise
@@ -649,7 +729,7 @@ class Store:
 
     def _money(self) -> tuple[Sequence[Reward], Sequence[Cost]]:
         # Amounts are exact integers stored as text: summed here, never in SQL.
-        with self._session("reading rewards and costs") as s:
+        with self._reading("reading rewards and costs") as s:
             return s.exec(select(Reward)).all(), s.exec(select(Cost)).all()
 
     @staticmethod
@@ -669,24 +749,99 @@ class Store:
             raise RecordNotFound(f"no task with id {task_id}", hint="list tasks with Store.tasks()")
         return task
 
-    @staticmethod
-    def _reload(s: Session, task_id: int) -> TaskPublic:
-        task = s.exec(select(Task).where(col(Task.id) == task_id).execution_options(populate_existing=True)).one()
-        return TaskPublic.model_validate(task)
+    def _locked(self, s: Session, task_id: int, expect_version: int | None) -> Task:
+        """The task, row-locked, checked to be at ``expect_version`` (if given)."""
+        task = self._task(s, task_id, lock=True)
+        if expect_version is not None and task.version != expect_version:
+            raise Conflict(
+                f"task {task_id} is at version {task.version} ({task.state}), not {expect_version}: "
+                "another worker changed it first",
+                hint="reload the task and decide again; do not retry blindly",
+            )
+        return task
+
+    def _move(
+        self,
+        s: Session,
+        task: Task,
+        to: TaskState,
+        actor: str,
+        reason: str | None = None,
+        *,
+        tx_hash: str | None = None,
+        cid: str | None = None,
+        agent: str | None = None,
+    ) -> None:
+        """One checked transition of a task locked in ``s``, with its event (see ``transition``)."""
+        assert task.id is not None
+        before = task.state
+        check_transition(before, to)
+        if to is S.APPROVED or (before is S.AWAITING_REVIEW and to is S.PRODUCING):
+            raise ReviewRefused(
+                f"task {task.id}: {before} -> {to} is a review decision",
+                hint="call Store.record_review, which binds the decision to the artifact CID and the reviewer",
+            )
+        if to in _SUBMIT_TX_STATES and cid is not None and cid != task.artifact_cid:
+            raise StaleReview(
+                f"task {task.id}: submitting {cid}, but the approved artifact is {task.artifact_cid}",
+                hint="submit the task's artifact_cid: only that one was approved",
+            )
+        values: dict[str, Any] = {"state": to, "state_reason": reason}
+        if agent is not None:
+            values["agent_name"] = agent
+        if tx_hash is not None and to in _CLAIM_TX_STATES:
+            values["claim_tx_hash"] = tx_hash
+        if tx_hash is not None and to in _SUBMIT_TX_STATES:
+            values["submit_tx_hash"] = tx_hash
+        self._guarded_update(s, task, values)
+        s.add(self._event(task.id, EventKind.TRANSITION, before, to, actor, reason, tx_hash=tx_hash, cid=cid))
+
+    def _add_gas(self, s: Session, task: Task, *, amount: int, tx_hash: str) -> None:
+        """The task's agent's gas cost of ``tx_hash``, unless that hash has one already (then a differing amount is
+        logged, not raised: the step it is recorded with must not fail for it)."""
+        if task.agent_name is None:
+            raise StoreError(f"task {task.id} has no agent to charge the gas of {tx_hash} to")
+        row = {
+            "task_id": task.id,
+            "agent": task.agent_name,
+            "kind": CostKind.GAS,
+            "amount": amount,
+            "tx_hash": tx_hash,
+            "at": self._clock(),
+        }
+        insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+        result = s.connection().execute(insert(Cost).values(**row).on_conflict_do_nothing())
+        if result.rowcount == 1:
+            return
+        existing = s.exec(select(Cost).where(col(Cost.tx_hash) == tx_hash)).one()
+        if (existing.agent, existing.kind, existing.amount, existing.task_id) != (
+            task.agent_name,
+            CostKind.GAS,
+            amount,
+            task.id,
+        ):
+            log.warning(
+                "gas of %s was already recorded differently (%s wei for %r); kept that record",
+                tx_hash,
+                existing.amount,
+                existing.agent,
+            )
 
     def _guarded_update(self, s: Session, task: Task, values: dict[str, Any]) -> None:
-        """Apply ``values`` to the task only if nobody changed it since it was read; bump its version."""
+        """Apply ``values`` to the task only if nobody changed it since it was read; bump its version. ``task``
+        then shows the new values (as stored: the session does not write them again)."""
         assert task.id is not None
+        values = {**values, "version": task.version + 1, "updated_at": self._clock()}
         result = s.connection().execute(
-            update(Task)
-            .where(col(Task.id) == task.id, col(Task.version) == task.version)
-            .values(**values, version=task.version + 1, updated_at=self._clock())
+            update(Task).where(col(Task.id) == task.id, col(Task.version) == task.version).values(**values)
         )
         if result.rowcount != 1:
             raise Conflict(
                 f"task {task.id} changed while this worker was updating it",
                 hint="reload the task and decide again; do not retry blindly",
             )
+        for key, value in values.items():
+            set_committed_value(task, key, value)
 
     def _event(
         self,
