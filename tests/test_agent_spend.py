@@ -4,59 +4,30 @@ migration matches the model."""
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine
 
 from agents.budget import SpendLedger
 from agents.config import Budgets, ModelEndpoint, ModelPrice
 from agents.langchain_agent import LangChainAgent
 from agents.ports import AgentStatus, AgentTask
-from orchestrator.store import DbSpendLedger, make_engine, migrate
+from orchestrator.store import DbSpendLedger, migrate
+from tests.conftest import reopen
 from tests.test_agents import TEXT_SPEC, fake, profile, submit
 
 
-@dataclass
-class Db:
-    url: str
-    engine: Engine
-
-    def reopen(self) -> Engine:
-        """A second engine on the same database, as a restarted (or another) process would have."""
-        engine = make_engine(self.url)
-        migrate(engine)
-        return engine
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
-    url = f"sqlite:///{tmp_path / 'spend.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    engine = make_engine(url)
-    migrate(engine)
-    yield Db(url, engine)
-    engine.dispose()
-
-
-def _agent_name() -> str:
-    """Unique per test: the PostgreSQL database is shared by the session."""
-    return f"agent-{secrets.token_hex(4)}"
-
-
-def test_it_is_a_spend_ledger(db: Db) -> None:
-    ledger: SpendLedger = DbSpendLedger(db.engine)
+def test_it_is_a_spend_ledger(db_engine: Engine) -> None:
+    ledger: SpendLedger = DbSpendLedger(db_engine)
     assert ledger.spent_today("nobody") == (0, Decimal(0))
 
 
-def test_daily_cost_cap_holds_across_a_restart(db: Db, tmp_path: Path) -> None:
-    name = _agent_name()
+def test_daily_cost_cap_holds_across_a_restart(db_engine: Engine, tmp_path: Path) -> None:
+    name = "alice"
     price = ModelPrice(input_per_mtok=Decimal("1000"), output_per_mtok=Decimal("1000"))  # 0.12 per call below
     p = profile(
         name=name, model=ModelEndpoint(tool_choice_auto=False), budgets=Budgets(max_cost_per_day=Decimal("0.2"))
@@ -66,10 +37,11 @@ def test_daily_cost_cap_holds_across_a_restart(db: Db, tmp_path: Path) -> None:
         agent = LangChainAgent(p, fake(submit({"haiku.md": "x"})), price=price, ledger=ledger)
         return agent.run(AgentTask(task, TEXT_SPEC), tmp_path / task)
 
-    assert run(DbSpendLedger(db.engine), "a").status is AgentStatus.PRODUCED
-    assert run(DbSpendLedger(db.engine), "b").status is AgentStatus.PRODUCED  # 0.12 < 0.2: allowed to start
+    assert run(DbSpendLedger(db_engine), "a").status is AgentStatus.PRODUCED
+    assert run(DbSpendLedger(db_engine), "b").status is AgentStatus.PRODUCED  # 0.12 < 0.2: allowed to start
 
-    restarted = db.reopen()  # a new process: new engine, new ledger, nothing in memory
+    restarted = reopen(db_engine)  # a new process: new engine, new ledger, nothing in memory
+    migrate(restarted)  # which migrates on start
     try:
         ledger = DbSpendLedger(restarted)
         assert ledger.spent_today(name) == (240, Decimal("0.24"))
@@ -81,10 +53,10 @@ def test_daily_cost_cap_holds_across_a_restart(db: Db, tmp_path: Path) -> None:
         restarted.dispose()
 
 
-def test_the_day_rolls_over_in_utc(db: Db) -> None:
-    name = _agent_name()
+def test_the_day_rolls_over_in_utc(db_engine: Engine) -> None:
+    name = "alice"
     day = [date(2026, 3, 1)]
-    ledger = DbSpendLedger(db.engine, today=lambda: day[0])
+    ledger = DbSpendLedger(db_engine, today=lambda: day[0])
     ledger.record(name, tokens=10, cost=Decimal("0.5"))
     day[0] = date(2026, 3, 2)
     assert ledger.spent_today(name) == (0, Decimal(0))
@@ -94,12 +66,12 @@ def test_the_day_rolls_over_in_utc(db: Db) -> None:
     assert ledger.spent_today(name) == (10, Decimal("0.5"))
 
 
-def test_concurrent_records_sum_exactly(db: Db) -> None:
+def test_concurrent_records_sum_exactly(db_engine: Engine) -> None:
     """Writers on two engines (separate connection pools, like two processes) and many threads: no lost update,
     and no float rounding (0.1 + 0.2 != 0.3 in binary floating point)."""
-    name = _agent_name()
-    other = db.reopen()
-    ledgers = [DbSpendLedger(db.engine), DbSpendLedger(other)]
+    name = "alice"
+    other = reopen(db_engine)
+    ledgers = [DbSpendLedger(db_engine), DbSpendLedger(other)]
     amounts = [Decimal("0.1"), Decimal("0.2"), Decimal("0.000015")]
     jobs = [(ledgers[i % 2], amounts[i % 3]) for i in range(120)]
     try:

@@ -1,11 +1,11 @@
-"""The store on both backends: SQLite (a temporary file per test) and PostgreSQL (a throwaway database for the
-session, dropped afterwards; tables truncated between tests). Migrations build every schema.
+"""The store on both backends: SQLite and PostgreSQL, an empty, migrated database per test (``db_engine`` in
+conftest). Migrations build every schema.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -71,35 +71,17 @@ def tx(n: int) -> str:
 # ---------------------------------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(scope="session")
-def pg_engine(pg_url: str) -> Iterator[Engine]:
-    engine = make_engine(pg_url)
-    migrate(engine)
-    yield engine
-    engine.dispose()
-
-
 @dataclass
 class Backend:
-    name: str
-    url: str
+    name: str  # the dialect: "sqlite" or "postgresql"
+    url: str  # for more engines on the same database
     engine: Engine
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    """A migrated, empty database on each backend."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'store.db'}"
-        engine = make_engine(url)
-        migrate(engine)
-        yield Backend("sqlite", url, engine)
-        engine.dispose()
-        return
-    engine = request.getfixturevalue("pg_engine")
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(STORE_TABLES)} RESTART IDENTITY CASCADE"))
-    yield Backend("postgresql", request.getfixturevalue("pg_url"), engine)
+@pytest.fixture
+def backend(db_engine: Engine) -> Backend:
+    """A migrated, empty database on each backend (``db_engine``)."""
+    return Backend(db_engine.dialect.name, db_engine.url.render_as_string(hide_password=False), db_engine)
 
 
 @dataclass
@@ -776,7 +758,210 @@ def test_only_rederivable_records_commit_without_fsync(tmp_path: Path) -> None:
     )
     assert level_of(lambda: store.transition(task_id=task_id, to=S.SUBMITTING, actor="a", cid="bafyart")) == "FULL"
     assert level_of(lambda: store.transition(task_id=task_id, to=S.SUBMITTED, actor="a", cid="bafyart")) == "NORMAL"
-    assert level_of(lambda: store.get_task(task_id=task_id)) == "FULL"  # the default stays durable
+    assert level_of(lambda: store.set_payout_cursor(board="main", cursor=1)) == "FULL"  # the default stays durable
     engine.dispose()
     reopened = Store(make_engine(f"sqlite:///{tmp_path / 'store.db'}"))
     assert reopened.get_task(task_id=task_id).state is S.SUBMITTED  # relaxed commits are commits
+
+
+def _begins(engine: Engine) -> list[str]:
+    """Records every BEGIN statement SQLite runs."""
+    begins: list[str] = []
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("BEGIN"):
+            begins.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    return begins
+
+
+def test_pure_reads_take_no_write_lock(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    migrate(engine)
+    store = Store(engine)
+    task_id = new_task(store)
+    begins = _begins(engine)
+    store.get_task(task_id=task_id)
+    store.tasks()
+    store.resumable()
+    store.task_events(task_id=task_id)
+    assert begins == ["BEGIN"] * 4
+    begins.clear()
+    store.transition(task_id=task_id, to=S.CLAIMING, actor="m", agent="alice")
+    assert begins == ["BEGIN IMMEDIATE"]
+    # a writer holding the lock does not block a reader
+    with engine.connect() as writer:
+        writer.execute(text("UPDATE task SET title = title"))  # BEGIN IMMEDIATE: holds the write lock
+        assert store.get_task(task_id=task_id).state is S.CLAIMING
+        writer.rollback()
+    engine.dispose()
+
+
+# ------------------------------------------------------------------------------------- combined transactions
+
+
+def _claiming(store: Store, board_task_id: int = 1) -> int:
+    task_id = new_task(store, board_task_id)
+    store.transition(task_id=task_id, to=S.CLAIMING, actor="m", agent="alice")
+    return task_id
+
+
+def test_gas_is_recorded_with_the_transition(backend: Backend, store: Store) -> None:
+    task_id = _claiming(store)
+    task = store.transition(task_id=task_id, to=S.CLAIMED, actor="alice", tx_hash=tx(1), gas_wei=21_000)
+    assert task.state is S.CLAIMED and task.claim_tx_hash == tx(1)
+    assert store.pnl_by_task()[task_id].gas_wei == 21_000
+    assert store.pnl_by_agent()["alice"].gas_wei == 21_000
+    with pytest.raises(StoreError, match="needs the tx_hash"):
+        store.transition(task_id=task_id, to=S.PRODUCING, actor="alice", gas_wei=1)
+    # a transition that fails records no gas: both are one transaction
+    other = _claiming(store, 2)
+    stale = store.get_task(task_id=other).version - 1
+    with pytest.raises(Conflict):
+        store.transition(task_id=other, to=S.CLAIMED, actor="alice", tx_hash=tx(2), gas_wei=5, expect_version=stale)
+    assert other not in store.pnl_by_task()
+    assert store.get_task(task_id=other).state is S.CLAIMING
+
+
+def test_a_gas_hash_recorded_before_does_not_break_the_transition(backend: Backend, store: Store) -> None:
+    task_id = _claiming(store)
+    store.record_cost(agent="alice", kind=CostKind.GAS, amount=7, task_id=task_id, tx_hash=tx(1))
+    task = store.transition(task_id=task_id, to=S.CLAIMED, actor="alice", tx_hash=tx(1), gas_wei=7)
+    assert task.state is S.CLAIMED
+    # a differing amount for the same hash keeps the first record and still moves the task
+    task = store.transition(task_id=task_id, to=S.PRODUCING, actor="alice", tx_hash=tx(1), gas_wei=99)
+    assert task.state is S.PRODUCING
+    assert store.pnl_by_task()[task_id].gas_wei == 7
+
+
+def test_transition_via_a_state_writes_both_steps_in_one_transaction(backend: Backend, store: Store) -> None:
+    task_id = _claiming(store)
+    before = store.get_task(task_id=task_id)
+    task = store.transition(
+        task_id=task_id,
+        via=S.CLAIMED,
+        to=S.PRODUCING,
+        actor="alice",
+        reason="claimed",
+        tx_hash=tx(3),
+        gas_wei=11,
+        expect_version=before.version,
+    )
+    assert task.state is S.PRODUCING and task.claim_tx_hash == tx(3) and task.version == before.version + 2
+    assert task == store.get_task(task_id=task_id)  # what is returned is what is stored
+    claimed, producing = store.task_events(task_id=task_id)[-2:]
+    assert (claimed.from_state, claimed.to_state, claimed.tx_hash, claimed.reason) == (
+        S.CLAIMING,
+        S.CLAIMED,
+        tx(3),
+        "claimed",
+    )
+    assert (producing.from_state, producing.to_state, producing.tx_hash) == (S.CLAIMED, S.PRODUCING, None)
+    assert store.pnl_by_task()[task_id].gas_wei == 11
+    # each step is checked: an illegal second step changes nothing
+    tasks, events = snapshot(backend.engine)
+    with pytest.raises(LifecycleError):
+        store.transition(task_id=task_id, via=S.PRODUCED, to=S.SUBMITTING, actor="alice")
+    assert snapshot(backend.engine) == (tasks, events)
+
+
+def _run(task_id: int, cost: int = 0) -> RunCreate:
+    return RunCreate(
+        task_id=task_id,
+        agent="alice",
+        started_at=T0,
+        finished_at=T0,
+        status=RunStatus.PRODUCED,
+        prompt_tokens=10,
+        completion_tokens=5,
+        cost_usd_micro=cost,
+    )
+
+
+def test_a_product_is_recorded_in_one_transaction(backend: Backend, store: Store) -> None:
+    task_id = _claiming(store)
+    store.transition(task_id=task_id, via=S.CLAIMED, to=S.PRODUCING, actor="alice", tx_hash=tx(1))
+    task = store.record_produced(
+        run=_run(task_id, cost=300),
+        cid="bafyart",
+        manifest={"files": ["a.md"]},
+        self_check=SelfCheck.NONE,
+        actor="alice",
+    )
+    assert task.state is S.PRODUCED and task.artifact_cid == "bafyart"
+    assert [r.attempt for r in store.runs(task_id=task_id)] == [1]
+    assert [a.cid for a in store.artifacts(task_id=task_id)] == ["bafyart"]
+    assert store.pnl_by_task()[task_id].llm_usd_micro == 300
+    kinds = [(e.kind, e.to_state, e.cid) for e in store.task_events(task_id=task_id)[-2:]]
+    assert kinds == [(EventKind.ARTIFACT, S.PRODUCING, "bafyart"), (EventKind.TRANSITION, S.PRODUCED, "bafyart")]
+    # not PRODUCING: nothing of it is recorded
+    tasks, events = snapshot(backend.engine)
+    with pytest.raises(StoreError, match="only while PRODUCING"):
+        store.record_produced(run=_run(task_id), cid="bafyother", manifest={}, self_check=SelfCheck.NONE, actor="alice")
+    assert snapshot(backend.engine) == (tasks, events)
+    assert len(store.runs(task_id=task_id)) == 1
+
+
+def test_automatic_review_in_one_transaction(store: Store) -> None:
+    approved, held = _claiming(store), _claiming(store, 2)
+    for task_id, check in ((approved, SelfCheck.PASSED), (held, SelfCheck.NONE)):
+        store.transition(task_id=task_id, via=S.CLAIMED, to=S.PRODUCING, actor="alice", tx_hash=tx(task_id))
+        store.record_produced(run=_run(task_id), cid=f"bafy{task_id}", manifest={}, self_check=check, actor="alice")
+    passed = frozenset({SelfCheck.PASSED})
+    task = store.auto_review(task_id=approved, approve=passed, reason="review.mode is auto_if_tests_pass")
+    assert task.state is S.APPROVED
+    (review,) = store.reviews(task_id=approved)
+    assert (review.decision, review.reviewer, review.artifact_cid) == (
+        ReviewDecision.APPROVE,
+        "auto",
+        f"bafy{approved}",
+    )
+    task = store.auto_review(task_id=held, approve=passed, reason="review.mode is auto_if_tests_pass")
+    assert task.state is S.AWAITING_REVIEW and task.state_reason == "review.mode is auto_if_tests_pass"
+    assert store.reviews(task_id=held) == []
+    with pytest.raises(ReviewRefused):  # only a PRODUCED task passes the gate
+        store.auto_review(task_id=approved, approve=passed, reason="again")
+    with pytest.raises(Conflict):
+        store.auto_review(task_id=held, approve=passed, reason="stale", expect_version=0)
+
+
+def test_a_reserve_reads_the_days_ledger_and_inserts_it_only_once(tmp_path: Path) -> None:
+    from eth_account import Account
+
+    from orchestrator.chain.tx import sign_eip1559
+    from orchestrator.ports import Fees
+    from wallets.journal import FLEET, NATIVE, Journal, Limit, Spend
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    migrate(engine)
+    journal, account = Journal(engine), Account.create()
+    wallet = account.address
+    journal.ensure_nonce(wallet, 1, 0)
+    limits = [Limit(wallet, NATIVE, 10**18, "wallet_daily_cap_wei"), Limit(FLEET, NATIVE, 10**18, "fleet")]
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda _c, _cur, statement, *_: statements.append(statement))
+
+    def reserve() -> None:
+        journal.reserve(
+            wallet=wallet,
+            chain_id=1,
+            spend=Spend(21_000),
+            limits=limits,
+            sign=lambda nonce: sign_eip1559(
+                account, chain_id=1, nonce=nonce, to=wallet, data=b"", value=0, gas=21_000, fees=Fees(1, 1)
+            ),
+            selector=None,
+            now=T0,
+        )
+
+    def ledger_inserts() -> int:
+        return sum(s.startswith("INSERT INTO wallet_spend") for s in statements)
+
+    reserve()
+    assert ledger_inserts() == 2  # the wallet's and the fleet's row of the day
+    statements.clear()
+    reserve()
+    assert ledger_inserts() == 0
+    assert journal.spent(scope=FLEET, chain_id=1, day=T0.date()) == 2 * 21_000
+    engine.dispose()

@@ -1,82 +1,31 @@
-"""Fixtures shared by the wallet tests (``test_wallet_*.py`` import them; this module defines no tests).
+"""Fixtures shared by the wallet tests (``test_wallet_*.py`` import them; this module defines no tests). The
+journal lives in the orchestrator's database: its tests use conftest's ``db_engine`` (SQLite, then PostgreSQL) or
+``sqlite_engine``.
 
-- ``journal_engine``: a fresh database migrated by the real Alembic scripts (``orchestrator.store.migrate``: the
-  journal lives in the orchestrator's database), parametrized over SQLite (a file in ``tmp_path``, WAL) and
-  PostgreSQL (a fresh schema per test on 127.0.0.1:5432, dropped afterwards; skipped via ``require`` when the
-  server is unreachable).
 - ``make_fleet``: a ``WalletFleet`` on a chain under test, with keystores at a test-only low scrypt cost
   (``weak_kdf_for_tests=True``), agent wallets funded from a dev account.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from eth_account import Account
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
 
 from orchestrator.chain import TxSender
-from orchestrator.store.db import make_engine, migrate
-from tests.conftest import ChainEnv, require
+from tests.conftest import ChainEnv
 from wallets.config import PolicyConfig, WalletsConfig
 from wallets.fleet import WalletFleet
 from wallets.journal import Journal
 from wallets.keystore import Keystore
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PASSPHRASE = "correct horse battery staple"
 TEST_SCRYPT_N = 16  # test-only: the production minimum is 262144 (see test_wallet_keystore)
 TREASURY = "0x000000000000000000000000000000000000dEaD"
 ETH = 10**18
-
-
-def postgres_engine() -> Iterator[Engine]:
-    """An engine on a fresh PostgreSQL schema, dropped afterwards."""
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text("select 1"))
-    except OperationalError as exc:
-        admin.dispose()
-        require(False, f"PostgreSQL is not reachable at {PG_URL}: {str(exc).splitlines()[0]}")
-    schema = "wallet_test_" + uuid.uuid4().hex[:12]
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"}, pool_size=20, max_overflow=40)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def journal_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """A fresh, empty, migrated database (SQLite, then PostgreSQL)."""
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'deworker.db'}")
-        migrate(engine)
-        yield engine
-        engine.dispose()
-        return
-    for engine in postgres_engine():
-        migrate(engine)
-        yield engine
-
-
-@pytest.fixture
-def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'deworker.db'}")
-    migrate(engine)
-    yield engine
-    engine.dispose()
 
 
 def wallets_config(tmp_path: Path, **policy: object) -> WalletsConfig:

@@ -65,9 +65,9 @@ def test_wallet_is_a_signer(chain_env: ChainEnv, sqlite_engine: Engine, make_fle
 
 
 def test_fifty_concurrent_sends_mine_with_contiguous_nonces(
-    chain_env: ChainEnv, journal_engine: Engine, make_fleet: FleetFactory
+    chain_env: ChainEnv, db_engine: Engine, make_fleet: FleetFactory
 ) -> None:
-    fleet = make_fleet(chain_env, journal_engine)
+    fleet = make_fleet(chain_env, db_engine)
     wallet = fleet.wallet("alice")
     start = chain_env.chain.nonce(wallet.address)
     with ThreadPoolExecutor(16) as pool:

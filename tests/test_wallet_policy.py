@@ -157,7 +157,7 @@ class Clock:
 
 
 def test_daily_caps_hold_across_a_restart(
-    chain_env: ChainEnv, journal_engine: Engine, make_fleet: FleetFactory, tmp_path: Path
+    chain_env: ChainEnv, db_engine: Engine, make_fleet: FleetFactory, tmp_path: Path
 ) -> None:
     """On both chains and both databases. On anvil fees only fall while blocks are nearly empty, and the
     journal settles each send to its real fee, so the slack that leaves is far below one more send."""
@@ -166,7 +166,7 @@ def test_daily_caps_hold_across_a_restart(
     gas_wei = 21_000 * chain.fees().max_fee_per_gas
     peer_value = 10**15
     cfg = wallets_config(tmp_path, wallet_daily_cap_wei=3 * (gas_wei + peer_value), fleet_daily_cap_wei=10**18)
-    fleet = make_fleet(env, journal_engine, config=cfg, names=("alice", "bob"))
+    fleet = make_fleet(env, db_engine, config=cfg, names=("alice", "bob"))
     clock = Clock()
     alice = fleet.wallet("alice")
     alice.clock = clock
@@ -177,7 +177,7 @@ def test_daily_caps_hold_across_a_restart(
         alice.send(bob_address, value=peer_value, gas=21_000)
     assert info.value.rule == "wallet_daily_cap_wei"
     # restart: a new fleet (new process) on the same database still sees today's spend
-    restarted = make_fleet(env, journal_engine, config=cfg, names=("alice", "bob"), fund=0)
+    restarted = make_fleet(env, db_engine, config=cfg, names=("alice", "bob"), fund=0)
     again = restarted.wallet("alice")
     again.clock = clock
     with pytest.raises(PolicyDenied) as info:
@@ -192,12 +192,12 @@ def test_daily_caps_hold_across_a_restart(
     assert restarted.journal.spent(scope=again.address, chain_id=chain.chain_id, day=day) <= 3 * (gas_wei + peer_value)
 
 
-def test_fleet_cap_spans_wallets(journal_engine: Engine, make_fleet: FleetFactory, tmp_path: Path) -> None:
+def test_fleet_cap_spans_wallets(db_engine: Engine, make_fleet: FleetFactory, tmp_path: Path) -> None:
     chain = EthTesterChain()
     env = ChainEnv("ethtester", chain, chain.dev_accounts(), ETH_TESTER_CHAIN_ID)
     gas_wei = 21_000 * chain.fees().max_fee_per_gas
     cfg = wallets_config(tmp_path, wallet_daily_cap_wei=10**18, fleet_daily_cap_wei=2 * (gas_wei + 1000) + 10)
-    fleet = make_fleet(env, journal_engine, config=cfg, names=("alice", "bob"))
+    fleet = make_fleet(env, db_engine, config=cfg, names=("alice", "bob"))
     alice, bob = fleet.wallet("alice"), fleet.wallet("bob")
     alice.send(bob.address, value=1000, gas=21_000)
     bob.send(alice.address, value=1000, gas=21_000)

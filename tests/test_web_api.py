@@ -11,7 +11,6 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,7 +33,6 @@ from orchestrator.store import (
     SelfCheck,
     Store,
     make_engine,
-    migrate,
 )
 from orchestrator.tokens import TokenBook, TokenInfo
 from orchestrator.web import views
@@ -51,7 +49,6 @@ if TYPE_CHECKING:
 S = TaskState
 PASSWORD = "correct horse battery"
 WEB_TABLES = ("web_session", "api_token", "reviewer", "login_failure")
-ALL_TABLES = ("board", "task", "task_event", "agent", "run", "artifact", "review", "reward", "cost", *WEB_TABLES)
 AGENT = "alice"
 AGENT_ADDRESS = "0x" + "aa" * 20
 #: Cheap argon2 parameters: the tests hash many passwords; production uses argon2-cffi's defaults.
@@ -77,14 +74,6 @@ class WebEnv:
         return TestClient(self.app, follow_redirects=False)
 
 
-@pytest.fixture(scope="session")
-def pg_web_engine(pg_url: str) -> Iterator[Engine]:
-    engine = make_engine(pg_url)
-    migrate(engine)
-    yield engine
-    engine.dispose()
-
-
 #: The token the tests' rewards are paid in, as ``wallets.tokens`` would configure it.
 DWR = TokenInfo(address="0x" + "70" * 20, symbol="DWR", decimals=18)
 
@@ -108,27 +97,16 @@ def build_env(
     return WebEnv(backend, engine, store, users, artifacts, settings, app)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def web(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[WebEnv]:
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'web.db'}")
-        migrate(engine)
-        yield build_env("sqlite", engine, tmp_path)
-        engine.dispose()
-        return
-    engine = request.getfixturevalue("pg_web_engine")
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(ALL_TABLES)} RESTART IDENTITY CASCADE"))
-    yield build_env("postgresql", engine, tmp_path)
+@pytest.fixture
+def web(db_engine: Engine, tmp_path: Path) -> WebEnv:
+    """The app on each backend (``db_engine``)."""
+    return build_env(db_engine.dialect.name, db_engine, tmp_path)
 
 
 @pytest.fixture
-def sqlite_web(tmp_path: Path) -> Iterator[WebEnv]:
+def sqlite_web(sqlite_engine: Engine, tmp_path: Path) -> WebEnv:
     """SQLite only: for tests about rendering and the browser, where the database does not matter."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'web.db'}")
-    migrate(engine)
-    yield build_env("sqlite", engine, tmp_path)
-    engine.dispose()
+    return build_env("sqlite", sqlite_engine, tmp_path)
 
 
 # ----------------------------------------------------------------------------------------------------- seeding
@@ -613,20 +591,17 @@ def test_openapi_and_its_reference_page(web: WebEnv) -> None:
     assert "cdn" not in docs.text.lower()
 
 
-def test_settings_are_used(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'web.db'}")
-    migrate(engine)
-    env = build_env("sqlite", engine, tmp_path, secure_cookies=True, login_attempts=1, preview_kib=1)
+def test_settings_are_used(sqlite_engine: Engine, tmp_path: Path) -> None:
+    env = build_env("sqlite", sqlite_engine, tmp_path, secure_cookies=True, login_attempts=1, preview_kib=1)
     env.users.add_user(name="carol", password=PASSWORD, role=Role.REVIEWER)
     client = TestClient(env.app, base_url="https://testserver", follow_redirects=False)  # Secure cookies need https
     assert login(client, "carol", "wrong password!").status_code == 401
     assert login(client, "carol").status_code == 429
-    later = LoginLimiter(engine, attempts=1, window=1, clock=lambda: time.time() + 10)  # the window has passed
+    later = LoginLimiter(sqlite_engine, attempts=1, window=1, clock=lambda: time.time() + 10)  # the window has passed
     env.app.state.services = replace(env.app.state.services, limiter=later)
     ok = login(client, "carol")
     assert "Secure" in next(c for c in ok.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE))
     assert env.settings.cache_dir == tmp_path / "review-cache"
-    engine.dispose()
 
 
 # ------------------------------------------------------------------------------------------------------- CLI

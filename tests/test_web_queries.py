@@ -4,22 +4,17 @@ UTC day from the reward and cost tables. Plus ``TokenBook``'s display of amounts
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine, text
 
 from orchestrator.domain import Payout, TaskState
-from orchestrator.store import AgentCreate, CostKind, Store, make_engine, migrate
+from orchestrator.store import AgentCreate, CostKind, Store
 from orchestrator.store.queries import Queries, combine, exact_sum_columns
 from orchestrator.tokens import TokenBook, TokenInfo, whole_text
+from tests.conftest import reopen
 from tests.test_store import board_task, tx
-from tests.test_web_api import ALL_TABLES, pg_web_engine
-
-__all__ = ["pg_web_engine"]  # a fixture: imported to be used
 
 S = TaskState
 ALICE, BOB = "0x" + "aa" * 20, "0x" + "bb" * 20
@@ -27,23 +22,9 @@ TOKEN_A, TOKEN_B = "0x" + "70" * 20, "0x" + "71" * 20
 BIG = 2**256 - 1  # the largest amount a U256 column holds
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        sqlite = make_engine(f"sqlite:///{tmp_path / 'q.db'}")
-        migrate(sqlite)
-        yield sqlite
-        sqlite.dispose()
-        return
-    pg: Engine = request.getfixturevalue("pg_web_engine")
-    with pg.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(ALL_TABLES)} RESTART IDENTITY CASCADE"))
-    yield pg
-
-
-def test_exact_sums_of_huge_amounts(engine: Engine) -> None:
+def test_exact_sums_of_huge_amounts(db_engine: Engine) -> None:
     when = [datetime(2026, 3, 1, 23, 59, tzinfo=UTC)]
-    store = Store(engine, clock=lambda: when[0])
+    store = Store(db_engine, clock=lambda: when[0])
     store.upsert_agent(agent=AgentCreate(name="alice", address=ALICE))
     store.upsert_agent(agent=AgentCreate(name="bob", address=BOB))
     # payouts of tasks that are not ours, to our agents' addresses: no task lifecycle needed
@@ -58,7 +39,7 @@ def test_exact_sums_of_huge_amounts(engine: Engine) -> None:
     store.record_cost(agent="bob", kind=CostKind.LLM, amount=4_200)
     store.record_cost(agent="bob", kind=CostKind.LLM, amount=800)
 
-    queries = Queries(engine)
+    queries = Queries(db_engine)
     pnl = queries.pnl_by_agent()
     assert pnl == store.pnl_by_agent()  # SQL sums equal Python's, to the last unit
     assert pnl["alice"].rewards == {TOKEN_A: sum(amounts), TOKEN_B: 5} and pnl["alice"].gas_wei == 2**71 + 1
@@ -72,23 +53,23 @@ def test_exact_sums_of_huge_amounts(engine: Engine) -> None:
     assert [d.day for d in queries.money_by_day(since=date(2026, 3, 2))] == [date(2026, 3, 2)]
 
 
-def test_an_amount_of_2_to_the_256_minus_1_sums_exactly(engine: Engine) -> None:
+def test_an_amount_of_2_to_the_256_minus_1_sums_exactly(db_engine: Engine) -> None:
     from sqlalchemy import select
     from sqlmodel import col
 
     from orchestrator.store.models import Reward
 
-    store = Store(engine)
+    store = Store(db_engine)
     store.upsert_agent(agent=AgentCreate(name="alice", address=ALICE))
     store.record_reward(payout=Payout("other", 1, ALICE, TOKEN_A, BIG, tx(1), 1))
-    with engine.connect() as conn:
+    with db_engine.connect() as conn:
         chunks = conn.execute(select(*exact_sum_columns(col(Reward.amount)))).one()
         empty = conn.execute(select(*exact_sum_columns(col(Reward.amount))).where(col(Reward.id) < 0)).one()
     assert combine(chunks) == BIG and combine(empty) == 0
 
 
-def test_counts_and_pages(engine: Engine) -> None:
-    store = Store(engine)
+def test_counts_and_pages(db_engine: Engine) -> None:
+    store = Store(db_engine)
     for n in range(1, 6):
         store.upsert_discovered(board_task=board_task(n))
     store.upsert_discovered(board_task=board_task(6, quarantine="bad json"))
@@ -97,7 +78,7 @@ def test_counts_and_pages(engine: Engine) -> None:
     store.transition(task_id=2, to=S.CLAIMED, actor="w", tx_hash=tx(2))
     store.transition(task_id=3, to=S.CLAIMING, actor="w", agent="bob")
 
-    queries = Queries(engine)
+    queries = Queries(db_engine)
     assert queries.tasks_by_state() == {S.DISCOVERED: 2, S.CLAIMING: 2, S.CLAIMED: 1, S.QUARANTINED: 1}
     assert queries.tasks_by_state() == store.count_by_state()
     assert queries.tasks_by_agent() == {"alice": {S.CLAIMING: 1, S.CLAIMED: 1}, "bob": {S.CLAIMING: 1}}
@@ -111,18 +92,16 @@ def test_counts_and_pages(engine: Engine) -> None:
     assert queries.task_page(state=S.PAID, limit=10).tasks == []
 
 
-def test_days_are_utc_days(engine: Engine, request: pytest.FixtureRequest) -> None:
+def test_days_are_utc_days(db_engine: Engine) -> None:
     """23:30 in New York is the next UTC day: the bucket follows UTC, whatever the database session's zone."""
     when = [datetime(2026, 5, 1, 23, 30, tzinfo=UTC) + timedelta(hours=4)]  # = 2026-05-02 03:30 UTC
-    store = Store(engine, clock=lambda: when[0])
+    store = Store(db_engine, clock=lambda: when[0])
     store.upsert_agent(agent=AgentCreate(name="alice", address=ALICE))
     store.record_reward(payout=Payout("other", 1, ALICE, TOKEN_A, 10, tx(1), 1))
-    (day,) = Queries(engine).money_by_day()
+    (day,) = Queries(db_engine).money_by_day()
     assert day.day == date(2026, 5, 2)
-    if engine.dialect.name == "postgresql":
-        new_york = make_engine(
-            request.getfixturevalue("pg_url"), connect_args={"options": "-c TimeZone=America/New_York"}
-        )
+    if db_engine.dialect.name == "postgresql":
+        new_york = reopen(db_engine, TimeZone="America/New_York")
         try:
             with new_york.connect() as conn:
                 assert conn.execute(text("SHOW TimeZone")).scalar_one() == "America/New_York"
