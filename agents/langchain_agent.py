@@ -394,8 +394,15 @@ class LangChainAgent:
             sleep=self._sleep,
             reraise=True,
         )
+
+        def attempt() -> BaseMessage:
+            # each attempt may wait at most what is left of the task's time budget, not a full model.timeout
+            budget.check()
+            timeout = min(endpoint.timeout, budget.remaining_seconds())
+            return bound.bind(timeout=timeout).invoke(list(messages))
+
         try:
-            reply = retrying(bound.invoke, list(messages))
+            reply = retrying(attempt)
         except openai.APIStatusError as exc:
             if _is_transient(exc):
                 raise self._unavailable(exc, budget) from exc

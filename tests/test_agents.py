@@ -4,10 +4,12 @@ on 127.0.0.1 that speaks the OpenAI chat completions wire protocol."""
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import itertools
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -378,20 +380,24 @@ def completion(tool_args: dict[str, Any]) -> dict[str, Any]:
 
 class OpenAIWire(http.server.BaseHTTPRequestHandler):
     """POST /v1/chat/completions answering from ``server.script``: a list of (status, body) or
-    (status, body, extra headers) popped in order."""
+    (status, body, extra headers) popped in order; an ``x-test-delay`` header makes it answer that many seconds
+    late."""
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", 0))
         self.server.requests.append(json.loads(self.rfile.read(length)))  # type: ignore[attr-defined]
         status, body, *extra = self.server.script.pop(0)  # type: ignore[attr-defined]
+        headers = dict(extra[0]) if extra else {}
+        time.sleep(float(headers.pop("x-test-delay", 0)))  # a slow model: answers after this many seconds
         data = json.dumps(body).encode()
         self.send_response(status)
-        for name, value in (extra[0] if extra else {}).items():
+        for name, value in headers.items():
             self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a client that gave up on a slow answer
+            self.wfile.write(data)
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -515,3 +521,20 @@ def test_unreachable_endpoint_is_model_unavailable(tmp_path: Path) -> None:
     )
     with pytest.raises(ModelUnavailable):
         agent.run(AgentTask("main:14", TEXT_SPEC), tmp_path / "t")
+
+
+def test_a_slow_call_is_cut_at_the_tasks_remaining_time(
+    tmp_path: Path, openai_server: http.server.ThreadingHTTPServer
+) -> None:
+    """model.timeout is 60 s, but the task has 1 s left: the call gives up then, instead of waiting for an
+    answer that arrives after 3 s (which a full model.timeout would have accepted)."""
+    openai_server.script.append((*HAIKU, {"x-test-delay": "3"}))  # type: ignore[attr-defined]
+    agent = _remote_agent(openai_server, budgets=Budgets(max_seconds_per_task=1.0), timeout=60, retries=0)
+    try:
+        result = agent.run(AgentTask("main:30", TEXT_SPEC), tmp_path / "t")
+        reason = result.reason or ""
+        assert result.status is not AgentStatus.PRODUCED, "the late answer was accepted"
+    except ModelUnavailable as exc:  # a timeout with no budget left to retry in
+        reason = str(exc)
+    assert "max_seconds_per_task" in reason, reason
+    assert len(openai_server.requests) == 1  # type: ignore[attr-defined]
