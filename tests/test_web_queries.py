@@ -1,5 +1,5 @@
 """``orchestrator.store.queries.Queries`` on SQLite and PostgreSQL: counts per state and per agent, task pages,
-exact P&L sums of 256-bit amounts (they must equal ``Store.pnl_by_agent``, which sums in Python), and money per
+exact P&L sums of 256-bit amounts (checked against the amounts put in, to the last unit), and money per
 UTC day from the reward and cost tables. Plus ``TokenBook``'s display of amounts."""
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def test_exact_sums_of_huge_amounts(db_engine: Engine) -> None:
 
     queries = Queries(db_engine)
     pnl = queries.pnl_by_agent()
-    assert pnl == store.pnl_by_agent()  # SQL sums equal Python's, to the last unit
+    assert pnl == store.pnl_by_agent()  # the Store's P&L is these SQL sums
     assert pnl["alice"].rewards == {TOKEN_A: sum(amounts), TOKEN_B: 5} and pnl["alice"].gas_wei == 2**71 + 1
     assert pnl["bob"].rewards == {TOKEN_B: 2**200} and pnl["bob"].llm_usd_micro == 5_000
 

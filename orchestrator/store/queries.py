@@ -136,22 +136,31 @@ class Queries:
     # ------------------------------------------------------------------------------------------------- money
 
     def pnl_by_agent(self) -> dict[str, PnL]:
-        """Rewards received minus gas and LLM cost, per agent name, per currency: ``Store.pnl_by_agent``, summed
-        in SQL."""
+        """Rewards received minus gas and LLM cost, per agent name, per currency (see ``PnL``)."""
+        return self._pnl(col(Reward.agent), col(Cost.agent), "per agent")
+
+    def pnl_by_task(self) -> dict[int, PnL]:
+        """Rewards received minus gas and LLM cost, per task id, per currency. Costs not tied to a task (e.g. a
+        sweep's gas) are left out: they appear in ``pnl_by_agent`` only."""
+        return self._pnl(col(Reward.task_id), col(Cost.task_id), "per task")
+
+    def _pnl(self, reward_key: Any, cost_key: Any, per: str) -> dict[Any, PnL]:
         rewards = (
-            select(col(Reward.agent), col(Reward.token), *exact_sum_columns(col(Reward.amount)))
-            .where(col(Reward.agent).is_not(None))
-            .group_by(col(Reward.agent), col(Reward.token))
+            select(reward_key, col(Reward.token), *exact_sum_columns(col(Reward.amount)))
+            .where(reward_key.is_not(None))
+            .group_by(reward_key, col(Reward.token))
         )
-        costs = select(col(Cost.agent), col(Cost.kind), *exact_sum_columns(col(Cost.amount))).group_by(
-            col(Cost.agent), col(Cost.kind)
+        costs = (
+            select(cost_key, col(Cost.kind), *exact_sum_columns(col(Cost.amount)))
+            .where(cost_key.is_not(None))
+            .group_by(cost_key, col(Cost.kind))
         )
-        out: dict[str, PnL] = {}
-        with self._connect("summing rewards and costs per agent") as conn:
-            for agent, token, *chunks in conn.execute(rewards):
-                out.setdefault(agent, PnL()).rewards[token] = combine(chunks)
-            for agent, kind, *chunks in conn.execute(costs):
-                pnl = out.setdefault(agent, PnL())
+        out: dict[Any, PnL] = {}
+        with self._connect(f"summing rewards and costs {per}") as conn:
+            for key, token, *chunks in conn.execute(rewards):
+                out.setdefault(key, PnL()).rewards[token] = combine(chunks)
+            for key, kind, *chunks in conn.execute(costs):
+                pnl = out.setdefault(key, PnL())
                 if CostKind(kind) is CostKind.GAS:
                     pnl.gas_wei += combine(chunks)
                 else:

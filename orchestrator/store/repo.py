@@ -20,11 +20,11 @@ Must not import the orchestrator's services or any adapter other than SQLAlchemy
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -69,6 +69,9 @@ from orchestrator.store.models import (
     TaskEventPublic,
     TaskPublic,
 )
+
+if TYPE_CHECKING:
+    from orchestrator.store.queries import Queries
 
 log = logging.getLogger(__name__)
 
@@ -702,42 +705,18 @@ class Store:
         return CostPublic.model_validate(existing)
 
     def pnl_by_agent(self) -> dict[str, PnL]:
-        """Rewards received minus gas and LLM cost, per agent name, per currency (see ``PnL``)."""
-        out: dict[str, PnL] = {}
-        rewards, costs = self._money()
-        for r in rewards:
-            if r.agent is not None:
-                pnl = out.setdefault(r.agent, PnL())
-                pnl.rewards[r.token] = pnl.rewards.get(r.token, 0) + r.amount
-        for c in costs:
-            self._add_cost(out.setdefault(c.agent, PnL()), c)
-        return out
+        """Rewards received minus gas and LLM cost, per agent name, per currency (see ``PnL``): summed in SQL."""
+        return self._queries().pnl_by_agent()
 
     def pnl_by_task(self) -> dict[int, PnL]:
         """Rewards received minus gas and LLM cost, per task id, per currency. Costs not tied to a task (e.g.
         a sweep's gas) are left out: they appear in ``pnl_by_agent`` only."""
-        out: dict[int, PnL] = {}
-        rewards, costs = self._money()
-        for r in rewards:
-            if r.task_id is not None:
-                pnl = out.setdefault(r.task_id, PnL())
-                pnl.rewards[r.token] = pnl.rewards.get(r.token, 0) + r.amount
-        for c in costs:
-            if c.task_id is not None:
-                self._add_cost(out.setdefault(c.task_id, PnL()), c)
-        return out
+        return self._queries().pnl_by_task()
 
-    def _money(self) -> tuple[Sequence[Reward], Sequence[Cost]]:
-        # Amounts are exact integers stored as text: summed here, never in SQL.
-        with self._reading("reading rewards and costs") as s:
-            return s.exec(select(Reward)).all(), s.exec(select(Cost)).all()
+    def _queries(self) -> Queries:
+        from orchestrator.store.queries import Queries  # it imports PnL from here
 
-    @staticmethod
-    def _add_cost(pnl: PnL, cost: Cost) -> None:
-        if cost.kind is CostKind.GAS:
-            pnl.gas_wei += cost.amount
-        else:
-            pnl.llm_usd_micro += cost.amount
+        return Queries(self._engine)
 
     # ------------------------------------------------------------------------------------------- internals
 
