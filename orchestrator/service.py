@@ -224,18 +224,9 @@ class Orchestrator:
             if decision.wait:
                 continue
             if decision.agent is None:
-                self.store.transition(
-                    task_id=task.id, to=S.SKIPPED, actor="matcher", reason=decision.reason, expect_version=task.version
-                )
+                self._move(task, S.SKIPPED, "matcher", decision.reason)
                 continue
-            self.store.transition(
-                task_id=task.id,
-                to=S.CLAIMING,
-                actor="matcher",
-                reason=decision.reason,
-                agent=decision.agent,
-                expect_version=task.version,
-            )
+            self._move(task, S.CLAIMING, "matcher", decision.reason, agent=decision.agent)
             with self._lock:
                 self._fresh.add(task.id)
             load[decision.agent] = load.get(decision.agent, 0) + 1
@@ -282,47 +273,20 @@ class Orchestrator:
                     task, agent, self._confirmed(task, agent, board, "claim"), "claim confirmed on the board"
                 )
             if bt.status is not BoardStatus.OPEN:
-                return self.store.transition(
-                    task_id=task.id,
-                    to=S.LOST,
-                    actor=agent.name,
-                    reason=f"board shows {bt.status.name} by {bt.claimant}",
-                    expect_version=task.version,
-                )
+                return self._move(task, S.LOST, agent.name, f"board shows {bt.status.name} by {bt.claimant}")
         self._hook("claiming")
         try:
             receipt = board.claim(task.board_task_id, wallet=agent.wallet)
         except TransactionReverted as exc:
             if "task not open" in exc.reason:
-                return self.store.transition(
-                    task_id=task.id,
-                    to=S.LOST,
-                    actor=agent.name,
-                    reason="another worker claimed it first",
-                    expect_version=task.version,
-                )
-            return self.store.transition(
-                task_id=task.id,
-                to=S.FAILED,
-                actor=agent.name,
-                reason=f"claim reverted: {exc.reason}",
-                expect_version=task.version,
-            )
+                return self._move(task, S.LOST, agent.name, "another worker claimed it first")
+            return self._move(task, S.FAILED, agent.name, f"claim reverted: {exc.reason}")
         self._hook("claim-mined")
         return self._claimed(task, agent, receipt, "claimed")
 
     def _claimed(self, task: TaskPublic, agent: FleetAgent, receipt: Receipt | None, reason: str) -> TaskPublic:
         """CLAIMING -> CLAIMED (with the claim's hash and gas) -> PRODUCING, in one transaction."""
-        return self.store.transition(
-            task_id=task.id,
-            via=S.CLAIMED,
-            to=S.PRODUCING,
-            actor=agent.name,
-            reason=reason,
-            tx_hash=None if receipt is None else receipt.tx_hash,
-            gas_wei=None if receipt is None else receipt.fee_wei,
-            expect_version=task.version,
-        )
+        return self._move(task, S.PRODUCING, agent.name, reason, via=S.CLAIMED, receipt=receipt)
 
     def _confirmed(self, task: TaskPublic, agent: FleetAgent, board: TaskBoard, action: BoardAction) -> Receipt | None:
         """The receipt of a claim or submission found confirmed on the board after a restart, so that its hash and
@@ -332,6 +296,33 @@ class Orchestrator:
         if receipt is None:
             log.warning("task %s: no %s transaction found on the board for its gas", task.id, action)
         return receipt
+
+    def _move(
+        self,
+        task: TaskPublic,
+        to: TaskState,
+        actor: str,
+        reason: str | None = None,
+        *,
+        receipt: Receipt | None = None,
+        via: TaskState | None = None,
+        cid: str | None = None,
+        agent: str | None = None,
+    ) -> TaskPublic:
+        """Persist ``task`` -> ``to`` from the version this step decided on (``Conflict`` if another worker moved
+        it meanwhile); a ``receipt`` gives the transition its transaction hash and gas."""
+        return self.store.transition(
+            task_id=task.id,
+            to=to,
+            actor=actor,
+            reason=reason,
+            via=via,
+            cid=cid,
+            agent=agent,
+            tx_hash=None if receipt is None else receipt.tx_hash,
+            gas_wei=None if receipt is None else receipt.fee_wei,
+            expect_version=task.version,
+        )
 
     def _record_gas(self, agent: FleetAgent, task_id: int | None, receipt: Receipt) -> None:
         try:
@@ -352,7 +343,7 @@ class Orchestrator:
     def _produce(self, task: TaskPublic) -> TaskPublic:
         agent = self._agent(task)
         if task.state is S.CLAIMED:
-            task = self.store.transition(task_id=task.id, to=S.PRODUCING, actor=agent.name, expect_version=task.version)
+            task = self._move(task, S.PRODUCING, agent.name)
         self._hook("producing")
         feedback = None
         if task.revision_count > 0:
@@ -444,9 +435,7 @@ class Orchestrator:
         cid = task.artifact_cid
         assert cid is not None
         if task.state is S.APPROVED:
-            task = self.store.transition(
-                task_id=task.id, to=S.SUBMITTING, actor=agent.name, cid=cid, expect_version=task.version
-            )
+            task = self._move(task, S.SUBMITTING, agent.name, cid=cid)
             with self._lock:
                 self._fresh.add(task.id)
         if not self._take_fresh(task.id):
@@ -454,46 +443,17 @@ class Orchestrator:
             bt = board.status(task.board_task_id)
             if bt.status in (BoardStatus.SUBMITTED, BoardStatus.APPROVED) and self._is_ours(bt, agent):
                 receipt = self._confirmed(task, agent, board, "submit")
-                return self.store.transition(
-                    task_id=task.id,
-                    to=S.SUBMITTED,
-                    actor=agent.name,
-                    reason="submission confirmed on the board",
-                    tx_hash=None if receipt is None else receipt.tx_hash,
-                    gas_wei=None if receipt is None else receipt.fee_wei,
-                    expect_version=task.version,
-                )
+                return self._move(task, S.SUBMITTED, agent.name, "submission confirmed on the board", receipt=receipt)
             if not (bt.status is BoardStatus.CLAIMED and self._is_ours(bt, agent)):
-                return self.store.transition(
-                    task_id=task.id,
-                    to=S.ABANDONED,
-                    actor=agent.name,
-                    reason=f"our claim is gone: {bt.status.name}",
-                    expect_version=task.version,
-                )
+                return self._move(task, S.ABANDONED, agent.name, f"our claim is gone: {bt.status.name}")
         self._hook("submitting")
         try:
             receipt = board.submit(task.board_task_id, cid, wallet=agent.wallet)
         except TransactionReverted as exc:
             gone = "claim expired" in exc.reason or "not claimant" in exc.reason or "task not claimed" in exc.reason
-            return self.store.transition(
-                task_id=task.id,
-                to=S.ABANDONED if gone else S.FAILED,
-                actor=agent.name,
-                reason=f"submit reverted: {exc.reason}",
-                expect_version=task.version,
-            )
+            return self._move(task, S.ABANDONED if gone else S.FAILED, agent.name, f"submit reverted: {exc.reason}")
         self._hook("submit-mined")
-        return self.store.transition(
-            task_id=task.id,
-            to=S.SUBMITTED,
-            actor=agent.name,
-            reason="submitted",
-            tx_hash=receipt.tx_hash,
-            cid=cid,
-            gas_wei=receipt.fee_wei,
-            expect_version=task.version,
-        )
+        return self._move(task, S.SUBMITTED, agent.name, "submitted", receipt=receipt, cid=cid)
 
     # --------------------------------------------------------------------------------------------- collect
 
@@ -569,22 +529,12 @@ class Orchestrator:
         ours = self._is_ours(bt, agent)
         if task.state is S.SUBMITTED:
             if bt.status is BoardStatus.OPEN or (bt.status is BoardStatus.CLAIMED and not ours):
-                self.store.transition(
-                    task_id=task.id,
-                    to=S.REJECTED,
-                    actor="reconciler",
-                    reason="the DAO rejected the submission",
-                    expect_version=task.version,
-                )
+                self._move(task, S.REJECTED, "reconciler", "the DAO rejected the submission")
                 return "rejected by the DAO"
             return None
         if not (bt.status is BoardStatus.CLAIMED and ours):
-            self.store.transition(
-                task_id=task.id,
-                to=S.ABANDONED,
-                actor="reconciler",
-                reason=f"the board shows {bt.status.name} by {bt.claimant}: our claim is gone",
-                expect_version=task.version,
+            self._move(
+                task, S.ABANDONED, "reconciler", f"the board shows {bt.status.name} by {bt.claimant}: our claim is gone"
             )
             return "claim gone"
         closes = min(bt.claim_expires, bt.deadline)
