@@ -314,7 +314,12 @@ def demo(
         typer.Option("--tasks", help="Folder of spec JSON files to post instead of the bundled set."),
     ] = None,
     review: Annotated[
-        str, typer.Option("--review", help="auto (default), or human: wait for decisions in the review inbox.")
+        str,
+        typer.Option(
+            "--review",
+            help="auto (default), or human: serve the review inbox on web.host:web.port, print a one-off login "
+            "and API token, and wait for your decisions.",
+        ),
     ] = "auto",
     agent: Annotated[
         str, typer.Option("--agent", help="local (the embedded model, default) or instant (no model).")

@@ -5,9 +5,9 @@ A DAO deploys a reward token and a TaskBoard and posts the bundled tasks (writin
 data, one malformed spec, one reward too small to be worth the gas). Three agents with their own encrypted
 wallets are driven by the ``Orchestrator``: it discovers the tasks by polling, matches them (skills and the profit
 gate; every skip has its reason), claims with the agent's wallet, lets the agent produce and self-check, passes
-the review gate (automatic in the demo; ``--review human`` waits for decisions in the review queue), submits; the
-DAO approves every submission and the board pays. The demo exits non-zero unless each agent's on-chain token
-balance equals the rewards recorded in the database, and its last line is
+the review gate (automatic in the demo; ``--review human`` serves the review inbox and waits for decisions there),
+submits; the DAO approves every submission and the board pays. The demo exits non-zero unless each agent's
+on-chain token balance equals the rewards recorded in the database, and its last line is
 ``demo: N tasks paid, M quarantined, K skipped; balances reconcile``.
 
 ``--agent instant`` swaps the model for ``InstantAgent`` (a templated artifact, no model) to show the pipeline
@@ -292,7 +292,7 @@ def _run(
     progress = Progress(
         TextColumn("{task.description:<30}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     )
-    with progress:
+    with progress, ExitStack() as stack:
         step = progress.add_task("DAO deploys token + board", total=1)
         dao, block = deploy(chain, dao_signer, artifacts, config.dao)
         progress.advance(step)
@@ -335,12 +335,7 @@ def _run(
         orch.start()
         bars = _StageBars(progress, len(tasks))
         if review == "human":
-            console.print(
-                "[bold]review is human:[/] the demo waits for your decisions. In another terminal, point the review "
-                f"inbox at the demo's database:\n  DEWORKER_DB__URL=sqlite:///{root / 'deworker.db'} deworker review",
-                highlight=False,
-                soft_wrap=True,
-            )
+            stack.enter_context(_review_inbox(config, store, artifacts, dao, root, console))
         started = time.monotonic()
         while True:
             orch.cycle()
@@ -357,6 +352,45 @@ def _run(
                 time.sleep(0.2)
     return _report(console, store, dao, fleet, [a.name for a in agents])
 
+
+@contextmanager
+def _review_inbox(
+    config: Config, store: Store, artifacts: ArtifactStore, dao: Dao, root: Path, console: Console
+) -> Iterator[None]:
+    """``--review human``: the review web app over the demo's database, on ``web.host:web.port`` (a free port if
+    that one is taken), with a one-off reviewer account and API token, printed for the user."""
+    from orchestrator.tokens import TokenBook, TokenInfo
+    from orchestrator.web.app import create_app
+    from orchestrator.web.config import Role, WebSettings
+    from orchestrator.web.server import bind, serve_in_thread
+    from orchestrator.web.users import UserStore
+
+    users = UserStore(store.engine)
+    password = secrets.token_urlsafe(12)
+    users.add_user(name=DEMO_REVIEWER, password=password, role=Role.REVIEWER)
+    token, _ = users.create_token(name=DEMO_REVIEWER, label="demo")
+    tokens = TokenBook([TokenInfo(address=dao.token, symbol=dao.symbol(), decimals=dao.decimals())])
+    app = create_app(
+        engine=store.engine,
+        store=store,
+        artifacts=artifacts,
+        users=users,
+        settings=WebSettings.resolve(config.web, data_dir=root, tokens=tokens),
+    )
+    with serve_in_thread(app, bind(config.web.host, config.web.port, fallback=True)) as url:
+        console.print(
+            f"[bold]review is human:[/] the demo waits for your decisions in the review inbox\n"
+            f"  open {url}/inbox and log in as {DEMO_REVIEWER}, password: {password}\n"
+            f"  or from the shell: DEWORKER_DB__URL=sqlite:///{root / 'deworker.db'} deworker review list\n"
+            f'  or the API: curl -H "Authorization: Bearer {token}" {url}/api/reviews',
+            highlight=False,
+            soft_wrap=True,
+        )
+        yield
+
+
+#: The reviewer account ``--review human`` creates for the demo's inbox.
+DEMO_REVIEWER = "demo"
 
 #: States the demo waits for: terminal ones.
 _SETTLED = frozenset({S.PAID, S.SKIPPED, S.QUARANTINED, S.LOST, S.ABANDONED, S.REJECTED, S.FAILED})

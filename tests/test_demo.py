@@ -6,11 +6,13 @@ from __future__ import annotations
 import io
 import json
 import re
+import socket
 import threading
 import time
 from importlib import resources
 from pathlib import Path
 
+import httpx
 import pytest
 from rich.console import Console
 
@@ -18,7 +20,6 @@ from agents.errors import LocalModelError
 from agents.llm_server import find_embedded_gguf, llama_server_installed
 from orchestrator import demo
 from orchestrator.config import Config
-from orchestrator.store import ReviewDecision
 from tests.conftest import require
 
 
@@ -64,30 +65,54 @@ def test_demo_with_the_local_model_on_one_small_task(tmp_path: Path) -> None:
     assert lines[-1] == "demo: 1 tasks paid, 0 quarantined, 0 skipped; balances reconcile"
 
 
-def test_demo_human_review_waits_for_decisions(tmp_path: Path) -> None:
+def test_demo_human_review_serves_the_inbox_and_waits_for_decisions(tmp_path: Path) -> None:
+    """``--review human``: the demo serves the review inbox on 127.0.0.1 and prints how to reach it; a reviewer
+    logs in with the printed password, and the decisions made through the printed API token let it finish."""
     out = io.StringIO()
     console = Console(file=out, width=400, force_terminal=False)
     result: list[bool] = []
+    taken = socket.socket()  # web.port is taken (e.g. by `deworker review serve`): the demo picks a free port
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    config = Config(data_dir=tmp_path, web={"port": taken.getsockname()[1]})
     runner = threading.Thread(
-        target=lambda: result.append(
-            demo.run(Config(data_dir=tmp_path), console=console, agent="instant", review="human")
-        )
+        target=lambda: result.append(demo.run(config, console=console, agent="instant", review="human"))
     )
     runner.start()
     deadline = time.monotonic() + 120
-    while not (match := re.search(r"DEWORKER_DB__URL=(\S+)", out.getvalue())):
-        assert time.monotonic() < deadline and runner.is_alive()
+    pattern = r"open (http://127\.0\.0\.1:\d+)/inbox and log in as (\w+), password: (\S+)"
+    while not (printed := re.search(pattern, out.getvalue())):
+        assert time.monotonic() < deadline and runner.is_alive(), out.getvalue()
         time.sleep(0.05)
-    store = demo.open_store(match.group(1))
+    url, name, password = printed.groups()
+    assert not url.endswith(f":{taken.getsockname()[1]}")
+    taken.close()
+    token = re.search(r"Authorization: Bearer (dwk_\S+)\"", out.getvalue())
+    assert token is not None
+    assert re.search(r"DEWORKER_DB__URL=sqlite:///\S+deworker\.db deworker review list", out.getvalue())
+
+    with httpx.Client(base_url=url) as browser:  # the printed password logs in to the inbox
+        page = browser.get("/login")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert csrf is not None
+        form = {"name": name, "password": password, "csrf_token": csrf.group(1)}
+        assert browser.post("/login", data=form).status_code == 303
+        assert browser.get("/inbox").status_code == 200
+
     approved = 0
-    while runner.is_alive() and time.monotonic() < deadline:
-        for item in store.pending_reviews():
-            store.record_review(
-                task_id=item.task.id, artifact_cid=item.artifact.cid, decision=ReviewDecision.APPROVE, reviewer="bob"
-            )
-            approved += 1
-        time.sleep(0.05)
-    runner.join(timeout=5)
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token.group(1)}"}) as api:
+        while runner.is_alive() and time.monotonic() < deadline:
+            try:
+                pending = api.get("/api/reviews")
+            except httpx.ConnectError:  # the demo has finished and stopped its server
+                break
+            for item in pending.json():
+                decision = {"artifact_cid": item["artifact"]["cid"], "decision": "approve"}
+                answer = api.post(f"/api/tasks/{item['task']['id']}/review", json=decision)
+                assert answer.status_code == 201, answer.text
+                approved += 1
+            time.sleep(0.05)
+    runner.join(timeout=10)
     assert result == [True]
     assert approved == 5
     assert out.getvalue().strip().splitlines()[-1] == (

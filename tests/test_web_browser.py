@@ -17,17 +17,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import socket
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-import uvicorn
-from fastapi import FastAPI
 
 from agents.config import ModelPrice
 from agents.langchain_agent import LangChainAgent
@@ -39,6 +33,7 @@ from orchestrator.service import Orchestrator
 from orchestrator.store import AgentCreate, CostKind, ReviewDecision, RunCreate, RunStatus, Store, make_engine
 from orchestrator.tokens import TokenBook, TokenInfo
 from orchestrator.web.config import Role
+from orchestrator.web.server import bind, serve_in_thread
 from tests.conftest import require
 from tests.test_agents import fake, submit
 from tests.test_service_fixtures import DEADLINE_SECONDS, World, build_world, profile
@@ -88,28 +83,6 @@ def task_spec(title: str, filename: str, *, code: bool = False) -> TaskSpec:
         skills=["python" if code else "writing"],
         acceptance=["a reviewer likes it"],
     )
-
-
-@contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    """The app on a free 127.0.0.1 port, in a thread; yields its base URL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if srv.started:
-            break
-        threading.Event().wait(0.025)
-    assert srv.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture
@@ -215,7 +188,7 @@ def test_review_in_a_real_browser(world: World, tmp_path: Path) -> None:
     shots.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
 
-    with serve(env.app) as server, sync_playwright() as pw:
+    with serve_in_thread(env.app, bind("127.0.0.1", 0)) as server, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1360, "height": 900})
         page.on("console", lambda msg: problems.append(msg.text) if msg.type in ("error", "warning") else None)

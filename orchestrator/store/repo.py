@@ -140,6 +140,11 @@ class Store:
         self.max_revisions = max_revisions
         self._clock = clock
 
+    @property
+    def engine(self) -> Engine:
+        """The engine the store writes through (the web app's aggregate queries read the same database)."""
+        return self._engine
+
     @contextmanager
     def _session(self, doing: str, *, durable: bool = True) -> Iterator[Session]:
         """One transaction: committed when the block ends, rolled back if it raises. ``durable=False`` commits
