@@ -330,6 +330,7 @@ def _run(
             matching=MatchingConfig(token_decimals=config.dao.token_decimals),
             review_mode=review,
             start_block=block,
+            dao_resubmissions=config.review.dao_resubmissions,
             clock=lambda: _now(chain),
         )
         orch.start()

@@ -52,7 +52,9 @@ TRANSITIONS: Mapping[TaskState, frozenset[TaskState]] = {
     S.APPROVED: frozenset({S.SUBMITTING, S.ABANDONED}),
     # SUBMITTING -> ABANDONED: the claim expired before the submit transaction mined.
     S.SUBMITTING: frozenset({S.SUBMITTED, S.FAILED, S.ABANDONED}),
-    S.SUBMITTED: frozenset({S.PAID, S.REJECTED}),
+    # SUBMITTED -> CLAIMING: the DAO rejected the submission with a reason and the task is open again: the agent
+    # claims it again and revises with that reason as feedback (``review.dao_resubmissions`` times at most).
+    S.SUBMITTED: frozenset({S.PAID, S.REJECTED, S.CLAIMING}),
     S.PAID: frozenset(),
     S.SKIPPED: frozenset(),
     S.QUARANTINED: frozenset(),
@@ -169,6 +171,17 @@ class BoardTask:
     artifact_cid: str | None = None
     spec: TaskSpec | None = None
     quarantine_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A DAO reviewer's rejection of a submission, as the board recorded it."""
+
+    board: str
+    task_id: int
+    reviewer: str
+    reason: str
+    tx_hash: str
 
 
 @dataclass(frozen=True, slots=True)

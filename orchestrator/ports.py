@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
-from orchestrator.domain import BoardTask, Payout
+from orchestrator.domain import BoardTask, Payout, Rejection
 
 # --------------------------------------------------------------------------------------------------------- chain
 
@@ -171,6 +171,10 @@ class TaskBoard(Protocol):
 
     def payouts(self, cursor: int) -> tuple[list[Payout], int]:
         """Rewards paid since ``cursor``, and the next cursor."""
+        ...
+
+    def rejection(self, task_id: int, *, from_block: int) -> Rejection | None:
+        """The latest rejection of the task's submission since ``from_block`` (None: none)."""
         ...
 
     def action_tx(self, task_id: int, action: BoardAction, *, actor: str, from_block: int) -> str | None:

@@ -38,7 +38,7 @@ from agents.store import store_artifact
 from orchestrator.config import ReviewMode
 from orchestrator.domain import TRANSITIONS, BoardStatus, BoardTask, TaskSpec, TaskState
 from orchestrator.errors import DeworkerError, TransactionReverted
-from orchestrator.matching import Candidate, MatchingConfig, decide
+from orchestrator.matching import Candidate, MatchingConfig, decide, estimate
 from orchestrator.ports import ArtifactStore, BoardAction, Chain, Receipt, TaskBoard
 from orchestrator.store import (
     AgentCreate,
@@ -132,6 +132,7 @@ class Orchestrator:
         review_mode: ReviewMode = "auto_if_tests_pass",
         start_block: int = 0,
         claim_margin: int = 600,
+        dao_resubmissions: int = 1,
         clock: Callable[[], int] = _utc_seconds,
         boundary: Boundary | None = None,
     ) -> None:
@@ -146,6 +147,7 @@ class Orchestrator:
         self.review_mode: ReviewMode = review_mode
         self.start_block = start_block
         self.claim_margin = claim_margin
+        self.dao_resubmissions = dao_resubmissions
         self.clock = clock
         self.boundary = boundary
         self._fresh: set[int] = set()  # tasks this process moved to CLAIMING/SUBMITTING: no chain check needed
@@ -529,8 +531,7 @@ class Orchestrator:
         ours = self._is_ours(bt, agent)
         if task.state is S.SUBMITTED:
             if bt.status is BoardStatus.OPEN or (bt.status is BoardStatus.CLAIMED and not ours):
-                self._move(task, S.REJECTED, "reconciler", "the DAO rejected the submission")
-                return "rejected by the DAO"
+                return self._rejected(task, agent, bt, now)
             return None
         if not (bt.status is BoardStatus.CLAIMED and ours):
             self._move(
@@ -541,6 +542,43 @@ class Orchestrator:
         if closes - now <= self.claim_margin:
             self.release(task.id, reason=f"claim closes in {closes - now}s, before we could submit")
             return "released before expiry"
+        return None
+
+    def _rejected(self, task: TaskPublic, agent: FleetAgent, bt: BoardTask, now: int) -> str:
+        """The DAO rejected our submission. If the task is open again and worth another try, claim it again to
+        revise with the DAO's reason as feedback (SUBMITTED -> CLAIMING); otherwise REJECTED."""
+        rejection = self._board(task).rejection(task.board_task_id, from_block=self.start_block)
+        reason = f": {rejection.reason}" if rejection is not None and rejection.reason else ""
+        why_not = self._no_rework(task, agent, bt, now) if rejection is not None else "no rejection event found"
+        if why_not is not None:
+            self._move(task, S.REJECTED, "reconciler", f"the DAO rejected the submission{reason} ({why_not})")
+            return "rejected by the DAO"
+        assert rejection is not None
+        self.store.rework_rejected(
+            task_id=task.id, reviewer=rejection.reviewer, reason=rejection.reason, expect_version=task.version
+        )
+        with self._lock:
+            self._fresh.add(task.id)
+        return "rejected by the DAO: claiming it again to revise"
+
+    def _no_rework(self, task: TaskPublic, agent: FleetAgent, bt: BoardTask, now: int) -> str | None:
+        """Why a rejected task is not claimed again (None: it is)."""
+        earlier = sum(1 for r in self.store.reviews(task_id=task.id) if r.reviewer.startswith("dao:"))
+        if earlier >= self.dao_resubmissions:
+            return f"review.dao_resubmissions={self.dao_resubmissions} used"
+        if task.revision_count >= self.store.max_revisions:
+            return f"review.max_revisions={self.store.max_revisions} used"
+        if bt.status is not BoardStatus.OPEN:
+            return f"the board shows {bt.status.name} by {bt.claimant}"
+        if bt.deadline - now < self.matching.min_seconds_left:
+            return f"deadline in {bt.deadline - now}s, less than matching.min_seconds_left"
+        price = self.prices.get(agent.profile.model.model)
+        fee = self.chain.fees().max_fee_per_gas
+        assert task.spec is not None
+        candidate = Candidate(spec=TaskSpec.model_validate(task.spec), reward=task.reward, deadline=task.deadline)
+        gate = estimate(candidate, price=price, max_fee_per_gas=fee, config=self.matching)
+        if gate.margin_usd < self.matching.min_margin_usd:
+            return f"another try is not worth it: {gate.describe()}"
         return None
 
     # ---------------------------------------------------------------------------------------- orchestration

@@ -108,6 +108,7 @@ def build_orchestrator(
         review_mode=review_mode,
         start_block=rt.deployment().block,
         claim_margin=claim_margin,
+        dao_resubmissions=rt.config.review.dao_resubmissions,
     )
 
 

@@ -198,14 +198,77 @@ def test_human_rejection_releases_the_claim(world: World) -> None:
     assert events(world, "TaskReleased", task) == 1
 
 
-def test_dao_rejection_is_reconciled(world: World) -> None:
+def test_dao_rejection_ends_the_task_without_resubmissions(world: World) -> None:
     task = world.post("write the changelog")
-    orch = world.orchestrator([profile("ada")])
+    orch = world.orchestrator([profile("ada")], dao_resubmissions=0)
     orch.start()
     orch.cycle()
     world.dao.reject(task, "not what we asked")
     assert orch.reconcile() == [f"task {world.store.tasks()[0].id}: rejected by the DAO"]
     assert states(world)[task] is S.REJECTED
+    reason = world.store.tasks()[0].state_reason
+    assert reason == "the DAO rejected the submission: not what we asked (review.dao_resubmissions=0 used)"
+    orch.cycle()
+    assert events(world, "TaskClaimed", task) == 1
+
+
+def test_dao_rejection_is_revised_with_its_reason_and_submitted_again(world: World) -> None:
+    """The DAO rejects with a reason and the task is open again: the same agent claims it again, revises with the
+    reason as feedback, submits the revision; the DAO approves and pays. Both rounds' gas is on the task; a second
+    rejection (one resubmission allowed by default) ends it."""
+    paid = world.post("write the changelog")
+    ended = world.post("write the roadmap")
+    orch = world.orchestrator([profile("ada")])
+    orch.start()
+    orch.cycle()
+    first = {t.board_task_id: t.artifact_cid for t in world.store.tasks()}
+    for task in (paid, ended):
+        world.dao.reject(task, "mention the migration step")
+    ids = {t.board_task_id: t.id for t in world.store.tasks()}
+
+    changes = orch.reconcile()
+
+    assert sorted(changes) == sorted(f"task {ids[t]}: rejected by the DAO: claiming it again to revise" for t in ids)
+    assert {states(world)[t] for t in ids} == {S.CLAIMING}
+    orch = world.orchestrator([profile("ada")])  # a restart here: CLAIMING is resolved from the board, claimed once
+    orch.start()
+    orch.cycle()
+    assert {states(world)[t] for t in ids} == {S.SUBMITTED}
+    for task in (paid, ended):
+        bt = world.board.status(task)
+        assert bt.status is BoardStatus.SUBMITTED and bt.artifact_cid != first[task]
+        folder = world.artifacts.get_path(bt.artifact_cid or "", world.root / f"revision-{task}")
+        texts = [p.read_text("utf-8") for p in folder.rglob("*.md")]
+        assert any("Revised after review: mention the migration step" in text for text in texts)
+        assert events(world, "TaskClaimed", task) == 2 and events(world, "TaskSubmitted", task) == 2
+    revised = world.store.get_task(task_id=ids[paid])
+    assert revised.revision_count == 1
+    auto, review, again = world.store.reviews(task_id=ids[paid])  # the gate approved both revisions (auto mode)
+    assert (auto.reviewer, auto.artifact_cid, again.reviewer, again.artifact_cid) == (
+        "auto",
+        first[paid],
+        "auto",
+        revised.artifact_cid,
+    )
+    assert (
+        review.decision is ReviewDecision.REQUEST_CHANGES
+        and review.reviewer == f"dao:{world.dao_signer.address}"
+        and review.feedback == "mention the migration step"
+    )
+    assert review.artifact_cid == first[paid]
+
+    world.dao.approve(paid)
+    world.dao.reject(ended, "still no migration step")
+    assert orch.collect() == 1
+    assert orch.reconcile() == [f"task {ids[ended]}: rejected by the DAO"]
+    assert states(world)[paid] is S.PAID and states(world)[ended] is S.REJECTED
+    assert "still no migration step (review.dao_resubmissions=1 used)" in (
+        world.store.get_task(task_id=ids[ended]).state_reason or ""
+    )
+    sent = [e.tx_hash for e in world.store.task_events(task_id=ids[paid]) if e.to_state in (S.CLAIMED, S.SUBMITTED)]
+    assert len(set(sent)) == 4  # two claims, two submissions
+    fees = [receipt.fee_wei for receipt in map(world.chain.receipt, filter(None, sent)) if receipt is not None]
+    assert len(fees) == 4 and world.store.pnl_by_task()[ids[paid]].gas_wei == sum(fees)
 
 
 # ------------------------------------------------------------------------------------ interrupted steps

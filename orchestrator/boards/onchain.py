@@ -15,7 +15,7 @@ from eth_utils.address import to_checksum_address
 
 from contracts.compile import load_artifact
 from orchestrator.boards.abi import ContractABI
-from orchestrator.domain import BoardStatus, BoardTask, Payout
+from orchestrator.domain import BoardStatus, BoardTask, Payout, Rejection
 from orchestrator.errors import (
     ArtifactError,
     ArtifactNotFound,
@@ -172,6 +172,23 @@ class OnchainTaskBoard:
         return wallet.send(self.address, self.abi.encode_call("submit", task_id, artifact_cid))
 
     # ------------------------------------------------------------------------------------------ look-ups
+
+    def rejection(self, task_id: int, *, from_block: int) -> Rejection | None:
+        """The latest ``TaskRejected`` event of ``task_id`` since ``from_block``: the reviewer and the reason."""
+        topics: list[bytes | None] = [self.abi.topic("TaskRejected"), task_id.to_bytes(32, "big")]
+        head = self.chain.block_number()
+        logs = self.chain.get_logs(address=self.address, topics=topics, from_block=from_block, to_block=head)
+        for log in reversed(logs):
+            event = self.abi.decode_log(log)
+            if event is not None:
+                return Rejection(
+                    board=self.name,
+                    task_id=task_id,
+                    reviewer=to_checksum_address(event.args["reviewer"]),
+                    reason=str(event.args["reason"]),
+                    tx_hash=log.tx_hash,
+                )
+        return None
 
     def action_tx(self, task_id: int, action: BoardAction, *, actor: str, from_block: int) -> str | None:
         """The hash of the latest ``action`` ("claim" or "submit") ``actor`` made on ``task_id`` since

@@ -547,6 +547,33 @@ class Store:
         s.add(self._event(task.id, EventKind.REVIEW, before, target, reviewer, feedback, cid=artifact_cid))
         return review
 
+    def rework_rejected(
+        self, *, task_id: int, reviewer: str, reason: str, expect_version: int | None = None
+    ) -> TaskPublic:
+        """The DAO's reviewer rejected the submission and the task is open again: record the rejection as a
+        change request on the submitted artifact (``reviewer`` is the DAO reviewer's address, shown as
+        ``dao:<address>``; ``reason`` becomes the agent's feedback) and move SUBMITTED -> CLAIMING (revision count
+        + 1), in one transaction. ``ReviewRefused`` when the task has used its ``max_revisions``."""
+        with self._session(f"reworking task {task_id} after the DAO's rejection") as s:
+            task = self._locked(s, task_id, expect_version)
+            assert task.id is not None and task.artifact_cid is not None
+            if task.revision_count >= self.max_revisions:
+                raise ReviewRefused(f"task {task_id} has had {task.revision_count} revisions, the limit")
+            actor = f"dao:{reviewer}"
+            self._move(s, task, S.CLAIMING, actor, f"the DAO rejected the submission: {reason}")
+            self._guarded_update(s, task, {"revision_count": task.revision_count + 1})
+            s.add(
+                Review(
+                    task_id=task.id,
+                    artifact_cid=task.artifact_cid,
+                    decision=ReviewDecision.REQUEST_CHANGES,
+                    feedback=reason,
+                    reviewer=actor,
+                    at=self._clock(),
+                )
+            )
+            return TaskPublic.model_validate(task)
+
     def reviews(self, *, task_id: int) -> list[ReviewPublic]:
         """Every decision on the task, oldest first."""
         with self._reading(f"listing reviews of task {task_id}") as s:
