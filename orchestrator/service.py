@@ -10,10 +10,12 @@ Crash safety. Every money step is persisted before and after it runs::
 A task found in CLAIMING or SUBMITTING that this process did not put there (a restart, or a node that did not
 answer) is resolved from the chain, never by sending blindly: the wallet's ``recover()`` settles its journaled
 transactions first (re-broadcasting the same signed bytes), then the board's view decides — claimant is our
-wallet: CLAIMED; someone else or not open: LOST; still open: nothing of ours is pending, so this is the first
-claim. A claim that reverts with "task not open" is a lost race: LOST, never retried. Agent runs are repeatable
-(same workspace; artifacts are content-addressed, so recording the same CID again is a no-op); rewards and gas
-are recorded idempotently by board task and by transaction hash.
+wallet: CLAIMED; someone else or not open: LOST; still open: no claim of ours is in flight, so it is sent now.
+A claim that reverts with "task not open" is a lost race: LOST, never retried. A submission the DAO rejects
+reopens the task on the board: ``reconcile`` may move it SUBMITTED -> CLAIMING (the DAO's reason becomes the
+agent's feedback), and the claim above runs again from there. Agent runs are repeatable (same workspace;
+artifacts are content-addressed, so recording the same CID again is a no-op); rewards and gas are recorded
+idempotently by board task and by transaction hash.
 
 ``boundary(name)`` is an observation hook called at each step boundary (see ``BOUNDARIES``); the crash tests kill
 the process there. It does nothing unless a caller passes one.
