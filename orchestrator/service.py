@@ -87,6 +87,8 @@ _AUTO_APPROVE: dict[ReviewMode, frozenset[SelfCheck]] = {
     "auto_if_tests_pass": frozenset({SelfCheck.PASSED}),
     "human": frozenset(),
 }
+#: The agent's feedback when the DAO rejected a submission without giving a reason.
+NO_REASON_FEEDBACK = "the DAO's reviewer rejected this without a reason: check every acceptance criterion again"
 #: States ``advance`` can move forward without outside input.
 ACTIONABLE = frozenset({S.CLAIMING, S.CLAIMED, S.PRODUCING, S.PRODUCED, S.APPROVED, S.SUBMITTING})
 
@@ -557,7 +559,10 @@ class Orchestrator:
             return "rejected by the DAO"
         assert rejection is not None
         self.store.rework_rejected(
-            task_id=task.id, reviewer=rejection.reviewer, reason=rejection.reason, expect_version=task.version
+            task_id=task.id,
+            reviewer=rejection.reviewer,
+            reason=rejection.reason or NO_REASON_FEEDBACK,
+            expect_version=task.version,
         )
         with self._lock:
             self._fresh.add(task.id)

@@ -23,6 +23,7 @@ from orchestrator.chain import TxSender
 from orchestrator.domain import BoardStatus, TaskState
 from orchestrator.errors import DeworkerError
 from orchestrator.matching import Candidate, Decision, MatchingConfig, decide
+from orchestrator.service import NO_REASON_FEEDBACK
 from orchestrator.store import ReviewDecision
 from orchestrator.store.models import Task
 from tests.conftest import ChainEnv
@@ -210,6 +211,18 @@ def test_dao_rejection_ends_the_task_without_resubmissions(world: World) -> None
     assert reason == "the DAO rejected the submission: not what we asked (review.dao_resubmissions=0 used)"
     orch.cycle()
     assert events(world, "TaskClaimed", task) == 1
+
+
+def test_dao_rejection_without_a_reason_still_gives_the_agent_feedback(world: World) -> None:
+    task = world.post("write the changelog")
+    orch = world.orchestrator([profile("ada")])
+    orch.start()
+    orch.cycle()
+    world.dao.reject(task, "")
+    orch.reconcile()
+    stored = world.store.tasks()[0]
+    assert stored.state is S.CLAIMING
+    assert world.store.reviews(task_id=stored.id)[-1].feedback == NO_REASON_FEEDBACK
 
 
 def test_dao_rejection_is_revised_with_its_reason_and_submitted_again(world: World) -> None:
