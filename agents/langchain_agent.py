@@ -3,7 +3,7 @@
 One run::
 
     attempt 1..(1 + max_revisions):
-        messages = system + task (+ revision: previous files and feedback)
+        messages = system + task (+ revision: previous files and feedback; after a rejection: start again)
         optional tool steps (tool_choice auto, at most max_tool_steps; skipped when model.tool_choice_auto is off)
         forced submit_artifact call (named tool_choice: servers like llama.cpp constrain the output to its schema)
         copy the submitted files to <workspace>/artifact, then self-check: the main file exists, and the spec's
@@ -207,11 +207,18 @@ class LangChainAgent:
 
     # ------------------------------------------------------------------------------------------------- run
 
-    def run(self, task: AgentTask, workspace: Path, *, feedback: str | None = None) -> AgentResult:
-        """Produce (or, with ``feedback``, revise) the artifact of ``task`` in ``workspace``; see the module doc."""
+    def run(
+        self, task: AgentTask, workspace: Path, *, feedback: str | None = None, start_over: bool = False
+    ) -> AgentResult:
+        """Produce (or, with ``feedback``, revise) the artifact of ``task`` in ``workspace``; with ``start_over``
+        the rejected files are deleted first and the agent does the task again, told why; see the module doc."""
         spec = task.spec
-        work = Workspace(workspace / "work")
         artifact_dir = workspace / "artifact"
+        if start_over:
+            # the reviewer rejected these files: neither the prompt nor the agent's tools may build on them
+            shutil.rmtree(workspace / "work", ignore_errors=True)
+            shutil.rmtree(artifact_dir, ignore_errors=True)
+        work = Workspace(workspace / "work")
         tests = dict(spec.acceptance_tests.files) if spec.acceptance_tests else None
         cfg = self.profile
         registry = build_registry(
@@ -231,6 +238,7 @@ class LangChainAgent:
         ]
         revision: tuple[str, str] | None = (feedback, "reviewer") if feedback else None
         previous = _read_files(artifact_dir) if feedback else {}
+        restart = start_over and feedback is not None  # the first attempt's message says to start again
         check = SelfCheck(status=SelfCheckStatus.NONE)
         summary = ""
         attempts = 0
@@ -242,7 +250,9 @@ class LangChainAgent:
                     text, source = revision
                     messages.append(
                         HumanMessage(
-                            self.prompts.render_revision(feedback=text, source=source, previous_files=previous)
+                            self.prompts.render_revision(
+                                feedback=text, source=source, previous_files=previous, start_over=restart
+                            )
                         )
                     )
                 try:
@@ -251,6 +261,7 @@ class LangChainAgent:
                     attempts += 1
                     reason = exc.message
                     revision = (exc.message, "the agent loop")
+                    restart = False
                     continue
                 attempts += 1
                 summary = submission.summary
@@ -264,6 +275,7 @@ class LangChainAgent:
                 reason = f"self-check failed after {attempts} attempt(s)"
                 previous = _read_files(artifact_dir)
                 revision = (check.output, "acceptance tests" if tests else "artifact check")
+                restart = False
         except BudgetExceeded as exc:
             reason = str(exc)
         produced = reason is None and attempts > 0

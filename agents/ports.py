@@ -134,10 +134,13 @@ class AgentRunner(Protocol):
     """Turns a task into an artifact. Adapters: ``LangChainAgent``.
 
     ``workspace`` is a folder owned by this task; a later call with the same workspace and reviewer ``feedback``
-    revises the previous artifact. Budget exhaustion and failed self-checks come back as ``failed`` results;
-    an unreachable model raises ``ModelUnavailable`` (retryable).
+    revises the previous artifact, or, with ``start_over`` (the reviewer rejected it), discards it and does the
+    task again with the feedback as the reason the last attempt failed. Budget exhaustion and failed self-checks
+    come back as ``failed`` results; an unreachable model raises ``ModelUnavailable`` (retryable).
     """
 
     name: str
 
-    def run(self, task: AgentTask, workspace: Path, *, feedback: str | None = None) -> AgentResult: ...
+    def run(
+        self, task: AgentTask, workspace: Path, *, feedback: str | None = None, start_over: bool = False
+    ) -> AgentResult: ...

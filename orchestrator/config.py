@@ -96,7 +96,9 @@ ReviewMode = Literal["human", "auto", "auto_if_tests_pass"]
 
 class ReviewConfig(_Section):
     mode: ReviewMode = Field(default="auto_if_tests_pass", description="human | auto | auto_if_tests_pass")
-    max_revisions: int = Field(default=3, ge=0, le=20, description="change requests allowed per task")
+    max_revisions: int = Field(
+        default=3, ge=0, le=20, description="revisions per task (change requests and rejections)"
+    )
     dao_resubmissions: int = Field(
         default=1, ge=0, le=5, description="times a submission the DAO rejected is revised and submitted again"
     )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -175,15 +176,19 @@ class InstantAgent:
         self.name = name
         self.contents = dict(contents or {})
 
-    def run(self, task: AgentTask, workspace: Path, *, feedback: str | None = None) -> AgentResult:
+    def run(
+        self, task: AgentTask, workspace: Path, *, feedback: str | None = None, start_over: bool = False
+    ) -> AgentResult:
         spec = task.spec
         out = workspace / "artifact"
+        if start_over:
+            shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True, exist_ok=True)
         filename = spec.deliverable.filename or "ARTIFACT.md"
         checklist = "\n".join(f"- {c}" for c in spec.acceptance)
         text = self.contents.get(filename) or f"# {spec.title}\n\n{checklist}\n"
         if feedback:
-            text += f"\nRevised after review: {feedback}\n"
+            text += f"\n{'Redone after a rejection' if start_over else 'Revised after review'}: {feedback}\n"
         path = out / filename
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, "utf-8")

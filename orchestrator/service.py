@@ -48,6 +48,7 @@ from orchestrator.store import (
     CostKind,
     DuplicateRecord,
     RecordNotFound,
+    ReviewDecision,
     RunCreate,
     RunStatus,
     SelfCheck,
@@ -352,15 +353,19 @@ class Orchestrator:
             task = self._move(task, S.PRODUCING, agent.name)
         self._hook("producing")
         feedback = None
+        start_over = False
         if task.revision_count > 0:
             reviews = self.store.reviews(task_id=task.id)
             feedback = reviews[-1].feedback if reviews else task.state_reason
+            # a rejected artifact is thrown away: the agent starts again from the task, told why
+            start_over = bool(reviews) and reviews[-1].decision is ReviewDecision.REJECT
         assert task.spec is not None
         started = datetime.now(UTC)
         result = agent.runner.run(
             AgentTask(task_id=f"{task.board}:{task.board_task_id}", spec=TaskSpec.model_validate(task.spec)),
             self.workspace / f"{task.board}-{task.board_task_id}",
             feedback=feedback,
+            start_over=start_over,
         )
         produced = result.status is AgentStatus.PRODUCED
         run = RunCreate(
@@ -483,7 +488,7 @@ class Orchestrator:
         return new
 
     def release_abandoned(self) -> int:
-        """Release the board claim of tasks given up outside ``release`` (a reviewer's REJECT decision moves the
+        """Release the board claim of tasks given up outside ``release`` (a reviewer's ABANDON decision moves the
         task to ABANDONED in the database only). Each such task is checked once per process, while its deadline
         is open. Returns how many claims were released."""
         now = self.clock()

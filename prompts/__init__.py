@@ -1,8 +1,9 @@
 """Prompt templates as files, rendered from a task spec.
 
 A prompt set is three files: ``system.md``, ``task.md`` and ``revision.md`` (``string.Template`` syntax:
-``$name``). ``default`` is the set shipped next to this module; any other name is a folder path. ``prompt_hash``
-(sha256 over the three templates) goes into every artifact manifest.
+``$name``; ``revision.md`` gets ``$instruction``, ``$previous_files``, ``$source``, ``$feedback`` and
+``$boundary``). ``default`` is the set shipped next to this module; any other name is a folder path.
+``prompt_hash`` (sha256 over the three templates) goes into every artifact manifest.
 
 Task text and reviewer feedback are untrusted data: they are rendered as JSON/plain text between
 ``<<<TASK DATA b>>>``/``<<<END TASK DATA b>>>`` markers whose boundary ``b`` is derived from a hash of the
@@ -24,6 +25,14 @@ from orchestrator.domain import TaskSpec
 from orchestrator.errors import ConfigError
 
 TEMPLATE_NAMES = ("system", "task", "revision")
+
+#: ``$instruction`` in ``revision.md``: edit the previous artifact (test output, a change request) ...
+REVISE = "Your previous artifact was not accepted. Revise it and submit the complete corrected files again."
+#: ... or, after a reviewer rejected it, do the task again without it.
+START_OVER = (
+    "A reviewer rejected your previous artifact and it has been deleted. Do the task again from the start, "
+    "avoiding what the feedback below describes, and submit complete new files."
+)
 
 
 def _defuse(text: str) -> str:
@@ -96,15 +105,22 @@ class PromptSet:
             tests_note=tests_note,
         )
 
-    def render_revision(self, *, feedback: str, source: str, previous_files: dict[str, str]) -> str:
-        """The revision message: the previous files and the feedback (test output or a reviewer's words)."""
+    def render_revision(
+        self, *, feedback: str, source: str, previous_files: dict[str, str], start_over: bool = False
+    ) -> str:
+        """The revision message: the previous files and the feedback (test output or a reviewer's words).
+        ``start_over``: the reviewer rejected the artifact, so ``$instruction`` asks for a new one from scratch."""
         shown = (
             "\n".join(f"--- {path} ---\n{_defuse(content)}" for path, content in sorted(previous_files.items()))
             or "(none)"
         )
         body = _defuse(feedback)
         return self.revision.substitute(
-            previous_files=shown, source=source, boundary=_boundary(body + shown), feedback=body
+            instruction=START_OVER if start_over else REVISE,
+            previous_files=shown,
+            source=source,
+            boundary=_boundary(body + shown),
+            feedback=body,
         )
 
 

@@ -215,6 +215,23 @@ def test_reviewer_feedback_feeds_the_same_revision_loop(tmp_path: Path) -> None:
     assert (result.files_dir / "haiku.md").read_text() == "new lines\n"
 
 
+def test_a_rejected_artifact_is_thrown_away_and_the_task_done_again(tmp_path: Path) -> None:
+    first = LangChainAgent(profile(), fake(submit({"haiku.md": "old lines\n", "notes.md": "old notes\n"})))
+    first.run(AgentTask("main:8", TEXT_SPEC), tmp_path / "t")
+    assert (tmp_path / "t" / "work" / "notes.md").exists()
+    model = fake(submit({"haiku.md": "new lines\n"}))
+    result = LangChainAgent(profile(), model).run(
+        AgentTask("main:8", TEXT_SPEC), tmp_path / "t", feedback="A haiku about cats, please.", start_over=True
+    )
+    assert result.status is AgentStatus.PRODUCED and result.manifest.feedback == "A haiku about cats, please."
+    prompt = str(model.seen[0][-1].content)
+    assert "A haiku about cats, please." in prompt and "Do the task again from the start" in prompt
+    assert "old lines" not in prompt and "old notes" not in prompt and "Revise it" not in prompt
+    # the rejected files are gone from the artifact and from the workspace the agent's tools can read
+    assert sorted(p.name for p in result.files_dir.iterdir()) == sorted([MANIFEST_NAME, "haiku.md"])
+    assert not (tmp_path / "t" / "work" / "notes.md").exists()
+
+
 # ------------------------------------------------------------------------------------------------- budgets
 
 

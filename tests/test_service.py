@@ -20,6 +20,7 @@ from agents.langchain_agent import LangChainAgent
 from agents.ports import AgentResult, AgentTask
 from orchestrator.boards.onchain import board_abi
 from orchestrator.chain import TxSender
+from orchestrator.demo import InstantAgent
 from orchestrator.domain import BoardStatus, TaskState
 from orchestrator.errors import DeworkerError
 from orchestrator.matching import Candidate, Decision, MatchingConfig, decide
@@ -179,7 +180,52 @@ def test_human_review_revise_then_approve(world: World) -> None:
     assert world.board.status(task).artifact_cid == revised.artifact.cid
 
 
-def test_human_rejection_releases_the_claim(world: World) -> None:
+class Recording(InstantAgent):
+    """The instant agent, noting how it was asked: (feedback, start_over) per run."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.calls: list[tuple[str | None, bool]] = []
+
+    def run(
+        self, task: AgentTask, workspace: Path, *, feedback: str | None = None, start_over: bool = False
+    ) -> AgentResult:
+        self.calls.append((feedback, start_over))
+        return super().run(task, workspace, feedback=feedback, start_over=start_over)
+
+
+def test_a_human_rejection_has_the_agent_start_over(world: World) -> None:
+    task = world.post("write the changelog")
+    agent = Recording("ada")
+    orch = world.orchestrator([profile("ada")], runners={"ada": agent}, review_mode="human")
+    orch.start()
+    orch.cycle()
+    (pending,) = world.store.pending_reviews()
+    world.store.record_review(
+        task_id=pending.task.id,
+        artifact_cid=pending.artifact.cid,
+        decision=ReviewDecision.REJECT,
+        reviewer="alice",
+        feedback="this is a tutorial, not a changelog",
+    )
+    orch.cycle()
+    (redone,) = world.store.pending_reviews()
+    assert redone.artifact.cid != pending.artifact.cid and redone.task.revision_count == 1
+    world.store.record_review(
+        task_id=redone.task.id,
+        artifact_cid=redone.artifact.cid,
+        decision=ReviewDecision.REQUEST_CHANGES,
+        reviewer="alice",
+        feedback="add the date",
+    )
+    orch.cycle()
+    assert agent.calls == [(None, False), ("this is a tutorial, not a changelog", True), ("add the date", False)]
+    (revised,) = world.store.pending_reviews()
+    assert revised.task.revision_count == 2
+    assert events(world, "TaskClaimed", task) == 1  # the claim is kept throughout
+
+
+def test_abandoning_releases_the_claim(world: World) -> None:
     task = world.post("write the changelog")
     orch = world.orchestrator([profile("ada")], review_mode="human")
     orch.start()
@@ -188,7 +234,7 @@ def test_human_rejection_releases_the_claim(world: World) -> None:
     world.store.record_review(
         task_id=pending.task.id,
         artifact_cid=pending.artifact.cid,
-        decision=ReviewDecision.REJECT,
+        decision=ReviewDecision.ABANDON,
         reviewer="alice",
         feedback="off topic",
     )
@@ -424,7 +470,9 @@ class Exploding:
 
     name = "ada"
 
-    def run(self, task: AgentTask, workspace: Path, *, feedback: str | None = None) -> AgentResult:
+    def run(
+        self, task: AgentTask, workspace: Path, *, feedback: str | None = None, start_over: bool = False
+    ) -> AgentResult:
         raise DeworkerError("the sandbox is broken")
 
 

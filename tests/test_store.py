@@ -189,6 +189,29 @@ def test_migrate_is_repeatable_and_reversible(tmp_path: Path) -> None:
     engine.dispose()
 
 
+def test_reviews_that_gave_a_task_up_become_abandon_decisions(tmp_path: Path) -> None:
+    # before 0006 "reject" meant "give the task up"; now it means "start over", so old rows are renamed
+    engine = make_engine(f"sqlite:///{tmp_path / 'r.db'}")
+    command.upgrade(alembic_config(engine), "0005")
+    store = Store(engine, max_revisions=2)
+    task_id = new_task(store)
+    to_review(store, task_id, "bafyv1")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO review (task_id, artifact_cid, decision, feedback, reviewer, at) "
+                "VALUES (:t, 'bafyv1', 'reject', 'off-topic', 'carol', :at)"
+            ),
+            {"t": task_id, "at": datetime(2026, 11, 1, tzinfo=UTC)},
+        )
+    migrate(engine)
+    assert [r.decision for r in store.reviews(task_id=task_id)] == [ReviewDecision.ABANDON]
+    command.downgrade(alembic_config(engine), "0005")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT decision FROM review")).scalars().all() == ["reject"]
+    engine.dispose()
+
+
 def test_sqlite_engine_settings(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'p.db'}")
     with engine.connect() as conn:
@@ -461,9 +484,9 @@ def test_an_approval_is_bound_to_the_artifact_it_was_shown(store: Store) -> None
         (ReviewDecision.APPROVE, "bafyv2", "carol"),
     ]
     audit = [e for e in store.task_events(task_id=task_id) if e.kind is EventKind.REVIEW]
-    assert [(e.actor, e.cid, e.to_state) for e in audit] == [
-        ("carol", "bafyv1", S.PRODUCING),
-        ("carol", "bafyv2", S.APPROVED),
+    assert [(e.actor, e.cid, e.to_state, e.reason) for e in audit] == [
+        ("carol", "bafyv1", S.PRODUCING, "request_changes: add a summary"),
+        ("carol", "bafyv2", S.APPROVED, "approve"),
     ]
     assert [a.revision for a in store.artifacts(task_id=task_id)] == [0, 1]
     with pytest.raises(ReviewRefused, match="not awaiting"):  # approving twice
@@ -490,12 +513,32 @@ def test_review_refusals(store: Store) -> None:
         store.record_review(
             task_id=task_id, artifact_cid="bafyv3", decision=ReviewDecision.REQUEST_CHANGES, reviewer="c", feedback="x"
         )
+    with pytest.raises(ReviewRefused, match="limit"):  # a rejection is a revision too
+        store.record_review(
+            task_id=task_id, artifact_cid="bafyv3", decision=ReviewDecision.REJECT, reviewer="c", feedback="x"
+        )
+    abandoned = store.record_review(
+        task_id=task_id, artifact_cid="bafyv3", decision=ReviewDecision.ABANDON, reviewer="c", feedback="off-topic"
+    )
+    assert abandoned.decision is ReviewDecision.ABANDON
+    task = store.get_task(task_id=task_id)
+    assert (task.state, task.state_reason) == (S.ABANDONED, "off-topic")
+
+
+def test_a_rejection_sends_the_task_back_with_its_reason(store: Store) -> None:
+    task_id = new_task(store)
+    to_review(store, task_id, "bafyv1")
+    for blank in (None, "", "  \n"):
+        with pytest.raises(ReviewRefused, match="rejecting needs feedback"):
+            store.record_review(
+                task_id=task_id, artifact_cid="bafyv1", decision=ReviewDecision.REJECT, reviewer="c", feedback=blank
+            )
     rejected = store.record_review(
-        task_id=task_id, artifact_cid="bafyv3", decision=ReviewDecision.REJECT, reviewer="c", feedback="off-topic"
+        task_id=task_id, artifact_cid="bafyv1", decision=ReviewDecision.REJECT, reviewer="c", feedback="wrong topic"
     )
     assert rejected.decision is ReviewDecision.REJECT
     task = store.get_task(task_id=task_id)
-    assert (task.state, task.state_reason) == (S.ABANDONED, "off-topic")
+    assert (task.state, task.state_reason, task.revision_count) == (S.PRODUCING, "wrong topic", 1)
 
 
 def test_automatic_approval_from_produced(store: Store) -> None:

@@ -152,7 +152,8 @@ def seed_review(
 
 def revise(env: WebEnv, task_id: int, files: dict[str, bytes], **manifest: Any) -> str:
     """The agent's side of a revision, done directly on the store: record a new artifact on a PRODUCING task
-    and offer it for review. Stands in for the orchestrator's agent loop, which does not exist yet."""
+    and offer it for review. Stands in for the orchestrator's agent run, which the service and browser tests
+    drive for real."""
     cid = put_files(env.artifacts, files, MANIFEST | manifest)
     env.store.record_artifact(
         task_id=task_id, cid=cid, manifest=MANIFEST | manifest, self_check=SelfCheck.PASSED, actor=AGENT
@@ -401,13 +402,31 @@ def test_an_approval_is_bound_to_the_artifact_shown(web: WebEnv) -> None:
     assert (task.state, task.artifact_cid) == (S.AWAITING_REVIEW, new_cid)
 
 
-def test_reject_abandons_the_task(web: WebEnv) -> None:
+def test_abandon_gives_the_task_up(web: WebEnv) -> None:
     task_id, cid = seed_review(web, 1)
     client = logged_in(web)
-    assert decide(client, task_id, cid, "reject", "Out of scope").status_code == 303
+    assert decide(client, task_id, cid, "abandon", "Out of scope").status_code == 303
     assert web.store.get_task(task_id=task_id).state is S.ABANDONED
     page = client.get(f"/review/{task_id}")
     assert "not awaiting a decision" in page.text and 'id="decision-form"' not in page.text
+
+
+def test_reject_sends_the_task_back_to_start_over(web: WebEnv) -> None:
+    task_id, cid = seed_review(web, 1)
+    client = logged_in(web)
+    refused = decide(client, task_id, cid, "reject", "")
+    assert refused.status_code == 409 and "rejecting needs feedback" in refused.text
+    done = decide(client, task_id, cid, "reject", "This is a tutorial, not release notes")
+    assert done.status_code == 303
+    assert "rejected" in client.get(done.headers["location"]).text
+    task = web.store.get_task(task_id=task_id)
+    assert (task.state, task.revision_count) == (S.PRODUCING, 1)
+    (review,) = web.store.reviews(task_id=task_id)
+    assert (review.decision, review.feedback, review.reviewer) == (
+        ReviewDecision.REJECT,
+        "This is a tutorial, not release notes",
+        "carol",
+    )
 
 
 def test_viewers_see_but_cannot_decide(web: WebEnv) -> None:
@@ -566,8 +585,9 @@ def test_api_review_flow(web: WebEnv) -> None:
     assert client.post(url, headers=watcher, json={"artifact_cid": cid, "decision": "approve"}).status_code == 403
     stale = client.post(url, headers=robot, json={"artifact_cid": "bafkolder", "decision": "approve"})
     assert stale.status_code == 409 and stale.json()["error"] == "StaleReview"
-    refused = client.post(url, headers=robot, json={"artifact_cid": cid, "decision": "request_changes"})
-    assert refused.status_code == 409 and refused.json()["error"] == "ReviewRefused"
+    for needs_feedback in ("request_changes", "reject"):
+        refused = client.post(url, headers=robot, json={"artifact_cid": cid, "decision": needs_feedback})
+        assert refused.status_code == 409 and refused.json()["error"] == "ReviewRefused"
     assert client.post(url, headers=robot, json={"artifact_cid": cid, "decision": "maybe"}).status_code == 422
     done = client.post(url, headers=robot, json={"artifact_cid": cid, "decision": "approve"})
     assert done.status_code == 201 and done.json()["reviewer"] == "robot"
@@ -636,6 +656,19 @@ def test_cli_accounts_and_decisions(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     )
     assert sent.exit_code == 0, sent.output
     assert [(r.reviewer, r.feedback) for r in env.store.reviews(task_id=task_id)] == [("ops", "More")]
+    second = revise(env, task_id, {"notes.md": b"# Notes, revised\n"})
+    unexplained = runner.invoke(review_app, ["reject", str(task_id), "--cid", second])
+    assert unexplained.exit_code == 2 and "--feedback" in unexplained.output  # a rejection says why
+    rejected = runner.invoke(review_app, ["reject", str(task_id), "--cid", second, "--feedback", "Wrong release"])
+    assert rejected.exit_code == 0 and env.store.get_task(task_id=task_id).state is S.PRODUCING
+    third = revise(env, task_id, {"notes.md": b"# Notes for 1.3\n"})
+    assert runner.invoke(review_app, ["abandon", str(task_id), "--cid", third]).exit_code == 0
+    assert env.store.get_task(task_id=task_id).state is S.ABANDONED
+    assert [r.decision for r in env.store.reviews(task_id=task_id)] == [
+        ReviewDecision.REQUEST_CHANGES,
+        ReviewDecision.REJECT,
+        ReviewDecision.ABANDON,
+    ]
     engine.dispose()
 
 

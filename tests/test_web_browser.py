@@ -213,19 +213,28 @@ def test_review_in_a_real_browser(world: World, tmp_path: Path) -> None:
         expect(page.locator(".hl", has_text="def slugify")).to_be_visible()
         expect(page.locator("body")).to_contain_text("12 DWR")
 
-        # request changes with feedback (the shortcut focuses the feedback box)
-        page.keyboard.press("c")
+        # reject with feedback, by keyboard: x goes to the empty feedback box first, then to Reject
+        page.get_by_role("button", name="Reject").click()  # without feedback the browser asks for it...
+        expect(page.locator("#feedback:focus")).to_have_count(1)
+        assert world.store.get_task(task_id=task_id).state is S.AWAITING_REVIEW  # ...and nothing was sent
+        page.locator("body").click(position={"x": 5, "y": 5})
+        page.keyboard.press("x")
+        expect(page.locator("#feedback:focus")).to_have_count(1)
         page.keyboard.type(FEEDBACK)
-        page.get_by_role("button", name="Request changes").click()
-        expect(page.get_by_role("status")).to_have_text(f"Task {task_id} sent back for changes.")
+        page.keyboard.press("Escape")
+        page.keyboard.press("x")
+        expect(page.locator("#reject:focus")).to_have_count(1)
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("status")).to_have_text(f"Task {task_id} rejected: the agent starts over.")
         expect(page.locator("tbody tr")).to_have_count(2)
         task = world.store.get_task(task_id=task_id)
         assert task.state is S.PRODUCING and task.revision_count == 1
 
-        # the orchestrator runs the agent again, with the feedback; the revision arrives in the inbox
+        # the orchestrator runs the agent again, from scratch, told why; the revision arrives in the inbox
         revised = orch.advance(task_id)
         assert revised.state is S.AWAITING_REVIEW and revised.artifact_cid not in (None, first_cid)
-        assert FEEDBACK in str(model.seen[-1][-1].content)  # the agent was shown the reviewer's words
+        prompt = str(model.seen[-1][-1].content)  # the agent was shown the reviewer's words
+        assert FEEDBACK in prompt and "Do the task again from the start" in prompt
         page.reload()
         expect(page.locator("tbody tr")).to_have_count(3)
         page.locator(f"a[href='/review/{task_id}']").click()

@@ -69,8 +69,9 @@ class ReviewDecision(enum.StrEnum):
     """A reviewer's decision on one artifact."""
 
     APPROVE = "approve"  # -> APPROVED: the artifact will be submitted
-    REQUEST_CHANGES = "request_changes"  # -> PRODUCING: the agent revises with the feedback
-    REJECT = "reject"  # -> ABANDONED: we give the task up (the claim gets released)
+    REQUEST_CHANGES = "request_changes"  # -> PRODUCING: the agent edits its artifact with the feedback
+    REJECT = "reject"  # -> PRODUCING: the artifact is thrown away; the agent starts over, told why
+    ABANDON = "abandon"  # -> ABANDONED: we give the task up (the claim gets released)
 
 
 class CostKind(enum.StrEnum):

@@ -81,8 +81,11 @@ S = TaskState
 DECISION_TARGETS: dict[ReviewDecision, TaskState] = {
     ReviewDecision.APPROVE: S.APPROVED,
     ReviewDecision.REQUEST_CHANGES: S.PRODUCING,
-    ReviewDecision.REJECT: S.ABANDONED,
+    ReviewDecision.REJECT: S.PRODUCING,
+    ReviewDecision.ABANDON: S.ABANDONED,
 }
+#: Decisions that send the task back to its agent: they need feedback and count as a revision.
+REVISING = frozenset({ReviewDecision.REQUEST_CHANGES, ReviewDecision.REJECT})
 #: P&L currency keys besides token addresses: gas in wei of the native coin, LLM cost in micro-USD.
 WEI = "wei"
 USD_MICRO = "usd_micro"
@@ -467,8 +470,9 @@ class Store:
         """Decide on the artifact ``artifact_cid`` the reviewer was shown, and move the task accordingly.
 
         APPROVE -> APPROVED (from AWAITING_REVIEW, or from PRODUCED for the automatic policy);
-        REQUEST_CHANGES -> PRODUCING with the feedback (revision count + 1, at most ``max_revisions``);
-        REJECT -> ABANDONED. Raises ``StaleReview`` when ``artifact_cid`` is not the task's current artifact,
+        REQUEST_CHANGES -> PRODUCING with the feedback (the agent edits its artifact) and REJECT -> PRODUCING with
+        the feedback (the agent starts over), each a revision (count + 1, at most ``max_revisions``);
+        ABANDON -> ABANDONED. Raises ``StaleReview`` when ``artifact_cid`` is not the task's current artifact,
         ``ReviewRefused`` when the task is not awaiting this decision or feedback is missing.
         """
         with self._session(f"recording a review of task {task_id}") as s:
@@ -525,13 +529,16 @@ class Store:
         if target not in TRANSITIONS[before]:
             raise ReviewRefused(f"task {task.id} is {before}: it is not awaiting a decision to {decision}")
         values: dict[str, Any] = {"state": target, "state_reason": feedback}
-        if decision is ReviewDecision.REQUEST_CHANGES:
-            if not feedback:
-                raise ReviewRefused("requesting changes needs feedback", hint="say what the agent should change")
+        if decision in REVISING:
+            if not feedback or not feedback.strip():
+                what = "requesting changes" if decision is ReviewDecision.REQUEST_CHANGES else "rejecting"
+                raise ReviewRefused(
+                    f"{what} needs feedback: the agent revises with it", hint="say what the agent should change"
+                )
             if task.revision_count >= self.max_revisions:
                 raise ReviewRefused(
                     f"task {task.id} has had {task.revision_count} revisions, the limit",
-                    hint="approve the artifact or reject the task",
+                    hint="approve the artifact or abandon the task",
                 )
             values["revision_count"] = task.revision_count + 1
         self._guarded_update(s, task, values)
@@ -544,7 +551,9 @@ class Store:
             at=self._clock(),
         )
         s.add(review)
-        s.add(self._event(task.id, EventKind.REVIEW, before, target, reviewer, feedback, cid=artifact_cid))
+        # the audit line names the decision: reject and request_changes both lead to PRODUCING
+        note = f"{decision.value}: {feedback}" if feedback else decision.value
+        s.add(self._event(task.id, EventKind.REVIEW, before, target, reviewer, note, cid=artifact_cid))
         return review
 
     def rework_rejected(

@@ -1,7 +1,8 @@
 """``deworker review ...``: the Typer sub-app for human review (registered by ``orchestrator.cli``).
 
 ``serve`` runs the web app; ``add-user`` / ``users`` / ``set-password`` / ``disable-user`` / ``token`` manage
-reviewer accounts; ``list`` / ``show`` / ``approve`` / ``request-changes`` / ``reject`` decide from the shell.
+reviewer accounts; ``list`` / ``show`` / ``approve`` / ``request-changes`` / ``reject`` / ``abandon`` decide from
+the shell.
 A decision names the artifact CID that was reviewed (``--cid``, printed by ``list`` and ``show``), exactly like
 the web page and the API: approving an older revision never approves a newer one.
 
@@ -31,7 +32,11 @@ if TYPE_CHECKING:  # imported lazily: `deworker --help` stays fast
 
 console = Console()
 err_console = Console(stderr=True)
-review_app = typer.Typer(help="Human review: the web inbox, reviewer accounts, and decisions from the shell.")
+review_app = typer.Typer(
+    help="Human review: the web inbox, reviewer accounts, and decisions from the shell. Decisions name the CID "
+    "you reviewed: approve (it is submitted), request-changes (the agent edits it), reject (the agent starts "
+    "over), abandon (the task is given up)."
+)
 
 #: Environment variable ``add-user`` and ``set-password`` read the password from (for automation).
 PASSWORD_ENV = "DEWORKER_REVIEW_PASSWORD"
@@ -214,7 +219,7 @@ def request_changes(
     feedback: Annotated[str, typer.Option(help="What the agent should change (required).")],
     as_: AsOption = None,
 ) -> None:
-    """Send the artifact back to the agent with feedback: it produces a revision."""
+    """Send the artifact back to the agent with feedback: it edits the artifact into a new revision."""
     from orchestrator.store import ReviewDecision
 
     _decide(task_id, cid, ReviewDecision.REQUEST_CHANGES, feedback, as_)
@@ -224,10 +229,25 @@ def request_changes(
 def reject(
     task_id: Annotated[int, typer.Argument(help="Task id.")],
     cid: CidOption,
-    feedback: Annotated[str | None, typer.Option(help="Why (kept in the audit trail).")] = None,
+    feedback: Annotated[str, typer.Option(help="Why it is rejected (required; the agent is told).")],
     as_: AsOption = None,
 ) -> None:
-    """Reject the artifact and abandon the task (the claim is released). To get a revision, use request-changes."""
+    """Reject the artifact: it is thrown away and the agent does the task again from the start, told why.
+
+    Counts as a revision (review.max_revisions). To give the task up instead, use abandon."""
     from orchestrator.store import ReviewDecision
 
     _decide(task_id, cid, ReviewDecision.REJECT, feedback, as_)
+
+
+@review_app.command("abandon")
+def abandon(
+    task_id: Annotated[int, typer.Argument(help="Task id.")],
+    cid: CidOption,
+    feedback: Annotated[str | None, typer.Option(help="Why (kept in the audit trail).")] = None,
+    as_: AsOption = None,
+) -> None:
+    """Give the task up: nothing is submitted and the board claim is released for others."""
+    from orchestrator.store import ReviewDecision
+
+    _decide(task_id, cid, ReviewDecision.ABANDON, feedback, as_)

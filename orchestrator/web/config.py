@@ -25,7 +25,7 @@ DEFAULT_PORT = 8077
 class Role(enum.StrEnum):
     """What a reviewer account may do."""
 
-    REVIEWER = "reviewer"  # view everything, approve / request changes / reject
+    REVIEWER = "reviewer"  # view everything, approve / request changes / reject / abandon
     VIEWER = "viewer"  # view everything, decide nothing
 
 

@@ -29,8 +29,9 @@ class PendingReviewOut(BaseModel):
 
 
 class DecisionIn(BaseModel):
-    """A decision on the artifact the client reviewed. ``request_changes`` needs feedback (the agent revises);
-    ``reject`` abandons the task; ``approve`` lets it be submitted."""
+    """A decision on the artifact the client reviewed: ``approve`` lets it be submitted; ``request_changes`` (the
+    agent edits the artifact) and ``reject`` (the artifact is thrown away and the agent starts over) need feedback,
+    which the agent is shown, and count as revisions; ``abandon`` gives the task up and releases the claim."""
 
     artifact_cid: str = Field(min_length=1, max_length=128, description="the CID that was reviewed")
     decision: ReviewDecision

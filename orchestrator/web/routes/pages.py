@@ -185,7 +185,12 @@ def inbox(
     items, where = views.inbox(services.store, services.queries, page=page)
     notice = None
     if decided is not None and decision is not None:
-        verb = {"approve": "approved", "request_changes": "sent back for changes", "reject": "rejected"}[decision]
+        verb = {
+            ReviewDecision.APPROVE: "approved",
+            ReviewDecision.REQUEST_CHANGES: "sent back for changes",
+            ReviewDecision.REJECT: "rejected: the agent starts over",
+            ReviewDecision.ABANDON: "abandoned",
+        }[decision]
         notice = f"Task {decided} {verb}."
     context = {"items": items, "page": where, "notice": notice, "nav": "inbox"}
     return _render(request, "inbox.html", context, session=session)

@@ -35,6 +35,18 @@
     if (button && !window.confirm(button.dataset.confirm)) event.preventDefault();
   });
 
+  // Request changes and Reject send the feedback to the agent: say so before the server has to refuse.
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-needs-feedback]");
+    const feedback = document.getElementById("feedback");
+    if (!button || !feedback) return;
+    feedback.setCustomValidity(feedback.value.trim() ? "" : `${button.textContent.trim()} needs feedback for the agent.`);
+    if (!feedback.reportValidity()) event.preventDefault();
+  });
+  document.addEventListener("input", (event) => {
+    if (event.target.id === "feedback") event.target.setCustomValidity("");
+  });
+
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     const help = document.getElementById("shortcuts");
@@ -62,7 +74,13 @@
         break;
       }
       case "a": focusButton("approve"); break;
-      case "x": focusButton("reject"); break;
+      case "x": {
+        // reject needs feedback: write it first (x again, once the box is left with Escape, focuses Reject)
+        const feedback = document.getElementById("feedback");
+        if (feedback && !feedback.value.trim()) feedback.focus();
+        else focusButton("reject");
+        break;
+      }
       case "c": {
         const feedback = document.getElementById("feedback");
         if (feedback) feedback.focus();
