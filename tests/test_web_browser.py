@@ -70,7 +70,11 @@ PRICE = ModelPrice(input_per_mtok=Decimal(3), output_per_mtok=Decimal(15))  # US
 FEEDBACK = "Mention that the database migration must run before the upgrade."
 REVISED_NOTES = NOTES + "- **Before upgrading**: run `deworker db migrate`\n"
 GLOSSARY = "# Glossary\n\n**DAO**: a decentralised autonomous organisation.\n"
-FIZZBUZZ = "for i in range(1, 101):\n    print(i)\n"
+FIZZBUZZ = "def fizzbuzz(n: int) -> str:\n    return 'Fizz' * (n % 3 == 0) + 'Buzz' * (n % 5 == 0) or str(n)\n"
+FIZZBUZZ_TESTS = {
+    "test_fizzbuzz.py": "from fizzbuzz import fizzbuzz\n\n\ndef test_rules():\n"
+    "    assert [fizzbuzz(n) for n in (1, 3, 5, 15)] == ['1', 'Fizz', 'Buzz', 'FizzBuzz']\n"
+}
 
 
 def task_spec(title: str, filename: str, *, code: bool = False) -> TaskSpec:
@@ -82,6 +86,7 @@ def task_spec(title: str, filename: str, *, code: bool = False) -> TaskSpec:
         else {"kind": "markdown", "filename": filename},
         skills=["python" if code else "writing"],
         acceptance=["a reviewer likes it"],
+        acceptance_tests={"files": FIZZBUZZ_TESTS} if code else None,
     )
 
 
@@ -203,6 +208,9 @@ def test_review_in_a_real_browser(world: World, tmp_path: Path) -> None:
         page.get_by_role("button", name="Log in").click()
         expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
         expect(page.locator("tbody tr")).to_have_count(3)
+        fizzbuzz_row = page.locator("tbody tr", has_text="FizzBuzz in Python")
+        expect(fizzbuzz_row.locator(".check")).to_have_text("passed")  # the agent's self-check ran the spec's tests
+        expect(fizzbuzz_row).to_contain_text("Write fizzbuzz.py for: FizzBuzz in Python.")  # what was asked
         page.screenshot(path=str(shots / "inbox.png"))
 
         # open the oldest item with the keyboard and read the artifact
