@@ -427,6 +427,9 @@ def test_reject_sends_the_task_back_to_start_over(web: WebEnv) -> None:
         "This is a tutorial, not release notes",
         "carol",
     )
+    revise(web, task_id, {"notes.md": b"# Release notes\n"})
+    page = client.get(f"/review/{task_id}").text  # the new attempt says what happened to the one before
+    assert "rejected: the agent started over" in page and "Rejected (start over)" in page
 
 
 def test_viewers_see_but_cannot_decide(web: WebEnv) -> None:

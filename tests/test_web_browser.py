@@ -247,6 +247,7 @@ def test_review_in_a_real_browser(world: World, tmp_path: Path) -> None:
         expect(page.locator("tbody tr")).to_have_count(3)
         page.locator(f"a[href='/review/{task_id}']").click()
         expect(page.get_by_role("heading", name="Changes since revision 0")).to_be_visible()
+        expect(page.locator(".diff summary .tag")).to_have_text("rejected: the agent started over")
         expect(page.locator(".diff .gi", has_text="deworker db migrate")).to_be_visible()
         assert page.locator("input[name=artifact_cid]").input_value() == revised.artifact_cid
         page.screenshot(path=str(shots / "review.png"))
