@@ -25,7 +25,7 @@ from orchestrator.domain import BoardStatus, TaskState
 from orchestrator.errors import DeworkerError
 from orchestrator.matching import Candidate, Decision, MatchingConfig, decide
 from orchestrator.service import NO_REASON_FEEDBACK
-from orchestrator.store import ReviewDecision
+from orchestrator.store import PendingReview, ReviewDecision
 from orchestrator.store.models import Task
 from tests.conftest import ChainEnv
 from tests.test_agents import fake, submit
@@ -154,27 +154,32 @@ def test_langchain_agent_with_fake_model_end_to_end(world: World) -> None:
 # -------------------------------------------------------------------------------------------- human review
 
 
+def review_as_alice(
+    world: World, pending: PendingReview, decision: ReviewDecision, feedback: str | None = None
+) -> None:
+    """Reviewer alice decides on the artifact she was shown."""
+    world.store.record_review(
+        task_id=pending.task.id,
+        artifact_cid=pending.artifact.cid,
+        decision=decision,
+        reviewer="alice",
+        feedback=feedback,
+    )
+
+
 def test_human_review_revise_then_approve(world: World) -> None:
     task = world.post("write the changelog")
     orch = world.orchestrator([profile("ada")], review_mode="human")
     orch.start()
     orch.cycle()
     (pending,) = world.store.pending_reviews()
-    world.store.record_review(
-        task_id=pending.task.id,
-        artifact_cid=pending.artifact.cid,
-        decision=ReviewDecision.REQUEST_CHANGES,
-        reviewer="alice",
-        feedback="mention the escrow fix",
-    )
+    review_as_alice(world, pending, ReviewDecision.REQUEST_CHANGES, "mention the escrow fix")
     orch.cycle()
     (revised,) = world.store.pending_reviews()
     assert revised.artifact.cid != pending.artifact.cid
     assert revised.task.revision_count == 1
     assert revised.artifact.manifest["feedback"] == "mention the escrow fix"
-    world.store.record_review(
-        task_id=revised.task.id, artifact_cid=revised.artifact.cid, decision=ReviewDecision.APPROVE, reviewer="alice"
-    )
+    review_as_alice(world, revised, ReviewDecision.APPROVE)
     orch.cycle()
     assert states(world)[task] is S.SUBMITTED
     assert world.board.status(task).artifact_cid == revised.artifact.cid
@@ -201,23 +206,11 @@ def test_a_human_rejection_has_the_agent_start_over(world: World) -> None:
     orch.start()
     orch.cycle()
     (pending,) = world.store.pending_reviews()
-    world.store.record_review(
-        task_id=pending.task.id,
-        artifact_cid=pending.artifact.cid,
-        decision=ReviewDecision.REJECT,
-        reviewer="alice",
-        feedback="this is a tutorial, not a changelog",
-    )
+    review_as_alice(world, pending, ReviewDecision.REJECT, "this is a tutorial, not a changelog")
     orch.cycle()
     (redone,) = world.store.pending_reviews()
     assert redone.artifact.cid != pending.artifact.cid and redone.task.revision_count == 1
-    world.store.record_review(
-        task_id=redone.task.id,
-        artifact_cid=redone.artifact.cid,
-        decision=ReviewDecision.REQUEST_CHANGES,
-        reviewer="alice",
-        feedback="add the date",
-    )
+    review_as_alice(world, redone, ReviewDecision.REQUEST_CHANGES, "add the date")
     orch.cycle()
     assert agent.calls == [(None, False), ("this is a tutorial, not a changelog", True), ("add the date", False)]
     (revised,) = world.store.pending_reviews()
@@ -231,13 +224,7 @@ def test_abandoning_releases_the_claim(world: World) -> None:
     orch.start()
     orch.cycle()
     (pending,) = world.store.pending_reviews()
-    world.store.record_review(
-        task_id=pending.task.id,
-        artifact_cid=pending.artifact.cid,
-        decision=ReviewDecision.ABANDON,
-        reviewer="alice",
-        feedback="off topic",
-    )
+    review_as_alice(world, pending, ReviewDecision.ABANDON, "off topic")
     orch.cycle()
     assert states(world)[task] is S.ABANDONED
     assert world.board.status(task).status is BoardStatus.OPEN
