@@ -1,7 +1,9 @@
 """Budgets of one task run, and the per-day spend ledger they are checked against.
 
 ``TaskBudget.check()`` runs before every model call and raises ``BudgetExceeded`` naming the budget that is used
-up; ``record()`` adds a call's usage (as the API reported it) to the task and to the day. The ledger is a port:
+up; ``record()`` adds a call's usage (as the API reported it) to the task and to the day. The ledger also keeps a
+running total per task (``spent_on``), written as each call returns: the orchestrator attributes a run's cost from
+it, so a run cut short by a crash still has its model usage accounted for. The ledger is a port:
 ``InMemorySpendLedger`` serves one process (tests, one-off runs); ``orchestrator.store.DbSpendLedger`` keeps the
 days in the orchestrator's database, so daily budgets survive restarts and hold across processes (the service and
 the demo use it).
@@ -24,11 +26,13 @@ from agents.ports import Usage
 
 
 class SpendLedger(Protocol):
-    """Tokens and cost per agent per UTC day."""
+    """Tokens and cost per agent per UTC day, and in total per task (``AgentTask.task_id``)."""
 
     def spent_today(self, agent: str) -> tuple[int, Decimal]: ...
 
-    def record(self, agent: str, *, tokens: int, cost: Decimal) -> None: ...
+    def spent_on(self, task: str) -> tuple[Usage, Decimal]: ...
+
+    def record(self, agent: str, *, task: str, usage: Usage, cost: Decimal) -> None: ...
 
 
 class InMemorySpendLedger:
@@ -37,17 +41,24 @@ class InMemorySpendLedger:
     def __init__(self, today: Callable[[], date] = lambda: datetime.now(UTC).date()) -> None:
         self._today = today
         self._spent: dict[tuple[str, date], tuple[int, Decimal]] = {}
+        self._tasks: dict[str, tuple[Usage, Decimal]] = {}
         self._lock = threading.Lock()
 
     def spent_today(self, agent: str) -> tuple[int, Decimal]:
         with self._lock:
             return self._spent.get((agent, self._today()), (0, Decimal(0)))
 
-    def record(self, agent: str, *, tokens: int, cost: Decimal) -> None:
+    def spent_on(self, task: str) -> tuple[Usage, Decimal]:
+        with self._lock:
+            return self._tasks.get(task, (Usage(), Decimal(0)))
+
+    def record(self, agent: str, *, task: str, usage: Usage, cost: Decimal) -> None:
         with self._lock:
             key = (agent, self._today())
             old_tokens, old_cost = self._spent.get(key, (0, Decimal(0)))
-            self._spent[key] = (old_tokens + tokens, old_cost + cost)
+            self._spent[key] = (old_tokens + usage.total_tokens, old_cost + cost)
+            old_usage, old_task_cost = self._tasks.get(task, (Usage(), Decimal(0)))
+            self._tasks[task] = (old_usage + usage, old_task_cost + cost)
 
 
 class TaskBudget:
@@ -58,12 +69,14 @@ class TaskBudget:
         budgets: Budgets,
         *,
         agent: str,
+        task: str,
         price: ModelPrice | None,
         ledger: SpendLedger,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.budgets = budgets
         self.agent = agent
+        self.task = task
         self.price = price
         self.ledger = ledger
         self._clock = clock
@@ -116,5 +129,5 @@ class TaskBudget:
             cost = self.price.cost(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
         self.usage = self.usage + usage
         self.cost += cost
-        self.ledger.record(self.agent, tokens=usage.total_tokens, cost=cost)
+        self.ledger.record(self.agent, task=self.task, usage=usage, cost=cost)
         return cost

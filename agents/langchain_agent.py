@@ -231,7 +231,7 @@ class LangChainAgent:
             test_memory_bytes=cfg.tests.memory_bytes,
             test_output_chars=cfg.tests.max_output_chars,
         )
-        budget = TaskBudget(cfg.budgets, agent=self.name, price=self.price, ledger=self.ledger)
+        budget = TaskBudget(cfg.budgets, agent=self.name, task=task.task_id, price=self.price, ledger=self.ledger)
         base: list[BaseMessage] = [
             SystemMessage(self.prompts.render_system(agent_name=self.name, skills=cfg.skills)),
             HumanMessage(self.prompts.render_task(spec)),

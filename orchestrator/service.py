@@ -15,7 +15,9 @@ A claim that reverts with "task not open" is a lost race: LOST, never retried. A
 reopens the task on the board: ``reconcile`` may move it SUBMITTED -> CLAIMING (the DAO's reason becomes the
 agent's feedback), and the claim above runs again from there. Agent runs are repeatable (same workspace;
 artifacts are content-addressed, so recording the same CID again is a no-op); rewards and gas are recorded
-idempotently by board task and by transaction hash.
+idempotently by board task and by transaction hash; a run's model cost is its share of the task's running total
+in the spend ledger (written per call), so a run the process died in is recorded as INTERRUPTED, with its cost,
+before the agent runs again or the task is given up.
 
 ``boundary(name)`` is an observation hook called at each step boundary (see ``BOUNDARIES``); the crash tests kill
 the process there. It does nothing unless a caller passes one.
@@ -92,6 +94,11 @@ _AUTO_APPROVE: dict[ReviewMode, frozenset[SelfCheck]] = {
 NO_REASON_FEEDBACK = "the DAO's reviewer rejected this without a reason: check every acceptance criterion again"
 #: States ``advance`` can move forward without outside input.
 ACTIONABLE = frozenset({S.CLAIMING, S.CLAIMED, S.PRODUCING, S.PRODUCED, S.APPROVED, S.SUBMITTING})
+
+
+def _spend_key(task: TaskPublic) -> str:
+    """The task's id for its agent and the spend ledger (``AgentTask.task_id``)."""
+    return f"{task.board}:{task.board_task_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,9 +367,12 @@ class Orchestrator:
             # a rejected artifact is thrown away: the agent starts again from the task, told why
             start_over = bool(reviews) and reviews[-1].decision is ReviewDecision.REJECT
         assert task.spec is not None
+        key = _spend_key(task)
+        # a run this task's agent died in has its calls in the spend ledger but no run row yet: account for it first
+        self.store.settle_unrecorded_run(task_id=task.id, spend_key=key, agent=agent.name)
         started = datetime.now(UTC)
         result = agent.runner.run(
-            AgentTask(task_id=f"{task.board}:{task.board_task_id}", spec=TaskSpec.model_validate(task.spec)),
+            AgentTask(task_id=key, spec=TaskSpec.model_validate(task.spec)),
             self.workspace / f"{task.board}-{task.board_task_id}",
             feedback=feedback,
             start_over=start_over,
@@ -380,12 +390,12 @@ class Orchestrator:
             error=result.reason,
         )
         if not produced:
-            self.store.record_run(run=run)
+            self.store.record_run(run=run, spend_key=key)
             return self.release(task.id, reason=f"the agent failed: {result.reason}")
         try:
             cid = store_artifact(result, self.artifacts)
         except Exception:
-            self.store.record_run(run=run)  # the run's LLM cost was spent even if its artifact cannot be stored
+            self.store.record_run(run=run, spend_key=key)  # the LLM cost was spent even if the artifact is lost
             raise
         self._hook("artifact-stored")
         task = self.store.record_produced(
@@ -395,6 +405,7 @@ class Orchestrator:
             self_check=SelfCheck(result.self_check.status.value),
             actor=agent.name,
             expect_version=task.version,
+            spend_key=key,
         )
         self._hook("produced")
         return task
@@ -403,6 +414,8 @@ class Orchestrator:
         """Give the task up: release our claim on the board (if we still hold it), then ABANDONED."""
         task = self.store.get_task(task_id=task_id)
         agent = self._agent(task)
+        if task.state is S.PRODUCING:  # an agent run cut short by a crash still cost what its calls cost
+            self.store.settle_unrecorded_run(task_id=task_id, spend_key=_spend_key(task), agent=agent.name)
         board = self._board(task)
         bt = board.status(task.board_task_id)
         if bt.status is BoardStatus.CLAIMED and self._is_ours(bt, agent):

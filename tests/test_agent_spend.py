@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from agents.budget import SpendLedger
 from agents.config import Budgets, ModelEndpoint, ModelPrice
 from agents.langchain_agent import LangChainAgent
-from agents.ports import AgentStatus, AgentTask
+from agents.ports import AgentStatus, AgentTask, Usage
 from orchestrator.store import DbSpendLedger, migrate
 from tests.conftest import reopen
 from tests.test_agents import TEXT_SPEC, fake, profile, submit
@@ -24,6 +24,7 @@ from tests.test_agents import TEXT_SPEC, fake, profile, submit
 def test_it_is_a_spend_ledger(db_engine: Engine) -> None:
     ledger: SpendLedger = DbSpendLedger(db_engine)
     assert ledger.spent_today("nobody") == (0, Decimal(0))
+    assert ledger.spent_on("main:404") == (Usage(), Decimal(0))
 
 
 def test_daily_cost_cap_holds_across_a_restart(db_engine: Engine, tmp_path: Path) -> None:
@@ -57,13 +58,16 @@ def test_the_day_rolls_over_in_utc(db_engine: Engine) -> None:
     name = "alice"
     day = [date(2026, 3, 1)]
     ledger = DbSpendLedger(db_engine, today=lambda: day[0])
-    ledger.record(name, tokens=10, cost=Decimal("0.5"))
+    ledger.record(name, task="main:1", usage=Usage(prompt_tokens=10), cost=Decimal("0.5"))
     day[0] = date(2026, 3, 2)
     assert ledger.spent_today(name) == (0, Decimal(0))
-    ledger.record(name, tokens=1, cost=Decimal("0.1"))
+    ledger.record(name, task="main:1", usage=Usage(completion_tokens=1), cost=Decimal("0.1"))
     assert ledger.spent_today(name) == (1, Decimal("0.1"))
     day[0] = date(2026, 3, 1)
     assert ledger.spent_today(name) == (10, Decimal("0.5"))
+
+
+SEVEN = Usage(prompt_tokens=5, completion_tokens=2, calls=1)
 
 
 def test_concurrent_records_sum_exactly(db_engine: Engine) -> None:
@@ -76,8 +80,12 @@ def test_concurrent_records_sum_exactly(db_engine: Engine) -> None:
     jobs = [(ledgers[i % 2], amounts[i % 3]) for i in range(120)]
     try:
         with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(lambda job: job[0].record(name, tokens=7, cost=job[1]), jobs))
+            list(pool.map(lambda job: job[0].record(name, task="main:7", usage=SEVEN, cost=job[1]), jobs))
         assert ledgers[0].spent_today(name) == (7 * 120, sum((cost for _, cost in jobs), Decimal(0)))
         assert ledgers[1].spent_today(name)[1] == Decimal("12.0006")
+        assert ledgers[1].spent_on("main:7") == (
+            Usage(prompt_tokens=600, completion_tokens=240, calls=120),
+            Decimal("12.0006"),
+        )
     finally:
         other.dispose()

@@ -9,15 +9,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_account import Account
+from langchain_core.messages import BaseMessage
 from sqlalchemy import update
 from sqlmodel import col
 
-from agents.config import AgentsConfig, Budgets
+from agents.config import AgentsConfig, Budgets, ModelPrice
 from agents.langchain_agent import LangChainAgent
-from agents.ports import AgentResult, AgentTask
+from agents.ports import AgentResult, AgentTask, Usage
 from orchestrator.boards.onchain import board_abi
 from orchestrator.chain import TxSender
 from orchestrator.demo import InstantAgent
@@ -25,10 +27,10 @@ from orchestrator.domain import BoardStatus, TaskState
 from orchestrator.errors import DeworkerError
 from orchestrator.matching import Candidate, Decision, MatchingConfig, decide
 from orchestrator.service import NO_REASON_FEEDBACK
-from orchestrator.store import PendingReview, ReviewDecision
+from orchestrator.store import DbSpendLedger, PendingReview, ReviewDecision, RunStatus
 from orchestrator.store.models import Task
 from tests.conftest import ChainEnv
-from tests.test_agents import fake, submit
+from tests.test_agents import FakeToolModel, fake, submit
 from tests.test_service_fixtures import World, build_world, profile, spec
 from wallets.policy import selector_of
 
@@ -507,3 +509,76 @@ def test_a_conflict_after_the_claim_is_mined_is_resolved_from_the_chain(world: W
     (stored,) = world.store.tasks()
     fees = [world.chain.receipt(h) for h in (stored.claim_tx_hash or "", stored.submit_tx_hash or "")]
     assert world.store.pnl_by_task()[task_id].gas_wei == sum(r.fee_wei for r in fees if r is not None)
+
+
+# ------------------------------------------------------------------------------- LLM cost across a crash
+
+
+class Killed(BaseException):
+    """Stands in for SIGKILL: nothing after it runs, not even ``except Exception`` handlers."""
+
+
+class CrashingModel(FakeToolModel):
+    """Answers from its script, and dies on call number ``crash_on``."""
+
+    crash_on: int = 0
+
+    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> Any:
+        if len(self.seen) + 1 == self.crash_on:
+            raise Killed
+        return super()._generate(messages, *args, **kwargs)
+
+
+#: 100 prompt + 20 completion tokens (the scripted usage) cost 15.5 + 12 = 27.5 micro-USD: not a whole number.
+ODD_PRICE = ModelPrice(input_per_mtok=Decimal("0.155"), output_per_mtok=Decimal("0.6"))
+
+
+def test_a_run_cut_short_by_a_crash_still_counts_its_model_cost(world: World) -> None:
+    task = world.post("write the changelog")
+    ledger = DbSpendLedger(world.store.engine)
+    ada = profile("ada").model_copy(update={"tools": []})
+    # the first submission lacks out.md, so the agent calls the model again, and the process dies in that call
+    doomed = CrashingModel(messages=iter([submit({"notes.md": "x"})]), crash_on=2)
+    orch = world.orchestrator([ada], runners={"ada": LangChainAgent(ada, doomed, price=ODD_PRICE, ledger=ledger)})
+    orch.start()
+    with pytest.raises(Killed):
+        orch.cycle()
+    (stored,) = world.store.tasks()
+    assert stored.state is S.PRODUCING and world.store.runs(task_id=stored.id) == []
+    key = f"{world.board.name}:{task}"
+    assert ledger.spent_on(key) == (Usage(prompt_tokens=100, completion_tokens=20, calls=1), Decimal("0.0000275"))
+
+    # a new process: the crashed run's call is accounted for before the agent runs again
+    model = fake(submit({"out.md": "changes"}))
+    agent = LangChainAgent(ada, model, price=ODD_PRICE, ledger=DbSpendLedger(world.store.engine))
+    orch = world.orchestrator([ada], runners={"ada": agent})
+    orch.start()
+    orch.cycle()
+    assert states(world)[task] is S.SUBMITTED
+    runs = world.store.runs(task_id=stored.id)
+    assert [(r.status, r.prompt_tokens, r.completion_tokens) for r in runs] == [
+        (RunStatus.INTERRUPTED, 100, 20),
+        (RunStatus.PRODUCED, 100, 20),
+    ]
+    # 27.5 + 27.5 micro-USD: the shares are taken from the exact running total, so they add up to its floor (55)
+    assert [r.cost_usd_micro for r in runs] == [27, 28]
+    assert world.store.pnl_by_task()[stored.id].llm_usd_micro == 55
+    assert world.store.settle_unrecorded_run(task_id=stored.id, spend_key=key, agent="ada") is None  # idempotent
+
+
+def test_a_crashed_run_is_accounted_for_when_the_task_is_given_up(world: World) -> None:
+    task = world.post("write the changelog")
+    ledger = DbSpendLedger(world.store.engine)
+    ada = profile("ada").model_copy(update={"tools": []})
+    doomed = CrashingModel(messages=iter([submit({"notes.md": "x"})]), crash_on=2)
+    orch = world.orchestrator([ada], runners={"ada": LangChainAgent(ada, doomed, price=ODD_PRICE, ledger=ledger)})
+    orch.start()
+    with pytest.raises(Killed):
+        orch.cycle()
+    (stored,) = world.store.tasks()
+    orch = world.orchestrator([ada])
+    orch.start()
+    assert orch.release(stored.id, reason="the operator gave it up").state is S.ABANDONED
+    (run,) = world.store.runs(task_id=stored.id)
+    assert (run.status, run.cost_usd_micro) == (RunStatus.INTERRUPTED, 27)
+    assert world.board.status(task).status is BoardStatus.OPEN

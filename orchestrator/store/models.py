@@ -62,7 +62,7 @@ class RunStatus(enum.StrEnum):
 
     PRODUCED = "produced"
     FAILED = "failed"
-    INTERRUPTED = "interrupted"
+    INTERRUPTED = "interrupted"  # the process died during the run: usage and cost recovered from the spend ledger
 
 
 class ReviewDecision(enum.StrEnum):

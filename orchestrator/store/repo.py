@@ -24,6 +24,7 @@ from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import ROUND_FLOOR
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, func, update
@@ -63,12 +64,14 @@ from orchestrator.store.models import (
     Run,
     RunCreate,
     RunPublic,
+    RunStatus,
     SelfCheck,
     Task,
     TaskEvent,
     TaskEventPublic,
     TaskPublic,
 )
+from orchestrator.store.spend import TaskSpend
 
 if TYPE_CHECKING:
     from orchestrator.store.queries import Queries
@@ -362,14 +365,74 @@ class Store:
 
     # ------------------------------------------------------------------------------------- runs, artifacts
 
-    def record_run(self, *, run: RunCreate) -> RunPublic:
-        """Record a finished agent run (its attempt number is assigned here) and its LLM cost as a cost row."""
+    def record_run(self, *, run: RunCreate, spend_key: str | None = None) -> RunPublic:
+        """Record a finished agent run (its attempt number is assigned here) and its LLM cost as a cost row.
+
+        With ``spend_key`` (the task's key in the spend ledger, ``<board>:<board task id>``) and a ledger total for
+        it, the run's tokens and cost are what the ledger holds beyond the task's earlier runs, so every run's
+        share adds up to the ledger exactly; without one, the run's own figures are used."""
         with self._session(f"recording a run of task {run.task_id}", durable=False) as s:  # a lost run runs again
             self._task(s, run.task_id, lock=True)  # serializes attempt numbering per task
+            return RunPublic.model_validate(self._add_run(s, run, spend_key))
+
+    def settle_unrecorded_run(self, *, task_id: int, spend_key: str, agent: str) -> RunPublic | None:
+        """Record, as an INTERRUPTED run, the model usage the spend ledger holds for the task beyond its recorded
+        runs: a run the process died in (or after, before recording it) still costs what its calls cost. Call it
+        before running the task's agent again and before giving the task up. Returns the run, or None."""
+
+        def nothing(left: tuple[int, int, int] | None) -> bool:
+            return left is None or min(left) < 0 or max(left) == 0
+
+        with self._reading(f"reading the model spend of task {task_id}") as s:  # the usual case: no write lock
+            if nothing(self._unattributed(s, task_id, spend_key)):
+                return None
+        with self._session(f"settling an interrupted run of task {task_id}", durable=False) as s:
+            task = self._task(s, task_id, lock=True)
+            left = self._unattributed(s, task_id, spend_key)
+            if left is None or nothing(left):
+                return None
+            run = RunCreate(
+                task_id=task_id,
+                agent=agent,
+                started_at=task.updated_at,  # at the latest when it entered PRODUCING
+                finished_at=self._clock(),
+                status=RunStatus.INTERRUPTED,
+                prompt_tokens=left[0],
+                completion_tokens=left[1],
+                cost_usd_micro=left[2],
+                error="the process stopped during this run; its model usage is from the spend ledger",
+            )
+            log.warning("task %s: an interrupted agent run's usage recovered from the spend ledger: %s", task_id, left)
             return RunPublic.model_validate(self._add_run(s, run))
 
-    def _add_run(self, s: Session, run: RunCreate) -> Run:
+    def _unattributed(self, s: Session, task_id: int, spend_key: str) -> tuple[int, int, int] | None:
+        """What the spend ledger holds for the task beyond its recorded runs: (prompt tokens, completion tokens,
+        micro-USD), or None when the ledger has no total for it (an in-memory ledger)."""
+        total = s.get(TaskSpend, spend_key)
+        if total is None:
+            return None
+        recorded = s.exec(
+            select(
+                func.coalesce(func.sum(Run.prompt_tokens), 0),
+                func.coalesce(func.sum(Run.completion_tokens), 0),
+                func.coalesce(func.sum(Run.cost_usd_micro), 0),
+            ).where(col(Run.task_id) == task_id)
+        ).one()
+        # floor of the exact running total: the runs' micro-USD shares always sum to it, never drifting by rounding
+        micro = int((total.cost * 1_000_000).to_integral_value(rounding=ROUND_FLOOR))
+        return (
+            total.prompt_tokens - int(recorded[0]),
+            total.completion_tokens - int(recorded[1]),
+            micro - int(recorded[2]),
+        )
+
+    def _add_run(self, s: Session, run: RunCreate, spend_key: str | None = None) -> Run:
         """``record_run`` with the task locked in ``s``."""
+        if spend_key is not None:
+            left = self._unattributed(s, run.task_id, spend_key)
+            if left is not None and min(left) >= 0:
+                update = dict(zip(("prompt_tokens", "completion_tokens", "cost_usd_micro"), left, strict=True))
+                run = run.model_copy(update=update)
         previous = s.exec(select(func.count()).select_from(Run).where(col(Run.task_id) == run.task_id)).one()
         row = Run.model_validate(run, update={"attempt": previous + 1})
         s.add(row)
@@ -413,13 +476,15 @@ class Store:
         self_check: SelfCheck,
         actor: str,
         expect_version: int | None = None,
+        spend_key: str | None = None,
     ) -> TaskPublic:
-        """A successful run's outcome in one transaction: ``record_run``, ``record_artifact`` and PRODUCING ->
-        PRODUCED (with ``cid`` in the event). Returns the task. Not durable: a lost run is run again."""
+        """A successful run's outcome in one transaction: ``record_run`` (``spend_key`` as there), ``record_artifact``
+        and PRODUCING -> PRODUCED (with ``cid`` in the event). Returns the task. Not durable: a lost run is run
+        again."""
         task_id = run.task_id
         with self._session(f"recording the product of task {task_id}", durable=False) as s:
             task = self._locked(s, task_id, expect_version)
-            self._add_run(s, run)
+            self._add_run(s, run, spend_key)
             self._set_artifact(s, task, cid=cid, manifest=manifest, self_check=self_check, actor=actor)
             self._move(s, task, S.PRODUCED, actor, cid=cid)
             return TaskPublic.model_validate(task)

@@ -1,13 +1,17 @@
 """``DbSpendLedger``: the agents' per-day spend (tokens and cost per agent per UTC day) in the orchestrator's
-database, so daily budgets survive a restart and hold across processes sharing one database.
+database, so daily budgets survive a restart and hold across processes sharing one database; and each task's
+running total (``task_spend``), written in the same transaction as each model call is recorded, from which the
+store attributes every agent run's cost — including a run a crash cut short (``Store.settle_unrecorded_run``).
 
-It implements ``agents.budget.SpendLedger`` (a structural ``Protocol``; nothing here imports ``agents``).
+It implements ``agents.budget.SpendLedger`` (a structural ``Protocol``; of ``agents`` only the ``Usage`` value type
+is imported).
 ``record`` is one transaction: insert the day's row if missing (``ON CONFLICT DO NOTHING``), lock it
 (``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite every transaction from ``make_engine`` is ``BEGIN IMMEDIATE``),
 add, write back — the same insert-ignore + locked update the wallet journal uses. Costs are ``Decimal`` and stored
 as decimal text, so sums are exact on both backends (SQLite has no exact numeric type).
 
-The table is created by the Alembic revision ``r0004_agent_spend``. Needs an engine from ``make_engine``.
+The tables are created by the Alembic revisions ``r0004_agent_spend`` and ``r0007_task_spend``. Needs an engine
+from ``make_engine``.
 """
 
 from __future__ import annotations
@@ -25,7 +29,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, Session, SQLModel, select
 
+from agents.ports import Usage
 from orchestrator.store.db import translate
+
+#: ``<board name>:<board task id>``: a 64-character name and a uint256 in decimal fit.
+TASK_KEY_LEN = 160
 
 
 class DecimalText(TypeDecorator[Decimal]):
@@ -52,6 +60,19 @@ class AgentSpend(SQLModel, table=True):
     cost: Decimal = Field(default=Decimal(0), sa_type=DecimalText)
 
 
+class TaskSpend(SQLModel, table=True):
+    """What the model calls of one task have used in total, over all its runs (keyed by ``AgentTask.task_id``,
+    ``<board>:<board task id>``)."""
+
+    __tablename__ = "task_spend"
+
+    task: str = Field(primary_key=True, max_length=TASK_KEY_LEN)
+    prompt_tokens: int = Field(default=0, sa_type=BigInteger)
+    completion_tokens: int = Field(default=0, sa_type=BigInteger)
+    calls: int = Field(default=0)
+    cost: Decimal = Field(default=Decimal(0), sa_type=DecimalText)
+
+
 def _utc_today() -> date:
     return datetime.now(UTC).date()
 
@@ -75,7 +96,18 @@ class DbSpendLedger:
         except SQLAlchemyError as exc:
             raise translate(exc, doing=f"reading agent {agent!r}'s spend today") from exc
 
-    def record(self, agent: str, *, tokens: int, cost: Decimal) -> None:
+    def spent_on(self, task: str) -> tuple[Usage, Decimal]:
+        try:
+            with Session(self._engine) as session:
+                row = session.get(TaskSpend, task)
+        except SQLAlchemyError as exc:
+            raise translate(exc, doing=f"reading the spend of task {task!r}") from exc
+        if row is None:
+            return Usage(), Decimal(0)
+        usage = Usage(prompt_tokens=row.prompt_tokens, completion_tokens=row.completion_tokens, calls=row.calls)
+        return usage, row.cost
+
+    def record(self, agent: str, *, task: str, usage: Usage, cost: Decimal) -> None:
         day = self._today()
         try:
             with Session(self._engine) as session, session.begin():
@@ -84,10 +116,20 @@ class DbSpendLedger:
                     .values(agent=agent, day=day, tokens=0, cost=Decimal(0))
                     .on_conflict_do_nothing()
                 )
+                session.execute(
+                    self._insert(TaskSpend)
+                    .values(task=task, prompt_tokens=0, completion_tokens=0, calls=0, cost=Decimal(0))
+                    .on_conflict_do_nothing()
+                )
                 row = session.exec(
                     select(AgentSpend).where(AgentSpend.agent == agent, AgentSpend.day == day).with_for_update()
                 ).one()
-                row.tokens += tokens
+                row.tokens += usage.total_tokens
                 row.cost += cost
+                total = session.exec(select(TaskSpend).where(TaskSpend.task == task).with_for_update()).one()
+                total.prompt_tokens += usage.prompt_tokens
+                total.completion_tokens += usage.completion_tokens
+                total.calls += usage.calls
+                total.cost += cost
         except SQLAlchemyError as exc:
             raise translate(exc, doing=f"recording agent {agent!r}'s spend") from exc
