@@ -9,6 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from sqlalchemy import Engine, event, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
+from agents.ports import Usage
 from orchestrator.domain import (
     TERMINAL_STATES,
     TRANSITIONS,
@@ -36,6 +38,7 @@ from orchestrator.store import (
     AgentCreate,
     Conflict,
     CostKind,
+    DbSpendLedger,
     DuplicateRecord,
     EventKind,
     RecordNotFound,
@@ -672,6 +675,27 @@ def test_runs_are_numbered_per_task(store: Store) -> None:
     assert attempts == [1, 2, 3]
     assert [r.error for r in store.runs(task_id=task_id)] == ["timeout"] * 3
     assert store.pnl_by_task() == {}  # a run without cost records none
+
+
+def test_run_costs_are_shares_of_the_ledger_total(backend: Backend, store: Store) -> None:
+    task_id = new_task(store)
+    ledger, key = DbSpendLedger(backend.engine), "main:1"
+    call = Usage(prompt_tokens=100, completion_tokens=20, calls=1)
+    run = RunCreate(task_id=task_id, agent="alice", started_at=T0, finished_at=T0, status=RunStatus.PRODUCED)
+    assert store.settle_unrecorded_run(task_id=task_id, spend_key=key, agent="alice") is None  # no ledger row
+    ledger.record("alice", task=key, usage=call, cost=Decimal("0.0000275"))  # a run the process died in
+    settled = store.settle_unrecorded_run(task_id=task_id, spend_key=key, agent="alice")
+    assert settled is not None and settled.status is RunStatus.INTERRUPTED
+    assert (settled.prompt_tokens, settled.completion_tokens, settled.cost_usd_micro) == (100, 20, 27)
+    assert store.settle_unrecorded_run(task_id=task_id, spend_key=key, agent="alice") is None  # settled once
+    for _ in range(2):
+        ledger.record("alice", task=key, usage=call, cost=Decimal("0.0000275"))
+    # the run's own figures (from its manifest) give way to its share of the total
+    shared = store.record_run(run=run.model_copy(update={"cost_usd_micro": 55}), spend_key=key)
+    assert (shared.prompt_tokens, shared.completion_tokens, shared.cost_usd_micro) == (200, 40, 55)
+    assert store.pnl_by_task()[task_id].llm_usd_micro == 82  # floor(82.5): the shares never drift
+    alone = store.record_run(run=run.model_copy(update={"cost_usd_micro": 7}), spend_key=None)
+    assert alone.cost_usd_micro == 7  # no ledger (an in-memory one): the run's own figures
 
 
 # ------------------------------------------------------------------------------------------- recovery, cursors
