@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,8 @@ from orchestrator.store import (
     DuplicateRecord,
     EventKind,
     ReviewDecision,
+    RunCreate,
+    RunStatus,
     SelfCheck,
     Store,
     make_engine,
@@ -508,6 +511,20 @@ def test_dashboard_and_task_history(web: WebEnv) -> None:
     web.store.record_reward(payout=Payout("other", 7, AGENT_ADDRESS, UNKNOWN_TOKEN, 1_234_567, tx(903), 43))
     web.store.record_cost(agent=AGENT, kind=CostKind.GAS, amount=21_000 * 10**9, task_id=task_id, tx_hash=tx(902))
     web.store.record_cost(agent=AGENT, kind=CostKind.LLM, amount=4_200, task_id=task_id)
+    started = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    for status, error in ((RunStatus.INTERRUPTED, "the process stopped during this run"), (RunStatus.PRODUCED, None)):
+        web.store.record_run(
+            run=RunCreate(
+                task_id=task_id,
+                agent=AGENT,
+                started_at=started,
+                finished_at=started + timedelta(seconds=12.5),
+                status=status,
+                prompt_tokens=1_500,
+                completion_tokens=300,
+                error=error,
+            )
+        )
     dashboard = client.get("/dashboard")
     assert dashboard.status_code == 200
     shows = ("PAID", "AWAITING_REVIEW", AGENT, "working", "<svg class='chart'", "5 DWR", "0.000021", "$0.0042")
@@ -517,6 +534,9 @@ def test_dashboard_and_task_history(web: WebEnv) -> None:
     assert history.status_code == 200
     for shown in (tx(1), tx(900), tx(901), cid, "carol", "SUBMITTED", "PAID", "reward 1 DWR"):
         assert shown in history.text, shown
+    for shown in ("Agent runs", "interrupted", "the process stopped during this run", "12.5 s", "3,000 / 600"):
+        assert shown in history.text, shown  # every run with its tokens, and the total
+    assert len(client.get(f"/api/tasks/{task_id}", headers=_bearer(web, "r3")).json()["runs"]) == 2
     listing = client.get("/tasks", params={"state": "PAID"})
     assert f"/tasks/{task_id}" in listing.text and "/tasks/2" not in listing.text
     assert client.get("/tasks/999").status_code == 404

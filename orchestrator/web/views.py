@@ -20,6 +20,7 @@ from orchestrator.store import (
     PendingReview,
     PnL,
     ReviewPublic,
+    RunPublic,
     Store,
     TaskEventPublic,
     TaskPublic,
@@ -254,12 +255,14 @@ def earnings(summary: FleetSummary, tokens: TokenBook) -> list[EarningSeries]:
 
 
 class TaskDetail(BaseModel):
-    """A task with its whole trail: events (with transaction hashes and CIDs), artifacts and decisions."""
+    """A task with its whole trail: events (with transaction hashes and CIDs), artifacts, decisions, and the
+    agent's runs (tokens and LLM cost of each)."""
 
     task: TaskPublic
     events: list[TaskEventPublic]
     artifacts: list[ArtifactPublic]
     reviews: list[ReviewPublic]
+    runs: list[RunPublic]
 
 
 def task_detail(store: Store, task_id: int) -> TaskDetail:
@@ -270,6 +273,7 @@ def task_detail(store: Store, task_id: int) -> TaskDetail:
         events=store.task_events(task_id=task_id),
         artifacts=store.artifacts(task_id=task_id),
         reviews=store.reviews(task_id=task_id),
+        runs=store.runs(task_id=task_id),
     )
 
 
