@@ -267,6 +267,8 @@ def test_review_in_a_real_browser(world: World, tmp_path: Path) -> None:
         expect(page.locator(".events")).to_contain_text("carol")
         expect(page.locator(".events")).to_contain_text(revised.artifact_cid or "")
         expect(page.locator(".events")).to_contain_text(submitted.submit_tx_hash)
+        expect(page.locator("table.runs tbody tr")).to_have_count(2)  # the first attempt and the redone one
+        page.screenshot(path=str(shots / "history.png"), full_page=True)
 
         # the DAO approves on the board; collect records the payout: the dashboard shows what was received
         assert world.approve_submitted() == [notes]
@@ -283,7 +285,7 @@ def test_review_in_a_real_browser(world: World, tmp_path: Path) -> None:
         browser.close()
 
     assert problems == [], f"browser console errors (CSP violations show up here): {problems}"
-    for name in ("inbox", "review", "dashboard"):
+    for name in ("inbox", "review", "dashboard", "history"):
         size = (shots / f"{name}.png").stat().st_size
         assert 0 < size < 300_000, f"{name}.png is {size} bytes"
     env.engine.dispose()
