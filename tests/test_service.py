@@ -27,7 +27,7 @@ from orchestrator.domain import BoardStatus, TaskState
 from orchestrator.errors import DeworkerError
 from orchestrator.matching import Candidate, Decision, MatchingConfig, decide
 from orchestrator.service import NO_REASON_FEEDBACK
-from orchestrator.store import DbSpendLedger, PendingReview, ReviewDecision, RunStatus
+from orchestrator.store import DbSpendLedger, PendingReview, ReviewDecision, RunStatus, TaskPublic
 from orchestrator.store.models import Task
 from tests.conftest import ChainEnv
 from tests.test_agents import FakeToolModel, fake, submit
@@ -533,25 +533,34 @@ class CrashingModel(FakeToolModel):
 ODD_PRICE = ModelPrice(input_per_mtok=Decimal("0.155"), output_per_mtok=Decimal("0.6"))
 
 
-def test_a_run_cut_short_by_a_crash_still_counts_its_model_cost(world: World) -> None:
+#: An agent without tools (one model call per attempt); the tests give it the ledger in the world's database.
+TOOLLESS = profile("ada").model_copy(update={"tools": []})
+
+
+def crash_mid_run(world: World) -> tuple[int, TaskPublic]:
+    """Post a task and run the agent on it until the process "dies" in the run's second model call (the first
+    submission lacks out.md, so the agent asks again). Returns the board id and the stored task."""
     task = world.post("write the changelog")
-    ledger = DbSpendLedger(world.store.engine)
-    ada = profile("ada").model_copy(update={"tools": []})
-    # the first submission lacks out.md, so the agent calls the model again, and the process dies in that call
     doomed = CrashingModel(messages=iter([submit({"notes.md": "x"})]), crash_on=2)
-    orch = world.orchestrator([ada], runners={"ada": LangChainAgent(ada, doomed, price=ODD_PRICE, ledger=ledger)})
+    agent = LangChainAgent(TOOLLESS, doomed, price=ODD_PRICE, ledger=DbSpendLedger(world.store.engine))
+    orch = world.orchestrator([TOOLLESS], runners={"ada": agent})
     orch.start()
     with pytest.raises(Killed):
         orch.cycle()
     (stored,) = world.store.tasks()
     assert stored.state is S.PRODUCING and world.store.runs(task_id=stored.id) == []
+    return task, stored
+
+
+def test_a_run_cut_short_by_a_crash_still_counts_its_model_cost(world: World) -> None:
+    task, stored = crash_mid_run(world)
     key = f"{world.board.name}:{task}"
+    ledger = DbSpendLedger(world.store.engine)
     assert ledger.spent_on(key) == (Usage(prompt_tokens=100, completion_tokens=20, calls=1), Decimal("0.0000275"))
 
     # a new process: the crashed run's call is accounted for before the agent runs again
-    model = fake(submit({"out.md": "changes"}))
-    agent = LangChainAgent(ada, model, price=ODD_PRICE, ledger=DbSpendLedger(world.store.engine))
-    orch = world.orchestrator([ada], runners={"ada": agent})
+    agent = LangChainAgent(TOOLLESS, fake(submit({"out.md": "changes"})), price=ODD_PRICE, ledger=ledger)
+    orch = world.orchestrator([TOOLLESS], runners={"ada": agent})
     orch.start()
     orch.cycle()
     assert states(world)[task] is S.SUBMITTED
@@ -567,16 +576,8 @@ def test_a_run_cut_short_by_a_crash_still_counts_its_model_cost(world: World) ->
 
 
 def test_a_crashed_run_is_accounted_for_when_the_task_is_given_up(world: World) -> None:
-    task = world.post("write the changelog")
-    ledger = DbSpendLedger(world.store.engine)
-    ada = profile("ada").model_copy(update={"tools": []})
-    doomed = CrashingModel(messages=iter([submit({"notes.md": "x"})]), crash_on=2)
-    orch = world.orchestrator([ada], runners={"ada": LangChainAgent(ada, doomed, price=ODD_PRICE, ledger=ledger)})
-    orch.start()
-    with pytest.raises(Killed):
-        orch.cycle()
-    (stored,) = world.store.tasks()
-    orch = world.orchestrator([ada])
+    task, stored = crash_mid_run(world)
+    orch = world.orchestrator([TOOLLESS])  # a new process
     orch.start()
     assert orch.release(stored.id, reason="the operator gave it up").state is S.ABANDONED
     (run,) = world.store.runs(task_id=stored.id)
