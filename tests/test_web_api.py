@@ -364,6 +364,22 @@ def test_inbox_lists_pending_reviews_oldest_first(web: WebEnv) -> None:
         assert shown in page.text
 
 
+def test_the_inbox_can_tell_that_its_rows_changed(web: WebEnv) -> None:
+    task_id, cid = seed_review(web, 1)
+    assert web.client().get("/inbox/status").status_code in (303, 307)  # no session: to the login page
+    client = logged_in(web)
+    page = client.get("/inbox").text
+    signature = re.search(r'data-signature="([^"]*)"', page)
+    assert signature is not None and signature.group(1) == f"{task_id}:{cid}"
+    assert 'data-every-ms="10000"' in page  # web.inbox_poll_seconds
+    assert client.get("/inbox/status").json() == {"pending": 1, "signature": f"{task_id}:{cid}"}
+    second, second_cid = seed_review(web, 2)  # an item arrives
+    assert client.get("/inbox/status").json() == {
+        "pending": 2,
+        "signature": f"{task_id}:{cid} {second}:{second_cid}",
+    }
+
+
 def test_request_changes_then_approve_a_revision(web: WebEnv) -> None:
     task_id, cid = seed_review(web, 1)
     client = logged_in(web)

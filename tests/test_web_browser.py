@@ -101,7 +101,10 @@ def web_over(world: World, root: Path) -> WebEnv:
     """The review app over the world's database and artifacts, showing the DAO's token as DWR."""
     engine = make_engine(f"sqlite:///{world.root / 'deworker.db'}")  # already migrated by build_world
     tokens = TokenBook([TokenInfo(address=world.dao.token, symbol="DWR", decimals=world.dao.decimals())])
-    return build_env("sqlite", engine, root, store=world.store, artifacts=world.artifacts, tokens=tokens)
+    # the inbox checks for changes every half second, so the test sees a revision arrive without waiting long
+    return build_env(
+        "sqlite", engine, root, store=world.store, artifacts=world.artifacts, tokens=tokens, inbox_poll_seconds=0.5
+    )
 
 
 def history(env: WebEnv, token: str) -> None:
@@ -243,7 +246,9 @@ def test_review_in_a_real_browser(world: World, tmp_path: Path) -> None:
         assert revised.state is S.AWAITING_REVIEW and revised.artifact_cid not in (None, first_cid)
         prompt = str(model.seen[-1][-1].content)  # the agent was shown the reviewer's words
         assert FEEDBACK in prompt and "Do the task again from the start" in prompt
-        page.reload()
+        news = page.locator("#inbox-news")  # the open inbox notices the revision (web.inbox_poll_seconds)
+        expect(news).to_contain_text("The queue changed: 3 awaiting review.", timeout=10_000)
+        news.get_by_role("link", name="Reload").click()
         expect(page.locator("tbody tr")).to_have_count(3)
         page.locator(f"a[href='/review/{task_id}']").click()
         expect(page.get_by_role("heading", name="Changes since revision 0")).to_be_visible()

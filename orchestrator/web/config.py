@@ -43,6 +43,9 @@ class WebConfig(BaseModel):
     login_attempts: int = Field(default=5, ge=1, le=1000, description="failed logins per name or address per window")
     login_window_seconds: int = Field(default=300, ge=1, le=86_400, description="the rate limit's sliding window")
     preview_kib: int = Field(default=256, ge=1, le=10_240, description="larger files show only this much, inline")
+    inbox_poll_seconds: float = Field(
+        default=10, ge=0, le=3600, description="an open inbox checks for changes this often and says so; 0 = never"
+    )
     cache_dir: Path | None = Field(default=None, description="exported artifacts; null = <data_dir>/review-cache")
 
 

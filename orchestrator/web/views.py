@@ -132,6 +132,11 @@ def inbox(store: Store, queries: Queries, *, page: int = 1, size: int = PAGE_SIZ
     return [InboxItem.of(p) for p in store.pending_reviews(limit=size, offset=where.start)], where
 
 
+def inbox_signature(items: list[InboxItem]) -> str:
+    """The inbox rows as ``id:cid`` in order: equal signatures, same page (a new revision changes its CID)."""
+    return " ".join(f"{item.task.id}:{item.artifact.cid}" for item in items)
+
+
 def task_list(
     queries: Queries, *, state: TaskState | None = None, page: int = 1, size: int = PAGE_SIZE
 ) -> tuple[list[TaskPublic], Page]:

@@ -192,8 +192,25 @@ def inbox(
             ReviewDecision.ABANDON: "abandoned",
         }[decision]
         notice = f"Task {decided} {verb}."
-    context = {"items": items, "page": where, "notice": notice, "nav": "inbox"}
+    context = {
+        "items": items,
+        "page": where,
+        "notice": notice,
+        "nav": "inbox",
+        "signature": views.inbox_signature(items),
+        "poll_ms": int(services.settings.config.inbox_poll_seconds * 1000),
+    }
     return _render(request, "inbox.html", context, session=session)
+
+
+@router.get("/inbox/status")
+def inbox_status(
+    services: ServicesDep, session: SessionDep, page: Annotated[int, Query(ge=1)] = 1
+) -> dict[str, int | str]:
+    """What the inbox page polls: how many items wait, and a signature of the page's rows (task id and artifact
+    CID, in order), so the page can tell that its rows changed."""
+    items, where = views.inbox(services.store, services.queries, page=page)
+    return {"pending": where.total, "signature": views.inbox_signature(items)}
 
 
 # ---------------------------------------------------------------------------------------------------- review

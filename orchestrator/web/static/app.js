@@ -47,6 +47,28 @@
     if (event.target.id === "feedback") event.target.setCustomValidity("");
   });
 
+  // The inbox checks the queue now and then and offers a reload when its rows changed (never reloads by itself,
+  // so a reviewer reading the list does not lose their place).
+  const watch = document.getElementById("inbox-watch");
+  if (watch && Number(watch.dataset.everyMs) > 0) {
+    const timer = window.setInterval(async () => {
+      try {
+        const answer = await fetch(watch.dataset.url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+        const status = answer.ok ? await answer.json() : null;
+        if (!status) { window.clearInterval(timer); return; }  // logged out, or the server is gone
+        if (status.signature === watch.dataset.signature) return;
+        const news = document.getElementById("inbox-news");
+        const link = document.createElement("a");
+        link.href = watch.dataset.reload;
+        link.textContent = "Reload";
+        news.replaceChildren(`The queue changed: ${status.pending} awaiting review. `, link);
+        news.hidden = false;
+      } catch (error) {
+        window.clearInterval(timer);
+      }
+    }, Number(watch.dataset.everyMs));
+  }
+
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     const help = document.getElementById("shortcuts");
