@@ -620,6 +620,16 @@ def test_api_review_flow(web: WebEnv) -> None:
     assert client.get("/api/me", headers=robot).json()["name"] == "robot"
     pending = client.get("/api/reviews", headers=watcher).json()
     assert [(p["task"]["id"], p["artifact"]["cid"]) for p in pending] == [(task_id, cid)]
+    # read the artifact before deciding: its files, then one of them (always a download)
+    files = client.get(f"/api/tasks/{task_id}/artifacts/{cid}/files", headers=watcher).json()
+    assert [f["path"] for f in files] == ["notes.md", "manifest.json"]
+    notes = client.get(f"/api/tasks/{task_id}/artifacts/{cid}/file", params={"path": "notes.md"}, headers=watcher)
+    assert notes.status_code == 200 and notes.content == RELEASE_NOTES
+    assert notes.headers["content-disposition"].startswith("attachment")
+    assert client.get(f"/api/tasks/{task_id}/artifacts/{cid}/files").status_code == 401  # no token
+    missing = client.get(f"/api/tasks/{task_id}/artifacts/{cid}/file", params={"path": "nope.md"}, headers=watcher)
+    assert missing.status_code == 404 and missing.json()["error"] == "RecordNotFound"
+    assert client.get(f"/api/tasks/{task_id}/artifacts/bafkother/files", headers=watcher).status_code == 404
     url = f"/api/tasks/{task_id}/review"
     assert client.post(url, headers=watcher, json={"artifact_cid": cid, "decision": "approve"}).status_code == 403
     stale = client.post(url, headers=robot, json={"artifact_cid": "bafkolder", "decision": "approve"})

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from orchestrator.domain import TaskState
@@ -16,6 +17,7 @@ from orchestrator.store import ArtifactPublic, ReviewDecision, ReviewPublic, Tas
 from orchestrator.web import views
 from orchestrator.web.auth import ApiReviewerDep, ApiUserDep, ServicesDep
 from orchestrator.web.models import ReviewerPublic
+from orchestrator.web.routes.files import artifact_download, artifact_files
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -116,6 +118,35 @@ def tasks(
 def task(services: ServicesDep, user: ApiUserDep, task_id: int) -> views.TaskDetail:
     """A task with its event trail (transaction hashes, CIDs), artifacts and review decisions."""
     return views.task_detail(services.store, task_id)
+
+
+class ArtifactFileOut(BaseModel):
+    """One file of an artifact: fetch it from ``.../file?path=<path>``."""
+
+    path: str
+    size: int
+
+
+@router.get("/tasks/{task_id}/artifacts/{cid}/files", responses=ERRORS)
+def artifact_file_list(services: ServicesDep, user: ApiUserDep, task_id: int, cid: str) -> list[ArtifactFileOut]:
+    """The files of one of the task's artifacts (``manifest.json`` last)."""
+    return [ArtifactFileOut(path=f.path, size=f.size) for f in artifact_files(services, task_id, cid)]
+
+
+@router.get(
+    "/tasks/{task_id}/artifacts/{cid}/file",
+    responses=ERRORS | {200: {"content": {"text/plain": {}, "application/octet-stream": {}}}},
+    response_class=FileResponse,
+)
+def artifact_file(
+    services: ServicesDep,
+    user: ApiUserDep,
+    task_id: int,
+    cid: str,
+    path: Annotated[str, Query(min_length=1, max_length=1024)],
+) -> FileResponse:
+    """One file of one of the task's artifacts, as a download: what a reviewer reads before deciding."""
+    return artifact_download(services, task_id, cid, path)
 
 
 @router.get("/fleet", responses=ERRORS)

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import hmac
 from datetime import timedelta
-from pathlib import PurePosixPath
 from typing import Annotated, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from orchestrator.domain import TaskState
-from orchestrator.errors import ArtifactError
-from orchestrator.store import RecordNotFound, ReviewDecision, ReviewRefused, StaleReview
+from orchestrator.store import ReviewDecision, ReviewRefused, StaleReview
 from orchestrator.web import views
 from orchestrator.web.auth import (
     LOGIN_CSRF_COOKIE,
@@ -34,6 +32,7 @@ from orchestrator.web.auth import (
 )
 from orchestrator.web.chart import earnings_svg
 from orchestrator.web.config import Role
+from orchestrator.web.routes.files import artifact_download
 from orchestrator.web.users import SessionInfo
 
 router = APIRouter(include_in_schema=False)
@@ -320,22 +319,7 @@ def download(
     path: Annotated[str, Query(min_length=1, max_length=1024)],
 ) -> FileResponse:
     """A file of one of the task's artifacts, always as a download (never rendered by the browser)."""
-    if cid not in {a.cid for a in services.store.artifacts(task_id=task_id)}:
-        raise RecordNotFound(f"task {task_id} has no artifact {cid}")
-    try:
-        file = services.renderer.file(cid, path)
-    except ArtifactError as exc:
-        raise RecordNotFound(f"artifact {cid} cannot be read: {exc}") from exc
-    if file is None:
-        raise RecordNotFound(f"artifact {cid} has no file {path!r}")
-    head, _ = services.renderer.head(file)
-    textual = b"\0" not in head[:8192]
-    name = PurePosixPath(file.path).name
-    return FileResponse(
-        file.location,
-        media_type="text/plain; charset=utf-8" if textual else "application/octet-stream",
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}"},
-    )
+    return artifact_download(services, task_id, cid, path)
 
 
 @router.get("/dashboard")
