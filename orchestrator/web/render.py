@@ -124,10 +124,6 @@ class ArtifactRenderer:
         out.sort(key=lambda f: (f.path == MANIFEST_NAME, f.path))
         return out
 
-    def file(self, cid: str, path: str) -> ArtifactFile | None:
-        """One file of the artifact by its relative path, or None."""
-        return next((f for f in self.files(cid) if f.path == path), None)
-
     def head(self, file: ArtifactFile) -> tuple[bytes, bool]:
         """The first ``preview_bytes`` of the file, and whether there is more."""
         with file.location.open("rb") as fh:
