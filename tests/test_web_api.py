@@ -700,11 +700,12 @@ def test_cli_accounts_and_decisions(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert "notes.md" in runner.invoke(review_app, ["show", str(task_id)]).output
     stale = runner.invoke(review_app, ["approve", str(task_id), "--cid", "bafkold"])
     assert stale.exit_code != 0 and env.store.get_task(task_id=task_id).state is S.AWAITING_REVIEW
-    sent = runner.invoke(
-        review_app, ["request-changes", str(task_id), "--cid", cid, "--feedback", "More", "--as", "ops"]
-    )
+    more = "More [bold]tests[/bold]"  # feedback is untrusted text: shown as written, never as terminal markup
+    sent = runner.invoke(review_app, ["request-changes", str(task_id), "--cid", cid, "--feedback", more, "--as", "ops"])
     assert sent.exit_code == 0, sent.output
-    assert [(r.reviewer, r.feedback) for r in env.store.reviews(task_id=task_id)] == [("ops", "More")]
+    assert [(r.reviewer, r.feedback) for r in env.store.reviews(task_id=task_id)] == [("ops", more)]
+    shown = runner.invoke(review_app, ["show", str(task_id)]).output
+    assert f"request_changes by ops of {cid}: {more}" in shown
     second = revise(env, task_id, {"notes.md": b"# Notes, revised\n"})
     unexplained = runner.invoke(review_app, ["reject", str(task_id), "--cid", second])
     assert unexplained.exit_code == 2 and "--feedback" in unexplained.output  # a rejection says why

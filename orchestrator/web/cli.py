@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from orchestrator.config import secret_from_env
@@ -173,21 +174,26 @@ def list_pending() -> None:
 
 @review_app.command("show")
 def show(task_id: Annotated[int, typer.Argument(help="Task id.")]) -> None:
-    """A task's state, its current artifact CID and that artifact's files."""
+    """A task's state, the decisions on it so far, its current artifact CID and that artifact's files (each a
+    path you can open: the artifact exported from the CID store)."""
     from orchestrator.web.render import ArtifactRenderer
 
     ctx = _context()
     rt = ctx.runtime
     task = rt.db.get_task(task_id=task_id)
-    console.print(f"task {task.id}: [bold]{task.title or ''}[/] — {task.state}, agent {task.agent_name or '-'}")
+    console.print(f"task {task.id}: [bold]{escape(task.title or '')}[/] — {task.state}, agent {task.agent_name or '-'}")
+    for r in rt.db.reviews(task_id=task_id):  # what earlier reviewers (and the DAO) said, oldest first
+        said = f": {escape(r.feedback)}" if r.feedback else ""
+        line = f"  {r.at:%Y-%m-%d %H:%M} UTC  {r.decision} by {escape(r.reviewer)} of {r.artifact_cid}{said}"
+        console.print(line, soft_wrap=True)  # soft wrap: a CID or a path is never broken across lines
     if task.artifact_cid is None:
         console.print("no artifact yet")
         return
-    console.print(f"artifact {task.artifact_cid}")
+    console.print(f"artifact {task.artifact_cid}", soft_wrap=True)
     settings = WebSettings.resolve(ctx.web, data_dir=rt.config.data_dir)
     renderer = ArtifactRenderer(rt.store, cache_dir=settings.cache_dir, preview_bytes=ctx.web.preview_kib * 1024)
     for f in renderer.files(task.artifact_cid):
-        console.print(f"  {f.path}  ({f.size:,} bytes)  {f.location}")
+        console.print(f"  {escape(f.path)}  ({f.size:,} bytes)  {escape(str(f.location))}", soft_wrap=True)
 
 
 def _decide(task_id: int, cid: str, decision: ReviewDecision, feedback: str | None, reviewer: str | None) -> None:
