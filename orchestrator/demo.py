@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -448,11 +449,11 @@ def _report(console: Console, store: Store, dao: Dao, fleet: WalletFleet, agents
         pnl = pnl_task.get(t.id)
         table.add_row(
             str(t.board_task_id),
-            t.title or "(bad spec)",
+            escape(t.title) if t.title else "(bad spec)",  # task text and reasons are untrusted: never markup
             f"{from_base_units(t.reward, decimals):f} {symbol}",
             t.state.value,
             t.agent_name or "-",
-            (t.state_reason or "")[:120],
+            escape((t.state_reason or "")[:120]),
             str(pnl.gas_wei) if pnl else "0",
             f"{Decimal(pnl.llm_usd_micro) / 1_000_000:f}" if pnl else "0",
         )

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from orchestrator.config import ReviewMode
@@ -132,7 +133,7 @@ def fleet_table(store: Store, queries: Queries, book: TokenBook) -> Table:
         table.add_row(
             agent.name,
             agent.address,
-            "\n".join(f"{t.board}/{t.board_task_id} {t.title or ''}" for t in mine) or "-",
+            "\n".join(f"{t.board}/{t.board_task_id} {escape(t.title or '')}" for t in mine) or "-",
             "\n".join(t.state.value for t in mine) or "idle",
             str(counts.get(agent.name, {}).get(TaskState.PAID, 0)),
             _money(money.rewards, book),
@@ -152,11 +153,11 @@ def tasks_table(page: TaskPage, book: TokenBook, *, state: TaskState | None, off
         table.add_row(
             str(t.id),
             f"{t.board}/{t.board_task_id}",
-            t.title or "(bad spec)",
+            escape(t.title) if t.title else "(bad spec)",  # task text and reasons are untrusted: never markup
             book.format(t.reward, t.token),
             t.state.value,
             t.agent_name or "-",
-            t.state_reason or "",
+            escape(t.state_reason or ""),
             str(t.revision_count),
         )
     return table

@@ -93,3 +93,21 @@ def test_chart_scales_bars_per_token() -> None:
         "2026-01-02 ██████████ 7 units of 0xe0e0…e0e0",
     ]
     assert earnings_chart([], book) == "no rewards yet"
+
+
+def test_task_text_is_shown_as_written_never_as_terminal_markup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a DAO's title is untrusted: rich markup in it (colours, terminal hyperlinks) is printed literally
+    chain = EthTesterChain()
+    world = build_world(chain, [a.private_key for a in chain.dev_accounts()], tmp_path)
+    hostile = "[red]Urgent[/red] [link=https://evil.example]claim here[/link]"
+    world.post(hostile, "10", skills=["rust"])
+    orch = world.orchestrator([profile("ada")])
+    orch.start()
+    orch.cycle()
+    monkeypatch.setenv("DEWORKER_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(cli.state, "_config", None)
+    monkeypatch.setattr(service_cli.console, "width", 250)
+    out = invoke("tasks")
+    assert hostile in out and "SKIPPED" in out
