@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Literal, cast
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from agents.cli import model_app
@@ -346,7 +347,8 @@ def main() -> None:
     except DeworkerError as exc:
         if state.debug:
             raise
-        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+        # messages quote config values and task text: printed as written, never as markup
+        err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
         if exc.hint:
-            err_console.print(f"[bold]fix:[/] {exc.hint}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold]fix:[/] {escape(exc.hint)}", highlight=False, soft_wrap=True)
         sys.exit(2 if isinstance(exc, ConfigError) else 1)

@@ -144,3 +144,13 @@ def test_dao_lifecycle_on_devnet(devnet: dict[str, str], tmp_path: Path) -> None
     assert again.returncode == 1 and "task not open" in again.stderr and "Traceback" not in again.stderr
     bad = deworker("dao", "post", "--spec", str(spec), "--reward", "0", cwd=tmp_path, env=env, ok=False)
     assert bad.returncode == 1 and "positive amount" in bad.stderr
+
+
+def test_error_messages_print_quoted_values_as_written(tmp_path: Path) -> None:
+    # the message quotes the bad value; markup in it is shown literally, not turned into colours or links
+    config = tmp_path / "bad.yaml"
+    config.write_text('db:\n  url: "[red]oops[/red]"\n')
+    failed = deworker("--config", str(config), "status", cwd=tmp_path, ok=False)
+    assert failed.returncode == 1
+    assert failed.stderr.startswith("error: not a database URL: '[red]oops[/red]'")
+    assert "fix: use sqlite:///" in failed.stderr
