@@ -379,17 +379,13 @@ class Store:
         """Record, as an INTERRUPTED run, the model usage the spend ledger holds for the task beyond its recorded
         runs: a run the process died in (or after, before recording it) still costs what its calls cost. Call it
         before running the task's agent again and before giving the task up. Returns the run, or None."""
-
-        def nothing(left: tuple[int, int, int] | None) -> bool:
-            return left is None or min(left) < 0 or max(left) == 0
-
         with self._reading(f"reading the model spend of task {task_id}") as s:  # the usual case: no write lock
-            if nothing(self._unattributed(s, task_id, spend_key)):
+            if not any(self._unattributed(s, task_id, spend_key) or ()):
                 return None
         with self._session(f"settling an interrupted run of task {task_id}", durable=False) as s:
             task = self._task(s, task_id, lock=True)
             left = self._unattributed(s, task_id, spend_key)
-            if left is None or nothing(left):
+            if left is None or not any(left):
                 return None
             run = RunCreate(
                 task_id=task_id,
@@ -407,7 +403,8 @@ class Store:
 
     def _unattributed(self, s: Session, task_id: int, spend_key: str) -> tuple[int, int, int] | None:
         """What the spend ledger holds for the task beyond its recorded runs: (prompt tokens, completion tokens,
-        micro-USD), or None when the ledger has no total for it (an in-memory ledger)."""
+        micro-USD), or None when the ledger has no total for it (an in-memory ledger) or holds less than the runs
+        recorded (figures that cannot be reconciled: the runs' own are kept)."""
         total = s.get(TaskSpend, spend_key)
         if total is None:
             return None
@@ -420,17 +417,18 @@ class Store:
         ).one()
         # floor of the exact running total: the runs' micro-USD shares always sum to it, never drifting by rounding
         micro = int((total.cost * 1_000_000).to_integral_value(rounding=ROUND_FLOOR))
-        return (
+        left = (
             total.prompt_tokens - int(recorded[0]),
             total.completion_tokens - int(recorded[1]),
             micro - int(recorded[2]),
         )
+        return None if min(left) < 0 else left
 
     def _add_run(self, s: Session, run: RunCreate, spend_key: str | None = None) -> Run:
         """``record_run`` with the task locked in ``s``."""
         if spend_key is not None:
             left = self._unattributed(s, run.task_id, spend_key)
-            if left is not None and min(left) >= 0:
+            if left is not None:
                 update = dict(zip(("prompt_tokens", "completion_tokens", "cost_usd_micro"), left, strict=True))
                 run = run.model_copy(update=update)
         previous = s.exec(select(func.count()).select_from(Run).where(col(Run.task_id) == run.task_id)).one()
