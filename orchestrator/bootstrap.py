@@ -109,6 +109,7 @@ class Runtime:
                 timeout=cfg.request_timeout,
                 retries=cfg.retries,
                 max_log_range=cfg.max_log_range,
+                fee_percentile=cfg.fee_percentile,
             )
         else:
             chain = RpcChain(
@@ -116,6 +117,7 @@ class Runtime:
                 timeout=cfg.request_timeout,
                 retries=cfg.retries,
                 max_log_range=cfg.max_log_range,
+                fee_percentile=cfg.fee_percentile,
             )
         if cfg.chain_id is not None and chain.chain_id != cfg.chain_id:
             raise ConfigError(

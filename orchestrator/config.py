@@ -51,6 +51,9 @@ class ChainConfig(_Section):
     request_timeout: float = Field(default=10.0, gt=0, le=600, description="seconds per JSON-RPC request")
     retries: int = Field(default=5, ge=0, le=20, description="attempts for transient faults (connection, 429)")
     receipt_timeout: float = Field(default=120.0, gt=0, description="seconds to wait for a transaction receipt")
+    fee_percentile: float = Field(
+        default=50.0, ge=0, le=100, description="eth_feeHistory reward percentile the priority fee is taken from"
+    )
 
 
 class BoardConfig(_Section):

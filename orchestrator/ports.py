@@ -52,6 +52,15 @@ class Fees:
     max_priority_fee_per_gas: int
 
 
+@dataclass(frozen=True, slots=True)
+class BlockRef:
+    """A block as the node sees it now: its number, hash (0x-hex) and timestamp (seconds)."""
+
+    number: int
+    hash: str
+    timestamp: int
+
+
 @runtime_checkable
 class Chain(Protocol):
     """An EVM chain reached through one node (in-process py-evm, or JSON-RPC).
@@ -64,6 +73,10 @@ class Chain(Protocol):
     def chain_id(self) -> int: ...
 
     def block_number(self) -> int: ...
+
+    def block(self, number: int | None = None) -> BlockRef:
+        """Block ``number`` (``None``: the latest) as the node sees it now; ``ChainError`` if it has none."""
+        ...
 
     def call(self, to: str, data: bytes, *, sender: str | None = None) -> bytes:
         """``eth_call`` at the latest block. Reverts raise ``TransactionReverted`` with the decoded reason."""
@@ -85,6 +98,10 @@ class Chain(Protocol):
 
     def wait_receipt(self, tx_hash: str, *, timeout: float = 120.0) -> Receipt:
         """Wait for the receipt; a mined-but-reverted transaction raises ``TransactionReverted``."""
+        ...
+
+    def transaction_known(self, tx_hash: str) -> bool:
+        """Whether the node has this transaction, pending or mined (a dropped one it has forgotten: no)."""
         ...
 
     def receipt(self, tx_hash: str) -> Receipt | None:

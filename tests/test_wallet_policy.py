@@ -139,11 +139,11 @@ def test_value_rules_board_alias_creation_and_mainnet() -> None:
     with pytest.raises(ValidationError, match="allow_mainnet"):
         PolicyConfig(chain_ids=[1])
     with pytest.raises(PolicyDenied) as info:
-        gate(PolicyConfig(chain_ids=[8453], allow_mainnet=True)).check(
+        gate(PolicyConfig(chain_ids=[8453], allow_mainnet=True, max_fee_per_gas_wei={8453: 10**11})).check(
             chain_id=1, to=TREASURY, data=b"", value=1, gas=None
         )
     assert info.value.rule == "chain_ids"
-    assert gate(PolicyConfig(chain_ids=[1], allow_mainnet=True)).check(
+    assert gate(PolicyConfig(chain_ids=[1], allow_mainnet=True, max_fee_per_gas_wei={1: 10**11})).check(
         chain_id=1, to=TREASURY, data=b"", value=1, gas=None
     )
 

@@ -45,6 +45,8 @@ MAINNET_CHAIN_IDS: frozenset[int] = frozenset(
 #: The dev chains Deworker runs on out of the box: anvil and the in-process py-evm chain.
 DEV_CHAIN_IDS: tuple[int, ...] = (31337, 131277322940537)
 DEFAULT_PASSPHRASE_ENV = "DEWORKER_WALLET_PASSPHRASE"
+#: The embedded default fee cap per dev chain: 500 gwei per gas.
+DEFAULT_MAX_FEE_PER_GAS_WEI = 500 * 10**9
 #: What an agent's wallet does on a task board: the embedded default allow-list (nothing else is allowed).
 BOARD_WORK_FUNCTIONS: tuple[str, ...] = ("claim(uint256)", "submit(uint256,string)", "release(uint256)")
 
@@ -126,6 +128,11 @@ class PolicyConfig(_Section):
         description="who may receive ERC-20 transfer/approve amounts besides the treasury and fleet wallets",
     )
     max_gas_per_tx: int = Field(default=1_000_000, ge=21_000, description="gas limit cap per transaction")
+    max_fee_per_gas_wei: dict[int, int] = Field(
+        default_factory=lambda: dict.fromkeys(DEV_CHAIN_IDS, DEFAULT_MAX_FEE_PER_GAS_WEI),
+        description="per chain id: the highest max fee per gas a transaction (or a replacement) may be signed "
+        "with; every chain in chain_ids needs one",
+    )
     wallet_daily_cap_wei: int = Field(
         default=5 * 10**16, ge=0, description="per wallet per UTC day: gas (at max fee) + value, in wei"
     )
@@ -140,6 +147,19 @@ class PolicyConfig(_Section):
                 f"chain_ids lists mainnet chain(s) {mainnets} but allow_mainnet is false: "
                 "set allow_mainnet: true to let the wallets spend real money"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _every_chain_has_a_fee_cap(self) -> Self:
+        missing = [c for c in self.chain_ids if c not in self.max_fee_per_gas_wei]
+        if missing:
+            raise ValueError(
+                f"chain_ids lists chain(s) {missing} without a fee cap: add them to max_fee_per_gas_wei, "
+                f"e.g. {{{missing[0]}: {DEFAULT_MAX_FEE_PER_GAS_WEI}}} (500 gwei)"
+            )
+        bad = {c: w for c, w in self.max_fee_per_gas_wei.items() if w < 1}
+        if bad:
+            raise ValueError(f"max_fee_per_gas_wei must be at least 1 wei per chain, got {bad}")
         return self
 
 
@@ -183,6 +203,18 @@ class WalletsConfig(_Section):
     tokens: list[TokenConfig] = Field(default_factory=list, description="ERC-20s to show and sweep")
     gas_topup_threshold_wei: int = Field(default=10**16, ge=0, description="top up an agent below this balance")
     gas_topup_amount_wei: int = Field(default=5 * 10**16, ge=0, description="what one top-up sends")
+    replace_after_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=86_400,
+        description="a pending transaction this old (and replace_after_blocks) is replaced",
+    )
+    replace_after_blocks: int = Field(
+        default=3, ge=0, le=10_000, description="... and at least this many blocks old (0: seconds only)"
+    )
+    fee_bump: float = Field(
+        default=0.125, ge=0.1, le=10, description="a replacement raises both fee fields by at least this fraction"
+    )
     policy: PolicyConfig = PolicyConfig()
 
     def keystore_path(self, data_dir: Path) -> Path:

@@ -9,7 +9,9 @@
         ├── PolicyDenied                the policy gate refused a transaction before signing; ``rule`` names why
         └── JournalError                the transaction journal cannot be read or written, or disagrees with itself
             ├── NonceDrift              the chain's nonce and the journal's disagree in a way that needs a repair
-            └── TxUncertain             a journaled transaction may or may not have reached the node
+            ├── TxUncertain             a journaled transaction may or may not have reached the node
+            └── TxExpired               the transaction's purpose expired before it mined: a cancellation took
+                                        its nonce (or, not yet sent, it was never signed)
 
 Messages never contain key material, passphrases or raw signed transactions: they name the wallet by its name
 and address, transactions by their hash.
@@ -60,5 +62,15 @@ class TxUncertain(JournalError):
     """
 
     def __init__(self, message: str, *, tx_hash: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.tx_hash = tx_hash
+
+
+class TxExpired(JournalError):
+    """A transaction's purpose expired (its ``expires_at`` passed on the chain's clock) before it mined: the wallet
+    replaced it with a zero-value transfer to itself, so nothing of it ran and its nonce was freed, or refused to
+    sign it at all. Not retryable: sending it again is pointless. ``tx_hash`` is the original attempt, if any."""
+
+    def __init__(self, message: str, *, tx_hash: str | None = None, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.tx_hash = tx_hash

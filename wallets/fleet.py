@@ -149,6 +149,9 @@ class WalletFleet:
                 gate=self.gate,
                 receipt_timeout=self.receipt_timeout,
                 boundary=self.boundary,
+                replace_after_seconds=self.config.replace_after_seconds,
+                replace_after_blocks=self.config.replace_after_blocks,
+                fee_bump=self.config.fee_bump,
             )
             self._wallets[name] = wallet
         return wallet

@@ -55,12 +55,19 @@ class BigUint(TypeDecorator[int]):
 
 
 class TxStatus:
-    """Journal row states. ``pending``: signed and journaled, no receipt yet (maybe not broadcast)."""
+    """Journal row states. ``pending``: signed and journaled, no receipt yet (maybe not broadcast).
+    ``replaced``: an earlier attempt at a nonce that a later one (higher fees, or a cancellation) superseded; the
+    node may still mine it, and if it does it becomes the nonce's mined row and the later attempt is ``replaced``."""
 
     PENDING = "pending"
     MINED = "mined"
     REVERTED = "reverted"
     DROPPED = "dropped"
+    REPLACED = "replaced"
+
+
+#: Rows that hold their nonce: at most one per (wallet, chain, nonce).
+LIVE_NONCE = "status NOT IN ('dropped', 'replaced')"
 
 
 # ------------------------------------------------------------------------------------------------------ tables
@@ -77,8 +84,11 @@ class WalletNonce(SQLModel, table=True):
 
 
 class WalletTx(SQLModel, table=True):
-    """One signed transaction. ``raw_tx`` is exactly what is (re-)broadcast. Its nonce is unique per wallet and
-    chain among rows that are not dropped (a dropped row frees its nonce)."""
+    """One signed transaction (one attempt at a nonce). ``raw_tx`` is exactly what is (re-)broadcast. Its nonce
+    is unique per wallet and chain among live rows (a dropped row frees its nonce; a replaced one hands it to the
+    next attempt). ``attempt`` counts the attempts at the nonce from 0; ``sent_block`` is the chain's head when it
+    was signed (its age in blocks); ``expires_at`` is the chain time after which its purpose is void (a claim
+    past its TTL, a submit past the deadline): a stuck attempt past it is replaced by a cancellation."""
 
     __tablename__ = "wallet_tx"
     __table_args__ = (
@@ -88,8 +98,8 @@ class WalletTx(SQLModel, table=True):
             "chain_id",
             "nonce",
             unique=True,
-            sqlite_where=text("status != 'dropped'"),
-            postgresql_where=text("status != 'dropped'"),
+            sqlite_where=text(LIVE_NONCE),
+            postgresql_where=text(LIVE_NONCE),
         ),
     )
 
@@ -115,6 +125,9 @@ class WalletTx(SQLModel, table=True):
     spend_value: int = Field(sa_type=BigUint)
     token: str | None = Field(default=None, max_length=42)
     token_amount: int = Field(default=0, sa_type=BigUint)
+    attempt: int = Field(default=0)
+    sent_block: int | None = Field(default=None, sa_type=BigInteger)
+    expires_at: int | None = Field(default=None, sa_type=BigInteger)
 
 
 class SpendLedger(SQLModel, table=True):
@@ -261,6 +274,8 @@ class Journal:
         sign: Callable[[int], SignedTx],
         selector: bytes | None,
         now: datetime,
+        sent_block: int | None = None,
+        expires_at: int | None = None,
     ) -> WalletTx:
         """Lock the nonce, book the spend against ``limits`` (``PolicyDenied`` if one would be exceeded), sign
         with the reserved nonce and journal the raw bytes, all in one database transaction."""
@@ -278,22 +293,7 @@ class Journal:
             amounts = {NATIVE: spend.native}
             if spend.token is not None and spend.token_amount:
                 amounts[spend.token] = spend.token_amount
-            # lock order: the wallet's ledger rows before the fleet's (reserve and settle agree, so no deadlock)
-            for limit in sorted(limits, key=lambda lim: (lim.scope == FLEET, lim.scope, lim.asset)):
-                amount = amounts.get(limit.asset, 0)
-                if amount == 0:
-                    continue
-                ledger = self._ledger(s, limit.scope, chain_id, day, limit.asset)
-                if ledger.amount + amount > limit.cap:
-                    raise PolicyDenied(
-                        f"{'the fleet' if limit.scope == FLEET else 'wallet ' + wallet} has spent {ledger.amount} of "
-                        f"its daily {limit.cap} ({_asset_name(limit.asset)}) today ({day} UTC); this transaction "
-                        f"needs {amount} more",
-                        rule=limit.rule,
-                        hint=f"wait for the next UTC day or raise wallets.policy.{limit.rule.replace('.', '_')}",
-                    )
-                ledger.amount += amount
-                s.add(ledger)
+            self._book(s, wallet, chain_id, day, amounts, limits)
             signed = sign(nonce_row.next_nonce)
             if signed.nonce != nonce_row.next_nonce:
                 raise JournalError(f"signed nonce {signed.nonce} differs from the reserved {nonce_row.next_nonce}")
@@ -313,6 +313,8 @@ class Journal:
                 "spend_value": spend.value_wei,
                 "token": spend.token,
                 "token_amount": spend.token_amount,
+                "sent_block": sent_block,
+                "expires_at": expires_at,
             }
             # Identical fields at a nonce freed by a drop sign to identical bytes: revive that row, same hash.
             row = s.exec(select(WalletTx).where(WalletTx.tx_hash == signed.tx_hash)).one_or_none()
@@ -335,6 +337,138 @@ class Journal:
                 )
             )
         return row
+
+    def _book(
+        self, s: Session, wallet: str, chain_id: int, day: str, amounts: dict[str, int], limits: Sequence[Limit]
+    ) -> None:
+        """Add ``amounts`` (per asset) to the day's ledgers under ``limits``; ``PolicyDenied`` if a cap would be
+        exceeded. A negative amount (a replacement that spends less) gives back and is never refused."""
+        # lock order: the wallet's ledger rows before the fleet's (reserve and settle agree, so no deadlock)
+        for limit in sorted(limits, key=lambda lim: (lim.scope == FLEET, lim.scope, lim.asset)):
+            amount = amounts.get(limit.asset, 0)
+            if amount == 0:
+                continue
+            ledger = self._ledger(s, limit.scope, chain_id, day, limit.asset)
+            if amount > 0 and ledger.amount + amount > limit.cap:
+                raise PolicyDenied(
+                    f"{'the fleet' if limit.scope == FLEET else 'wallet ' + wallet} has spent {ledger.amount} of "
+                    f"its daily {limit.cap} ({_asset_name(limit.asset)}) today ({day} UTC); this transaction "
+                    f"needs {amount} more",
+                    rule=limit.rule,
+                    hint=f"wait for the next UTC day or raise wallets.policy.{limit.rule.replace('.', '_')}",
+                )
+            ledger.amount = max(0, ledger.amount + amount)
+            s.add(ledger)
+
+    def replace(
+        self,
+        tx_hash: str,
+        *,
+        spend: Spend,
+        limits: Sequence[Limit],
+        sign: Callable[[int], SignedTx],
+        now: datetime,
+        sent_block: int | None,
+        selector: bytes | None,
+        reason: str,
+    ) -> WalletTx:
+        """Supersede the pending attempt ``tx_hash`` with a new one at the same nonce (``sign(nonce)``), in one
+        database transaction: the difference between the new attempt's spend and the old one's is booked on the
+        old one's day against ``limits`` (``PolicyDenied`` if a cap would be exceeded: a replacement books its
+        higher fee), the old row becomes ``replaced`` and the new one, with its raw bytes, ``pending``."""
+        with self._tx() as s:
+            old = s.exec(select(WalletTx).where(WalletTx.tx_hash == tx_hash).with_for_update()).one_or_none()
+            if old is None or old.status != TxStatus.PENDING:
+                raise JournalError(
+                    f"transaction {tx_hash} cannot be replaced: it is {'unknown' if old is None else old.status}",
+                    hint="only the pending attempt of a nonce can be replaced",
+                )
+            delta = _spend_amounts(spend)
+            for asset, amount in _row_amounts(old).items():
+                delta[asset] = delta.get(asset, 0) - amount
+            self._book(s, old.wallet, old.chain_id, old.spend_day, delta, limits)
+            signed = sign(old.nonce)
+            if signed.nonce != old.nonce:
+                raise JournalError(f"a replacement signed nonce {signed.nonce}, not {old.nonce}")
+            old.status = TxStatus.REPLACED
+            old.reason = reason[:500]
+            s.add(old)
+            s.flush()  # the old attempt leaves the live-nonce index before the new one enters it
+            row = WalletTx(
+                wallet=old.wallet,
+                chain_id=old.chain_id,
+                nonce=old.nonce,
+                tx_hash=signed.tx_hash,
+                raw_tx=signed.raw,
+                to=signed.to,
+                selector=None if selector is None else "0x" + selector.hex(),
+                value=signed.value,
+                gas=signed.gas,
+                max_fee_per_gas=signed.fees.max_fee_per_gas,
+                spend_day=old.spend_day,
+                spend_gas=spend.gas_wei,
+                spend_value=spend.value_wei,
+                token=spend.token,
+                token_amount=spend.token_amount,
+                attempt=old.attempt + 1,
+                sent_block=sent_block,
+                expires_at=old.expires_at,
+                created_at=now,
+            )
+            s.add(row)
+            s.add(
+                _event(
+                    "replaced",
+                    old.wallet,
+                    old.chain_id,
+                    tx_hash=signed.tx_hash,
+                    detail={
+                        "nonce": old.nonce,
+                        "replaces": old.tx_hash,
+                        "attempt": row.attempt,
+                        "max_fee_per_gas": str(signed.fees.max_fee_per_gas),
+                        "max_priority_fee_per_gas": str(signed.fees.max_priority_fee_per_gas),
+                        "reason": reason,
+                    },
+                )
+            )
+            return row
+
+    def undo_replacement(self, tx_hash: str, *, reason: str) -> WalletTx:
+        """The node refused the replacement ``tx_hash`` (it never held it): drop it and give its nonce back to
+        the attempt it replaced, re-booking that one's spend. Returns the attempt that is pending again."""
+        with self._tx() as s:
+            new = s.exec(select(WalletTx).where(WalletTx.tx_hash == tx_hash).with_for_update()).one()
+            old = s.exec(
+                select(WalletTx)
+                .where(
+                    WalletTx.wallet == new.wallet,
+                    WalletTx.chain_id == new.chain_id,
+                    WalletTx.nonce == new.nonce,
+                    WalletTx.attempt == new.attempt - 1,
+                )
+                .with_for_update()
+            ).one()
+            if new.status != TxStatus.PENDING or old.status != TxStatus.REPLACED:
+                return old
+            delta = _row_amounts(old)
+            for asset, amount in _row_amounts(new).items():
+                delta[asset] = delta.get(asset, 0) - amount
+            for scope in (new.wallet, FLEET):  # give back without a cap check: this only restores the old booking
+                for asset, amount in delta.items():
+                    if amount:
+                        ledger = self._ledger(s, scope, new.chain_id, new.spend_day, asset)
+                        ledger.amount = max(0, ledger.amount + amount)
+                        s.add(ledger)
+            new.status = TxStatus.DROPPED
+            new.reason = reason[:500]
+            s.add(new)
+            s.flush()
+            old.status = TxStatus.PENDING
+            old.reason = None
+            s.add(old)
+            s.add(_event("replacement_refused", new.wallet, new.chain_id, tx_hash=tx_hash, detail={"reason": reason}))
+            return old
 
     def _ledger(self, s: Session, scope: str, chain_id: int, day: str, asset: str) -> SpendLedger:
         """The day's ledger row, locked; created (at 0) only the first time, so a reserve usually reads it only."""
@@ -381,7 +515,52 @@ class Journal:
         row = s.exec(select(WalletTx).where(WalletTx.tx_hash == tx_hash).with_for_update()).one_or_none()
         if row is None:
             raise JournalError(f"transaction {tx_hash} is not in the journal")
-        return row if row.status in (TxStatus.PENDING, TxStatus.DROPPED) else None
+        return row if row.status in (TxStatus.PENDING, TxStatus.DROPPED, TxStatus.REPLACED) else None
+
+    def _take_over_nonce(self, s: Session, row: WalletTx) -> None:
+        """An earlier attempt mined after all: it becomes the nonce's live row and takes over the booking of the
+        attempt that was pending (which the chain can no longer mine: it is ``replaced`` now)."""
+        live = s.exec(
+            select(WalletTx)
+            .where(
+                WalletTx.wallet == row.wallet,
+                WalletTx.chain_id == row.chain_id,
+                WalletTx.nonce == row.nonce,
+                col(WalletTx.status).not_in((TxStatus.DROPPED, TxStatus.REPLACED)),
+            )
+            .with_for_update()
+        ).one_or_none()
+        if live is not None:
+            if live.status != TxStatus.PENDING:
+                raise JournalError(
+                    f"nonce {row.nonce} of {row.wallet} is recorded as {live.status} by {live.tx_hash}, but "
+                    f"{row.tx_hash} mined at it",
+                    hint="the chain reorganized: run recover() to settle the journal from the chain",
+                )
+            delta = _row_amounts(row)
+            for asset, amount in _row_amounts(live).items():
+                delta[asset] = delta.get(asset, 0) - amount
+            # the ledgers hold the live row's booking: swap it for this row's, which the receipt then settles
+            for scope in (row.wallet, FLEET):
+                for asset, amount in delta.items():
+                    if amount:
+                        ledger = self._ledger(s, scope, row.chain_id, row.spend_day, asset)
+                        ledger.amount = max(0, ledger.amount + amount)
+                        s.add(ledger)
+            live.status = TxStatus.REPLACED
+            live.reason = f"attempt {row.attempt} ({row.tx_hash}) of nonce {row.nonce} mined instead"
+            s.add(live)
+            s.flush()
+            s.add(
+                _event(
+                    "earlier_attempt_mined",
+                    row.wallet,
+                    row.chain_id,
+                    tx_hash=row.tx_hash,
+                    detail={"nonce": row.nonce, "superseded": live.tx_hash},
+                )
+            )
+        row.status = TxStatus.PENDING
 
     def record_receipt(self, tx_hash: str, receipt: Receipt) -> WalletTx:
         """Mark a transaction mined (status 1) or reverted (0) and settle its spend to what it really cost:
@@ -393,6 +572,8 @@ class Journal:
             row = self._pending_row(s, tx_hash)
             if row is None:
                 return s.exec(select(WalletTx).where(WalletTx.tx_hash == tx_hash)).one()
+            if row.status == TxStatus.REPLACED:
+                self._take_over_nonce(s, row)
             was_dropped = row.status == TxStatus.DROPPED
             ok = receipt.status == 1
             row.status = TxStatus.MINED if ok else TxStatus.REVERTED
@@ -459,16 +640,35 @@ class Journal:
             return list(s.exec(query.order_by(col(WalletTx.nonce), col(WalletTx.id))).all())
 
     def live_at(self, wallet: str, chain_id: int, nonce: int) -> WalletTx | None:
-        """The row holding ``nonce`` (not dropped), if any."""
+        """The row holding ``nonce`` (not dropped or replaced), if any."""
         with self._tx(reads_only=True) as s:
             return s.exec(
                 select(WalletTx).where(
                     WalletTx.wallet == wallet,
                     WalletTx.chain_id == chain_id,
                     WalletTx.nonce == nonce,
-                    WalletTx.status != TxStatus.DROPPED,
+                    col(WalletTx.status).not_in((TxStatus.DROPPED, TxStatus.REPLACED)),
                 )
             ).one_or_none()
+
+    def attempts(self, wallet: str, chain_id: int, nonce: int) -> list[WalletTx]:
+        """Every attempt at ``nonce`` (dropped ones too), oldest first."""
+        with self._tx(reads_only=True) as s:
+            return list(
+                s.exec(
+                    select(WalletTx)
+                    .where(WalletTx.wallet == wallet, WalletTx.chain_id == chain_id, WalletTx.nonce == nonce)
+                    .order_by(col(WalletTx.attempt), col(WalletTx.id))
+                ).all()
+            )
+
+    def get(self, tx_hash: str) -> WalletTx:
+        """The journal row of ``tx_hash``; ``JournalError`` if there is none."""
+        with self._tx(reads_only=True) as s:
+            row = s.exec(select(WalletTx).where(WalletTx.tx_hash == tx_hash)).one_or_none()
+            if row is None:
+                raise JournalError(f"transaction {tx_hash} is not in the journal")
+            return row
 
     def spent(self, *, scope: str, chain_id: int, day: date | str, asset: str = NATIVE) -> int:
         key = day if isinstance(day, str) else day.isoformat()
@@ -519,6 +719,21 @@ def _event(
         tx_hash=tx_hash,
         detail=json.dumps(detail or {}, sort_keys=True, default=str),
     )
+
+
+def _spend_amounts(spend: Spend) -> dict[str, int]:
+    amounts = {NATIVE: spend.native}
+    if spend.token is not None and spend.token_amount:
+        amounts[spend.token] = spend.token_amount
+    return amounts
+
+
+def _row_amounts(row: WalletTx) -> dict[str, int]:
+    """What a journal row has booked in the ledgers, per asset."""
+    amounts = {NATIVE: row.spend_gas + row.spend_value}
+    if row.token is not None and row.token_amount:
+        amounts[row.token] = amounts.get(row.token, 0) + row.token_amount
+    return amounts
 
 
 def _asset_name(asset: str) -> str:

@@ -11,6 +11,9 @@ A transaction passes only if every rule allows it:
 - ``recipients``: ERC-20 ``transfer``/``approve``/``transferFrom`` amounts go only to the treasury, a fleet
   wallet or a listed recipient; the calldata must decode exactly.
 - ``max_gas_per_tx``: the gas limit.
+- ``max_fee_per_gas_wei``: the max fee per gas, per chain (a fee replacement too: a spike does not raise it).
+- ``cancel``: the one transaction with neither calldata nor value the gate signs is a replacement that frees a
+  nonce (zero value to the wallet itself); it passes every other rule like any transaction.
 - daily caps (``wallet_daily_cap_wei``, ``fleet_daily_cap_wei``, ``token_caps``): gas at the max fee, value and
   token amounts per UTC day, per wallet and for the fleet, booked in the journal in the same database
   transaction that reserves the nonce (so they hold across restarts and processes). Amounts bound for the
@@ -183,6 +186,27 @@ class PolicyGate:
                 hint="raise wallets.policy.max_gas_per_tx if this call really needs it",
             )
 
+    def check_fee(self, chain_id: int, max_fee_per_gas: int) -> None:
+        """The per-chain cap on the max fee per gas (checked for every signature, replacements included)."""
+        cap = self.policy.max_fee_per_gas_wei.get(chain_id)
+        if cap is None or max_fee_per_gas > cap:
+            raise PolicyDenied(
+                f"max fee per gas {max_fee_per_gas} wei on chain {chain_id} is above its cap of {cap} wei"
+                if cap is not None
+                else f"chain {chain_id} has no max fee per gas cap",
+                rule="max_fee_per_gas_wei",
+                hint=f"wait for fees to fall, or raise wallets.policy.max_fee_per_gas_wei[{chain_id}]",
+            )
+
+    def check_cancel(self, *, chain_id: int, wallet: str, to: str | None, data: bytes, value: int) -> Verdict:
+        """A nonce-freeing replacement: zero value, no calldata, to ``wallet`` itself (nothing else passes)."""
+        self._check_chain(chain_id)
+        if to is None or _checksum(to) != _checksum(wallet) or data or value:
+            raise PolicyDenied(
+                "a cancellation must be a zero-value transfer with no calldata to the wallet itself", rule="cancel"
+            )
+        return Verdict(selector=None, value_counted=0, token=None, token_amount=0)
+
     def _check_chain(self, chain_id: int) -> None:
         if chain_id in MAINNET_CHAIN_IDS and not self.policy.allow_mainnet:
             raise PolicyDenied(
@@ -258,6 +282,7 @@ class PolicyGate:
             "plain_transfers_to": sorted({*self.fleet, *([self.treasury] if self.treasury else [])}),
             "token_recipients": sorted(self._recipients),
             "max_gas_per_tx": p.max_gas_per_tx,
+            "max_fee_per_gas_wei": dict(p.max_fee_per_gas_wei),
             "wallet_daily_cap_wei": p.wallet_daily_cap_wei,
             "fleet_daily_cap_wei": p.fleet_daily_cap_wei,
             "token_caps": [c.model_dump() for c in p.token_caps],

@@ -12,12 +12,25 @@ node does not know our hash means another transaction took the nonce: the row is
 counter repaired (``NonceDrift``). A node that does not answer leaves the row pending (``TxUncertain``);
 ``recover()`` re-broadcasts it or finds its receipt.
 
-``boundary`` is an observation hook called at ``"journaled"`` (committed, not yet broadcast) and
-``"broadcast"`` (sent, receipt not yet recorded); the crash tests kill the process there.
+Stuck transactions. ``wait`` polls the receipt in slices of ``check_interval`` seconds and, between them, looks
+after the nonce's pending attempt: one the node has forgotten (dropped from its pool) is re-broadcast as the same
+bytes; one older than ``replace_after_seconds`` *and* ``replace_after_blocks`` blocks (a stopped chain mines no
+blocks, so it replaces nothing) is replaced at the same nonce with both fee fields raised by ``fee_bump`` (at least;
+more if the market moved: the fresh ``Chain.fees()`` quote), through the policy gate (the fee cap, the daily caps:
+``Journal.replace`` books the difference). A pending attempt whose ``expires_at`` (chain time) has passed is
+replaced by a zero-value transfer to the wallet itself instead, so its nonce is freed without running a doomed
+call; ``wait`` then raises ``TxExpired``. Every attempt stays in the journal with its raw bytes; whichever mines is
+recorded, the others are ``replaced``.
+
+``boundary`` is an observation hook called at ``"journaled"`` (committed, not yet broadcast), ``"broadcast"``
+(sent, receipt not yet recorded) and ``"replacing"`` (a replacement committed, not yet broadcast); the crash
+tests kill the process there.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -27,17 +40,21 @@ from typing import ClassVar
 
 from eth_account.signers.local import LocalAccount
 
-from orchestrator.chain import NonceTooLow, SignedTx
+from orchestrator.chain import NonceTooLow, ReceiptTimeout, SignedTx
 from orchestrator.chain.base import checksum_address
-from orchestrator.chain.tx import sign_eip1559
+from orchestrator.chain.tx import decode_eip1559, sign_eip1559
 from orchestrator.errors import ChainError, ChainUnavailable, TransactionReverted
 from orchestrator.ports import Chain, Fees, Receipt
-from wallets.errors import JournalError, NonceDrift, PolicyDenied, TxUncertain
+from wallets.errors import JournalError, NonceDrift, PolicyDenied, TxExpired, TxUncertain
 from wallets.journal import Journal, TxStatus, WalletTx
-from wallets.policy import PolicyGate
+from wallets.policy import PolicyGate, Verdict
+
+log = logging.getLogger(__name__)
 
 DEFAULT_GAS_MARGIN = 1.2
 MIN_GAS = 21_000
+#: geth refuses a replacement that raises either fee field by less than 10%; OpenZeppelin's relayer bumps more
+DEFAULT_FEE_BUMP = 0.125
 Boundary = Callable[[str, WalletTx], None]
 
 
@@ -75,7 +92,13 @@ class KeystoreWallet:
         fee_ttl: float = 2.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         boundary: Boundary | None = None,
+        replace_after_seconds: float = 60.0,
+        replace_after_blocks: int = 3,
+        fee_bump: float = DEFAULT_FEE_BUMP,
+        check_interval: float = 1.0,
     ) -> None:
+        if fee_bump < 0.1:
+            raise JournalError(f"fee_bump must be at least 0.1 (nodes refuse smaller replacements), got {fee_bump}")
         self.name = name
         self._account = account
         self.chain = chain
@@ -86,6 +109,11 @@ class KeystoreWallet:
         self.fee_ttl = fee_ttl
         self.clock = clock
         self.boundary = boundary
+        self.replace_after_seconds = replace_after_seconds
+        self.replace_after_blocks = replace_after_blocks
+        self.fee_bump = fee_bump
+        self.check_interval = check_interval
+        self._denied: dict[str, float] = {}  # replacements the gate refused: when, to retry only after a while
         self._address = checksum_address(account.address)
         self._chain_id: int | None = None
         self._fees: Fees | None = None
@@ -113,22 +141,48 @@ class KeystoreWallet:
 
     # ---------------------------------------------------------------------------------------------- sending
 
-    def send(self, to: str | None, data: bytes = b"", *, value: int = 0, gas: int | None = None) -> Receipt:
-        """Gate, journal, sign, broadcast and wait (the ``Signer`` port). Reverts raise ``TransactionReverted``."""
-        row = self.submit(to, data, value=value, gas=gas)
+    def send(
+        self,
+        to: str | None,
+        data: bytes = b"",
+        *,
+        value: int = 0,
+        gas: int | None = None,
+        expires_at: int | None = None,
+    ) -> Receipt:
+        """Gate, journal, sign, broadcast and wait (the ``Signer`` port). Reverts raise ``TransactionReverted``;
+        a transaction still pending when the chain's clock passes ``expires_at`` is cancelled (``TxExpired``)."""
+        row = self.submit(to, data, value=value, gas=gas, expires_at=expires_at)
         return self.wait(row.tx_hash)
 
-    def submit(self, to: str | None, data: bytes = b"", *, value: int = 0, gas: int | None = None) -> WalletTx:
+    def submit(
+        self,
+        to: str | None,
+        data: bytes = b"",
+        *,
+        value: int = 0,
+        gas: int | None = None,
+        expires_at: int | None = None,
+    ) -> WalletTx:
         """Everything ``send`` does except waiting for the receipt; returns the journal row."""
         data = bytes(data)
         try:
             verdict = self.gate.check(chain_id=self.chain_id, to=to, data=data, value=value, gas=gas)
             target = checksum_address(to) if to is not None else None
+            if expires_at is not None:
+                now = self.chain.block().timestamp
+                if now >= expires_at:
+                    raise TxExpired(
+                        f"wallet {self.name}: not sent, its purpose expired at chain time {expires_at} (now {now})",
+                        hint="nothing was signed; the task this was for is past its window",
+                    )
             if gas is None:
                 estimate = self.chain.estimate_gas(sender=self._address, to=target, data=data, value=value)
                 gas = max(MIN_GAS, int(estimate * self.gas_margin))
                 self.gate.check_gas(gas)
             fees = self.fees()
+            self.gate.check_fee(self.chain_id, fees.max_fee_per_gas)
+            sent_block = self.chain.block_number()
             with self._lock:
                 self._ensure_nonce()
                 row = self.journal.reserve(
@@ -139,6 +193,8 @@ class KeystoreWallet:
                     sign=lambda nonce: self._sign(target, data, value=value, gas=gas, fees=fees, nonce=nonce),
                     selector=verdict.selector,
                     now=self.clock(),
+                    sent_block=sent_block,
+                    expires_at=expires_at,
                 )
                 self._notify("journaled", row)
                 self._broadcast(row)
@@ -155,16 +211,153 @@ class KeystoreWallet:
         return row
 
     def wait(self, tx_hash: str, *, timeout: float | None = None) -> Receipt:
-        """Wait for the receipt and record it; a revert is recorded, then raised as ``TransactionReverted``."""
-        try:
-            receipt = self.chain.wait_receipt(tx_hash, timeout=self.receipt_timeout if timeout is None else timeout)
-        except TransactionReverted:
-            mined = self.chain.receipt(tx_hash)
-            if mined is not None:
-                self.journal.record_receipt(tx_hash, mined)
-            raise
-        self.journal.record_receipt(tx_hash, receipt)
+        """Wait for whichever attempt at ``tx_hash``'s nonce mines and record it (the module doc says how stuck
+        and dropped attempts are looked after meanwhile). A revert is recorded, then raised as
+        ``TransactionReverted``; a cancellation that mined raises ``TxExpired``; no receipt in ``timeout``
+        seconds (default ``receipt_timeout``) raises ``ReceiptTimeout`` (the attempts stay journaled)."""
+        limit = self.receipt_timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        original = self.journal.get(tx_hash)
+        while True:
+            current = self.journal.live_at(self._address, self.chain_id, original.nonce)
+            if current is None or current.status != TxStatus.PENDING:
+                return self._recorded(original, current)
+            slice_ = max(0.0, min(deadline - time.monotonic(), self.check_interval))
+            try:
+                receipt = self.chain.wait_receipt(current.tx_hash, timeout=slice_)
+                mined = current
+            except ReceiptTimeout:
+                found = self._mined_attempt(original.nonce)
+                if found is None:
+                    if time.monotonic() >= deadline:
+                        raise ReceiptTimeout(
+                            f"transaction {current.tx_hash} (wallet {self.name}, nonce {current.nonce}, attempt "
+                            f"{current.attempt}) has no receipt after {limit:g} s",
+                            hint="it stays journaled: recover() or the next wait re-broadcasts or replaces it",
+                        ) from None
+                    self._look_after(current)
+                    continue
+                mined, receipt = found
+            except TransactionReverted:
+                self._record_if_mined(current.tx_hash)
+                raise
+            return self._finish(original, mined, receipt)
+
+    def _finish(self, original: WalletTx, mined: WalletTx, receipt: Receipt) -> Receipt:
+        self.journal.record_receipt(mined.tx_hash, receipt)
+        if receipt.status != 1:
+            self.chain.wait_receipt(mined.tx_hash, timeout=0.0)  # raises TransactionReverted with the reason
+        if self._is_cancel(mined) and not self._is_cancel(original):
+            raise TxExpired(
+                f"transaction {original.tx_hash} (wallet {self.name}, nonce {original.nonce}) expired while pending: "
+                f"a zero-value transfer to itself ({mined.tx_hash}) took its nonce, so nothing of it ran",
+                tx_hash=original.tx_hash,
+            )
         return receipt
+
+    def _recorded(self, original: WalletTx, current: WalletTx | None) -> Receipt:
+        """The nonce was settled elsewhere (another thread, ``recover``): its outcome, as ``wait`` reports it."""
+        if current is None:
+            raise NonceDrift(
+                f"transaction {original.tx_hash} (wallet {self.name}, nonce {original.nonce}) was dropped: "
+                "another transaction took its nonce",
+                hint="send again (a new transaction with the next nonce)",
+            )
+        receipt = self.chain.receipt(current.tx_hash)
+        if receipt is None:
+            raise JournalError(f"transaction {current.tx_hash} is recorded as {current.status} but has no receipt")
+        return self._finish(original, current, receipt)
+
+    def _mined_attempt(self, nonce: int) -> tuple[WalletTx, Receipt] | None:
+        """The attempt at ``nonce`` that the chain mined, with its receipt; newest attempt first."""
+        for row in reversed(self.journal.attempts(self._address, self.chain_id, nonce)):
+            if row.status in (TxStatus.PENDING, TxStatus.REPLACED):
+                receipt = self.chain.receipt(row.tx_hash)
+                if receipt is not None:
+                    return row, receipt
+        return None
+
+    def _is_cancel(self, row: WalletTx) -> bool:
+        return row.to == self._address and row.selector is None and row.value == 0
+
+    def _look_after(self, row: WalletTx) -> None:
+        """Between receipt polls: re-broadcast a pending attempt the node forgot; replace a stuck one."""
+        if not self.chain.transaction_known(row.tx_hash):
+            # dropped from the node's pool (a restart, eviction, anvil_dropTransaction, a reorg): the same bytes
+            self.journal.audit("rebroadcast", wallet=self._address, chain_id=self.chain_id, tx_hash=row.tx_hash)
+            with self._lock:
+                self._broadcast(row)
+            return
+        if self._stuck(row):
+            self.replace(row)
+
+    def _stuck(self, row: WalletTx) -> bool:
+        denied = self._denied.get(row.tx_hash)
+        if denied is not None and time.monotonic() - denied < self.replace_after_seconds:
+            return False
+        age = (self.clock() - row.created_at.replace(tzinfo=row.created_at.tzinfo or UTC)).total_seconds()
+        if age < self.replace_after_seconds:
+            return False
+        if row.sent_block is None or self.replace_after_blocks == 0:
+            return True
+        return self.chain.block_number() - row.sent_block >= self.replace_after_blocks
+
+    def replace(self, row: WalletTx) -> WalletTx | None:
+        """Replace the pending attempt ``row`` at its nonce: the same call with both fee fields raised by at least
+        ``fee_bump``, or, when its ``expires_at`` passed, a zero-value transfer to this wallet (a cancellation).
+        Through the policy gate: a refusal is audited and ``None`` returned (the old attempt stays pending).
+        Returns the new attempt, or ``None`` if there is none (refused by the gate or the node)."""
+        fields = decode_eip1559(row.raw_tx)
+        expired = row.expires_at is not None and self.chain.block().timestamp >= row.expires_at
+        cancel = expired or self._is_cancel(row)
+        fresh = self.chain.fees()
+        tip = max(_bumped(fields.fees.max_priority_fee_per_gas, self.fee_bump), fresh.max_priority_fee_per_gas)
+        max_fee = max(_bumped(fields.fees.max_fee_per_gas, self.fee_bump), fresh.max_fee_per_gas, tip)
+        fees = Fees(max_fee_per_gas=max_fee, max_priority_fee_per_gas=tip)
+        to, data, value, gas = (
+            (self._address, b"", 0, MIN_GAS) if cancel else (fields.to, fields.data, fields.value, fields.gas)
+        )
+        why = "its purpose expired: freeing the nonce" if expired and not self._is_cancel(row) else "stuck"
+        try:
+            verdict: Verdict = (
+                self.gate.check_cancel(chain_id=self.chain_id, wallet=self._address, to=to, data=data, value=value)
+                if cancel
+                else self.gate.check(chain_id=self.chain_id, to=to, data=data, value=value, gas=gas)
+            )
+            self.gate.check_fee(self.chain_id, max_fee)
+            with self._lock:
+                new = self.journal.replace(
+                    row.tx_hash,
+                    spend=verdict.spend(gas * max_fee),
+                    limits=self.gate.limits(self._address),
+                    sign=lambda nonce: self._sign(to, data, value=value, gas=gas, fees=fees, nonce=nonce),
+                    now=self.clock(),
+                    sent_block=self.chain.block_number(),
+                    selector=verdict.selector,
+                    reason=f"{why} (attempt {row.attempt} since block {row.sent_block})",
+                )
+                self._notify("replacing", new)
+                try:
+                    self.chain.send_raw(new.raw_tx)
+                except ChainUnavailable:
+                    return new  # journaled: the next check (or recover) broadcasts the same bytes
+                except ChainError as exc:  # "replacement underpriced", or the nonce is spent: keep the old one
+                    self.journal.undo_replacement(new.tx_hash, reason=f"refused by the node: {exc.message}")
+                    return None
+        except PolicyDenied as exc:
+            self._denied[row.tx_hash] = time.monotonic()
+            self.journal.audit(
+                "policy_denied",
+                wallet=self._address,
+                chain_id=self.chain_id,
+                rule=exc.rule,
+                tx_hash=row.tx_hash,
+                detail={"replacement_of": row.tx_hash, "max_fee_per_gas": str(max_fee)},
+            )
+            log.warning("wallet %s: replacing %s refused: %s", self.name, row.tx_hash, exc)
+            return None
+        log.info("wallet %s: nonce %s %s: attempt %s is %s", self.name, row.nonce, why, new.attempt, new.tx_hash)
+        return new
 
     def _notify(self, point: str, row: WalletTx) -> None:
         if self.boundary is not None:
@@ -215,6 +408,13 @@ class KeystoreWallet:
             self.journal.mark_dropped(row.tx_hash, reason=f"refused by the node: {exc.message}", release_nonce=True)
             raise
 
+    def _record_any_attempt(self, nonce: int) -> bool:
+        found = self._mined_attempt(nonce)
+        if found is None:
+            return False
+        self.journal.record_receipt(found[0].tx_hash, found[1])
+        return True
+
     def _record_if_mined(self, tx_hash: str) -> bool:
         receipt = self.chain.receipt(tx_hash)
         if receipt is None:
@@ -238,13 +438,15 @@ class KeystoreWallet:
             for tx_hash in report.rebroadcast:
                 try:
                     self.wait(tx_hash)
-                except TransactionReverted:
-                    continue  # recorded as reverted by wait()
+                except (TransactionReverted, TxExpired):
+                    continue  # recorded by wait(): reverted, or a cancellation took the nonce
         return report
 
     def _settle(self, row: WalletTx, report: RecoveryReport) -> None:
-        if self._record_if_mined(row.tx_hash):
-            report.recorded.append(row.tx_hash)
+        found = self._mined_attempt(row.nonce)
+        if found is not None:
+            self.journal.record_receipt(found[0].tx_hash, found[1])
+            report.recorded.append(found[0].tx_hash)
             return
         try:
             self.chain.send_raw(row.raw_tx)
@@ -294,7 +496,7 @@ class KeystoreWallet:
         if chain_next > ours:
             # someone else used the key: our pending rows below the chain's nonce either mined or lost their slot
             for row in self.journal.transactions(wallet=self._address, chain_id=self.chain_id, status=TxStatus.PENDING):
-                if row.nonce < chain_next and not self._record_if_mined(row.tx_hash):
+                if row.nonce < chain_next and not self._record_any_attempt(row.nonce):
                     self.journal.mark_dropped(
                         row.tx_hash, reason=f"nonce {row.nonce} was taken by another transaction", release_nonce=False
                     )
@@ -336,3 +538,8 @@ class KeystoreWallet:
         )
         report.next_nonce = new_next
         return new_next - ours
+
+
+def _bumped(value: int, bump: float) -> int:
+    """``value`` raised by ``bump`` (a fraction), rounded up, and by at least 1 wei."""
+    return max(value + 1, math.ceil(value * (1 + bump)))

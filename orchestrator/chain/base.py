@@ -17,7 +17,7 @@ from eth_utils.address import is_hex_address, to_checksum_address
 from eth_utils.crypto import keccak
 
 from orchestrator.errors import ChainError, LogQueryTooLarge, TransactionReverted
-from orchestrator.ports import Fees, LogEntry, Receipt
+from orchestrator.ports import BlockRef, Fees, LogEntry, Receipt
 
 ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
 PANIC_SELECTOR = bytes.fromhex("4e487b71")  # Panic(uint256)
@@ -219,8 +219,12 @@ class BaseChain(ABC):
         """Broadcast; raise ``NonceTooLow`` when the node says the nonce is used or the tx is known."""
 
     @abstractmethod
-    def _transaction_known(self, tx_hash: str) -> bool:
+    def transaction_known(self, tx_hash: str) -> bool:
         """Whether the node has this transaction (pending or mined)."""
+
+    @abstractmethod
+    def block(self, number: int | None = None) -> BlockRef:
+        """Block ``number`` (``None``: the latest); ``ChainError`` if the node has no such block."""
 
     @abstractmethod
     def _revert_reason(self, tx_hash: str, receipt: Receipt) -> str:
@@ -247,7 +251,7 @@ class BaseChain(ABC):
             return self._send_raw(raw)
         except NonceTooLow:
             tx_hash = tx_hash_of(raw)
-            if self._transaction_known(tx_hash):
+            if self.transaction_known(tx_hash):
                 return tx_hash
             raise
 

@@ -34,7 +34,7 @@ from orchestrator.chain.base import (
     normalize_tx_hash,
 )
 from orchestrator.errors import ChainError, TransactionReverted
-from orchestrator.ports import Fees, LogEntry, Receipt
+from orchestrator.ports import BlockRef, Fees, LogEntry, Receipt
 
 GWEI = 10**9
 #: Gas a value-carrying CALL forwards on top of the caller's limit; geth adds it to its first estimate too.
@@ -116,6 +116,21 @@ class EthTesterChain(BaseChain):
         with self._lock:
             return int(self._chain.get_canonical_head().block_number)
 
+    def block(self, number: int | None = None) -> BlockRef:
+        with self._lock:
+            chain = self._chain
+            try:
+                header = (
+                    chain.get_canonical_head()
+                    if number is None
+                    else chain.get_canonical_block_header_by_number(BlockNumber(number))
+                )
+            except HeaderNotFound:
+                raise ChainError(f"the chain has no block {number}") from None
+            return BlockRef(
+                number=int(header.block_number), hash="0x" + header.hash.hex(), timestamp=int(header.timestamp)
+            )
+
     def balance(self, address: str) -> int:
         with self._lock:
             state = self._chain.get_vm(self._chain.get_canonical_head()).state
@@ -168,7 +183,7 @@ class EthTesterChain(BaseChain):
                 raise ChainError(f"transaction refused: {type(exc).__name__}: {exc}") from exc
             return tx_hash.lower()
 
-    def _transaction_known(self, tx_hash: str) -> bool:
+    def transaction_known(self, tx_hash: str) -> bool:
         return self.receipt(tx_hash) is not None  # nothing stays pending with auto-mine
 
     def receipt(self, tx_hash: str) -> Receipt | None:

@@ -30,9 +30,12 @@ from orchestrator.chain.base import (
     normalize_tx_hash,
 )
 from orchestrator.errors import ChainError, ChainUnavailable, LogQueryTooLarge, TransactionReverted
-from orchestrator.ports import Fees, LogEntry, Receipt
+from orchestrator.ports import BlockRef, Fees, LogEntry, Receipt
 
 GWEI = 10**9
+#: Blocks of ``eth_feeHistory`` the tip is taken from, and the reward percentile asked for by default.
+FEE_HISTORY_BLOCKS = 10
+DEFAULT_FEE_PERCENTILE = 50.0
 
 # How nodes and providers say "this eth_getLogs range holds too many results" (geth/erigon, Infura, Alchemy,
 # QuickNode, Ankr, BSC, ...). Matched case-insensitively against the JSON-RPC error message.
@@ -153,6 +156,7 @@ class RpcChain(BaseChain):
         backoff: float = 0.25,
         backoff_max: float = 8.0,
         priority_fee: int | None = None,
+        fee_percentile: float = DEFAULT_FEE_PERCENTILE,
         headers: Mapping[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -166,6 +170,9 @@ class RpcChain(BaseChain):
         self.backoff = backoff
         self.backoff_max = backoff_max
         self._priority_fee = priority_fee
+        if not 0 <= fee_percentile <= 100:
+            raise ChainError(f"fee_percentile must be within 0..100, got {fee_percentile}")
+        self.fee_percentile = fee_percentile
         self._ids = itertools.count(1)
         self._chain_id: int | None = None
         self._client = httpx.Client(
@@ -317,6 +324,23 @@ class RpcChain(BaseChain):
         return _int(self.request("eth_getTransactionCount", [checksum_address(address), tag]))
 
     def fees(self) -> Fees:
+        """EIP-1559 fees for the next block: the tip is the ``fee_percentile`` reward of the last
+        ``FEE_HISTORY_BLOCKS`` blocks (``eth_feeHistory``; the median over the blocks that paid any), the max fee
+        twice the next block's base fee plus that tip (room for several blocks of base-fee growth). A node
+        without ``eth_feeHistory`` is asked for the latest block and ``eth_maxPriorityFeePerGas``."""
+        try:
+            history = self.request("eth_feeHistory", [hex(FEE_HISTORY_BLOCKS), "latest", [self.fee_percentile]])
+        except ChainUnavailable:
+            raise
+        except ChainError:
+            history = None  # an old node or a provider that does not serve it
+        if isinstance(history, Mapping) and history.get("baseFeePerGas"):
+            base_fee = _int(history["baseFeePerGas"][-1])  # the last entry is the next block's base fee
+            tips = sorted(_int(r[0]) for r in history.get("reward") or () if r and _int(r[0]) > 0)
+            priority = self._priority_fee
+            if priority is None:
+                priority = tips[len(tips) // 2] if tips else self._suggested_tip()
+            return Fees(max_fee_per_gas=2 * base_fee + priority, max_priority_fee_per_gas=priority)
         block = self.request("eth_getBlockByNumber", ["latest", False])
         if not isinstance(block, Mapping) or block.get("baseFeePerGas") is None:
             raise ChainError(
@@ -324,15 +348,17 @@ class RpcChain(BaseChain):
                 hint="use an EIP-1559 chain (london or later)",
             )
         base_fee = _int(block["baseFeePerGas"])
-        priority = self._priority_fee
-        if priority is None:
-            try:
-                priority = _int(self.request("eth_maxPriorityFeePerGas"))
-            except ChainError as exc:
-                if isinstance(exc, ChainUnavailable):
-                    raise
-                priority = GWEI  # the method is optional; 1 gwei is the usual floor
+        priority = self._priority_fee if self._priority_fee is not None else self._suggested_tip()
         return Fees(max_fee_per_gas=2 * base_fee + priority, max_priority_fee_per_gas=priority)
+
+    def _suggested_tip(self) -> int:
+        """The node's suggested tip (no block paid one recently), or 1 gwei, the usual floor."""
+        try:
+            return _int(self.request("eth_maxPriorityFeePerGas"))
+        except ChainError as exc:
+            if isinstance(exc, ChainUnavailable):
+                raise
+            return GWEI  # the method is optional
 
     def call(self, to: str, data: bytes, *, sender: str | None = None) -> bytes:
         return self._call(sender=sender, to=to, data=data, value=0, gas=None, block="latest")
@@ -353,8 +379,15 @@ class RpcChain(BaseChain):
             raise ChainError(f"{self.display_url} answered eth_sendRawTransaction with {result!r}")
         return normalize_tx_hash(result)
 
-    def _transaction_known(self, tx_hash: str) -> bool:
-        return self.request("eth_getTransactionByHash", [tx_hash]) is not None
+    def transaction_known(self, tx_hash: str) -> bool:
+        return self.request("eth_getTransactionByHash", [normalize_tx_hash(tx_hash)]) is not None
+
+    def block(self, number: int | None = None) -> BlockRef:
+        tag = "latest" if number is None else hex(number)
+        raw = self.request("eth_getBlockByNumber", [tag, False])
+        if not isinstance(raw, Mapping):
+            raise ChainError(f"{self.display_url} has no block {tag}")
+        return BlockRef(number=_int(raw["number"]), hash=str(raw["hash"]).lower(), timestamp=_int(raw["timestamp"]))
 
     def receipt(self, tx_hash: str) -> Receipt | None:
         raw = self.request("eth_getTransactionReceipt", [normalize_tx_hash(tx_hash)])

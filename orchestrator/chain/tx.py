@@ -49,6 +49,44 @@ class SignedTx:
         return contract_address(self.sender, self.nonce)
 
 
+@dataclass(frozen=True, slots=True)
+class TxFields:
+    """The fields of a signed type-2 transaction that a replacement keeps or raises."""
+
+    chain_id: int
+    nonce: int
+    to: str | None
+    value: int
+    data: bytes
+    gas: int
+    fees: Fees
+
+
+def decode_eip1559(raw: bytes) -> TxFields:
+    """The fields of a signed EIP-1559 transaction (``0x02 || rlp([chainId, nonce, tip, maxFee, gas, to, value,
+    data, accessList, v, r, s])``); ``ChainError`` for anything else."""
+    if not raw or raw[0] != 2:
+        raise ChainError("not a signed EIP-1559 (type 2) transaction")
+    try:
+        items = rlp.decode(bytes(raw[1:]))
+        chain_id, nonce, tip, max_fee, gas, to, value, data = items[:8]
+    except (rlp.exceptions.DecodingError, ValueError, TypeError):
+        raise ChainError("cannot decode the signed transaction") from None
+
+    def num(b: bytes) -> int:
+        return int.from_bytes(b, "big")
+
+    return TxFields(
+        chain_id=num(chain_id),
+        nonce=num(nonce),
+        to=to_checksum_address(to) if to else None,
+        value=num(value),
+        data=bytes(data),
+        gas=num(gas),
+        fees=Fees(max_fee_per_gas=num(max_fee), max_priority_fee_per_gas=num(tip)),
+    )
+
+
 def contract_address(deployer: str, nonce: int) -> str:
     """Address of the contract ``deployer`` creates with its transaction number ``nonce`` (CREATE)."""
     encoded = rlp.encode([to_canonical_address(deployer), nonce])
