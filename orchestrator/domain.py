@@ -42,7 +42,9 @@ S = TaskState
 #: Every allowed transition. Anything not listed raises ``LifecycleError``. Tested exhaustively.
 TRANSITIONS: Mapping[TaskState, frozenset[TaskState]] = {
     S.DISCOVERED: frozenset({S.CLAIMING, S.SKIPPED, S.QUARANTINED, S.LOST}),
-    S.CLAIMING: frozenset({S.CLAIMED, S.LOST, S.FAILED}),
+    # CLAIMING -> ABANDONED: the claim was still pending when it stopped being worth it; a cancellation took its
+    # nonce, so no claim of ours is on the board.
+    S.CLAIMING: frozenset({S.CLAIMED, S.LOST, S.FAILED, S.ABANDONED}),
     S.CLAIMED: frozenset({S.PRODUCING, S.ABANDONED}),
     S.PRODUCING: frozenset({S.PRODUCED, S.FAILED, S.ABANDONED}),
     # PRODUCED -> APPROVED is the automatic review policy; -> AWAITING_REVIEW is the human one.

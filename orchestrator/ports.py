@@ -123,8 +123,17 @@ class Signer(Protocol):
     @property
     def address(self) -> str: ...
 
-    def send(self, to: str | None, data: bytes = b"", *, value: int = 0, gas: int | None = None) -> Receipt:
-        """Sign, send and wait for the receipt. Reverts raise ``TransactionReverted``."""
+    def send(
+        self,
+        to: str | None,
+        data: bytes = b"",
+        *,
+        value: int = 0,
+        gas: int | None = None,
+        expires_at: int | None = None,
+    ) -> Receipt:
+        """Sign, send and wait for the receipt. Reverts raise ``TransactionReverted``. ``expires_at`` (chain time,
+        seconds): after it the transaction is pointless; one still pending then is cancelled rather than mined."""
         ...
 
 
@@ -178,13 +187,15 @@ class TaskBoard(Protocol):
         """The task as the board sees it now."""
         ...
 
-    def claim(self, task_id: int, *, wallet: Signer) -> Receipt:
-        """Claim the task for ``wallet``'s address."""
+    def claim(self, task_id: int, *, wallet: Signer, expires_at: int | None = None) -> Receipt:
+        """Claim the task for ``wallet``'s address (pointless after ``expires_at``, chain time)."""
         ...
 
     def release(self, task_id: int, *, wallet: Signer) -> Receipt: ...
 
-    def submit(self, task_id: int, artifact_cid: str, *, wallet: Signer) -> Receipt: ...
+    def submit(self, task_id: int, artifact_cid: str, *, wallet: Signer, expires_at: int | None = None) -> Receipt:
+        """Deliver ``artifact_cid`` (pointless after ``expires_at``, chain time)."""
+        ...
 
     def payouts(self, cursor: int) -> tuple[list[Payout], int]:
         """Rewards paid since ``cursor``, and the next cursor."""

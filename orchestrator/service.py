@@ -57,7 +57,7 @@ from orchestrator.store import (
     Store,
     TaskPublic,
 )
-from wallets.errors import TxUncertain
+from wallets.errors import TxExpired, TxUncertain
 from wallets.wallet import KeystoreWallet
 
 log = logging.getLogger(__name__)
@@ -290,7 +290,10 @@ class Orchestrator:
                 return self._move(task, S.LOST, agent.name, f"board shows {bt.status.name} by {bt.claimant}")
         self._hook("claiming")
         try:
-            receipt = board.claim(task.board_task_id, wallet=agent.wallet)
+            # a claim that mines with less than claim_margin left would be released at once: past that, cancel it
+            receipt = board.claim(task.board_task_id, wallet=agent.wallet, expires_at=task.deadline - self.claim_margin)
+        except TxExpired as exc:
+            return self._move(task, S.ABANDONED, agent.name, f"claim not sent or cancelled: {exc.message}")
         except TransactionReverted as exc:
             if "task not open" in exc.reason:
                 return self._move(task, S.LOST, agent.name, "another worker claimed it first")
@@ -472,7 +475,10 @@ class Orchestrator:
                 return self._move(task, S.ABANDONED, agent.name, f"our claim is gone: {bt.status.name}")
         self._hook("submitting")
         try:
-            receipt = board.submit(task.board_task_id, cid, wallet=agent.wallet)
+            # the board refuses a submit after the deadline (or the claim's expiry, which is never later)
+            receipt = board.submit(task.board_task_id, cid, wallet=agent.wallet, expires_at=task.deadline)
+        except TxExpired as exc:
+            return self._move(task, S.ABANDONED, agent.name, f"submit not sent or cancelled: {exc.message}")
         except TransactionReverted as exc:
             gone = "claim expired" in exc.reason or "not claimant" in exc.reason or "task not claimed" in exc.reason
             return self._move(task, S.ABANDONED if gone else S.FAILED, agent.name, f"submit reverted: {exc.reason}")

@@ -162,14 +162,14 @@ class OnchainTaskBoard:
 
     # ----------------------------------------------------------------------------------------------- writes
 
-    def claim(self, task_id: int, *, wallet: Signer) -> Receipt:
-        return wallet.send(self.address, self.abi.encode_call("claim", task_id))
+    def claim(self, task_id: int, *, wallet: Signer, expires_at: int | None = None) -> Receipt:
+        return wallet.send(self.address, self.abi.encode_call("claim", task_id), expires_at=expires_at)
 
     def release(self, task_id: int, *, wallet: Signer) -> Receipt:
         return wallet.send(self.address, self.abi.encode_call("release", task_id))
 
-    def submit(self, task_id: int, artifact_cid: str, *, wallet: Signer) -> Receipt:
-        return wallet.send(self.address, self.abi.encode_call("submit", task_id, artifact_cid))
+    def submit(self, task_id: int, artifact_cid: str, *, wallet: Signer, expires_at: int | None = None) -> Receipt:
+        return wallet.send(self.address, self.abi.encode_call("submit", task_id, artifact_cid), expires_at=expires_at)
 
     # ------------------------------------------------------------------------------------------ look-ups
 

@@ -251,9 +251,14 @@ class TxSender:
         gas: int | None = None,
         fees: Fees | None = None,
         timeout: float | None = None,
+        expires_at: int | None = None,
     ) -> Receipt:
         """Sign, broadcast and wait for the receipt. A revert, in the gas estimate or mined (explicit
-        ``gas``), raises ``TransactionReverted``; an estimate revert uses no nonce."""
+        ``gas``), raises ``TransactionReverted``; an estimate revert uses no nonce. ``expires_at`` (chain time):
+        nothing is sent once it has passed (this plain sender never replaces a pending transaction; the agents'
+        journaled wallets do)."""
+        if expires_at is not None and self.chain.block().timestamp >= expires_at:
+            raise ChainError(f"not sent: its purpose expired at chain time {expires_at}")
         signed = self._send(to, data, value=value, gas=gas, fees=fees)
         return self.wait(signed.tx_hash, timeout=timeout)
 
