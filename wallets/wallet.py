@@ -286,14 +286,31 @@ class KeystoreWallet:
             # dropped from the node's pool (a restart, eviction, anvil_dropTransaction, a reorg): the same bytes
             self.journal.audit("rebroadcast", wallet=self._address, chain_id=self.chain_id, tx_hash=row.tx_hash)
             with self._lock:
-                self._broadcast(row)
+                try:
+                    self.chain.send_raw(row.raw_tx)
+                    return
+                except NonceTooLow:
+                    if self._record_any_attempt(row.nonce):
+                        return
+                    self._broadcast(row)  # the nonce went to another transaction: drop and repair, as on sending
+                    return
+                except ChainUnavailable:
+                    return  # the next check tries again
+                except ChainError:
+                    pass  # refused as it is (its max fee is below the base fee, say: nodes evict those): replace it
+            if not self._recently_denied(row):
+                self.replace(row)
             return
         if self._stuck(row):
             self.replace(row)
 
-    def _stuck(self, row: WalletTx) -> bool:
+    def _recently_denied(self, row: WalletTx) -> bool:
+        """The gate refused to replace ``row`` less than ``replace_after_seconds`` ago (not asked again yet)."""
         denied = self._denied.get(row.tx_hash)
-        if denied is not None and time.monotonic() - denied < self.replace_after_seconds:
+        return denied is not None and time.monotonic() - denied < self.replace_after_seconds
+
+    def _stuck(self, row: WalletTx) -> bool:
+        if self._recently_denied(row):
             return False
         age = (self.clock() - row.created_at.replace(tzinfo=row.created_at.tzinfo or UTC)).total_seconds()
         if age < self.replace_after_seconds:
