@@ -6,25 +6,36 @@ journal: every nonce mines exactly once, no nonce gap, every attempt journaled w
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
 
 from orchestrator.chain import AnvilProcess, RpcChain
+from orchestrator.store import make_engine
 from tests.conftest import ChainEnv
-from tests.test_wallet_fixtures import TREASURY, FleetFactory
+from tests.test_wallet_fixtures import PASSPHRASE, TEST_SCRYPT_N, TREASURY, FleetFactory, wallets_config
 from wallets.errors import TxExpired
-from wallets.journal import TxStatus
+from wallets.fleet import WalletFleet
+from wallets.journal import Journal, TxStatus
+from wallets.keystore import Keystore
 from wallets.wallet import KeystoreWallet
 
 pytest_plugins = ["tests.test_wallet_fixtures"]
 pytestmark = pytest.mark.anvil
 
 DEADLINE = 30.0  # seconds any wait of this suite may take
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -215,3 +226,64 @@ def test_a_dropped_pending_transaction_is_rebroadcast_and_mined_once(
     assert rpc.balance(TREASURY) - before == 9
     assert_each_nonce_mined_once(env, wallet, start, 1)
     assert [e.tx_hash for e in wallet.journal.audit_events(kind="rebroadcast")] == [row.tx_hash]
+
+
+def _crash_worker(args: dict[str, Any]) -> None:
+    """The process that gets killed: waits on a stuck transaction and dies between journaling its replacement and
+    broadcasting it (the wallet's ``"replacing"`` boundary)."""
+
+    def kill(point: str, _row: object) -> None:
+        if point == "replacing":
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    root = Path(args["root"])
+    cfg = wallets_config(root)
+    fleet = WalletFleet(
+        config=cfg,
+        keystore=Keystore(cfg.keystore_path(root), scrypt_n=TEST_SCRYPT_N, weak_kdf_for_tests=True),
+        journal=Journal(make_engine(args["db"])),
+        chain=RpcChain(args["url"]),
+        passphrase=lambda: PASSPHRASE,
+        boundary=kill,
+    )
+    quick(fleet.wallet("alice")).wait(args["tx_hash"], timeout=DEADLINE)
+    raise SystemExit("the wallet never replaced the stuck transaction")
+
+
+def test_sigkill_between_signing_a_replacement_and_broadcasting_it(
+    env: ChainEnv, sqlite_engine: Engine, make_fleet: FleetFactory, tmp_path: Path
+) -> None:
+    assert isinstance(env.chain, RpcChain)
+    rpc = env.chain
+    wallet = quick(make_fleet(env, sqlite_engine).wallet("alice"))
+    start = rpc.nonce(wallet.address)
+    before = rpc.balance(TREASURY)
+    rpc.request("evm_setAutomine", [False])
+    spike = 10 * base_fee(rpc)
+    row = wallet.submit(TREASURY, value=4, gas=21_000)
+    for _ in range(3):  # stuck: blocks go by at a base fee it cannot pay
+        rpc.request("anvil_setNextBlockBaseFeePerGas", [hex(spike)])
+        rpc.request("anvil_mine", ["0x1"])
+    args = {"root": str(tmp_path), "db": str(sqlite_engine.url), "url": rpc.url, "tx_hash": row.tx_hash}
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.test_chain_faults", json.dumps(args)],
+        cwd=REPO,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    attempts = wallet.journal.attempts(wallet.address, wallet.chain_id, row.nonce)
+    assert [a.status for a in attempts] == [TxStatus.REPLACED, TxStatus.PENDING]  # journaled, never broadcast
+    assert not rpc.transaction_known(attempts[1].tx_hash)
+
+    restarted = quick(make_fleet(env, sqlite_engine, fund=0).wallet("alice"))  # a new process, same database
+    with Miner(rpc, lambda: rpc.request("anvil_setNextBlockBaseFeePerGas", [hex(spike)])):
+        report = restarted.recover()
+    assert report.rebroadcast == [attempts[1].tx_hash]  # the replacement's own bytes, not a new signature
+    assert_each_nonce_mined_once(env, restarted, start, 1)
+    assert rpc.balance(TREASURY) - before == 4
+
+
+if __name__ == "__main__":
+    _crash_worker(json.loads(sys.argv[1]))
