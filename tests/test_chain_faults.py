@@ -111,8 +111,9 @@ def test_tenfold_base_fee_spike_replaces_both_pending_transactions(
     start = rpc.nonce(wallet.address)
     before = rpc.balance(TREASURY)
     rpc.request("evm_setAutomine", [False])
-    spike = 10 * base_fee(rpc)
     rows = [wallet.submit(TREASURY, value=v, gas=21_000) for v in (1, 2)]
+    # ten times what they were signed for (on a chain of empty blocks the base fee is ~0 and the tip dominates)
+    spike = 10 * max(r.max_fee_per_gas for r in rows)
     signed_fees = [r.max_fee_per_gas for r in rows]
     assert all(fee < spike for fee in signed_fees)  # neither fits under the spike
 
@@ -188,9 +189,9 @@ def test_a_transaction_whose_purpose_expires_while_stuck_is_cancelled(
     start = rpc.nonce(wallet.address)
     before = rpc.balance(TREASURY)
     rpc.request("evm_setAutomine", [False])
-    spike = 10 * base_fee(rpc)
     expires_at = rpc.block().timestamp + 60
     row = wallet.submit(TREASURY, value=5, gas=21_000, expires_at=expires_at)
+    spike = 10 * row.max_fee_per_gas
     rpc.request("evm_increaseTime", [hex(120)])  # the purpose expires while the transaction is stuck
 
     spiking = Miner(rpc, lambda: rpc.request("anvil_setNextBlockBaseFeePerGas", [hex(spike)]))
@@ -259,8 +260,8 @@ def test_sigkill_between_signing_a_replacement_and_broadcasting_it(
     start = rpc.nonce(wallet.address)
     before = rpc.balance(TREASURY)
     rpc.request("evm_setAutomine", [False])
-    spike = 10 * base_fee(rpc)
     row = wallet.submit(TREASURY, value=4, gas=21_000)
+    spike = 10 * row.max_fee_per_gas
     for _ in range(3):  # stuck: blocks go by at a base fee it cannot pay
         rpc.request("anvil_setNextBlockBaseFeePerGas", [hex(spike)])
         rpc.request("anvil_mine", ["0x1"])
