@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from orchestrator.errors import LifecycleError
+from orchestrator.untrusted import NO_CONTROL_CHARS_PATTERN
 
 
 class TaskState(enum.StrEnum):
@@ -98,11 +99,15 @@ RelPath = Annotated[
 ]
 
 
+#: Text in a spec: anything but control characters other than newline and tab (``untrusted.CONTROL_CHARS``).
+SpecText = Annotated[str, StringConstraints(pattern=NO_CONTROL_CHARS_PATTERN)]
+
+
 class Deliverable(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: DeliverableKind
-    format: str | None = Field(default=None, max_length=64, description="e.g. 'python', 'json', 'csv'")
+    format: SpecText | None = Field(default=None, max_length=64, description="e.g. 'python', 'json', 'csv'")
     filename: RelPath | None = Field(default=None, description="main file the artifact must contain")
 
 
@@ -112,7 +117,7 @@ class AcceptanceTests(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     runner: Literal["pytest"] = "pytest"
-    files: dict[RelPath, str] = Field(min_length=1, max_length=20, description="relative path -> file content")
+    files: dict[RelPath, SpecText] = Field(min_length=1, max_length=20, description="relative path -> file content")
 
 
 class TaskSpec(BaseModel):
@@ -127,11 +132,11 @@ class TaskSpec(BaseModel):
     schema_: Literal["deworker/task-spec@1"] = Field(
         default="deworker/task-spec@1", alias="schema", description="schema id and version"
     )
-    title: str = Field(min_length=1, max_length=200)
-    description: str = Field(min_length=1, max_length=20_000)
+    title: SpecText = Field(min_length=1, max_length=200)
+    description: SpecText = Field(min_length=1, max_length=20_000)
     deliverable: Deliverable
-    skills: list[str] = Field(min_length=1, max_length=20)
-    acceptance: list[str] = Field(min_length=1, max_length=50, description="criteria a reviewer checks")
+    skills: list[SpecText] = Field(min_length=1, max_length=20)
+    acceptance: list[SpecText] = Field(min_length=1, max_length=50, description="criteria a reviewer checks")
     acceptance_tests: AcceptanceTests | None = None
     max_artifact_bytes: int = Field(
         default=1_048_576, ge=1, le=104_857_600, description="the artifact may not be larger than this"

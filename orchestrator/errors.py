@@ -13,7 +13,8 @@ pydantic) are translated where they happen (``raise ChainError(...) from exc``) 
     │   └── LogQueryTooLarge            the node refused a log range as too large (the caller splits it)
     ├── BoardError
     │   └── TaskNotFound
-    ├── SpecError                       a task spec is malformed, oversized, unreachable: the task is quarantined
+    ├── DocumentRefused                 a document from outside breaks a parsing limit or a text rule
+    │   └── SpecError                   a task spec is malformed, oversized, unreachable: the task is quarantined
     ├── ArtifactError
     │   ├── ArtifactNotFound
     │   ├── ArtifactTooLarge            larger than the caller's limit (checked before reading the content)
@@ -93,7 +94,12 @@ class TaskNotFound(BoardError):
     """No task with this id on this board."""
 
 
-class SpecError(DeworkerError):
+class DocumentRefused(DeworkerError):
+    """A document from outside (a spec, a manifest, a CAR file) breaks a parsing limit (size, nesting, counts,
+    string length) or a text rule (control characters, surrogates). The message names the limit or the field."""
+
+
+class SpecError(DocumentRefused):
     """A task spec is malformed, too large, of the wrong schema or unreachable. The task gets quarantined."""
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
-from orchestrator.domain import BoardTask, Payout, Rejection
+from orchestrator.domain import BoardTask, Payout, Rejection, TaskSpec
 
 # --------------------------------------------------------------------------------------------------------- chain
 
@@ -177,10 +177,13 @@ class TaskBoard(Protocol):
     name: str
 
     def poll(self, cursor: int) -> tuple[list[BoardTask], int]:
-        """Tasks posted since ``cursor`` (an opaque resume point), and the next cursor.
+        """Tasks posted since ``cursor`` (an opaque resume point), specs not read yet, and the next cursor."""
+        ...
 
-        Tasks with bad specs come back with ``quarantine_reason`` set: a bad task never stops the poll.
-        """
+    def read_spec(self, task: BoardTask) -> TaskSpec:
+        """Fetch and validate the spec of a task ``poll`` returned. ``SpecError`` (with the reason) quarantines
+        the task; a retryable error means the spec may be readable later. Reading is a step of its own so that
+        the caller can mark the task first: a spec that crashes the reader must not be read again."""
         ...
 
     def status(self, task_id: int) -> BoardTask:

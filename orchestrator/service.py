@@ -31,7 +31,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -41,7 +41,7 @@ from agents.ports import AgentRunner, AgentStatus, AgentTask
 from agents.store import store_artifact
 from orchestrator.config import ReviewMode
 from orchestrator.domain import TRANSITIONS, BoardStatus, BoardTask, TaskSpec, TaskState
-from orchestrator.errors import DeworkerError, TransactionReverted
+from orchestrator.errors import DeworkerError, SpecError, TransactionReverted
 from orchestrator.matching import Candidate, MatchingConfig, decide, estimate
 from orchestrator.ports import ArtifactStore, BoardAction, Chain, Receipt, TaskBoard
 from orchestrator.store import (
@@ -55,6 +55,8 @@ from orchestrator.store import (
     RunStatus,
     SelfCheck,
     Store,
+    StoreError,
+    StoreUnavailable,
     TaskPublic,
 )
 from wallets.errors import TxExpired, TxUncertain
@@ -92,6 +94,16 @@ _AUTO_APPROVE: dict[ReviewMode, frozenset[SelfCheck]] = {
 }
 #: The agent's feedback when the DAO rejected a submission without giving a reason.
 NO_REASON_FEEDBACK = "the DAO's reviewer rejected this without a reason: check every acceptance criterion again"
+#: Polls in a row a spec may fail to be read for a reason that may pass (a store that does not answer) before its
+#: task is quarantined.
+MAX_SPEC_READS = 5
+#: Characters of a board's spec CID kept when a task is stored in quarantine (the column's size).
+CID_TEXT_LIMIT = 128
+#: The quarantine reason of a task whose spec read was cut short by the process dying.
+INTERRUPTED_READ = (
+    "the process stopped while reading this task's spec (a crash or a kill); the task is quarantined so that a spec"
+    " that crashes the reader cannot stop the fleet again"
+)
 #: States ``advance`` can move forward without outside input.
 ACTIONABLE = frozenset({S.CLAIMING, S.CLAIMED, S.PRODUCING, S.PRODUCED, S.APPROVED, S.SUBMITTING})
 
@@ -190,18 +202,75 @@ class Orchestrator:
 
     def poll(self) -> int:
         """Read every board from its saved cursor; store new tasks (bad specs quarantined). Returns how many
-        were new."""
+        were new. One task never stops a board: whatever its spec or data, it is stored or quarantined and the
+        cursor moves past it; only a fault outside the task (the database, a store that may answer later) leaves
+        the cursor where it was, to poll the same blocks again."""
         new = 0
         for board in self.boards.values():
             row = self.store.board(name=board.name)
             cursor = row.poll_cursor if row is not None and row.poll_cursor is not None else self.start_block
             tasks, next_cursor = board.poll(cursor)
+            complete = True
             for bt in tasks:
-                _, created = self.store.upsert_discovered(board_task=bt)
+                created = self._discover(board, bt)
+                if created is None:
+                    complete = False
+                    break
                 new += created
             self._hook("polled")
-            self.store.set_poll_cursor(board=board.name, cursor=next_cursor)
+            if complete:
+                self.store.set_poll_cursor(board=board.name, cursor=next_cursor)
         return new
+
+    def _discover(self, board: TaskBoard, bt: BoardTask) -> int | None:
+        """Read one new task's spec and store the task (1), or find it stored already (0); None: its spec may be
+        readable later, poll it again. The task is marked before its spec is read: if the process dies reading
+        it, the next poll quarantines it instead of reading it again."""
+        if self.store.find_task(board=bt.board, board_task_id=bt.task_id) is not None:
+            return 0  # polled again after a crash between storing it and saving the cursor
+        mark = self.store.begin_spec_read(board=bt.board, board_task_id=bt.task_id)
+        if mark.reading:
+            return self._store_discovered(replace(bt, quarantine_reason=INTERRUPTED_READ))
+        try:
+            found = replace(bt, spec=board.read_spec(bt))
+        except SpecError as exc:
+            found = replace(bt, quarantine_reason=exc.message)
+        except DeworkerError as exc:
+            if not exc.retryable:
+                found = replace(bt, quarantine_reason=f"spec {bt.spec_cid} could not be read: {exc.message}")
+            elif mark.attempts + 1 >= MAX_SPEC_READS:
+                found = replace(
+                    bt, quarantine_reason=f"spec {bt.spec_cid} could not be read in {MAX_SPEC_READS} polls: {exc}"
+                )
+            else:
+                log.warning("task %s/%s: spec not read yet, polling again: %s", bt.board, bt.task_id, exc)
+                self.store.spec_read_failed(board=bt.board, board_task_id=bt.task_id, error=str(exc))
+                return None
+        except Exception as exc:  # a parser bug must cost one task, never the board: quarantined, the poll goes on
+            log.exception("task %s/%s: reading its spec failed unexpectedly", bt.board, bt.task_id)
+            found = replace(bt, quarantine_reason=f"reading the spec failed unexpectedly: {type(exc).__name__}")
+        return self._store_discovered(found)
+
+    def _store_discovered(self, bt: BoardTask) -> int:
+        """Store a task read from a board. If the database refuses the task's own data (a deadline beyond 64 bits,
+        say), the task is quarantined in a transaction of its own with only what any database can hold."""
+        try:
+            _, created = self.store.upsert_discovered(board_task=bt)
+        except StoreUnavailable:
+            raise  # the database's fault, not the task's: the poll fails and the cursor stays
+        except StoreError as exc:
+            log.warning("task %s/%s could not be stored, quarantining it: %s", bt.board, bt.task_id, exc.message)
+            safe = replace(
+                bt,
+                spec=None,
+                spec_cid=bt.spec_cid[:CID_TEXT_LIMIT],
+                reward=min(max(bt.reward, 0), 2**256 - 1),
+                deadline=min(max(bt.deadline, 0), 2**63 - 1),
+                quarantine_reason=f"the task's data could not be stored: {exc.message}",
+            )
+            _, created = self.store.upsert_discovered(board_task=safe)
+        self.store.end_spec_read(board=bt.board, board_task_id=bt.task_id)
+        return int(created)
 
     # ----------------------------------------------------------------------------------------------- match
 

@@ -12,16 +12,29 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from orchestrator.domain import TaskSpec
-from orchestrator.errors import SpecError
+from orchestrator.domain import MAX_SPEC_BYTES, TaskSpec
+from orchestrator.errors import DocumentRefused, SpecError
+from orchestrator.untrusted import JsonLimits, parse_json
 
 SCHEMA_ID = "https://deworker.dev/schemas/task-spec@1.json"
 
 
+def spec_limits(max_bytes: int = MAX_SPEC_BYTES) -> JsonLimits:
+    """The parsing limits of a spec document (``board.max_spec_bytes`` sets the size). A valid spec is 4 levels
+    deep and holds at most a few hundred values, so these refuse nothing honest."""
+    return JsonLimits(max_bytes=max_bytes, max_depth=16, max_values=5_000, max_container=1_000)
+
+
 def spec_json_schema() -> dict[str, Any]:
-    """The published JSON Schema of a task spec (generated from ``TaskSpec``)."""
+    """The published JSON Schema of a task spec (generated from ``TaskSpec``), with the parser's limits as the
+    ``x-deworker-limits`` annotation (for the default ``board.max_spec_bytes``)."""
     schema = TaskSpec.model_json_schema(by_alias=True)
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        **schema,
+        "x-deworker-limits": spec_limits().describe(),
+    }
 
 
 def published_schema() -> dict[str, Any]:
@@ -32,15 +45,12 @@ def published_schema() -> dict[str, Any]:
 
 
 def parse_spec(raw: bytes, *, max_bytes: int) -> TaskSpec:
-    """Validate a spec document. Raises ``SpecError`` saying exactly what is wrong."""
-    if len(raw) > max_bytes:
-        raise SpecError(f"spec is {len(raw):,} bytes, over the {max_bytes:,}-byte limit")
+    """Validate a spec document within ``spec_limits(max_bytes)`` (size, nesting, counts, string lengths, no
+    control characters but newline and tab). Raises ``SpecError`` saying exactly what is wrong and where."""
     try:
-        doc = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise SpecError(f"spec is not UTF-8 text (byte {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise SpecError(f"spec is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        doc = parse_json(raw, limits=spec_limits(max_bytes), what="spec")
+    except DocumentRefused as exc:
+        raise SpecError(exc.message) from None
     if not isinstance(doc, dict):
         raise SpecError(f"spec must be a JSON object, got {type(doc).__name__}")
     try:

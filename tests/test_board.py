@@ -14,8 +14,8 @@ import pytest
 from orchestrator.artifacts import LocalArtifactStore
 from orchestrator.boards.onchain import OnchainTaskBoard
 from orchestrator.dao import Dao, token_abi
-from orchestrator.domain import BoardStatus, Deliverable, DeliverableKind, TaskSpec
-from orchestrator.errors import TaskNotFound, TransactionReverted
+from orchestrator.domain import BoardStatus, BoardTask, Deliverable, DeliverableKind, TaskSpec
+from orchestrator.errors import SpecError, TaskNotFound, TransactionReverted
 from orchestrator.ports import TaskBoard
 from tests.conftest import ChainEnv
 
@@ -60,15 +60,26 @@ def test_board_satisfies_the_port(setup: tuple[ChainEnv, Dao, OnchainTaskBoard, 
     assert isinstance(board, TaskBoard)
 
 
-def test_poll_returns_new_tasks_once_with_specs(setup: tuple[ChainEnv, Dao, OnchainTaskBoard, int]) -> None:
+def read(board: OnchainTaskBoard, task: BoardTask) -> tuple[TaskSpec | None, str | None]:
+    """``read_spec`` as the service calls it: the spec, or the reason to quarantine the task."""
+    try:
+        return board.read_spec(task), None
+    except SpecError as exc:
+        return None, exc.message
+
+
+def test_poll_returns_new_tasks_once_and_reads_their_specs(
+    setup: tuple[ChainEnv, Dao, OnchainTaskBoard, int],
+) -> None:
     env, dao, board, block = setup
     first = dao.post(SPEC, reward=REWARD, deadline=deadline(env))
     second = dao.post(SPEC.model_copy(update={"title": "Another"}), reward=REWARD, deadline=deadline(env))
     tasks, cursor = board.poll(block)
     assert [t.task_id for t in tasks] == [first.task_id, second.task_id]
-    assert tasks[0].spec == SPEC and tasks[0].quarantine_reason is None
+    assert all(t.spec is None and t.quarantine_reason is None for t in tasks)  # poll reads no spec
     assert tasks[0].reward == REWARD and tasks[0].poster == dao.signer.address
-    assert tasks[1].spec is not None and tasks[1].spec.title == "Another"
+    assert read(board, tasks[0]) == (SPEC, None)
+    assert board.read_spec(tasks[1]).title == "Another"
     again, cursor2 = board.poll(cursor)
     assert again == [] and cursor2 == cursor
     third = dao.post(SPEC, reward=REWARD, deadline=deadline(env))
@@ -92,15 +103,15 @@ def test_bad_specs_are_quarantined_and_polling_goes_on(
     dao.signer.send(dao.board_address, abi.encode_call("post", dao.token, REWARD, d, dao.signer.address, "not-a-cid"))
     good = dao.post(SPEC, reward=REWARD, deadline=d)
     tasks, _ = board.poll(block)
-    reasons = [t.quarantine_reason for t in tasks]
+    specs, reasons = zip(*(read(board, t) for t in tasks), strict=True)
     assert len(tasks) == 6
     assert "not valid JSON" in reasons[0]
     assert "does not match deworker/task-spec@1" in reasons[1]
     assert "larger than the 262,144-byte limit" in reasons[2]
     assert "not in the artifact store" in reasons[3]
     assert "invalid CID" in reasons[4]
-    assert reasons[5] is None and tasks[5].task_id == good.task_id and tasks[5].spec == SPEC
-    assert all(t.spec is None for t in tasks[:5])
+    assert reasons[5] is None and tasks[5].task_id == good.task_id and specs[5] == SPEC
+    assert all(spec is None for spec in specs[:5])
 
 
 def test_claim_submit_status_and_payout(setup: tuple[ChainEnv, Dao, OnchainTaskBoard, int]) -> None:

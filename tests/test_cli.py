@@ -124,7 +124,7 @@ def test_dao_lifecycle_on_devnet(devnet: dict[str, str], tmp_path: Path) -> None
         store = LocalArtifactStore(Path(env["DEWORKER_DATA_DIR"]) / "artifacts")
         board = OnchainTaskBoard(chain=chain, address=addresses["board"], store=store)
         found, _ = board.poll(0)
-        assert [t.task_id for t in found] == [1, 2, 3] and all(t.spec is not None for t in found)
+        assert [t.task_id for t in found] == [1, 2, 3] and all(board.read_spec(t).title for t in found)
         agent = TxSender(chain, Account.from_key(anvil_dev_accounts(2)[1].private_key))
         for task_id in (1, 2):
             board.claim(task_id, wallet=agent)

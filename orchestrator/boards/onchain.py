@@ -2,20 +2,22 @@
 
 New tasks come from ``TaskPosted`` logs read from a block cursor in bounded ranges (the Chain adapter splits
 ranges the node refuses), so one poll costs O(new tasks), not O(backlog). Each task's spec is fetched from the
-artifact store by CID and validated; a bad spec gives a quarantined task with the reason, never an exception
-that would stop the poll.
+artifact store by CID and validated by ``read_spec``, a step of its own so that the service can mark a task before
+its spec is read (a spec that crashed the reader is quarantined on restart, not read again); a bad spec raises
+``SpecError`` with the reason to quarantine the task.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any
 
 from eth_utils.address import to_checksum_address
 
 from contracts.compile import load_artifact
 from orchestrator.boards.abi import ContractABI
-from orchestrator.domain import BoardStatus, BoardTask, Payout, Rejection
+from orchestrator.domain import BoardStatus, BoardTask, Payout, Rejection, TaskSpec
 from orchestrator.errors import (
     ArtifactError,
     ArtifactNotFound,
@@ -26,6 +28,11 @@ from orchestrator.errors import (
 )
 from orchestrator.ports import ArtifactStore, BoardAction, Chain, Receipt, Signer
 from orchestrator.specs import parse_spec
+from orchestrator.untrusted import printable
+
+#: What a CID's text can look like (multibase base32/base36/base58, CIDv0 and v1): anything else is refused before
+#: it reaches the store, a log line or an error message.
+_CID_TEXT = re.compile(r"[A-Za-z0-9]{1,128}")
 
 
 @functools.cache
@@ -59,7 +66,8 @@ class OnchainTaskBoard:
     # ------------------------------------------------------------------------------------------------ reads
 
     def poll(self, cursor: int) -> tuple[list[BoardTask], int]:
-        """Tasks posted in blocks ``[cursor, head]``; the next cursor is ``head + 1``."""
+        """Tasks posted in blocks ``[cursor, head]``, specs not read yet (``read_spec``); the next cursor is
+        ``head + 1``."""
         head = self.chain.block_number()
         if cursor > head:
             return [], cursor
@@ -75,20 +83,6 @@ class OnchainTaskBoard:
         return tasks, head + 1
 
     def _task_from_post(self, args: dict[str, Any]) -> BoardTask:
-        spec_cid: str = args["spec_cid"]
-        spec = None
-        reason = None
-        try:
-            raw = self.store.get_bytes(spec_cid, max_bytes=self.max_spec_bytes)
-            spec = parse_spec(raw, max_bytes=self.max_spec_bytes)
-        except ArtifactTooLarge:
-            reason = f"spec {spec_cid} is larger than the {self.max_spec_bytes:,}-byte limit (board.max_spec_bytes)"
-        except ArtifactNotFound:
-            reason = f"spec {spec_cid} could not be fetched: not in the artifact store"
-        except ArtifactError as exc:
-            reason = f"spec {spec_cid} could not be fetched: {exc.message}"
-        except SpecError as exc:
-            reason = exc.message
         return BoardTask(
             board=self.name,
             task_id=int(args["task_id"]),
@@ -97,11 +91,30 @@ class OnchainTaskBoard:
             reward=int(args["reward"]),
             deadline=int(args["deadline"]),
             reviewer=args["reviewer"],
-            spec_cid=spec_cid,
+            spec_cid=args["spec_cid"],
             status=BoardStatus.OPEN,
-            spec=spec,
-            quarantine_reason=reason,
         )
+
+    def read_spec(self, task: BoardTask) -> TaskSpec:
+        """Fetch the task's spec by CID (at most ``max_spec_bytes``) and validate it. Raises ``SpecError`` with
+        the reason to quarantine it; a retryable ``ArtifactError`` when the store may answer later."""
+        cid = task.spec_cid
+        shown = printable(cid[:100])
+        if not _CID_TEXT.fullmatch(cid):
+            raise SpecError(f"invalid CID {shown!r} for the spec: a CID is at most 128 letters and digits")
+        try:
+            raw = self.store.get_bytes(cid, max_bytes=self.max_spec_bytes)
+        except ArtifactTooLarge:
+            raise SpecError(
+                f"spec {cid} is larger than the {self.max_spec_bytes:,}-byte limit (board.max_spec_bytes)"
+            ) from None
+        except ArtifactNotFound:
+            raise SpecError(f"spec {cid} could not be fetched: not in the artifact store") from None
+        except ArtifactError as exc:
+            if exc.retryable:
+                raise
+            raise SpecError(f"spec {cid} could not be fetched: {exc.message}") from None
+        return parse_spec(raw, max_bytes=self.max_spec_bytes)
 
     def status(self, task_id: int) -> BoardTask:
         """The task as the contract holds it now (spec not fetched)."""

@@ -32,6 +32,7 @@ from orchestrator.store.models import (
     RunPublic,
     RunStatus,
     SelfCheck,
+    SpecReadPublic,
     TaskEventPublic,
     TaskPublic,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "RunPublic",
     "RunStatus",
     "SelfCheck",
+    "SpecReadPublic",
     "StaleReview",
     "Store",
     "StoreError",

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -73,15 +74,55 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(parsed, connect_args={"check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
-        return engine
-    if backend == "postgresql":
+    elif backend == "postgresql":
         if parsed.drivername in ("postgresql", "postgresql+psycopg2"):
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_pre_ping=True, **kwargs)
-    raise StoreError(
-        f"unsupported database {backend!r} in {parsed.render_as_string(hide_password=True)}",
-        hint="use sqlite:///path/to/deworker.db or postgresql://user@host:5432/dbname",
-    )
+        engine = create_engine(parsed, pool_pre_ping=True, **kwargs)
+    else:
+        raise StoreError(
+            f"unsupported database {backend!r} in {parsed.render_as_string(hide_password=True)}",
+            hint="use sqlite:///path/to/deworker.db or postgresql://user@host:5432/dbname",
+        )
+    event.listen(engine, "before_cursor_execute", _storable_text, retval=True)
+    return engine
+
+
+#: What no text column can hold on every backend: NUL (PostgreSQL refuses it in text, and it truncates C strings)
+#: and lone surrogates (not encodable as UTF-8, so neither driver can send them).
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def _storable_text(
+    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+) -> tuple[str, Any]:
+    """Every text parameter, on both backends, with NUL and lone surrogates replaced by U+FFFD: text from
+    outside (a spec's CID, a reason, a model's summary) is stored the same way on SQLite and PostgreSQL and can
+    never make a write fail — a failed write on the poll path would stall a board. Specs themselves refuse these
+    characters before they get here (``orchestrator.untrusted``); this is the floor under everything else."""
+    if not _has_unstorable(parameters):
+        return statement, parameters
+    return statement, _cleaned(parameters)
+
+
+def _has_unstorable(params: Any) -> bool:
+    # parameters come as a dict, a tuple of values, or (executemany) a sequence of either
+    if isinstance(params, str):
+        return _UNSTORABLE.search(params) is not None
+    if isinstance(params, dict):
+        return any(_has_unstorable(v) for v in params.values())
+    if isinstance(params, list | tuple):
+        return any(_has_unstorable(v) for v in params)
+    return False
+
+
+def _cleaned(params: Any) -> Any:
+    if isinstance(params, str):
+        return _UNSTORABLE.sub("\ufffd", params)
+    if isinstance(params, dict):
+        return {k: _cleaned(v) for k, v in params.items()}
+    if isinstance(params, list | tuple):
+        return type(params)(_cleaned(v) for v in params)
+    return params
 
 
 def _sqlite_on_connect(dbapi_connection: Any, connection_record: ConnectionPoolEntry) -> None:

@@ -99,6 +99,29 @@ class BoardPublic(BoardBase):
     pass
 
 
+class SpecRead(SQLModel, table=True):
+    """A task whose spec is being read, marked (durably) before the read starts and deleted in the transaction
+    that stores the task: a row still ``reading`` at the next read means the process died reading this spec, and
+    the task is quarantined instead of read again (a spec that crashes the reader cannot crash it twice)."""
+
+    __tablename__ = "spec_read"
+
+    board: str = Field(primary_key=True, max_length=NAME_LEN)
+    board_task_id: int = Field(primary_key=True, sa_type=BigInteger)
+    attempts: int = Field(default=0, description="reads started so far")
+    reading: bool = Field(default=False, description="a read started and did not finish")
+    last_error: str | None = Field(default=None, sa_type=Text, description="why the last read could not finish")
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class SpecReadPublic(SQLModel):
+    """A ``SpecRead`` mark as ``Store.begin_spec_read`` found it."""
+
+    attempts: int = 0
+    reading: bool = False
+    last_error: str | None = None
+
+
 # ----------------------------------------------------------------------------------------------------- tasks
 
 

@@ -66,6 +66,8 @@ from orchestrator.store.models import (
     RunPublic,
     RunStatus,
     SelfCheck,
+    SpecRead,
+    SpecReadPublic,
     Task,
     TaskEvent,
     TaskEventPublic,
@@ -162,6 +164,8 @@ class Store:
                 yield session
         except SQLAlchemyError as exc:
             raise translate(exc, doing=doing) from exc
+        except OverflowError as exc:  # sqlite3 refuses an int beyond 64 bits before SQLAlchemy sees the statement
+            raise StoreError(f"{doing}: a number is too large for the database ({exc})") from exc
 
     @contextmanager
     def _reading(self, doing: str) -> Iterator[Session]:
@@ -212,6 +216,37 @@ class Store:
             return current
 
     # ------------------------------------------------------------------------------------------------- tasks
+
+    def begin_spec_read(self, *, board: str, board_task_id: int) -> SpecReadPublic:
+        """Mark the task's spec as being read (durably: the mark must outlive a crash during the read). Returns the
+        mark as it was before: ``reading`` set means an earlier read never finished — the process died in it."""
+        with self._session(f"marking the spec of task {board}/{board_task_id} as being read") as s:
+            row = s.get(SpecRead, (board, board_task_id))
+            if row is None:
+                row = SpecRead(board=board, board_task_id=board_task_id, updated_at=self._clock())
+                s.add(row)
+            before = SpecReadPublic(attempts=row.attempts, reading=row.reading, last_error=row.last_error)
+            row.attempts += 1
+            row.reading = True
+            row.updated_at = self._clock()
+            return before
+
+    def spec_read_failed(self, *, board: str, board_task_id: int, error: str) -> None:
+        """The read ended without a verdict (the store may answer later): the task is read again next poll."""
+        with self._session(f"recording a failed read of task {board}/{board_task_id}'s spec") as s:
+            row = s.get(SpecRead, (board, board_task_id))
+            if row is not None:
+                row.reading = False
+                row.last_error = error
+                row.updated_at = self._clock()
+
+    def end_spec_read(self, *, board: str, board_task_id: int) -> None:
+        """Clear the ``begin_spec_read`` mark of a task now stored (a mark left by a crash just before this is
+        harmless: a stored task's spec is never read again)."""
+        with self._session(f"clearing the spec-read mark of task {board}/{board_task_id}", durable=False) as s:
+            row = s.get(SpecRead, (board, board_task_id))
+            if row is not None:
+                s.delete(row)
 
     def upsert_discovered(self, *, board_task: BoardTask, actor: str = "poller") -> tuple[TaskPublic, bool]:
         """Store a task seen on a board; returns it and whether it is new. Seeing it again changes nothing.
