@@ -7,6 +7,7 @@ bad configuration or usage, 1 for everything else. ``--debug`` shows the traceba
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from datetime import UTC, datetime
@@ -15,19 +16,20 @@ from typing import TYPE_CHECKING, Annotated, Literal, cast
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from agents.cli import model_app
 from orchestrator.config import Config, load_config
+from orchestrator.errors import ConfigError, DeworkerError, DocumentRefused
 from orchestrator.service_cli import service_app
+from orchestrator.terminal import literal
+from orchestrator.untrusted import printable
 from orchestrator.web.cli import review_app
 from wallets.cli import wallet_app
 
 if TYPE_CHECKING:  # imported lazily at run time: `deworker --help` stays fast
     from orchestrator.bootstrap import Runtime
     from orchestrator.dao import Dao
-from orchestrator.errors import ConfigError, DeworkerError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -138,7 +140,8 @@ def spec_validate(
 
     spec = parse_spec(file.read_bytes(), max_bytes=state.config().board.max_spec_bytes)
     console.print(
-        f"[green]valid[/] {spec.title!r}: {spec.deliverable.kind} deliverable, skills {', '.join(spec.skills)}"
+        f"[green]valid[/] {literal(repr(spec.title))}: {spec.deliverable.kind} deliverable, "
+        f"skills {literal(', '.join(spec.skills))}"
     )
 
 
@@ -216,7 +219,7 @@ def dao_post(
     units = to_base_units(reward, dao.decimals())
     posted = dao.post(task_spec, reward=units, deadline=int(time.time()) + seconds, reviewer=reviewer)
     console.print(
-        f"posted task [bold]{posted.task_id}[/] {task_spec.title!r}: {reward} {dao.symbol()} escrowed, "
+        f"posted task [bold]{posted.task_id}[/] {literal(repr(task_spec.title))}: {reward} {dao.symbol()} escrowed, "
         f"spec {posted.spec_cid}, tx {posted.receipt.tx_hash}"
     )
 
@@ -238,7 +241,7 @@ def dao_tasks() -> None:
             f"{from_base_units(t.reward, decimals):,f} {symbol}",
             datetime.fromtimestamp(t.deadline, UTC).strftime("%Y-%m-%d %H:%M"),
             t.claimant or "-",
-            t.artifact_cid or "-",
+            literal(t.artifact_cid) or "-",
         )
     console.print(table)
 
@@ -340,15 +343,25 @@ def demo(
     raise typer.Exit(0 if ok else 1)
 
 
+class _PrintableFormatter(logging.Formatter):
+    """Log lines quote task text, reasons and node answers: control characters are shown as escapes."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record), keep_lines=True)
+
+
 def main() -> None:
     """Console entry point: run the app, turning Deworker errors into one clear line."""
+    handler = logging.StreamHandler()  # what logging's last-resort handler did (warnings, to stderr), made safe
+    handler.setFormatter(_PrintableFormatter("%(message)s"))
+    logging.getLogger().addHandler(handler)
     try:
         app()
     except DeworkerError as exc:
         if state.debug:
             raise
         # messages quote config values and task text: printed as written, never as markup
-        err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {literal(exc.message)}", highlight=False, soft_wrap=True)
         if exc.hint:
-            err_console.print(f"[bold]fix:[/] {escape(exc.hint)}", highlight=False, soft_wrap=True)
-        sys.exit(2 if isinstance(exc, ConfigError) else 1)
+            err_console.print(f"[bold]fix:[/] {literal(exc.hint)}", highlight=False, soft_wrap=True)
+        sys.exit(2 if isinstance(exc, ConfigError | DocumentRefused) else 1)  # 2: the input is wrong

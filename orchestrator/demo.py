@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -60,6 +59,7 @@ from orchestrator.matching import MatchingConfig
 from orchestrator.ports import ArtifactStore, Chain
 from orchestrator.service import FleetAgent, Orchestrator
 from orchestrator.store import Store, make_engine, migrate
+from orchestrator.terminal import literal
 from wallets.config import WalletsConfig
 from wallets.fleet import WalletFleet
 from wallets.journal import Journal
@@ -449,11 +449,11 @@ def _report(console: Console, store: Store, dao: Dao, fleet: WalletFleet, agents
         pnl = pnl_task.get(t.id)
         table.add_row(
             str(t.board_task_id),
-            escape(t.title) if t.title else "(bad spec)",  # task text and reasons are untrusted: never markup
+            literal(t.title) if t.title else "(bad spec)",  # task text and reasons are untrusted: never markup
             f"{from_base_units(t.reward, decimals):f} {symbol}",
             t.state.value,
             t.agent_name or "-",
-            escape((t.state_reason or "")[:120]),
+            literal((t.state_reason or "")[:120]),
             str(pnl.gas_wei) if pnl else "0",
             f"{Decimal(pnl.llm_usd_micro) / 1_000_000:f}" if pnl else "0",
         )

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console, Group
 from rich.live import Live
-from rich.markup import escape
 from rich.table import Table
 
 from orchestrator.config import ReviewMode
@@ -28,6 +27,7 @@ from orchestrator.matching import MatchingConfig
 from orchestrator.service import IN_HAND, CycleReport, FleetAgent, Orchestrator
 from orchestrator.store import PnL, Store, TaskPublic
 from orchestrator.store.queries import DayMoney, Queries, TaskPage
+from orchestrator.terminal import literal
 from orchestrator.tokens import TokenBook, units
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ def fleet_table(store: Store, queries: Queries, book: TokenBook) -> Table:
         table.add_row(
             agent.name,
             agent.address,
-            "\n".join(f"{t.board}/{t.board_task_id} {escape(t.title or '')}" for t in mine) or "-",
+            "\n".join(f"{t.board}/{t.board_task_id} {literal(t.title or '')}" for t in mine) or "-",
             "\n".join(t.state.value for t in mine) or "idle",
             str(counts.get(agent.name, {}).get(TaskState.PAID, 0)),
             _money(money.rewards, book),
@@ -153,11 +153,11 @@ def tasks_table(page: TaskPage, book: TokenBook, *, state: TaskState | None, off
         table.add_row(
             str(t.id),
             f"{t.board}/{t.board_task_id}",
-            escape(t.title) if t.title else "(bad spec)",  # task text and reasons are untrusted: never markup
+            literal(t.title) if t.title else "(bad spec)",  # task text and reasons are untrusted: never markup
             book.format(t.reward, t.token),
             t.state.value,
             t.agent_name or "-",
-            escape(t.state_reason or ""),
+            literal(t.state_reason or ""),
             str(t.revision_count),
         )
     return table

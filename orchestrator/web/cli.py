@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from orchestrator.config import secret_from_env
 from orchestrator.errors import ConfigError
+from orchestrator.terminal import literal
+from orchestrator.untrusted import printable
 from orchestrator.web.config import Role, WebConfig, WebSettings, is_loopback
 
 if TYPE_CHECKING:  # imported lazily: `deworker --help` stays fast
@@ -169,7 +170,8 @@ def list_pending() -> None:
     self-check, revision, agent, title), so the CID can be copied or cut out by scripts."""
     for p in _context().runtime.db.pending_reviews():
         t, a = p.task, p.artifact
-        print(f"{t.id}\t{a.cid}\t{a.self_check}\trev {a.revision}\t{t.agent_name or '-'}\t{t.title or ''}")
+        title = printable(t.title or "")  # a tab or an escape in a title must not shift columns or drive the terminal
+        print(f"{t.id}\t{a.cid}\t{a.self_check}\trev {a.revision}\t{t.agent_name or '-'}\t{title}")
 
 
 @review_app.command("show")
@@ -181,10 +183,12 @@ def show(task_id: Annotated[int, typer.Argument(help="Task id.")]) -> None:
     ctx = _context()
     rt = ctx.runtime
     task = rt.db.get_task(task_id=task_id)
-    console.print(f"task {task.id}: [bold]{escape(task.title or '')}[/] — {task.state}, agent {task.agent_name or '-'}")
+    console.print(
+        f"task {task.id}: [bold]{literal(task.title or '')}[/] — {task.state}, agent {task.agent_name or '-'}"
+    )
     for r in rt.db.reviews(task_id=task_id):  # what earlier reviewers (and the DAO) said, oldest first
-        said = f": {escape(r.feedback)}" if r.feedback else ""
-        line = f"  {r.at:%Y-%m-%d %H:%M} UTC  {r.decision} by {escape(r.reviewer)} of {r.artifact_cid}{said}"
+        said = f": {literal(r.feedback)}" if r.feedback else ""
+        line = f"  {r.at:%Y-%m-%d %H:%M} UTC  {r.decision} by {literal(r.reviewer)} of {r.artifact_cid}{said}"
         console.print(line, soft_wrap=True)  # soft wrap: a CID or a path is never broken across lines
     if task.artifact_cid is None:
         console.print("no artifact yet")
@@ -193,7 +197,7 @@ def show(task_id: Annotated[int, typer.Argument(help="Task id.")]) -> None:
     settings = WebSettings.resolve(ctx.web, data_dir=rt.config.data_dir)
     renderer = ArtifactRenderer(rt.store, cache_dir=settings.cache_dir, preview_bytes=ctx.web.preview_kib * 1024)
     for f in renderer.files(task.artifact_cid):
-        console.print(f"  {escape(f.path)}  ({f.size:,} bytes)  {escape(str(f.location))}", soft_wrap=True)
+        console.print(f"  {literal(f.path)}  ({f.size:,} bytes)  {literal(str(f.location))}", soft_wrap=True)
 
 
 def _decide(task_id: int, cid: str, decision: ReviewDecision, feedback: str | None, reviewer: str | None) -> None:
