@@ -228,6 +228,8 @@ class Orchestrator:
         it, the next poll quarantines it instead of reading it again."""
         if self.store.find_task(board=bt.board, board_task_id=bt.task_id) is not None:
             return 0  # polled again after a crash between storing it and saving the cursor
+        if bt.quarantine_reason is not None:  # the board could not even list it properly
+            return self._store_discovered(bt)
         mark = self.store.begin_spec_read(board=bt.board, board_task_id=bt.task_id)
         if mark.reading:
             return self._store_discovered(replace(bt, quarantine_reason=INTERRUPTED_READ))

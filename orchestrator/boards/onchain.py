@@ -76,11 +76,32 @@ class OnchainTaskBoard:
         )
         tasks = []
         for log in logs:
-            event = self.abi.decode_log(log)
+            try:
+                event = self.abi.decode_log(log)
+            except Exception as exc:  # a poster's string that is not UTF-8 (a Vyper String holds any bytes)
+                tasks.append(self._undecodable_post(log.topics, exc))
+                continue
             if event is None:  # pragma: no cover - we filter on topic0
                 continue
             tasks.append(self._task_from_post(event.args))
         return tasks, head + 1
+
+    def _undecodable_post(self, topics: tuple[bytes, ...], exc: Exception) -> BoardTask:
+        """A ``TaskPosted`` event whose data does not decode: its task (the id is an indexed topic) is quarantined
+        instead of failing every poll of the board."""
+        zero = "0x" + "0" * 40
+        return BoardTask(
+            board=self.name,
+            task_id=int.from_bytes(topics[1], "big"),
+            poster=zero,
+            token=zero,
+            reward=0,
+            deadline=0,
+            reviewer=zero,
+            spec_cid="",
+            status=BoardStatus.OPEN,
+            quarantine_reason=f"the board's TaskPosted event could not be decoded ({type(exc).__name__})",
+        )
 
     def _task_from_post(self, args: dict[str, Any]) -> BoardTask:
         return BoardTask(
