@@ -76,7 +76,7 @@ def test_spec_validate_and_schema(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({**SPEC, "skills": []}))
     proc = deworker("spec", "validate", str(bad), cwd=tmp_path, ok=False)
-    assert proc.returncode == 1 and "skills" in proc.stderr
+    assert proc.returncode == 2 and "skills" in proc.stderr
     schema = json.loads(deworker("spec", "schema", cwd=tmp_path).stdout)
     assert schema["$id"].endswith("task-spec@1.json")
 

@@ -154,3 +154,81 @@ def test_deworker_run_earns_and_stops_cleanly_on_sigterm(
     assert tasks.count("paid") >= 1 and "ada" in tasks
     status = deworker("status", cwd=tmp_path, env=env).stdout
     assert "ada" in status and address.group(0) in status
+
+
+@pytest.mark.anvil
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_hostile_specs_do_not_stop_deworker_run(
+    devnet: dict[str, str],  # noqa: F811  (the fixture imported above)
+    model_url: str,
+    tmp_path: Path,
+    backend: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    """Regression: a spec nested 100,000 levels deep segfaulted every operator polling the board (and again on each
+    restart), and a spec with NUL stalled the board on PostgreSQL. Now both are quarantined, the honest task posted
+    after them is discovered and paid, and the process never exits."""
+    from orchestrator.artifacts import LocalArtifactStore
+    from orchestrator.dao import Dao
+
+    config = {
+        "agents": {
+            "profiles": [
+                {
+                    "name": "ada",
+                    "skills": ["writing"],
+                    "wallet": "ada",
+                    "model": {"base_url": model_url, "model": "test-model", "tool_choice_auto": False},
+                }
+            ]
+        },
+        "service": {"poll_interval": 0.5, "reconcile_interval": 2},
+    }
+    if backend == "postgresql":
+        config["db"] = {"url": request.getfixturevalue("pg_engine").url.render_as_string(hide_password=False)}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    env = {k: v for k, v in devnet.items() if k != "URL"} | {"DEWORKER_WALLET_PASSPHRASE": PASSPHRASE}
+    made = deworker("wallet", "new", "ada", cwd=tmp_path, env=env).stdout
+    address = re.search(r"0x[0-9a-fA-F]{40}", made)
+    assert address, made
+    data_dir = Path(env["DEWORKER_DATA_DIR"])
+    addresses = json.loads((data_dir / "addresses.json").read_text())["31337"]
+    with RpcChain(devnet["URL"]) as chain:
+        dao_key = anvil_dev_accounts(1)[0].private_key
+        TxSender(chain, Account.from_key(dao_key)).send(address.group(0), value=10**18)
+        dao = Dao(
+            chain=chain,
+            signer=TxSender(chain, Account.from_key(dao_key)),
+            store=LocalArtifactStore(data_dir / "artifacts"),
+            board=addresses["board"],
+            token=addresses["token"],
+        )
+        deadline = int(time.time()) + 86_400
+        dao.post_raw(b"[" * 100_000 + b"]" * 100_000, reward=10**18, deadline=deadline)
+        dao.post_raw(json.dumps({**SPEC, "title": "nul\u0000title"}).encode(), reward=10**18, deadline=deadline)
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(SPEC))
+    deworker("dao", "post", "--spec", str(spec), "--reward", "40", cwd=tmp_path, env=env)  # task 3, honest
+
+    db_url = config.get("db", {}).get("url") or f"sqlite:///{data_dir / 'deworker.db'}"  # type: ignore[attr-defined]
+    store = Store(make_engine(db_url))
+
+    def state_of(task_id: int) -> TaskState | None:
+        try:
+            task = store.find_task(board="main", board_task_id=task_id)
+        except Exception:  # the service has not created its tables yet
+            return None
+        return None if task is None else task.state
+
+    proc = _start(tmp_path, env)
+    try:
+        _wait("the honest task submitted", lambda: state_of(3) is TaskState.SUBMITTED, proc)
+        assert state_of(1) is TaskState.QUARANTINED and state_of(2) is TaskState.QUARANTINED
+        deworker("dao", "approve", "3", cwd=tmp_path, env=env)
+        _wait("the honest task paid", lambda: state_of(3) is TaskState.PAID, proc)
+        assert proc.poll() is None  # never exited
+    finally:
+        if proc.poll() is None:
+            _stop(proc)
+    tasks = deworker("tasks", cwd=tmp_path, env=env).stdout
+    assert ("\x00" not in tasks and "nested 100,000 levels deep" in tasks.replace("\n", " ")) or "quarantined" in tasks
