@@ -231,4 +231,4 @@ def test_hostile_specs_do_not_stop_deworker_run(
         if proc.poll() is None:
             _stop(proc)
     tasks = deworker("tasks", cwd=tmp_path, env=env).stdout
-    assert ("\x00" not in tasks and "nested 100,000 levels deep" in tasks.replace("\n", " ")) or "quarantined" in tasks
+    assert "\x00" not in tasks and "quarantin" in tasks.lower()  # the NUL title is never printed raw
