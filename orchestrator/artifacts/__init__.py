@@ -1,9 +1,11 @@
 """Content-addressed artifact storage with CIDs identical to ``ipfs add --cid-version=1 --raw-leaves``.
 
 ``unixfs`` builds and reads the UnixFS block DAGs (pure format code: CIDs, dag-pb, the balanced file layout,
-directories); ``local`` is the ``ArtifactStore`` adapter that keeps the blocks in a local directory.
+directories); ``car`` reads and writes CARv1 archives; ``local`` is the ``ArtifactStore`` adapter that keeps
+the blocks in a local directory.
 """
 
+from orchestrator.artifacts.car import CarHeader, CarReader, dag_blocks, iter_car, read_car, write_car
 from orchestrator.artifacts.local import LocalArtifactStore
 from orchestrator.artifacts.unixfs import (
     CHUNK_SIZE,
@@ -25,13 +27,19 @@ __all__ = [
     "MAX_LINKS",
     "BlockSink",
     "BlockSource",
+    "CarHeader",
+    "CarReader",
     "Cid",
     "DagRef",
     "LocalArtifactStore",
     "add_bytes",
     "add_path",
     "add_stream",
+    "dag_blocks",
     "export_path",
+    "iter_car",
     "iter_file",
+    "read_car",
     "walk_dag",
+    "write_car",
 ]

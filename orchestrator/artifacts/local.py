@@ -74,6 +74,22 @@ class LocalArtifactStore:
         except ArtifactNotFound:
             return False
 
+    # Block-level access, for the stores that keep this one as their cache and for the gateway that serves it.
+
+    def has_block(self, cid: Cid) -> bool:
+        """Whether the block is stored (not read nor verified)."""
+        return self._block_path(cid).is_file()
+
+    def get_block(self, cid: Cid) -> bytes:
+        """One block's bytes, verified against ``cid``: ``ArtifactNotFound``, ``ArtifactCorrupt``."""
+        return self._read_block(cid)
+
+    def put_block(self, cid: Cid, block: bytes) -> None:
+        """Store one block that came from elsewhere: it is verified against ``cid`` first (``ArtifactCorrupt``),
+        so nothing unverified is ever kept."""
+        cid.verify(block)
+        self._write_block(cid, block)
+
     def _block_path(self, cid: Cid) -> Path:
         return self._blocks / str(cid)
 
