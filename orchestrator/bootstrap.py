@@ -128,8 +128,14 @@ class Runtime:
         return chain
 
     @cached_property
-    def store(self) -> ArtifactStore:
+    def local_artifacts(self) -> LocalArtifactStore:
+        """The blocks on this machine (``artifacts.path``): the whole store for ``kind: local``, the cache of
+        every other kind, and what ``deworker artifact serve`` serves."""
         return LocalArtifactStore(self.config.artifacts_path)
+
+    @cached_property
+    def store(self) -> ArtifactStore:
+        return self.local_artifacts
 
     @cached_property
     def engine(self) -> Engine:

@@ -16,7 +16,8 @@ pydantic) are translated where they happen (``raise ChainError(...) from exc``) 
     ├── DocumentRefused                 a document from outside breaks a parsing limit or a text rule
     │   └── SpecError                   a task spec is malformed, oversized, unreachable: the task is quarantined
     ├── ArtifactError
-    │   ├── ArtifactNotFound
+    │   ├── ArtifactNotFound            no source holds it (every gateway answered 404)
+    │   ├── ArtifactUnavailable         retryable: no source could answer now (timeouts, wrong bytes, refused)
     │   ├── ArtifactTooLarge            larger than the caller's limit (checked before reading the content)
     │   └── ArtifactCorrupt             stored bytes do not hash to the CID asked for
     └── LifecycleError                  a task state transition the lifecycle table does not allow
@@ -109,6 +110,10 @@ class ArtifactError(DeworkerError):
 
 class ArtifactNotFound(ArtifactError):
     """The store holds no content for this CID."""
+
+
+class ArtifactUnavailable(ArtifactError):
+    """No source could answer now (timeouts, refused connections, wrong bytes): worth trying again later."""
 
 
 class ArtifactTooLarge(ArtifactError):

@@ -143,7 +143,8 @@ class Signer(Protocol):
 @runtime_checkable
 class ArtifactStore(Protocol):
     """Content-addressed storage. CIDs are CIDv1 with raw leaves, identical to ``ipfs add --cid-version=1
-    --raw-leaves``. Adapters: ``LocalArtifactStore`` (later ``IpfsArtifactStore``)."""
+    --raw-leaves``. Adapters: ``LocalArtifactStore``, and the
+    remote kinds of ``orchestrator.artifacts`` that keep a local store as their cache."""
 
     def put_bytes(self, data: bytes) -> str: ...
 
@@ -161,6 +162,17 @@ class ArtifactStore(Protocol):
         ...
 
     def has(self, cid: str) -> bool: ...
+
+    def publish(self, cid: str) -> None:
+        """Make a DAG this store holds reachable by other parties (Kubo: add and pin it); a no-op for a store
+        others already read from. Idempotent. ``ArtifactUnavailable`` when the remote cannot be reached now."""
+        ...
+
+    def confirm_published(self, cid: str) -> bool:
+        """Read the DAG back through the configured gateways, bypassing every local copy, each block verified.
+        True when one gateway served all of it, False when no gateway is configured; raises
+        ``ArtifactUnavailable`` (retryable) when none could, with each gateway's reason."""
+        ...
 
 
 # ------------------------------------------------------------------------------------------------------ boards

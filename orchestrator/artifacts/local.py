@@ -74,6 +74,15 @@ class LocalArtifactStore:
         except ArtifactNotFound:
             return False
 
+    def publish(self, cid: str) -> None:
+        """Nothing to push: others read this store through ``deworker artifact serve``. Checks the DAG is whole."""
+        if not self.has(cid):
+            raise ArtifactNotFound(f"{cid} is not (wholly) in the artifact store at {self.root}")
+
+    def confirm_published(self, cid: str) -> bool:
+        """A local store alone has no gateways to read back through."""
+        return False
+
     # Block-level access, for the stores that keep this one as their cache and for the gateway that serves it.
 
     def has_block(self, cid: Cid) -> bool:
