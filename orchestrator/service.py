@@ -5,7 +5,7 @@ and one policy-gated ``KeystoreWallet`` per agent.
 Crash safety. Every money step is persisted before and after it runs::
 
     DISCOVERED --match--> CLAIMING (agent chosen; persisted) --claim tx (journaled by the wallet)--> CLAIMED
-    APPROVED --submit--> SUBMITTING (artifact CID; persisted) --submit tx (journaled)--> SUBMITTED
+    APPROVED --submit--> SUBMITTING (artifact CID; persisted) --publish, read back, submit tx (journaled)--> SUBMITTED
 
 A task found in CLAIMING or SUBMITTING that this process did not put there (a restart, or a node that did not
 answer) is resolved from the chain, never by sending blindly: the wallet's ``recover()`` settles its journaled
@@ -544,6 +544,12 @@ class Orchestrator:
                 return self._move(task, S.SUBMITTED, agent.name, "submission confirmed on the board", receipt=receipt)
             if not (bt.status is BoardStatus.CLAIMED and self._is_ours(bt, agent)):
                 return self._move(task, S.ABANDONED, agent.name, f"our claim is gone: {bt.status.name}")
+        # Publish before the transaction that names the CID: the DAO must be able to fetch what it is asked to pay
+        # for. A failed publish or read-back is retryable (ArtifactUnavailable): the task waits in SUBMITTING with
+        # its claim, and the next attempt resolves it from the chain as above.
+        self.artifacts.publish(cid)
+        if self.artifacts.confirm_published(cid):
+            log.info("task %s: artifact %s read back through the gateways, every block verified", task.id, cid)
         self._hook("submitting")
         try:
             # the board refuses a submit after the deadline (or the claim's expiry, which is never later)
