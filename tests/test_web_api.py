@@ -289,6 +289,50 @@ def test_wrong_passwords_are_rate_limited(web: WebEnv) -> None:
     assert SESSION_COOKIE not in client.cookies
 
 
+def test_one_reviewer_mistyping_does_not_lock_out_the_others_behind_the_same_address(web: WebEnv) -> None:
+    """Regression: five wrong passwords for one account locked out every reviewer behind the same address (an
+    office, a TLS proxy). Accounts and addresses are now counted apart, with a larger allowance per address."""
+    web.users.add_user(name="carol", password=PASSWORD, role=Role.REVIEWER)
+    web.users.add_user(name="dave", password=PASSWORD, role=Role.REVIEWER)
+    client = web.client()  # one client address for both
+    for _ in range(web.settings.config.login_attempts):
+        assert login(client, "carol", "wrong password!").status_code == 401
+    assert login(client, "carol").status_code == 429
+    assert login(web.client(), "dave").status_code == 303
+
+
+def test_an_address_is_limited_on_its_own_count(web: WebEnv) -> None:
+    limiter = LoginLimiter(web.engine, attempts=2, address_attempts=5, window=60, clock=lambda: 1000.0)
+    for i in range(5):
+        assert limiter.retry_after(f"name:user{i}", "ip:10.0.0.1") == 0
+        limiter.failed(f"name:user{i}", "ip:10.0.0.1")
+    assert limiter.retry_after("name:user0") == 0  # one failure of 2 allowed
+    assert limiter.retry_after("name:somebody-else", "ip:10.0.0.1") == 61  # the address used its 5
+    assert limiter.retry_after("name:somebody-else", "ip:10.0.0.2") == 0
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "counted"),
+    [
+        ("127.0.0.1", "203.0.113.5", "203.0.113.5"),  # from the trusted proxy: its header is believed
+        ("127.0.0.1", "6.6.6.6, 203.0.113.5", "203.0.113.5"),  # the client wrote the left part: ignored
+        ("127.0.0.1", "203.0.113.5, 10.1.2.3", "203.0.113.5"),  # two trusted proxies in a row
+        ("198.51.100.7", "203.0.113.5", "198.51.100.7"),  # not a proxy of ours: a forged header
+        ("127.0.0.1", "not-an-address", "127.0.0.1"),
+    ],
+)
+def test_forwarded_addresses_are_believed_only_from_trusted_proxies(
+    sqlite_engine: Engine, tmp_path: Path, peer: str, forwarded: str, counted: str
+) -> None:
+    web = build_env("sqlite", sqlite_engine, tmp_path, trusted_proxies=["127.0.0.1", "10.0.0.0/8"])
+    client = TestClient(web.app, follow_redirects=False, client=(peer, 50000))
+    page = client.get("/login")
+    data = {"name": "nobody", "password": "wrong password!", "csrf_token": csrf_of(page.text)}
+    assert client.post("/login", data=data, headers={"X-Forwarded-For": forwarded}).status_code == 401
+    limiter: LoginLimiter = web.app.state.services.limiter
+    assert limiter.failures(f"ip:{counted}") == 1
+
+
 def test_login_limiter_window_slides(web: WebEnv) -> None:
     now = [1000.0]
     limiter = LoginLimiter(web.engine, attempts=3, window=60, clock=lambda: now[0])
@@ -700,6 +744,10 @@ def test_cli_accounts_and_decisions(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert "notes.md" in runner.invoke(review_app, ["show", str(task_id)]).output
     stale = runner.invoke(review_app, ["approve", str(task_id), "--cid", "bafkold"])
     assert stale.exit_code != 0 and env.store.get_task(task_id=task_id).state is S.AWAITING_REVIEW
+    for name in ("nobody-exists", "victor"):  # --as must be an active account that may decide (victor: a viewer)
+        impostor = runner.invoke(review_app, ["approve", str(task_id), "--cid", cid, "--as", name])
+        assert impostor.exit_code != 0 and env.store.reviews(task_id=task_id) == []
+    assert runner.invoke(review_app, ["add-user", "ops"]).exit_code == 0
     more = "More [bold]tests[/bold]"  # feedback is untrusted text: shown as written, never as terminal markup
     sent = runner.invoke(review_app, ["request-changes", str(task_id), "--cid", cid, "--feedback", more, "--as", "ops"])
     assert sent.exit_code == 0, sent.output

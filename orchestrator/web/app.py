@@ -78,7 +78,10 @@ def create_app(
             artifacts, cache_dir=settings.cache_dir, preview_bytes=settings.config.preview_kib * 1024
         ),
         limiter=LoginLimiter(
-            engine, attempts=settings.config.login_attempts, window=settings.config.login_window_seconds
+            engine,
+            attempts=settings.config.login_attempts,
+            address_attempts=settings.config.login_attempts_per_address,
+            window=settings.config.login_window_seconds,
         ),
     )
     app.state.templates = templates(settings.tokens)

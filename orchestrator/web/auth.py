@@ -14,9 +14,10 @@ Must not import ``orchestrator.web.routes`` (routes import this).
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated
@@ -77,17 +78,31 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 class LoginLimiter:
-    """At most ``attempts`` failed logins per key (a name, a client address) in a sliding ``window`` of seconds.
+    """At most ``attempts`` failed logins per account and ``address_attempts`` per client address, each counted on
+    its own, in a sliding ``window`` of seconds. Keys are ``name:<account>`` or ``ip:<address>``.
 
     The failures are rows of ``login_failure`` in the orchestrator's database, so the limit survives a restart
     and holds across several ``deworker review serve`` processes on one database. Rows older than the window are
     deleted whenever a new failure is written, so the table stays as small as the attack."""
 
-    def __init__(self, engine: Engine, *, attempts: int, window: float, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        attempts: int,
+        window: float,
+        address_attempts: int | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._engine = engine
         self.attempts = attempts
+        self.address_attempts = attempts if address_attempts is None else address_attempts
         self.window = window
         self._clock = clock
+
+    def limit(self, key: str) -> int:
+        """The failures allowed per window for a key of this kind."""
+        return self.address_attempts if key.startswith("ip:") else self.attempts
 
     @contextmanager
     def _session(self, doing: str) -> Iterator[Session]:
@@ -107,7 +122,7 @@ class LoginLimiter:
         )
         with self._session("reading failed logins") as s:
             rows = s.exec(query).all()
-        wait = max((float(oldest) + self.window - now for _, n, oldest in rows if n >= self.attempts), default=0.0)
+        wait = max((float(oldest) + self.window - now for key, n, oldest in rows if n >= self.limit(key)), default=0.0)
         return int(wait) + 1 if wait > 0 else 0
 
     def failed(self, *keys: str) -> None:
@@ -135,6 +150,31 @@ class LoginLimiter:
 def _limit_key(key: str) -> str:
     """A key as stored: names are at most 64 characters (the login form), so this only guards the column."""
     return key[:LIMIT_KEY_LEN]
+
+
+def client_address(request: Request, trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> str:
+    """The address a request comes from. ``X-Forwarded-For`` is believed only when the peer is one of the
+    ``trusted`` proxies, and then read from the right: the first address that is not a trusted proxy is the
+    client (anything to its left was written by the client itself and proves nothing)."""
+    peer = request.client.host if request.client else "unknown"
+    if not trusted or not _in(peer, trusted):
+        return peer
+    hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _in(hop, trusted):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return peer  # garbage where an address should be: count it against the proxy itself
+    return peer
+
+
+def _in(address: str, networks: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
 
 
 # ----------------------------------------------------------------------------------------------- page sessions

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestrator.config import secret_from_env
-from orchestrator.errors import ConfigError
+from orchestrator.errors import DeworkerError
 from orchestrator.terminal import literal
 from orchestrator.untrusted import printable
 from orchestrator.web.config import Role, WebConfig, WebSettings, is_loopback
@@ -201,17 +201,37 @@ def show(task_id: Annotated[int, typer.Argument(help="Task id.")]) -> None:
 
 
 def _decide(task_id: int, cid: str, decision: ReviewDecision, feedback: str | None, reviewer: str | None) -> None:
-    actor = reviewer or f"cli:{getpass.getuser()}"
-    if len(actor) > 64:
-        raise ConfigError(f"reviewer name {actor!r} is longer than 64 characters", hint="pass a shorter --as NAME")
-    review = _context().runtime.db.record_review(
+    ctx = _context()
+    actor = f"cli:{getpass.getuser()}" if reviewer is None else _deciding_account(ctx, reviewer)
+    review = ctx.runtime.db.record_review(
         task_id=task_id, artifact_cid=cid, decision=decision, reviewer=actor, feedback=feedback
     )
     console.print(f"task {task_id}: {review.decision} of {review.artifact_cid} recorded as {review.reviewer}")
 
 
+def _deciding_account(ctx: _Context, name: str) -> str:
+    """``--as NAME`` puts NAME in the audit trail, so it must be an existing, active account allowed to decide."""
+    account = next((u for u in ctx.runtime.users.users() if u.name == name), None)
+    if account is None:
+        raise DeworkerError(
+            f"there is no reviewer account named {literal(name)!r}",
+            hint=f"create it with `deworker review add-user {literal(name)}`, or leave out --as to decide as cli:$USER",
+        )
+    if account.disabled:
+        raise DeworkerError(f"reviewer account {name!r} is disabled", hint="an active account must decide")
+    if account.role is not Role.REVIEWER:
+        raise DeworkerError(
+            f"reviewer account {name!r} is a {account.role.value}: it may look, not decide",
+            hint="decide as an account with the reviewer role",
+        )
+    return account.name
+
+
 CidOption = Annotated[str, typer.Option("--cid", help="The artifact CID you reviewed (see `list` or `show`).")]
-AsOption = Annotated[str | None, typer.Option("--as", help="Reviewer name in the audit trail (default cli:$USER).")]
+AsOption = Annotated[
+    str | None,
+    typer.Option("--as", help="Decide as this reviewer account (it must exist and be active; default cli:$USER)."),
+]
 
 
 @review_app.command("approve")

@@ -14,7 +14,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork
 
 from orchestrator.tokens import TokenBook
 
@@ -40,7 +40,19 @@ class WebConfig(BaseModel):
         default=False, description="mark cookies Secure: set it when a TLS proxy is in front (the browser needs https)"
     )
     session_hours: float = Field(default=12.0, gt=0, le=24 * 30, description="a login lasts this long")
-    login_attempts: int = Field(default=5, ge=1, le=1000, description="failed logins per name or address per window")
+    login_attempts: int = Field(default=5, ge=1, le=1000, description="failed logins per account per window")
+    login_attempts_per_address: int = Field(
+        default=50,
+        ge=1,
+        le=100_000,
+        description="failed logins per client address per window, counted apart from the accounts': many "
+        "reviewers can share one address (an office, a VPN), so one of them mistyping never locks out the others",
+    )
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="addresses or networks of the reverse proxies in front (e.g. [127.0.0.1]); only a request "
+        "arriving from one of them has its client address taken from X-Forwarded-For",
+    )
     login_window_seconds: int = Field(default=300, ge=1, le=86_400, description="the rate limit's sliding window")
     preview_kib: int = Field(default=256, ge=1, le=10_240, description="larger files show only this much, inline")
     inbox_poll_seconds: float = Field(

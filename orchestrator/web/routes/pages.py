@@ -27,6 +27,7 @@ from orchestrator.web.auth import (
     ReviewerSessionDep,
     ServicesDep,
     SessionDep,
+    client_address,
     new_login_csrf,
     same_origin,
 )
@@ -118,7 +119,7 @@ def login(
     next_url = _safe_next(next)
     if not cookie or not csrf_token or not hmac.compare_digest(cookie, csrf_token):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong CSRF token: reload the login page")
-    client = request.client.host if request.client else "unknown"
+    client = client_address(request, services.settings.config.trusted_proxies)
     keys = (f"name:{name.lower()}", f"ip:{client}")
     wait = services.limiter.retry_after(*keys)
     if wait:
