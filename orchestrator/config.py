@@ -118,6 +118,12 @@ class ServiceConfig(_Section):
     claim_margin: int = Field(
         default=600, ge=0, description="release a claim whose TTL or deadline is this many seconds away, unsubmitted"
     )
+    retry_initial_seconds: float = Field(
+        default=5.0, gt=0, le=3600, description="a step that failed with a passing fault waits this long first"
+    )
+    retry_max_seconds: float = Field(
+        default=300.0, gt=0, le=86_400, description="the wait doubles after each such failure, up to this"
+    )
 
 
 class LoggingConfig(_Section):

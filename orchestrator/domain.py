@@ -64,10 +64,12 @@ TRANSITIONS: Mapping[TaskState, frozenset[TaskState]] = {
     S.LOST: frozenset(),
     S.ABANDONED: frozenset(),
     S.REJECTED: frozenset(),
-    S.FAILED: frozenset(),
+    # FAILED -> CLAIMING / SUBMITTING: only an operator's `deworker tasks retry`, after checking the board.
+    S.FAILED: frozenset({S.CLAIMING, S.SUBMITTING}),
 }
 
-TERMINAL_STATES: frozenset[TaskState] = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
+#: States nothing moves a task out of by itself. FAILED is one: only an operator's retry leaves it.
+TERMINAL_STATES: frozenset[TaskState] = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt) | {S.FAILED}
 
 
 def check_transition(current: TaskState, new: TaskState) -> None:

@@ -9,6 +9,7 @@ pydantic) are translated where they happen (``raise ChainError(...) from exc``) 
     ├── ConfigError                     bad or missing configuration: names the key, what was expected, the fix
     ├── ChainError
     │   ├── ChainUnavailable            retryable: connection refused, timeout, HTTP 429/5xx, -32005
+    │   ├── InsufficientFunds           retryable: the sender cannot pay the gas yet (a top-up fixes it)
     │   ├── TransactionReverted         the EVM reverted; carries the decoded reason
     │   └── LogQueryTooLarge            the node refused a log range as too large (the caller splits it)
     ├── BoardError
@@ -67,6 +68,13 @@ class ChainError(DeworkerError):
 
 class ChainUnavailable(ChainError):
     """A transient fault reaching the node (connection, timeout, rate limit). Safe to retry."""
+
+    retryable = True
+
+
+class InsufficientFunds(ChainError):
+    """The node refused a transaction because the sender cannot pay its gas (and value). It passes by itself
+    once the wallet is topped up (the fleet's upkeep does that), so the step is retried with backoff."""
 
     retryable = True
 

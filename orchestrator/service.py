@@ -41,7 +41,7 @@ from agents.ports import AgentRunner, AgentStatus, AgentTask
 from agents.store import store_artifact
 from orchestrator.config import ReviewMode
 from orchestrator.domain import TRANSITIONS, BoardStatus, BoardTask, TaskSpec, TaskState
-from orchestrator.errors import DeworkerError, SpecError, TransactionReverted
+from orchestrator.errors import DeworkerError, LifecycleError, SpecError, TransactionReverted
 from orchestrator.matching import Candidate, MatchingConfig, decide, estimate
 from orchestrator.ports import ArtifactStore, BoardAction, Chain, Receipt, TaskBoard
 from orchestrator.store import (
@@ -139,6 +139,65 @@ def _utc_seconds() -> int:
     return int(time.time())
 
 
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """How long a step that failed with a passing fault (``DeworkerError.retryable``) waits: ``initial`` seconds,
+    doubled after each further failure, at most ``maximum`` (``service.retry_*``)."""
+
+    initial: float = 5.0
+    maximum: float = 300.0
+
+    def delay(self, failures: int) -> float:
+        """The wait after the ``failures``-th failure in a row (1 for the first)."""
+        return float(min(self.maximum, self.initial * 2 ** min(max(failures - 1, 0), 30)))
+
+
+def retry_failed(*, store: Store, board: TaskBoard, task_id: int, now: int, actor: str) -> TaskPublic:
+    """An operator's retry of a task (``deworker tasks retry``): a task waiting out a backoff is tried at once; a
+    FAILED one goes back to SUBMITTING (its claim still ours and valid, an approved artifact in hand) or to
+    CLAIMING (our claim still valid: the claim step confirms it and the agent produces again; or the task open
+    again: it is claimed anew), for ``deworker run`` to pick up. Anything else is refused with the reason."""
+    task = store.get_task(task_id=task_id)
+    if task.state is not S.FAILED:
+        if task.state in ACTIONABLE and task.retry_at is not None:
+            return store.wait(
+                task_id=task.id,
+                reason=task.wait_reason or "retry now",
+                retry_at=datetime.fromtimestamp(now, UTC),
+                expect_version=task.version,
+            )
+        raise LifecycleError(
+            f"task {task_id} is {task.state.value}: only a FAILED task, or one waiting to be tried again, is retried",
+            hint="see `deworker tasks` for what each task is doing",
+        )
+    if task.deadline <= now:
+        raise LifecycleError(f"task {task_id}: its deadline has passed; it cannot be retried")
+    agent = next((a for a in store.agents() if a.name == task.agent_name), None)
+    bt = board.status(task.board_task_id)
+    ours = agent is not None and bt.claimant is not None and bt.claimant.lower() == agent.address.lower()
+    failed_at = next(
+        (e.from_state for e in reversed(store.task_events(task_id=task.id)) if e.to_state is S.FAILED), None
+    )
+    if bt.status is BoardStatus.CLAIMED and ours and bt.claim_expires > now:
+        to = S.SUBMITTING if failed_at is S.SUBMITTING and task.artifact_cid is not None else S.CLAIMING
+    elif bt.status is BoardStatus.OPEN:
+        to = S.CLAIMING
+    else:
+        by = f" by {bt.claimant}" if bt.claimant else ""
+        raise LifecycleError(
+            f"task {task_id} cannot be retried: the board shows it {bt.status.name}{by}"
+            + (" and our claim has expired" if ours else ""),
+            hint="nothing of ours is left on the board for it",
+        )
+    return store.transition(
+        task_id=task.id,
+        to=to,
+        actor=actor,
+        reason=f"retried by the operator (failed at {failed_at})",
+        expect_version=task.version,
+    )
+
+
 class Orchestrator:
     """The service steps over the ports. Thread-safe per task: a task is advanced by one thread at a time."""
 
@@ -157,6 +216,7 @@ class Orchestrator:
         start_block: int = 0,
         claim_margin: int = 600,
         dao_resubmissions: int = 1,
+        backoff: Backoff | None = None,
         clock: Callable[[], int] = _utc_seconds,
         boundary: Boundary | None = None,
     ) -> None:
@@ -172,6 +232,7 @@ class Orchestrator:
         self.start_block = start_block
         self.claim_margin = claim_margin
         self.dao_resubmissions = dao_resubmissions
+        self.backoff = backoff or Backoff()
         self.clock = clock
         self.boundary = boundary
         self._fresh: set[int] = set()  # tasks this process moved to CLAIMING/SUBMITTING: no chain check needed
@@ -699,7 +760,7 @@ class Orchestrator:
             self._busy.add(task_id)
         try:
             task = self.store.get_task(task_id=task_id)
-            while task.state in ACTIONABLE:
+            while task.state in ACTIONABLE and not self._waiting(task):
                 before = (task.state, task.version)
                 task = self._step(task)
                 if (task.state, task.version) == before:
@@ -726,8 +787,7 @@ class Orchestrator:
             return task
         except DeworkerError as exc:
             if exc.retryable:
-                log.warning("task %s: %s (will retry)", task.id, exc)
-                return task
+                return self._wait(task, exc)
             log.error("task %s failed at %s: %s", task.id, task.state, exc)
             current = self.store.get_task(task_id=task.id)
             if current.state in _RELEASABLE:
@@ -739,9 +799,27 @@ class Orchestrator:
                 return self.store.transition(task_id=task.id, to=S.FAILED, actor="orchestrator", reason=str(exc))
             return current
 
+    def _wait(self, task: TaskPublic, exc: DeworkerError) -> TaskPublic:
+        """The step failed with a fault that passes by itself (no gas yet, a node or gateway not answering): the
+        task keeps its state and its claim, says why it waits, and is tried again after the backoff."""
+        current = self.store.get_task(task_id=task.id)
+        delay = self.backoff.delay(current.retries + 1)
+        log.warning("task %s: %s (waiting; tried again in %ds)", task.id, exc.message, delay)
+        retry_at = datetime.fromtimestamp(self.clock() + delay, UTC)
+        try:
+            return self.store.wait(
+                task_id=task.id, reason=exc.message, retry_at=retry_at, expect_version=current.version
+            )
+        except Conflict:
+            return self.store.get_task(task_id=task.id)
+
+    def _waiting(self, task: TaskPublic) -> bool:
+        """Whether the task is waiting out a backoff now."""
+        return task.retry_at is not None and task.retry_at > datetime.fromtimestamp(self.clock(), UTC)
+
     def actionable(self) -> list[TaskPublic]:
-        """Tasks ``advance`` can move now, oldest first."""
-        return [t for t in self.store.resumable() if t.state in ACTIONABLE]
+        """Tasks ``advance`` can move now, oldest first: not those waiting out a backoff."""
+        return [t for t in self.store.resumable() if t.state in ACTIONABLE and not self._waiting(t)]
 
     def cycle(self, *, advance: Callable[[TaskPublic], None] | None = None) -> CycleReport:
         """poll -> match -> advance every actionable task -> collect. ``advance`` hands tasks to a worker pool

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import UTC
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
@@ -24,7 +25,7 @@ from orchestrator.config import ReviewMode
 from orchestrator.domain import TaskState
 from orchestrator.errors import ConfigError
 from orchestrator.matching import MatchingConfig
-from orchestrator.service import IN_HAND, CycleReport, FleetAgent, Orchestrator
+from orchestrator.service import IN_HAND, Backoff, CycleReport, FleetAgent, Orchestrator
 from orchestrator.store import PnL, Store, TaskPublic
 from orchestrator.store.queries import DayMoney, Queries, TaskPage
 from orchestrator.terminal import literal
@@ -110,6 +111,7 @@ def build_orchestrator(
         start_block=rt.deployment().block,
         claim_margin=claim_margin,
         dao_resubmissions=rt.config.review.dao_resubmissions,
+        backoff=Backoff(rt.config.service.retry_initial_seconds, rt.config.service.retry_max_seconds),
     )
 
 
@@ -157,10 +159,18 @@ def tasks_table(page: TaskPage, book: TokenBook, *, state: TaskState | None, off
             book.format(t.reward, t.token),
             t.state.value,
             t.agent_name or "-",
-            literal(t.state_reason or ""),
+            literal(_reason(t)),
             str(t.revision_count),
         )
     return table
+
+
+def _reason(task: TaskPublic) -> str:
+    """The reason shown for a task: why it waits, while it waits out a passing fault; else its last transition's."""
+    if task.wait_reason is not None and task.retry_at is not None:
+        when = task.retry_at.astimezone(UTC).strftime("%H:%M:%S UTC")
+        return f"waiting (try {task.retries + 1} at {when}): {task.wait_reason}"
+    return task.state_reason or ""
 
 
 def earnings_chart(days: list[DayMoney], book: TokenBook, *, width: int = CHART_WIDTH) -> str:
@@ -219,8 +229,17 @@ def status() -> None:
     console.print(fleet_table(rt.db, Queries(rt.engine), rt.token_book()))
 
 
-@service_app.command("tasks")
+tasks_app = typer.Typer(
+    help="Tasks, the newest first, with each one's lifecycle state and the reason of its last transition (or "
+    "why it waits). `deworker tasks retry ID` tries a FAILED or waiting task again.",
+    invoke_without_command=True,
+)
+service_app.add_typer(tasks_app, name="tasks")
+
+
+@tasks_app.callback()
 def tasks(
+    ctx: typer.Context,
     state: Annotated[
         TaskState | None, typer.Option("--state", case_sensitive=False, help="Only tasks in this state.")
     ] = None,
@@ -228,10 +247,33 @@ def tasks(
     page: Annotated[int, typer.Option(min=1, help="Which page (1 = the newest tasks).")] = 1,
 ) -> None:
     """Tasks, the newest first, with each one's lifecycle state and the reason of its last transition."""
+    if ctx.invoked_subcommand is not None:
+        return
     rt = _runtime()
     offset = (page - 1) * limit
     found = Queries(rt.engine).task_page(state=state, limit=limit, offset=offset)
     console.print(tasks_table(found, rt.token_book(), state=state, offset=offset))
+
+
+@tasks_app.command("retry")
+def tasks_retry(
+    task_id: Annotated[int, typer.Argument(help="The task's id (the first column of `deworker tasks`).")],
+) -> None:
+    """Try a task again: one waiting out a backoff is tried at once; a FAILED one whose claim is still ours and
+    valid (or that is open again) goes back to its claim or its submission, for `deworker run` to pick up.
+
+    Example: after `deworker wallet fund ada`, `deworker tasks retry 12` sends the claim that failed for lack of gas.
+    """
+    import getpass
+    import time
+
+    from orchestrator.service import retry_failed
+
+    rt = _runtime()
+    task = retry_failed(
+        store=rt.db, board=rt.board, task_id=task_id, now=int(time.time()), actor=f"cli:{getpass.getuser()}"
+    )
+    console.print(f"task {task.id}: {task.state.value}, tried again by the next `deworker run` cycle")
 
 
 @service_app.command("agents")

@@ -63,9 +63,11 @@ def test_every_state_reaches_a_terminal_state() -> None:
 def test_money_steps_cannot_be_entered_twice() -> None:
     # A task holding a claim can never go back to CLAIMING, nor to SUBMITTING but from APPROVED. The one way back
     # to CLAIMING is from SUBMITTED: the DAO rejected the submission, which reopened the task on the board (our
-    # claim is gone), and the agent claims it again to revise.
+    # claim is gone), and the agent claims it again to revise. FAILED goes back only by an operator's retry, which
+    # checks the board first; and the claim and submit steps then resolve from the chain before sending, as after
+    # a crash (a task they did not just move is never sent blindly).
     for s in TaskState:
-        if s not in {S.DISCOVERED, S.SUBMITTED}:
+        if s not in {S.DISCOVERED, S.SUBMITTED, S.FAILED}:
             assert S.CLAIMING not in TRANSITIONS[s]
-        if s not in {S.APPROVED}:
+        if s not in {S.APPROVED, S.FAILED}:
             assert S.SUBMITTING not in TRANSITIONS[s]

@@ -583,3 +583,66 @@ def test_a_crashed_run_is_accounted_for_when_the_task_is_given_up(world: World) 
     (run,) = world.store.runs(task_id=stored.id)
     assert (run.status, run.cost_usd_micro) == (RunStatus.INTERRUPTED, 27)
     assert world.board.status(task).status is BoardStatus.OPEN
+
+
+# ------------------------------------------------------------------------------------ passing faults, retries
+
+
+def test_a_claim_without_gas_waits_and_goes_through_once_funded(world: World) -> None:
+    """Regression: a claim refused for lack of gas ("insufficient funds for gas * price + value") made the task
+    FAILED for good. It now waits with its reason and a backoff, keeps its place, and is claimed once funded."""
+    from orchestrator.service import retry_failed
+
+    zed = world.fleet.create("zed")  # a wallet nobody funded
+    task = world.post("write a haiku")
+    orch = world.orchestrator([profile("zed")])
+    orch.start()
+    orch.cycle()
+    got = world.store.find_task(board=world.board.name, board_task_id=task)
+    assert got is not None and got.state is S.CLAIMING and got.retries == 1
+    assert got.wait_reason is not None and "insufficient funds" in got.wait_reason.lower(), got.wait_reason
+    assert orch.actionable() == []  # waiting out its backoff: the next cycle sends nothing
+    orch.cycle()
+    assert world.store.get_task(task_id=got.id).retries == 1
+    assert world.board.status(task).status is BoardStatus.OPEN
+
+    world.dao_signer.send(zed.address, value=10**17)  # the operator funds the wallet ...
+    retry_failed(store=world.store, board=world.board, task_id=got.id, now=world.now(), actor="ops")  # ... retries
+    orch.cycle()
+    done = world.store.get_task(task_id=got.id)
+    assert done.state is S.SUBMITTED and done.wait_reason is None and done.retries == 0
+    assert events(world, "TaskClaimed", task) == 1
+
+
+def test_an_operator_retries_a_failed_task_without_a_second_claim(world: World) -> None:
+    from orchestrator.errors import LifecycleError
+    from orchestrator.service import retry_failed
+
+    task = world.post("write a haiku")
+    orch = world.orchestrator([profile("ada")], review_mode="human")
+    orch.start()
+    orch.cycle()
+    got = world.store.find_task(board=world.board.name, board_task_id=task)
+    assert got is not None and got.state is S.AWAITING_REVIEW
+    failed = world.store.transition(task_id=got.id, to=S.ABANDONED, actor="test", reason="given up")
+    with pytest.raises(LifecycleError, match="only a FAILED task"):
+        retry_failed(store=world.store, board=world.board, task_id=failed.id, now=world.now(), actor="ops")
+
+    other = world.post("write a limerick")
+    orch.cycle()
+    second = world.store.find_task(board=world.board.name, board_task_id=other)
+    assert second is not None and second.state is S.AWAITING_REVIEW
+    assert second.artifact_cid is not None
+    world.store.record_review(  # sent back to the agent, whose run then fails for good: the claim is still ours
+        task_id=second.id,
+        artifact_cid=second.artifact_cid,
+        decision=ReviewDecision.REQUEST_CHANGES,
+        reviewer="carol",
+        feedback="shorter",
+    )
+    world.store.transition(task_id=second.id, to=S.FAILED, actor="ada", reason="the model endpoint is gone")
+    retried = retry_failed(store=world.store, board=world.board, task_id=second.id, now=world.now(), actor="ops")
+    assert retried.state is S.CLAIMING
+    orch.cycle()  # the claim step finds our claim on the board: confirmed, not sent again; the agent produces
+    assert world.store.get_task(task_id=second.id).state is S.AWAITING_REVIEW
+    assert events(world, "TaskClaimed", other) == 1

@@ -197,9 +197,17 @@ def test_reviews_that_gave_a_task_up_become_abandon_decisions(tmp_path: Path) ->
     engine = make_engine(f"sqlite:///{tmp_path / 'r.db'}")
     command.upgrade(alembic_config(engine), "0005")
     store = Store(engine, max_revisions=2)
-    task_id = new_task(store)
-    to_review(store, task_id, "bafyv1")
-    with engine.begin() as conn:
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    with engine.begin() as conn:  # rows as the schema of 0005 holds them (today's models have more columns)
+        conn.execute(text("INSERT INTO board (name, kind) VALUES ('main', 'OnchainTaskBoard')"))
+        task_id = conn.execute(
+            text(
+                "INSERT INTO task (board, board_task_id, spec_cid, token, reward, deadline, state, revision_count, "
+                "created_at, updated_at, version) VALUES ('main', 1, 'bafkspec', :token, '1', 0, "
+                "'AWAITING_REVIEW', 0, :at, :at, 1) RETURNING id"
+            ),
+            {"token": "0x" + "11" * 20, "at": at},
+        ).scalar_one()
         conn.execute(
             text(
                 "INSERT INTO review (task_id, artifact_cid, decision, feedback, reviewer, at) "

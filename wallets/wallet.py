@@ -43,7 +43,7 @@ from eth_account.signers.local import LocalAccount
 from orchestrator.chain import NonceTooLow, ReceiptTimeout, SignedTx
 from orchestrator.chain.base import checksum_address
 from orchestrator.chain.tx import decode_eip1559, sign_eip1559
-from orchestrator.errors import ChainError, ChainUnavailable, TransactionReverted
+from orchestrator.errors import ChainError, ChainUnavailable, InsufficientFunds, TransactionReverted
 from orchestrator.ports import Chain, Fees, Receipt
 from wallets.errors import JournalError, NonceDrift, PolicyDenied, TxExpired, TxUncertain
 from wallets.journal import Journal, TxStatus, WalletTx
@@ -198,6 +198,10 @@ class KeystoreWallet:
                 )
                 self._notify("journaled", row)
                 self._broadcast(row)
+        except InsufficientFunds as exc:
+            raise InsufficientFunds(
+                f"wallet {self.name} ({self._address}) cannot pay for this transaction: {exc.message}", hint=exc.hint
+            ) from exc
         except PolicyDenied as exc:
             self.journal.audit(
                 "policy_denied",

@@ -40,6 +40,10 @@ DEFAULT_MAX_LOG_RANGE = 2000
 REVERT_HINT = "the same call reverts again with the same inputs and state: fix the arguments or the state first"
 
 
+#: What to do about ``InsufficientFunds``: a person funds the wallet, or the fleet's upkeep tops it up.
+FUND_HINT = "fund the wallet (`deworker wallet fund NAME`, or let the fleet's gas top-up do it); the step is retried"
+
+
 class NonceTooLow(ChainError):
     """The node refused a transaction because its nonce is already used (or a different transaction holds it).
 

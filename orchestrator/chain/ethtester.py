@@ -11,6 +11,7 @@ Adapter code: must not import web3 or httpx, nor anything above the ports.
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any, cast
 
@@ -25,6 +26,7 @@ from eth_utils.exceptions import ValidationError as EthValidationError
 
 from orchestrator.chain.base import (
     DEFAULT_MAX_LOG_RANGE,
+    FUND_HINT,
     BaseChain,
     DevAccount,
     NonceTooLow,
@@ -33,7 +35,7 @@ from orchestrator.chain.base import (
     explain_mined_failure,
     normalize_tx_hash,
 )
-from orchestrator.errors import ChainError, TransactionReverted
+from orchestrator.errors import ChainError, InsufficientFunds, TransactionReverted
 from orchestrator.ports import BlockRef, Fees, LogEntry, Receipt
 
 GWEI = 10**9
@@ -171,6 +173,8 @@ class EthTesterChain(BaseChain):
             except VMError as exc:
                 raise TransactionReverted(_vm_error_reason(exc)) from exc
             except EthValidationError as exc:
+                if "balance" in str(exc).lower() or "insufficient funds" in str(exc).lower():
+                    raise _insufficient_funds(str(exc)) from exc
                 raise ChainError(f"gas estimate refused: {exc}") from exc
 
     def _send_raw(self, raw_tx: bytes) -> str:
@@ -352,6 +356,12 @@ def _vm_error_reason(exc: VMError) -> str:
     return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
 
 
+def _insufficient_funds(message: str) -> InsufficientFunds:
+    """geth's wording, with py-evm's detail (its ``Sender b'...'`` is the address as raw bytes: left out)."""
+    detail = re.sub(r"Sender b(['\"]).*?\1 ", "", message)
+    return InsufficientFunds(f"insufficient funds for gas * price + value ({detail})", hint=FUND_HINT)
+
+
 def _map_send_error(message: str) -> ChainError:
     lowered = message.lower()
     if "invalid transaction nonce" in lowered:
@@ -367,8 +377,8 @@ def _map_send_error(message: str) -> ChainError:
             f"nonce too high: {message}",
             hint="the in-process chain cannot queue transactions: send nonces in order, without gaps",
         )
-    if "balance" in lowered:
-        return ChainError(f"transaction refused: {message}", hint="fund the sender or lower value/gas/fees")
+    if "balance" in lowered or "insufficient funds" in lowered:
+        return _insufficient_funds(message)
     return ChainError(f"transaction refused: {message}")
 
 

@@ -22,6 +22,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 
 from orchestrator.chain.base import (
     DEFAULT_MAX_LOG_RANGE,
+    FUND_HINT,
     BaseChain,
     NonceTooLow,
     checksum_address,
@@ -29,7 +30,13 @@ from orchestrator.chain.base import (
     explain_mined_failure,
     normalize_tx_hash,
 )
-from orchestrator.errors import ChainError, ChainUnavailable, LogQueryTooLarge, TransactionReverted
+from orchestrator.errors import (
+    ChainError,
+    ChainUnavailable,
+    InsufficientFunds,
+    LogQueryTooLarge,
+    TransactionReverted,
+)
 from orchestrator.ports import BlockRef, Fees, LogEntry, Receipt
 
 GWEI = 10**9
@@ -291,11 +298,10 @@ class RpcChain(BaseChain):
             raise TransactionReverted(reason)
         if method in ("eth_call", "eth_estimateGas") and any(marker in lowered for marker in EVM_HALT_MARKERS):
             raise TransactionReverted(message)  # an exceptional halt fails the same way on every try
-        if method == "eth_sendRawTransaction":
-            if any(marker in lowered for marker in NONCE_USED_MARKERS):
-                raise NonceTooLow(f"{message} (code {code})", hint="resync the nonce from the chain")
-            if "insufficient funds" in lowered:
-                raise ChainError(f"transaction refused: {message}", hint="fund the sender or lower value/gas/fees")
+        if method in ("eth_sendRawTransaction", "eth_estimateGas") and "insufficient funds" in lowered:
+            raise InsufficientFunds(f"transaction refused: {message}", hint=FUND_HINT)
+        if method == "eth_sendRawTransaction" and any(marker in lowered for marker in NONCE_USED_MARKERS):
+            raise NonceTooLow(f"{message} (code {code})", hint="resync the nonce from the chain")
         if code == -32601:
             raise ChainError(
                 f"{self.display_url} does not support {method}: {message}",

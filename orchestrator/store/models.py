@@ -141,6 +141,15 @@ class TaskBase(SQLModel):
     submit_tx_hash: str | None = Field(default=None, max_length=TX_HASH_LEN)
     artifact_cid: str | None = Field(default=None, max_length=CID_LEN, description="the current artifact")
     revision_count: int = Field(default=0, description="changes requested by reviewers so far")
+    wait_reason: str | None = Field(
+        default=None, sa_type=Text, description="why the current step waits to be tried again (a passing fault)"
+    )
+    retry_at: datetime | None = Field(default=None, sa_type=UtcDateTime, description="not tried again before this")
+    retries: int = Field(
+        default=0,
+        sa_column_kwargs={"server_default": "0"},
+        description="tries of the current step that failed with a passing fault",
+    )
     created_at: datetime = Field(sa_type=UtcDateTime)
     updated_at: datetime = Field(sa_type=UtcDateTime)
     version: int = Field(default=1, description="bumped by every change: optimistic locking")

@@ -325,6 +325,16 @@ class Store:
             query = select(Task).where(col(Task.state).not_in(TERMINAL_STATES)).order_by(col(Task.id))
             return [TaskPublic.model_validate(t) for t in s.exec(query)]
 
+    def wait(self, *, task_id: int, reason: str, retry_at: datetime, expect_version: int | None = None) -> TaskPublic:
+        """Record that the task's current step failed with a fault that passes by itself: it is not tried again
+        before ``retry_at``, and ``reason`` says why it waits. The state does not change; the next transition
+        clears the wait. Raises ``Conflict`` if the task moved meanwhile."""
+        with self._session(f"recording why task {task_id} waits", durable=False) as s:
+            task = self._locked(s, task_id, expect_version)
+            values = {"wait_reason": reason, "retry_at": retry_at, "retries": task.retries + 1}
+            self._guarded_update(s, task, values)
+            return TaskPublic.model_validate(task)
+
     def task_events(self, *, task_id: int) -> list[TaskEventPublic]:
         """The task's history, in the order it happened."""
         with self._reading(f"reading events of task {task_id}") as s:
@@ -949,6 +959,8 @@ class Store:
         """Apply ``values`` to the task only if nobody changed it since it was read; bump its version. ``task``
         then shows the new values (as stored: the session does not write them again)."""
         assert task.id is not None
+        if "state" in values:  # a step that moved on no longer waits
+            values = {"wait_reason": None, "retry_at": None, "retries": 0, **values}
         values = {**values, "version": task.version + 1, "updated_at": self._clock()}
         result = s.connection().execute(
             update(Task).where(col(Task.id) == task.id, col(Task.version) == task.version).values(**values)
