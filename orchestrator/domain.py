@@ -42,7 +42,9 @@ S = TaskState
 
 #: Every allowed transition. Anything not listed raises ``LifecycleError``. Tested exhaustively.
 TRANSITIONS: Mapping[TaskState, frozenset[TaskState]] = {
-    S.DISCOVERED: frozenset({S.CLAIMING, S.SKIPPED, S.QUARANTINED, S.LOST}),
+    # DISCOVERED -> SUBMITTED: a database that did not see it happen finds our own wallet's submission on the
+    # board (a fresh db.url with the same wallets): imported as ours, nothing sent.
+    S.DISCOVERED: frozenset({S.CLAIMING, S.SUBMITTED, S.SKIPPED, S.QUARANTINED, S.LOST}),
     # CLAIMING -> ABANDONED: the claim was still pending when it stopped being worth it; a cancellation took its
     # nonce, so no claim of ours is on the board.
     S.CLAIMING: frozenset({S.CLAIMED, S.LOST, S.FAILED, S.ABANDONED}),

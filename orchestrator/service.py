@@ -238,6 +238,7 @@ class Orchestrator:
         self._fresh: set[int] = set()  # tasks this process moved to CLAIMING/SUBMITTING: no chain check needed
         self._busy: set[int] = set()
         self._released: set[int] = set()  # ABANDONED tasks whose board claim this process has checked
+        self._import_checked: set[int] = set()  # DISCOVERED tasks whose board state this process has checked
         self._lock = threading.Lock()
         self._by_address = {a.wallet.address.lower(): a for a in agents}
 
@@ -357,6 +358,8 @@ class Orchestrator:
         chosen: list[int] = []
         for task in discovered:
             assert task.spec is not None  # quarantined tasks never stay DISCOVERED
+            if self._imported(task):
+                continue
             candidate = Candidate(spec=TaskSpec.model_validate(task.spec), reward=task.reward, deadline=task.deadline)
             decision = decide(
                 candidate,
@@ -378,6 +381,34 @@ class Orchestrator:
             load[decision.agent] = load.get(decision.agent, 0) + 1
             chosen.append(task.id)
         return chosen
+
+    def _imported(self, task: TaskPublic) -> bool:
+        """A DISCOVERED task that one of our own wallets already holds on the board is ours, not lost: a database
+        that did not see it happen (a fresh ``db.url``, the same wallets) imports it with what the chain says —
+        claimed: CLAIMING, which the claim step confirms from the board without sending anything; submitted or
+        paid: SUBMITTED with the submitted CID, and ``collect`` records the payout. Checked once per process."""
+        if task.id in self._import_checked:
+            return False
+        bt = self._board(task).status(task.board_task_id)
+        self._import_checked.add(task.id)
+        agent = self._by_address.get(bt.claimant.lower()) if bt.claimant is not None else None
+        if agent is None:
+            return False
+        if bt.status is BoardStatus.CLAIMED:
+            reason = f"the board shows it claimed by our wallet {agent.wallet.address}: imported"
+            self._move(task, S.CLAIMING, "importer", reason, agent=agent.name)  # not fresh: confirmed, never sent
+            return True
+        if bt.status in (BoardStatus.SUBMITTED, BoardStatus.APPROVED) and bt.artifact_cid:
+            state = "paid" if bt.status is BoardStatus.APPROVED else "submitted"
+            self.store.import_submitted(
+                task_id=task.id,
+                agent=agent.name,
+                artifact_cid=bt.artifact_cid,
+                reason=f"the board shows it {state} by our wallet {agent.wallet.address}: imported",
+                expect_version=task.version,
+            )
+            return True
+        return False
 
     # ----------------------------------------------------------------------------------------------- claim
 

@@ -646,3 +646,33 @@ def test_an_operator_retries_a_failed_task_without_a_second_claim(world: World) 
     orch.cycle()  # the claim step finds our claim on the board: confirmed, not sent again; the agent produces
     assert world.store.get_task(task_id=second.id).state is S.AWAITING_REVIEW
     assert events(world, "TaskClaimed", other) == 1
+
+
+def test_a_fresh_database_imports_our_own_tasks_from_the_board(world: World) -> None:
+    """Regression: pointing db.url at a fresh database with the same wallets marked the fleet's own tasks LOST
+    ("another worker claimed it first"). A task one of our wallets holds on the board is ours: imported as the
+    chain says — paid (the reward collected), submitted, or claimed (confirmed, never claimed again)."""
+    import dataclasses
+
+    from orchestrator.demo import open_store
+
+    paid, submitted = world.post("write a haiku"), world.post("write a limerick")
+    orch = world.orchestrator([profile("ada")])
+    orch.start()
+    orch.cycle()
+    world.dao.approve(paid)
+    orch.cycle()
+    claimed = world.post("write a sonnet")
+    human = world.orchestrator([profile("ada")], review_mode="human")
+    human.cycle()  # claimed and produced, awaiting a human: the claim is ours on the board
+    assert states(world) == {paid: S.PAID, submitted: S.SUBMITTED, claimed: S.AWAITING_REVIEW}
+
+    fresh = dataclasses.replace(world, store=open_store(f"sqlite:///{world.root / 'fresh.db'}"))
+    again = fresh.orchestrator([profile("ada")], review_mode="human")
+    again.start()
+    again.cycle()
+    assert states(fresh) == {paid: S.PAID, submitted: S.SUBMITTED, claimed: S.AWAITING_REVIEW}
+    assert fresh.store.pnl_by_agent()["ada"].rewards == {world.dao.token: 10 * 10**18}
+    for task in (paid, submitted, claimed):
+        assert events(world, "TaskClaimed", task) == 1
+    assert events(world, "TaskSubmitted", submitted) == 1

@@ -691,6 +691,18 @@ class Store:
             )
             return TaskPublic.model_validate(task)
 
+    def import_submitted(
+        self, *, task_id: int, agent: str, artifact_cid: str, reason: str, expect_version: int | None = None
+    ) -> TaskPublic:
+        """A DISCOVERED task the board shows submitted (or already paid) by one of our own wallets — found by a
+        database that did not see it happen: DISCOVERED -> SUBMITTED with that agent and the submitted CID, so
+        the payout, when it is (or was) made, is collected as ours. Nothing is sent."""
+        with self._session(f"importing task {task_id} from the board") as s:
+            task = self._locked(s, task_id, expect_version)
+            self._guarded_update(s, task, {"agent_name": agent, "artifact_cid": artifact_cid})
+            self._move(s, task, S.SUBMITTED, "importer", reason, cid=artifact_cid)
+            return TaskPublic.model_validate(task)
+
     def reviews(self, *, task_id: int) -> list[ReviewPublic]:
         """Every decision on the task, oldest first."""
         with self._reading(f"listing reviews of task {task_id}") as s:
