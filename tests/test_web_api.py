@@ -791,3 +791,21 @@ def test_token_book_from_config(tmp_path: Path) -> None:
     assert book.symbol(other) == "GOV"
     pinned = Runtime(config.model_copy(update={"chain": config.chain.model_copy(update={"chain_id": 31337})}))
     assert pinned.token_book().symbol(other) is None  # chain.chain_id set: only that chain's deployment
+
+
+def test_the_earnings_chart_never_draws_two_labels_at_one_place() -> None:
+    """Regression: two rewards on one day drew both end labels at one spot (``2026-12-022026-12-02``)."""
+    import re
+    from decimal import Decimal
+
+    from orchestrator.web.chart import Earning, earnings_svg
+
+    def labels(*times: datetime) -> list[str]:
+        svg = str(earnings_svg([Earning(at=t, amount=Decimal(5)) for t in times], unit="DWR"))
+        return re.findall(r"<text class='axis' x='[\d.]+' y='232' text-anchor='\w+'>([^<]+)</text>", svg)
+
+    noon = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    assert labels(noon) == ["2026-12-02 12:00"]
+    assert labels(noon, noon.replace(minute=0, second=30)) == ["2026-12-02 12:00"]
+    assert labels(noon, noon.replace(hour=15, minute=30)) == ["2026-12-02 12:00", "15:30"]
+    assert labels(noon, noon.replace(day=5)) == ["2026-12-02", "2026-12-05"]

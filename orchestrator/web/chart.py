@@ -64,8 +64,7 @@ def earnings_svg(points: Sequence[Earning], *, unit: str) -> Markup:
         parts.append(f"<line class='grid' x1='{PAD_LEFT}' x2='{WIDTH - PAD_RIGHT}' y1='{gy:.1f}' y2='{gy:.1f}'/>")
         tick = escape(_fmt(v))
         parts.append(f"<text class='axis' x='{PAD_LEFT - 8}' y='{gy + 4:.1f}' text-anchor='end'>{tick}</text>")
-    for ts, anchor in ((t0, "start"), (t1, "end")):
-        label = datetime.fromtimestamp(ts, ordered[0].at.tzinfo).strftime("%Y-%m-%d")
+    for ts, anchor, label in _time_labels(ordered[0].at, ordered[-1].at):
         parts.append(f"<text class='axis' x='{x(ts):.1f}' y='{HEIGHT - 8}' text-anchor='{anchor}'>{label}</text>")
     parts.append(f"<path class='area' d='{area}'/><path class='line' d='{line}'/>")
     for p, total in zip(ordered, totals, strict=True):
@@ -75,6 +74,18 @@ def earnings_svg(points: Sequence[Earning], *, unit: str) -> Markup:
         )
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - every interpolated text is escaped above
+
+
+def _time_labels(first: datetime, last: datetime) -> list[tuple[float, str, str]]:
+    """The x-axis labels at both ends: dates, or a date and times when both ends fall on one day, and a single
+    label when both ends are the same minute (two labels at one x were drawn over each other)."""
+    if first.strftime("%Y-%m-%d %H:%M") == last.strftime("%Y-%m-%d %H:%M"):
+        return [(first.timestamp(), "start", first.strftime("%Y-%m-%d %H:%M"))]
+    if first.date() == last.date():
+        start, end = first.strftime("%Y-%m-%d %H:%M"), last.strftime("%H:%M")
+    else:
+        start, end = first.strftime("%Y-%m-%d"), last.strftime("%Y-%m-%d")
+    return [(first.timestamp(), "start", start), (last.timestamp(), "end", end)]
 
 
 def _fmt(v: Decimal) -> str:
