@@ -115,6 +115,8 @@ class ArtifactNotFound(ArtifactError):
 class ArtifactUnavailable(ArtifactError):
     """No source could answer now (timeouts, refused connections, wrong bytes): worth trying again later."""
 
+    retryable = True
+
 
 class ArtifactTooLarge(ArtifactError):
     """The content is larger than the limit the caller set."""

@@ -11,7 +11,8 @@ Requests, as the spec has a client make them (the ``format`` parameter *and* the
   to the CID.
 
 Trust: none. A CAR's blocks go to a staging folder first; then the DAG is walked from the requested root over
-verified blocks only, blocks the CAR lacked are asked for one by one (``format=raw``) from the same gateway, and
+verified blocks only, blocks the CAR lacked are asked for one by one (``format=raw``) from the same gateway (all
+of them, from a gateway that refuses CARs with 400, 406 or 501: raw blocks are a MUST of the spec, CARs a SHOULD), and
 only when that gateway delivered every block of the DAG are the blocks reachable from the root copied into the
 target store. A gateway that answers wrong bytes, a malformed or truncated CAR, times out, refuses, or sends more
 than ``max_bytes`` is skipped with one warning line naming it and the reason, and the next one is tried. So
@@ -61,6 +62,10 @@ class _GatewayFailed(Exception):
         super().__init__(reason)
         self.kind = kind
         self.reason = reason
+
+
+class _CarRefused(_GatewayFailed):
+    """The gateway does not serve CARs (400, 406, 501): its raw blocks may still be read one by one."""
 
 
 @dataclass
@@ -199,6 +204,8 @@ class TrustlessGateways:
         status = response.status_code
         if status in (404, 410):
             raise _GatewayFailed("not_found", f"HTTP {status}: it does not have block {cid}")
+        if fmt == "car" and status in (400, 406, 501):
+            raise _CarRefused("unavailable", f"HTTP {status}: it does not serve CARs")
         raise _GatewayFailed("unavailable", f"HTTP {status} for block {cid}")
 
     def _raw(self, url: str, cid: Cid, budget: _Budget) -> bytes:
@@ -219,6 +226,9 @@ class TrustlessGateways:
         try:
             cid.verify(bytes(body))
         except ArtifactCorrupt:
+            media = response.headers.get("content-type", "")
+            if media.split(";")[0].strip().lower() != "application/vnd.ipld.raw":
+                raise _GatewayFailed("unavailable", f"answered Content-Type {media!r}, not block {cid}") from None
             raise _GatewayFailed("unavailable", f"sent wrong bytes for block {cid}") from None
         return bytes(body)
 
@@ -237,7 +247,7 @@ class TrustlessGateways:
             if version != "1":
                 raise _GatewayFailed("unavailable", f"answered a CAR version {version}; only version 1 is read")
             stream = _ResponseStream(response.iter_bytes())
-            reader = CarReader(stream, max_bytes=budget.left, source=url)  # type: ignore[arg-type]
+            reader = CarReader(stream, max_bytes=budget.left, source="answer")  # type: ignore[arg-type]
             for cid, block in reader.blocks():
                 if not staging.has_block(cid):
                     staging.put_block(cid, block)
@@ -260,8 +270,11 @@ class TrustlessGateways:
         scratch.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".fetch-", dir=scratch) as tmp:
             staging = LocalArtifactStore(Path(tmp))
-            if not target.has_block(root):
-                self._car_into(url, root, staging, budget)
+            if not _complete(root, target):
+                try:
+                    self._car_into(url, root, staging, budget)
+                except _CarRefused as refused:  # raw blocks are a MUST of the spec, CARs only a SHOULD
+                    log.info("gateway %s: %s; reading %s block by block", url, refused.reason, root)
             needed: list[Cid] = []
             seen = {root}
             stack = [root]
@@ -286,3 +299,19 @@ class TrustlessGateways:
                             stack.append(link.cid)
             for cid in reversed(needed):  # children before parents, as the local store writes them
                 target.put_block(cid, staging.get_block(cid))
+
+
+def _complete(root: Cid, store: LocalArtifactStore) -> bool:
+    """Whether ``store`` holds every block of the DAG (read locally, nothing fetched)."""
+    seen = {root}
+    stack = [root]
+    while stack:
+        cid = stack.pop()
+        if not store.has_block(cid):
+            return False
+        if cid.codec == DAG_PB:
+            for link in decode_pbnode(store.get_block(cid)).links:
+                if link.cid not in seen:
+                    seen.add(link.cid)
+                    stack.append(link.cid)
+    return True
