@@ -23,7 +23,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestrator.artifacts import CHUNK_SIZE, KuboRpc, LocalArtifactStore, RemoteArtifactStore, add_bytes
+from orchestrator.artifacts import (
+    CHUNK_SIZE,
+    KuboRpc,
+    LocalArtifactStore,
+    RemoteArtifactStore,
+    TrustlessGateways,
+    add_bytes,
+)
 from orchestrator.artifacts.unixfs import (
     DAG_PB,
     RAW,
@@ -42,7 +49,7 @@ from orchestrator.artifacts.unixfs import (
 )
 from orchestrator.errors import ArtifactCorrupt, ArtifactError, ArtifactNotFound, ArtifactTooLarge
 from orchestrator.ports import ArtifactStore
-from tests.ipfs_fakes import FakeKubo, KuboNode
+from tests.ipfs_fakes import FakeGateways, FakeKubo, KuboNode
 
 EXPECTED: dict[str, Any] = json.loads(
     (Path(__file__).parent / "fixtures" / "cids" / "expected.json").read_text(encoding="utf-8")
@@ -164,6 +171,23 @@ def _kubo_drop(store: ArtifactStore, cid: str) -> None:
     del node.blocks[parsed]
 
 
+_fake_gateways: list[FakeGateways] = []
+
+
+def _gateways_make(tmp: Path) -> ArtifactStore:
+    """The ``local`` kind reading what it lacks through two gateways that hold nothing (404 from both)."""
+    if not _fake_gateways:
+        _fake_gateways.append(FakeGateways())
+    empty = LocalArtifactStore(tmp / "gateway-store")
+    urls = [_fake_gateways[0].gateway(empty).url, _fake_gateways[0].gateway(empty, "raw-only").url]
+    return RemoteArtifactStore(LocalArtifactStore(tmp / "store"), gateways=TrustlessGateways(urls, timeout=10))
+
+
+def _cache_of(store: ArtifactStore) -> LocalArtifactStore:
+    assert isinstance(store, RemoteArtifactStore)
+    return store.cache
+
+
 ADAPTERS = [
     Adapter(
         "local",
@@ -172,6 +196,12 @@ ADAPTERS = [
         drop=lambda store, cid: _local_block(store, cid).unlink(),
     ),
     Adapter("kubo", make=_kubo_make, tamper=_kubo_tamper, drop=_kubo_drop),
+    Adapter(
+        "local+gateways",
+        make=_gateways_make,
+        tamper=lambda store, cid: _local_tamper(_cache_of(store), cid),
+        drop=lambda store, cid: _local_block(_cache_of(store), cid).unlink(),
+    ),
 ]
 
 

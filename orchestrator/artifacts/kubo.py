@@ -208,7 +208,7 @@ class KuboRpc:
                 f"{where}: no such RPC endpoint",
                 hint="artifacts.kubo.url must be the Kubo RPC API (port 5001), not a gateway",
             )
-        if status == 500 and any(marker in message.lower() for marker in _NOT_FOUND_MARKERS):
+        if status == 500 and what.startswith("block/") and any(m in message.lower() for m in _NOT_FOUND_MARKERS):
             raise ArtifactNotFound(detail)
         if status == 429 or status >= 500:
             raise ArtifactUnavailable(detail, hint="try again later")

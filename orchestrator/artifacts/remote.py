@@ -150,7 +150,10 @@ class RemoteArtifactStore:
                 return self._fetch_block(cid)
             if not fetched:
                 fetched = True
-                self._fetch_dag(root)
+                try:
+                    self._fetch_dag(root)
+                except ArtifactNotFound as exc:
+                    raise ArtifactNotFound(f"block {cid} of {root} is missing: {exc.message}", hint=exc.hint) from None
             return self.cache.get_block(cid)
 
         return load
