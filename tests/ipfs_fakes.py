@@ -60,6 +60,8 @@ class KuboNode:
     #: the Authorization header of every request (None: absent)
     auth_seen: list[str | None] = field(default_factory=list)
     require_auth: str | None = None
+    #: how each request body was framed: "length" (Content-Length) or "chunked"
+    framing: list[str] = field(default_factory=list)
     #: answer the next add with this Kubo error (HTTP 500) instead
     fail_add: str | None = None
     #: echo the request's Authorization header inside error messages (a careless proxy does)
@@ -259,6 +261,7 @@ class _KuboHandler(http.server.BaseHTTPRequestHandler):
             return
         auth = self.headers.get("Authorization")
         node.auth_seen.append(auth)
+        node.framing.append("chunked" if "Transfer-Encoding" in self.headers else "length")
         if node.require_auth is not None and auth != node.require_auth:
             self._send(
                 401,

@@ -111,6 +111,7 @@ def test_kubo_computes_the_ipfs_cid_of_every_file_vector(kubo: FakeKubo, spec: d
     assert node.added == [("artifact", spec["cid"])]  # what the fake built from the upload, not our answer
     assert node.pins == {Cid.parse(spec["cid"])}
     assert node.last_parts == [("application/octet-stream", "artifact")]
+    assert node.framing == ["length"]  # a Content-Length, which proxies in front of hosted nodes want
 
 
 @pytest.mark.parametrize("spec", DIRECTORIES, ids=[d["name"] for d in DIRECTORIES])
@@ -153,6 +154,9 @@ def test_fake_kubo_refuses_what_it_cannot_honour(kubo: FakeKubo, tmp_path: Path)
     lines = [line for line in answer.text.splitlines() if line]
     assert answer.status_code == 200 and len(lines) == 2 and '"Name": ""' in lines[-1]
     assert node.added == [("artifact", str(Cid.of(RAW, b"hello")))]
+    assert node.pins == {Cid.parse(lines[-1].split('"Hash": "')[1].split('"')[0])}  # the wrapper, pinned
+    answer = httpx.post(f"{node.url}/api/v0/add", files=files, params={"cid-version": "1", "pin": "false"})
+    assert answer.status_code == 200 and len(node.pins) == 1
 
 
 def test_kubo_publish_is_idempotent_and_rebuilds_from_the_cache(kubo: FakeKubo, tmp_path: Path) -> None:

@@ -215,8 +215,9 @@ class KuboRpc:
         raise ArtifactError(detail)
 
     def _added_root(self, response: httpx.Response) -> Cid:
+        """The ``Hash`` of the line named ``artifact``: Kubo names the top-level entry's events after its part
+        (``core/commands/add.go``: the part's name for a file, ``path.Join(name, "")`` for a directory root)."""
         top: str | None = None
-        last: str | None = None
         try:
             for line in response.iter_lines():
                 if not line.strip():
@@ -231,16 +232,13 @@ class KuboRpc:
                     raise ArtifactUnavailable(
                         f"Kubo RPC at {self.url}: add failed: {self._redact(str(entry.get('Message', '')))}"
                     )
-                if isinstance(entry.get("Hash"), str):
-                    last = entry["Hash"]
-                    if entry.get("Name") == TOP_NAME:
-                        top = entry["Hash"]
+                if entry.get("Name") == TOP_NAME and isinstance(entry.get("Hash"), str):
+                    top = entry["Hash"]
         except httpx.HTTPError as exc:
             raise ArtifactUnavailable(f"Kubo at {self.url} broke off its add answer ({type(exc).__name__})") from None
-        hashed = top or last
-        if hashed is None:
-            raise ArtifactUnavailable(f"Kubo at {self.url} answered add without a root hash (the add was cut short)")
-        return Cid.parse(hashed)
+        if top is None:
+            raise ArtifactUnavailable(f"Kubo at {self.url} answered add without the root's line (cut short?)")
+        return Cid.parse(top)
 
 
 def _secret_forms(authorization: str) -> list[str]:
