@@ -261,7 +261,7 @@ def runtime_store(tmp: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatc
 
 
 def test_auth_header_comes_from_the_env_and_never_shows(
-    kubo: FakeKubo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    kubo: FakeKubo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: Any
 ) -> None:
     node = kubo.node(require_auth=SECRET)
     env = {
@@ -281,6 +281,11 @@ def test_auth_header_comes_from_the_env_and_never_shows(
         store.publish(cid)
     assert "quota exceeded" in str(raised.value) and "[redacted]" in str(raised.value)
     assert "s3cr3t" not in str(raised.value)
+
+    node.fail_add = "disk full"
+    with caplog.at_level(logging.DEBUG):
+        store.put_bytes(b"logged, not raised")  # put only logs a failed publish
+    assert "disk full" in caplog.text and "s3cr3t" not in caplog.text
 
     node.require_auth = "Bearer another"
     with pytest.raises(ArtifactError, match="credentials were refused") as refused:
@@ -322,6 +327,8 @@ def test_a_missing_auth_variable_is_a_config_error(tmp_path: Path, monkeypatch: 
             "not both",
         ),
         ({"DEWORKER_ARTIFACTS__KUBO__AUTH_HEADER_ENV": "Bearer abc"}, "artifacts.kubo.auth_header_env", "pattern"),
+        ({"DEWORKER_ARTIFACTS__GATEWAY": "https://a.example"}, "artifacts.gateway", "'artifacts.gateways'"),
+        ({"DEWORKER_ARTIFACTS__KUBO__TOKEN": "x"}, "artifacts.kubo.token", "unknown config key"),
     ],
 )
 def test_bad_artifacts_config_names_the_key(env: dict[str, str], key: str, text: str) -> None:
@@ -330,6 +337,14 @@ def test_bad_artifacts_config_names_the_key(env: dict[str, str], key: str, text:
     assert raised.value.key == key
     assert text in str(raised.value)
     assert "hunter22" not in str(raised.value)
+
+
+def test_a_bad_gateway_in_the_file_names_file_and_line(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("artifacts:\n  kind: kubo\n  gateways:\n    - https://ipfs.io\n    - not a url\n")
+    with pytest.raises(ConfigError, match=r"'artifacts.gateways.1' \(.*config.yaml:3\)") as raised:
+        load_config(config, environ={})
+    assert "config.yaml documents each key" in str(raised.value)
 
 
 def test_runtime_builds_each_kind(tmp_path: Path) -> None:

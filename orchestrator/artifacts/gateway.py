@@ -59,6 +59,7 @@ class _GatewayFailed(Exception):
     """One gateway could not serve the request; ``kind`` decides the overall error."""
 
     def __init__(self, kind: FailureKind, reason: str) -> None:
+        reason = " ".join(reason.split())  # one log line, whatever a server or a library put in it
         super().__init__(reason)
         self.kind = kind
         self.reason = reason
