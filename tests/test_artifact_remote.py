@@ -538,3 +538,43 @@ def test_publish_without_kubo_needs_the_whole_dag(tmp_path: Path) -> None:
     store.publish(cid)
     with pytest.raises(ArtifactNotFound):
         store.publish(str(Cid.of(RAW, b"not here")))
+
+
+def test_the_add_body_is_plain_rfc_7578_multipart(tmp_path: Path) -> None:
+    """Read back with the standard library's MIME parser (an implementation that owes nothing to ours or to
+    the fake): depth-first parts, Go ``url.QueryEscape`` file names, Kubo's three content types."""
+    import email
+    import email.policy
+    import io
+
+    from orchestrator.artifacts.kubo import _write_multipart
+
+    tree = tmp_path / "tree"
+    (tree / "sub dir").mkdir(parents=True)
+    (tree / "sub dir" / "ünï cødé.txt").write_bytes(b"unicode")
+    (tree / "a+b&c=d.txt").write_bytes(b"")
+    (tree / "link").symlink_to("sub dir")
+    store = LocalArtifactStore(tmp_path / "store")
+    root = Cid.parse(store.put_path(tree))
+    body = io.BytesIO()
+    _write_multipart(body, "XyZ-boundary", root, store.get_block)
+    message = email.message_from_bytes(
+        b"Content-Type: multipart/form-data; boundary=XyZ-boundary\r\n\r\n" + body.getvalue(),
+        policy=email.policy.HTTP,
+    )
+    parts = [
+        (
+            part.get_content_type(),
+            part.get_param("name", header="content-disposition"),
+            part.get_param("filename", header="content-disposition"),
+            part.get_payload(decode=True),
+        )
+        for part in message.iter_parts()
+    ]
+    assert parts == [
+        ("application/x-directory", "file", "artifact", b""),
+        ("application/octet-stream", "file", "artifact%2Fa%2Bb%26c%3Dd.txt", b""),
+        ("application/symlink", "file", "artifact%2Flink", b"sub dir"),
+        ("application/x-directory", "file", "artifact%2Fsub+dir", b""),
+        ("application/octet-stream", "file", "artifact%2Fsub+dir%2F%C3%BCn%C3%AF+c%C3%B8d%C3%A9.txt", b"unicode"),
+    ]
