@@ -532,10 +532,13 @@ def test_confirm_published_does_not_fill_the_cache(gateways: FakeGateways, tmp_p
     assert not store.has(cid)
 
 
-def test_publish_without_kubo_needs_the_whole_dag(tmp_path: Path) -> None:
-    store = reader(tmp_path, [])
-    cid = store.put_bytes(b"here")
-    store.publish(cid)
+def test_publish_without_kubo_makes_the_dag_whole_here(gateways: FakeGateways, tmp_path: Path) -> None:
+    data = content("pattern", 2 * 262_144 + 1, 19)
+    source, cid = source_with(tmp_path, data)
+    store = reader(tmp_path, [gateways.gateway(source).url])
+    store.publish(cid)  # others read this store (`deworker artifact serve`): it now holds every block
+    assert cached(store) == {str(c) for c in dag_blocks_of(data)}
+    store.publish(store.put_bytes(b"here"))
     with pytest.raises(ArtifactNotFound):
         store.publish(str(Cid.of(RAW, b"not here")))
 

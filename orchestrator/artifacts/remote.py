@@ -25,6 +25,7 @@ import logging
 import tempfile
 from pathlib import Path
 
+from orchestrator.artifacts.car import dag_blocks
 from orchestrator.artifacts.gateway import TrustlessGateways
 from orchestrator.artifacts.kubo import KuboRpc
 from orchestrator.artifacts.local import LocalArtifactStore
@@ -63,9 +64,12 @@ class RemoteArtifactStore:
     def publish(self, cid: str) -> None:
         """Kubo: add and pin the DAG, re-exported from the cache (blocks it lacks are fetched first); the root
         Kubo computes must be ``cid``. Without Kubo, others read this store through ``deworker artifact
-        serve``: the DAG must then be wholly here."""
+        serve``: blocks the cache lacks are fetched into it (from the gateways), so that it holds the DAG whole."""
         root = Cid.parse(cid)
         if self.kubo is None:
+            load = self._reader(root)
+            for _ in dag_blocks(root, load):  # what the cache lacks is fetched, so the local server has it all
+                pass
             self.cache.publish(cid)
             return
         self.kubo.add_dag(root, self._reader(root))
