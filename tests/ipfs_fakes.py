@@ -60,6 +60,8 @@ class KuboNode:
     #: the Authorization header of every request (None: absent)
     auth_seen: list[str | None] = field(default_factory=list)
     require_auth: str | None = None
+    #: seconds to sleep before answering any call (a node that hangs)
+    stall_seconds: float = 0.0
     #: how each request body was framed: "length" (Content-Length) or "chunked"
     framing: list[str] = field(default_factory=list)
     #: answer the next add with this Kubo error (HTTP 500) instead
@@ -269,6 +271,8 @@ class _KuboHandler(http.server.BaseHTTPRequestHandler):
                 "text/plain",
             )
             return
+        if node.stall_seconds:
+            time.sleep(node.stall_seconds)
         command = rest.removeprefix("api/v0/")
         query = urllib.parse.parse_qs(parsed.query, keep_blank_values=True)
         try:

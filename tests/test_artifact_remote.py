@@ -225,6 +225,15 @@ def test_kubo_error_body_is_surfaced(kubo: FakeKubo, tmp_path: Path) -> None:
         store.publish(cid)
 
 
+def test_kubo_timeout_is_unavailable_with_the_url(kubo: FakeKubo, tmp_path: Path) -> None:
+    node = kubo.node()
+    node.stall_seconds = 1.0
+    rpc = KuboRpc(node.url, timeout=0.3, authorization="Bearer hush-hush")
+    with pytest.raises(ArtifactUnavailable, match=f"Kubo RPC at {node.url} timed out on block/get") as raised:
+        rpc.get_block(Cid.of(RAW, b"slow"))
+    assert raised.value.retryable and "hush" not in str(raised.value)
+
+
 def test_kubo_missing_block_is_not_found(kubo: FakeKubo, tmp_path: Path) -> None:
     missing = Cid.of(RAW, b"nobody has this")
     with pytest.raises(ArtifactNotFound, match=f"could not find {missing}"):
