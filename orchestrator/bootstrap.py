@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -16,7 +17,8 @@ from typing import Any
 from eth_account import Account
 from sqlalchemy.engine import Engine
 
-from orchestrator.artifacts import LocalArtifactStore
+from orchestrator.artifacts import KuboRpc, LocalArtifactStore, RemoteArtifactStore, TrustlessGateways
+from orchestrator.artifacts.kubo import authorization
 from orchestrator.boards.onchain import OnchainTaskBoard
 from orchestrator.chain import (
     ANVIL_CHAIN_ID,
@@ -135,7 +137,18 @@ class Runtime:
 
     @cached_property
     def store(self) -> ArtifactStore:
-        return self.local_artifacts
+        """The configured kind: ``local`` (this machine's store, reading what it lacks through
+        ``artifacts.gateways``) or ``kubo`` (the same store as a cache, published to a Kubo node)."""
+        cfg = self.config.artifacts
+        gateways = None
+        if cfg.gateways:
+            gateways = TrustlessGateways(cfg.gateway_urls, timeout=cfg.gateway_timeout, max_bytes=cfg.max_fetch_bytes)
+        kubo = None
+        if cfg.kind == "kubo":
+            kubo = KuboRpc(cfg.kubo.base_url, timeout=cfg.kubo.timeout, authorization=kubo_authorization(self.config))
+        if kubo is None and gateways is None:
+            return self.local_artifacts
+        return RemoteArtifactStore(self.local_artifacts, kubo=kubo, gateways=gateways)
 
     @cached_property
     def engine(self) -> Engine:
@@ -244,6 +257,31 @@ class Runtime:
             key="dao.key_env",
             hint=f"export {self.config.dao.key_env}=<the DAO account's private key> (never put it in config.yaml)",
         )
+
+
+def kubo_authorization(config: Config, *, environ: Mapping[str, str] | None = None) -> str | None:
+    """The Authorization header for the Kubo RPC API, from the environment variable the config names."""
+    cfg = config.artifacts.kubo
+    for key, var in (("auth_header_env", cfg.auth_header_env), ("basic_auth_env", cfg.basic_auth_env)):
+        if var is None:
+            continue
+        value = secret_from_env(var, environ=environ)
+        if value is None:
+            raise ConfigError(
+                f"artifacts.kubo.{key} names ${var}, which is not set",
+                key=f"artifacts.kubo.{key}",
+                hint=f"export {var}=... (never put the secret in config.yaml), or remove artifacts.kubo.{key}",
+            )
+        if key == "basic_auth_env":
+            if ":" not in value:
+                raise ConfigError(
+                    f"${var} (artifacts.kubo.basic_auth_env) must hold 'user:password'",
+                    key="artifacts.kubo.basic_auth_env",
+                    hint=f"export {var}=user:password",
+                )
+            return authorization(basic=value)
+        return authorization(header=value)
+    return None
 
 
 def devnet_url(config: Config) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
 
 from agents.config import AgentsConfig
 from orchestrator.errors import ConfigError
@@ -67,9 +67,100 @@ class BoardConfig(_Section):
     max_spec_bytes: int = Field(default=262_144, ge=1024, le=10_485_760, description="larger specs are quarantined")
 
 
+_ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
+
+
+def _plain_http_url(url: HttpUrl, *, what: str) -> str:
+    """``url`` as a string without a trailing slash, refusing what must not be in it: a password or user
+    (secrets come from the environment), a query or a fragment (paths are appended to it)."""
+    if url.username or url.password:
+        raise ValueError(f"{what} must not contain a user or password; name an environment variable instead")
+    if url.query or url.fragment:
+        raise ValueError(f"{what} must not have a query (?...) or a fragment (#...)")
+    return str(url).rstrip("/")
+
+
+class KuboConfig(_Section):
+    """A Kubo node's RPC API (self-hosted, or a hosted pinning endpoint speaking the same API)."""
+
+    url: HttpUrl = Field(
+        default=HttpUrl("http://127.0.0.1:5001"),
+        description="base URL of the Kubo RPC API (the part before /api/v0), e.g. http://127.0.0.1:5001",
+    )
+    timeout: float = Field(default=60.0, gt=0, le=3600, description="seconds per RPC request (connect, each read)")
+    auth_header_env: str | None = Field(
+        default=None,
+        pattern=_ENV_NAME,
+        description="environment variable holding a whole Authorization header value (e.g. 'Bearer ...')",
+    )
+    basic_auth_env: str | None = Field(
+        default=None,
+        pattern=_ENV_NAME,
+        description="environment variable holding 'user:password' for HTTP Basic authentication",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: HttpUrl) -> HttpUrl:
+        _plain_http_url(url, what="the Kubo RPC URL")
+        return url
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> KuboConfig:
+        if self.auth_header_env and self.basic_auth_env:
+            raise ValueError("set auth_header_env or basic_auth_env, not both")
+        return self
+
+    @property
+    def base_url(self) -> str:
+        return _plain_http_url(self.url, what="the Kubo RPC URL")
+
+
 class ArtifactsConfig(_Section):
-    kind: Literal["local"] = "local"
-    path: Path | None = Field(default=None, description="block store folder; null = <data_dir>/artifacts")
+    kind: Literal["local", "kubo"] = Field(
+        default="local",
+        description="'local': the block store at path (plus reads through gateways); 'kubo': the same store as a "
+        "cache, published to and read from a Kubo node's RPC API",
+    )
+    path: Path | None = Field(
+        default=None,
+        description="block store folder (the whole store, or every kind's cache); null = <data_dir>/artifacts",
+    )
+    gateways: list[HttpUrl] = Field(
+        default_factory=list,
+        max_length=32,
+        description="IPFS trustless gateways read from, in order, for blocks not held locally, e.g. https://ipfs.io",
+    )
+    gateway_timeout: float = Field(
+        default=30.0, gt=0, le=3600, description="seconds a gateway may take to connect, answer, or send more bytes"
+    )
+    max_fetch_bytes: int = Field(
+        default=1_073_741_824,
+        ge=65_536,
+        description="bytes one fetch of a DAG (or a block) may receive from one gateway; past it, the next is tried",
+    )
+    kubo: KuboConfig = KuboConfig()
+
+    @field_validator("gateways", mode="before")
+    @classmethod
+    def _split_gateways(cls, value: object) -> object:
+        # From the environment a list arrives as one string: "https://a, https://b".
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("gateways")
+    @classmethod
+    def _gateways(cls, urls: list[HttpUrl]) -> list[HttpUrl]:
+        for number, url in enumerate(urls, 1):
+            plain = _plain_http_url(url, what=f"gateway URL number {number}")
+            if plain.lower().endswith("/ipfs"):
+                raise ValueError(f"gateway URL {plain!r} must be the gateway's base URL, without /ipfs")
+        return urls
+
+    @property
+    def gateway_urls(self) -> list[str]:
+        return [str(url).rstrip("/") for url in self.gateways]
 
 
 class DaoConfig(_Section):
@@ -317,7 +408,7 @@ def _config_error(exc: ValidationError, sources: Mapping[str, str], cfg_path: Pa
         return ConfigError(f"unknown config key {dotted!r} ({where})", key=dotted, source=where, hint=hint)
     msg = err["msg"].removeprefix("Value error, ")
     got = err.get("input")
-    shown = "" if isinstance(got, dict) or got is None else f", got {got!r}"
+    shown = "" if isinstance(got, dict) or got is None or _holds_password(got) else f", got {got!r}"
     if where.startswith("environment variable"):
         hint = f"fix or unset {where.removeprefix('environment variable ')}"
     else:
@@ -325,6 +416,12 @@ def _config_error(exc: ValidationError, sources: Mapping[str, str], cfg_path: Pa
     return ConfigError(
         f"config key {dotted or '(top level)'!r} ({where}): {msg}{shown}", key=dotted, source=where, hint=hint
     )
+
+
+def _holds_password(value: object) -> bool:
+    """Whether a rejected value is (or lists) a URL with a password in it: such a value is never echoed."""
+    items = value if isinstance(value, list | tuple) else [value]
+    return any(isinstance(item, str) and _URL_WITH_PASSWORD.match(item) for item in items)
 
 
 def secret_from_env(var: str, *, environ: Mapping[str, str] | None = None) -> str | None:

@@ -3,7 +3,9 @@
 Expected CIDs come from a real IPFS implementation (js-ipfs-unixfs set up as ``ipfs add --cid-version=1
 --raw-leaves``): ``tests/fixtures/cids/expected.json``, made by ``generate_expected.mjs`` beside it, which
 also describes the inputs; this module rebuilds the same inputs in Python. To test another adapter, add an
-``Adapter`` entry: a factory and the two ways to damage its storage.
+``Adapter`` entry: a factory and the two ways to damage its storage. The ``kubo`` adapter runs against the
+fake Kubo of ``tests/ipfs_fakes.py`` (a real HTTP server speaking Kubo's RPC wire format, which builds the DAG
+itself from the upload, so a wrong upload gives a wrong CID).
 """
 
 from __future__ import annotations
@@ -21,7 +23,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestrator.artifacts import CHUNK_SIZE, LocalArtifactStore, add_bytes
+from orchestrator.artifacts import (
+    CHUNK_SIZE,
+    KuboRpc,
+    LocalArtifactStore,
+    RemoteArtifactStore,
+    TrustlessGateways,
+    add_bytes,
+)
 from orchestrator.artifacts.unixfs import (
     DAG_PB,
     RAW,
@@ -40,6 +49,7 @@ from orchestrator.artifacts.unixfs import (
 )
 from orchestrator.errors import ArtifactCorrupt, ArtifactError, ArtifactNotFound, ArtifactTooLarge
 from orchestrator.ports import ArtifactStore
+from tests.ipfs_fakes import FakeGateways, FakeKubo, KuboNode
 
 EXPECTED: dict[str, Any] = json.loads(
     (Path(__file__).parent / "fixtures" / "cids" / "expected.json").read_text(encoding="utf-8")
@@ -127,12 +137,70 @@ def _local_tamper(store: ArtifactStore, cid: str) -> None:
     path.write_bytes(bytes(data))
 
 
+_fake_kubo: list[FakeKubo] = []
+_kubo_nodes: dict[int, KuboNode] = {}
+
+
+def _kubo_make(tmp: Path) -> ArtifactStore:
+    """The ``kubo`` kind against a fresh node of the fake Kubo (``tests/ipfs_fakes.py``), started once."""
+    if not _fake_kubo:
+        _fake_kubo.append(FakeKubo())
+    node = _fake_kubo[0].node()
+    store = RemoteArtifactStore(LocalArtifactStore(tmp / "cache"), kubo=KuboRpc(node.url, timeout=30))
+    _kubo_nodes[id(store)] = node
+    return store
+
+
+def _kubo_parts(store: ArtifactStore, cid: str) -> tuple[Path, KuboNode, Cid]:
+    assert isinstance(store, RemoteArtifactStore)
+    return store.cache.root / "blocks" / cid, _kubo_nodes[id(store)], Cid.parse(cid)
+
+
+def _kubo_tamper(store: ArtifactStore, cid: str) -> None:
+    """Both copies: the cache's (read first) and the node's."""
+    path, node, parsed = _kubo_parts(store, cid)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    node.blocks[parsed] = bytes(data)
+
+
+def _kubo_drop(store: ArtifactStore, cid: str) -> None:
+    path, node, parsed = _kubo_parts(store, cid)
+    path.unlink()
+    del node.blocks[parsed]
+
+
+_fake_gateways: list[FakeGateways] = []
+
+
+def _gateways_make(tmp: Path) -> ArtifactStore:
+    """The ``local`` kind reading what it lacks through two gateways that hold nothing (404 from both)."""
+    if not _fake_gateways:
+        _fake_gateways.append(FakeGateways())
+    empty = LocalArtifactStore(tmp / "gateway-store")
+    urls = [_fake_gateways[0].gateway(empty).url, _fake_gateways[0].gateway(empty, "raw-only").url]
+    return RemoteArtifactStore(LocalArtifactStore(tmp / "store"), gateways=TrustlessGateways(urls, timeout=10))
+
+
+def _cache_of(store: ArtifactStore) -> LocalArtifactStore:
+    assert isinstance(store, RemoteArtifactStore)
+    return store.cache
+
+
 ADAPTERS = [
     Adapter(
         "local",
         make=lambda tmp: LocalArtifactStore(tmp / "store"),
         tamper=_local_tamper,
         drop=lambda store, cid: _local_block(store, cid).unlink(),
+    ),
+    Adapter("kubo", make=_kubo_make, tamper=_kubo_tamper, drop=_kubo_drop),
+    Adapter(
+        "local+gateways",
+        make=_gateways_make,
+        tamper=lambda store, cid: _local_tamper(_cache_of(store), cid),
+        drop=lambda store, cid: _local_block(_cache_of(store), cid).unlink(),
     ),
 ]
 

@@ -2,11 +2,15 @@
 
 ``unixfs`` builds and reads the UnixFS block DAGs (pure format code: CIDs, dag-pb, the balanced file layout,
 directories); ``car`` reads and writes CARv1 archives; ``local`` is the ``ArtifactStore`` adapter that keeps
-the blocks in a local directory.
+the blocks in a local directory; ``gateway`` reads from IPFS trustless gateways, ``kubo`` talks to a Kubo node's
+RPC API, and ``remote`` composes them over a local store used as the cache.
 """
 
 from orchestrator.artifacts.car import CarHeader, CarReader, dag_blocks, iter_car, read_car, write_car
+from orchestrator.artifacts.gateway import TrustlessGateways
+from orchestrator.artifacts.kubo import KuboRpc
 from orchestrator.artifacts.local import LocalArtifactStore
+from orchestrator.artifacts.remote import RemoteArtifactStore
 from orchestrator.artifacts.unixfs import (
     CHUNK_SIZE,
     MAX_LINKS,
@@ -31,7 +35,10 @@ __all__ = [
     "CarReader",
     "Cid",
     "DagRef",
+    "KuboRpc",
     "LocalArtifactStore",
+    "RemoteArtifactStore",
+    "TrustlessGateways",
     "add_bytes",
     "add_path",
     "add_stream",
