@@ -108,7 +108,7 @@ def test_bad_specs_are_quarantined_and_polling_goes_on(
     assert "not valid JSON" in reasons[0]
     assert "does not match deworker/task-spec@1" in reasons[1]
     assert "larger than the 262,144-byte limit" in reasons[2]
-    assert "not in the artifact store" in reasons[3]
+    assert "not in the artifact store" in reasons[3] and "could not be fetched" in reasons[3]
     assert "invalid CID" in reasons[4]
     assert reasons[5] is None and tasks[5].task_id == good.task_id and specs[5] == SPEC
     assert all(spec is None for spec in specs[:5])

@@ -129,8 +129,8 @@ class OnchainTaskBoard:
             raise SpecError(
                 f"spec {cid} is larger than the {self.max_spec_bytes:,}-byte limit (board.max_spec_bytes)"
             ) from None
-        except ArtifactNotFound:
-            raise SpecError(f"spec {cid} could not be fetched: not in the artifact store") from None
+        except ArtifactNotFound as exc:  # no store and no gateway holds it (each one's answer is in the message)
+            raise SpecError(f"spec {cid} could not be fetched: {exc.message}") from None
         except ArtifactError as exc:
             if exc.retryable:
                 raise
