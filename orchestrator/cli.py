@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, cast
@@ -28,8 +30,10 @@ from orchestrator.web.cli import review_app
 from wallets.cli import wallet_app
 
 if TYPE_CHECKING:  # imported lazily at run time: `deworker --help` stays fast
+    from agents.config import TestRunConfig
     from orchestrator.bootstrap import Runtime
     from orchestrator.dao import Dao
+    from orchestrator.domain import BoardTask, TaskSpec
 
 console = Console()
 err_console = Console(stderr=True)
@@ -95,18 +99,35 @@ def runtime() -> Runtime:
     return _runtime()
 
 
-def _runtime(*, needs_persistent_chain: bool = False) -> Runtime:
+def _default_runtime(config: Config) -> Runtime:
     from orchestrator.bootstrap import Runtime
 
+    return Runtime(config)
+
+
+#: Builds the ``Runtime`` of each command from the loaded config; tests and embedders swap it with
+#: ``use_runtime_factory`` (e.g. to share one in-process chain between two "machines").
+runtime_factory: Callable[[Config], Runtime] = _default_runtime
+
+
+def use_runtime_factory(factory: Callable[[Config], Runtime]) -> Callable[[Config], Runtime]:
+    """Build the commands' runtime with ``factory`` from now on; returns the previous factory."""
+    global runtime_factory
+    previous, runtime_factory = runtime_factory, factory
+    return previous
+
+
+def _runtime(*, needs_persistent_chain: bool = False) -> Runtime:
     cfg = state.config()
-    if needs_persistent_chain and cfg.chain.kind == "in-process":
+    rt = runtime_factory(cfg)
+    if needs_persistent_chain and cfg.chain.kind == "in-process" and rt.chain_override is None:
         raise ConfigError(
             "the DAO commands need a chain that outlives one command, but chain.kind is 'in-process'",
             key="chain.kind",
             hint="run `deworker devnet up`, then set chain.kind: devnet in config.yaml "
             "(or export DEWORKER_CHAIN__KIND=devnet)",
         )
-    return Runtime(cfg)
+    return rt
 
 
 # --------------------------------------------------------------------------------------------------- config
@@ -174,16 +195,47 @@ def artifact_get(
 
 
 def _dao() -> tuple[Runtime, Dao]:
+    """The DAO on the configured board. Needs only ``chain`` and a board (``board.address``, or the address book's
+    deployment); the token for new posts is ``dao.token``, else the address book's for this board, else the
+    board's most recent task's (see ``Dao``)."""
     from orchestrator.dao import Dao
 
     rt = _runtime(needs_persistent_chain=True)
+    cfg = rt.config
     dep = rt.deployment()
-    return rt, Dao(chain=rt.chain, signer=rt.dao_signer(), store=rt.store, board=dep.board, token=dep.token)
+    token = cfg.dao.token
+    saved = rt.addresses.get(dep.chain_id)
+    if token is None and saved is not None and saved.board.lower() == dep.board.lower():
+        token = saved.token
+    dao = Dao(
+        chain=rt.chain,
+        signer=rt.dao_signer(),
+        store=rt.store,
+        board=dep.board,
+        token=token,
+        name=cfg.board.name,
+        max_spec_bytes=cfg.board.max_spec_bytes,
+    )
+    return rt, dao
+
+
+def _when(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _test_limits() -> TestRunConfig:
+    """The sandbox limits ``dao check`` runs tests with: those of the first agent profile, else the defaults."""
+    from agents.config import TestRunConfig
+
+    profiles = state.config().agents.profiles
+    return profiles[0].tests if profiles else TestRunConfig()
 
 
 @dao_app.command("deploy")
 def dao_deploy() -> None:
-    """Deploy a reward token and a TaskBoard with the DAO account; save their addresses in the data dir."""
+    """Deploy a reward token and a TaskBoard with the DAO account; save their addresses in the data dir.
+
+    Other machines need only the board's address: give them `board.address: <task board>` and the chain."""
     from orchestrator.bootstrap import Deployment
     from orchestrator.dao import Dao
 
@@ -209,28 +261,39 @@ def dao_post(
         typer.Option("--reviewer", help="Who approves: an EOA, a Safe or a timelock. Default: the DAO."),
     ] = None,
 ) -> None:
-    """Validate SPEC, store it by CID, escrow the reward and post the task."""
-    from orchestrator.dao import parse_duration, to_base_units
+    """Validate SPEC, store it by CID, escrow the reward and post the task.
+
+    The reward token is `dao.token` (else the one `dao deploy` saved, else the board's latest task's). The DAO's
+    token balance and gas are checked before anything is sent.
+
+    Example: `deworker dao post --spec glossary.json --reward 50 --deadline 3d`
+    """
+    from orchestrator.dao import parse_duration, shown, to_base_units
     from orchestrator.specs import parse_spec
 
     task_spec = parse_spec(spec.read_bytes(), max_bytes=state.config().board.max_spec_bytes)
     seconds = parse_duration(deadline)
     _, dao = _dao()
-    units = to_base_units(reward, dao.decimals())
+    info = dao.token_info(dao.token)
+    if info is None:
+        raise DeworkerError(
+            f"the reward token {dao.token} does not answer symbol() and decimals()",
+            hint="set dao.token to a standard ERC-20",
+        )
+    units = to_base_units(reward, info.decimals)
     posted = dao.post(task_spec, reward=units, deadline=int(time.time()) + seconds, reviewer=reviewer)
     console.print(
-        f"posted task [bold]{posted.task_id}[/] {literal(repr(task_spec.title))}: {reward} {dao.symbol()} escrowed, "
-        f"spec {posted.spec_cid}, tx {posted.receipt.tx_hash}"
+        f"posted task [bold]{posted.task_id}[/] {literal(repr(shown(task_spec.title)))}: "
+        f"{dao.amount(units, dao.token)} escrowed, spec {posted.spec_cid}, tx {posted.receipt.tx_hash}"
     )
 
 
 @dao_app.command("tasks")
 def dao_tasks() -> None:
-    """A table of every task on the board with its status, reward, claimant and artifact."""
-    from orchestrator.dao import from_base_units
+    """A table of every task on the board with its status, reward, claimant and artifact.
 
+    Each reward is shown in its own token (read from the board), with the token contract's symbol."""
     _, dao = _dao()
-    decimals, symbol = dao.decimals(), dao.symbol()
     table = Table(title=f"Tasks on board {dao.board_address}")
     for col in ("id", "status", "reward", "deadline (UTC)", "claimant", "artifact CID"):
         table.add_column(col, overflow="fold")
@@ -238,7 +301,7 @@ def dao_tasks() -> None:
         table.add_row(
             str(t.task_id),
             t.status.name.lower(),
-            f"{from_base_units(t.reward, decimals):,f} {symbol}",
+            literal(dao.amount(t.reward, t.token)),
             datetime.fromtimestamp(t.deadline, UTC).strftime("%Y-%m-%d %H:%M"),
             t.claimant or "-",
             literal(t.artifact_cid) or "-",
@@ -246,12 +309,155 @@ def dao_tasks() -> None:
     console.print(table)
 
 
-@dao_app.command("approve")
-def dao_approve(task_id: Annotated[int, typer.Argument(help="Task id (see `deworker dao tasks`).")]) -> None:
-    """Approve a submitted task: the escrowed reward is paid to its claimant."""
+def _task_table(dao: Dao, task: BoardTask) -> tuple[Table, TaskSpec | None]:
+    """The task as the board holds it, with its spec summarised (or why the spec cannot be read)."""
+    from orchestrator.dao import shown
+    from orchestrator.errors import ArtifactError, DocumentRefused
+
+    spec: TaskSpec | None = None
+    table = Table(title=f"Task {task.task_id} on board {dao.board_address}", show_header=False)
+    try:
+        spec = dao.spec(task)
+    except (DocumentRefused, ArtifactError) as exc:
+        table.add_row("spec", f"[red]cannot be read[/]: {literal(exc.message)} ({literal(task.spec_cid)})")
+    if spec is not None:
+        table.add_row("title", literal(shown(spec.title)))
+        filename = spec.deliverable.filename
+        deliverable = spec.deliverable.kind.value + (f", file {filename}" if filename else "")
+        tests = len(spec.acceptance_tests.files) if spec.acceptance_tests else 0
+        table.add_row(
+            "spec",
+            literal(
+                f"{deliverable}; skills {', '.join(shown(s, 40) for s in spec.skills)}; "
+                f"{len(spec.acceptance)} acceptance criteria; {tests} acceptance test file(s)"
+            )
+            + f" ({literal(task.spec_cid)})",
+        )
+    table.add_row("reward", literal(dao.amount(task.reward, task.token)) + f" ({task.token})")
+    table.add_row("deadline", _when(task.deadline))
+    table.add_row("state", task.status.name)
+    table.add_row("reviewer", task.reviewer)
+    table.add_row("claimant", task.claimant or "-")
+    table.add_row("submitted", literal(task.artifact_cid) or "nothing")
+    return table, spec
+
+
+@dao_app.command("show")
+def dao_show(
+    task_id: Annotated[int, typer.Argument(help="Task id (see `deworker dao tasks`).")],
+    cat: Annotated[str | None, typer.Option("--cat", help="Print this text file of the artifact.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the artifact's files to this new folder.")
+    ] = None,
+) -> None:
+    """The task (title, spec, reward, deadline, state, claimant) and the artifact submitted for it, fetched by
+    CID through the artifact store (every block verified), with its files and sizes.
+
+    Examples: `deworker dao show 3`, `deworker dao show 3 --cat glossary.md`, `deworker dao show 3 -o ./task-3`
+    """
+    from orchestrator.dao import artifact_files, export_artifact, read_text_file
+    from orchestrator.untrusted import printable
+
     _, dao = _dao()
+    task = dao.task(task_id)
+    table, _ = _task_table(dao, task)
+    if cat is None:
+        console.print(table)
+    if not task.artifact_cid:
+        console.print(f"task {task_id} has nothing submitted (it is {task.status.name})")
+        if cat is not None or output is not None:
+            raise typer.Exit(1)
+        return
+    with tempfile.TemporaryDirectory(prefix="deworker-show-") as tmp:
+        root = dao.fetch_artifact(task, Path(tmp))
+        if cat is not None:
+            sys.stdout.write(printable(read_text_file(root, cat), keep_lines=True))
+            return
+        files = artifact_files(root)
+        listing = Table(title=f"Artifact {task.artifact_cid} (fetched, every block verified)")
+        listing.add_column("file", overflow="fold")
+        listing.add_column("bytes", justify="right")
+        for f in files:
+            listing.add_row(literal(f.path), f"{f.size:,}")
+        console.print(listing)
+        if output is not None:
+            export_artifact(root, output)
+            console.print(f"wrote {len(files)} file(s) to {output}")
+
+
+@dao_app.command("check")
+def dao_check(task_id: Annotated[int, typer.Argument(help="Task id (see `deworker dao tasks`).")]) -> None:
+    """Fetch the submitted artifact and run the spec's acceptance tests against it, in the same sandbox the
+    agents' `run_tests` tool uses. Exit code 0: passed; 1: failed; 3: the spec has no acceptance tests.
+
+    Example: `deworker dao check 3 && deworker dao approve 3 --yes`
+    """
+    _, dao = _dao()
+    task = dao.task(task_id)
+    spec = dao.spec(task)
+    if spec.acceptance_tests is None:
+        console.print(f"task {task_id}'s spec has no acceptance tests: nothing to run (review it by eye)")
+        raise typer.Exit(3)
+    with tempfile.TemporaryDirectory(prefix="deworker-check-") as tmp:
+        root = dao.fetch_artifact(task, Path(tmp))
+        run = dao.run_checks(spec, root, Path(tmp), _test_limits())
+    assert run is not None  # the spec has tests
+    console.print(literal(run.output, keep_lines=True), highlight=False)
+    verdict = "[green]passed[/]" if run.passed else "[red]failed[/]"
+    console.print(f"task {task_id}: acceptance tests {verdict} on artifact {task.artifact_cid}")
+    raise typer.Exit(0 if run.passed else 1)
+
+
+@dao_app.command("approve")
+def dao_approve(
+    task_id: Annotated[int, typer.Argument(help="Task id (see `deworker dao tasks`).")],
+    check: Annotated[bool, typer.Option("--check", help="Run the spec's acceptance tests first.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Pay without asking.")] = False,
+) -> None:
+    """Approve a submitted task: the escrowed reward is paid to its claimant.
+
+    Prints what it is about to pay for (title, artifact CID, whether the artifact was fetched and verified, the
+    tests' result with --check, reward, recipient) and asks before paying. With --check and --yes, failing tests
+    refuse the payment.
+
+    Examples: `deworker dao approve 3`, `deworker dao approve 3 --check --yes`
+    """
+    from orchestrator.errors import ArtifactError
+
+    _, dao = _dao()
+    task = dao.check_approvable(task_id)
+    table, spec = _task_table(dao, task)
+    passed: bool | None = None
+    with tempfile.TemporaryDirectory(prefix="deworker-approve-") as tmp:
+        try:
+            root = dao.fetch_artifact(task, Path(tmp))
+            table.add_row("artifact", "[green]fetched, every block verified[/]")
+        except ArtifactError as exc:
+            root = None
+            table.add_row("artifact", f"[red]NOT fetched[/]: {literal(exc.message)}")
+        if check:
+            if spec is None or spec.acceptance_tests is None:
+                table.add_row("tests", "none in the spec")
+            elif root is None:
+                table.add_row("tests", "[red]not run[/]: the artifact was not fetched")
+                passed = False
+            else:
+                run = dao.run_checks(spec, root, Path(tmp), _test_limits())
+                passed = run is not None and run.passed
+                table.add_row("tests", "[green]passed[/]" if passed else "[red]FAILED[/]")
+                if not passed and run is not None:
+                    console.print(literal(run.output, keep_lines=True), highlight=False)
+    amount = dao.amount(task.reward, task.token)
+    table.add_row("pays", f"{literal(amount)} to {task.claimant}")
+    console.print(table)
+    if yes and passed is False:
+        console.print(f"not approved: the acceptance tests failed (task {task_id}); nothing was sent")
+        raise typer.Exit(1)
+    if not yes and not typer.confirm(f"Pay {amount} to {task.claimant} for task {task_id}?", default=False):
+        console.print("not approved: nothing was sent")
+        raise typer.Exit(1)
     receipt = dao.approve(task_id)
-    console.print(f"approved task {task_id}: reward paid (tx {receipt.tx_hash})")
+    console.print(f"approved task {task_id}: {literal(amount)} paid to {task.claimant} (tx {receipt.tx_hash})")
 
 
 @dao_app.command("reject")
@@ -259,7 +465,10 @@ def dao_reject(
     task_id: Annotated[int, typer.Argument(help="Task id.")],
     reason: Annotated[str, typer.Option("--reason", help="Why; recorded on chain for the contributor.")],
 ) -> None:
-    """Reject a submission with a reason; the task reopens and its reward stays escrowed."""
+    """Reject a submission with a reason; the task reopens and its reward stays escrowed.
+
+    Example: `deworker dao reject 3 --reason "define all six terms"`
+    """
     _, dao = _dao()
     receipt = dao.reject(task_id, reason)
     console.print(f"rejected task {task_id} (tx {receipt.tx_hash}); it is open again")
@@ -267,7 +476,10 @@ def dao_reject(
 
 @dao_app.command("cancel")
 def dao_cancel(task_id: Annotated[int, typer.Argument(help="Task id.")]) -> None:
-    """Cancel an unclaimed task and refund its reward to the DAO."""
+    """Cancel an open (unclaimed) task and refund its reward to the DAO.
+
+    Example: `deworker dao cancel 3`
+    """
     _, dao = _dao()
     receipt = dao.cancel(task_id)
     console.print(f"cancelled task {task_id}; reward refunded (tx {receipt.tx_hash})")

@@ -78,10 +78,16 @@ class DaoConfig(_Section):
         pattern=r"^[A-Z_][A-Z0-9_]*$",
         description="environment variable holding the DAO account's private key (dev chains: first dev account)",
     )
+    token: str | None = Field(
+        default=None,
+        pattern=r"^0x[0-9a-fA-F]{40}$",
+        description="ERC-20 that `deworker dao post` escrows rewards in; null = the token `deworker dao deploy` "
+        "saved for this board, else the token of the board's most recent task",
+    )
     claim_ttl: int = Field(default=86_400, ge=60, description="seconds a claim lasts on a board this DAO deploys")
-    token_name: str = "Deworker Reward"
-    token_symbol: str = "DWR"
-    token_decimals: int = Field(default=18, ge=0, le=36)
+    token_name: str = Field(default="Deworker Reward", description="name of the token `deworker dao deploy` creates")
+    token_symbol: str = Field(default="DWR", description="its symbol (shown amounts read the token contract)")
+    token_decimals: int = Field(default=18, ge=0, le=36, description="its decimals")
     token_supply: int = Field(default=1_000_000, ge=0, description="whole tokens minted to the DAO on deploy")
 
 
