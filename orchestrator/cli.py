@@ -520,6 +520,54 @@ def devnet_status() -> None:
     devnet.print_info(console, info)
 
 
+@devnet_app.command("fund")
+def devnet_fund(
+    target: Annotated[str, typer.Argument(help="An agent's name, a wallet's name, or any 0x address.")],
+    eth: Annotated[str, typer.Option("--eth", help="ETH to send from the devnet funder (dev account 1).")] = "1",
+    tokens: Annotated[
+        str, typer.Option("--tokens", help="Reward tokens to send from the DAO account (dev account 0).")
+    ] = "0",
+) -> None:
+    """Fund an agent's wallet (by agent or wallet name) or any address from the devnet's dev accounts: ETH from
+    the funder, reward tokens from the DAO. Prints what was sent and the new balances. Dev chains only.
+
+    Examples: `deworker devnet fund funder --eth 5` (the wallet that tops up the fleet's gas),
+    `deworker devnet fund writer --eth 0.5 --tokens 100` (an agent's wallet),
+    `deworker devnet fund 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 --eth 2` (any address)
+    """
+    from orchestrator import devnet
+    from orchestrator.dao import to_base_units
+    from orchestrator.tokens import units as ether
+
+    eth_wei = to_base_units(eth, 18, allow_zero=True)
+    rt, dao = _dao()
+    token_units = 0
+    if tokens.strip() not in ("0", "0.0", ""):
+        info = dao.token_info(dao.token)
+        if info is None:
+            raise DeworkerError(f"the reward token {dao.token} does not answer symbol() and decimals()")
+        token_units = to_base_units(tokens, info.decimals)
+    if not eth_wei and not token_units:
+        raise DeworkerError("nothing to send", hint="give --eth X and/or --tokens Y")
+    done = devnet.fund(rt, dao, target, eth_wei=eth_wei, tokens=token_units)
+    if done.eth_receipt is not None:
+        console.print(
+            f"sent {ether(done.eth_wei)} ETH from the devnet funder {done.funder} to {literal(done.label)} "
+            f"{done.address} (tx {done.eth_receipt.tx_hash})"
+        )
+    if done.token_receipt is not None and done.token is not None:
+        console.print(
+            f"sent {literal(dao.amount(done.tokens, done.token))} from the DAO {dao.signer.address} to "
+            f"{literal(done.label)} (tx {done.token_receipt.tx_hash})"
+        )
+    held = (
+        f", {literal(dao.amount(done.token_balance, done.token))}"
+        if done.token and done.token_balance is not None
+        else ""
+    )
+    console.print(f"{literal(done.label)} {done.address} now holds {ether(done.eth_balance)} ETH{held}")
+
+
 # ----------------------------------------------------------------------------------------------------- demo
 
 

@@ -77,13 +77,18 @@ def parse_duration(text: str) -> int:
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
-def to_base_units(amount: str | Decimal | int, decimals: int) -> int:
-    """``"50.5"`` tokens with 18 decimals -> 50500000000000000000 base units; refuses finer than 1 unit."""
+def to_base_units(amount: str | Decimal | int, decimals: int, *, allow_zero: bool = False) -> int:
+    """``"50.5"`` tokens with 18 decimals -> 50500000000000000000 base units; refuses finer than 1 unit, and zero
+    unless ``allow_zero``."""
     try:
         value = Decimal(str(amount))
     except InvalidOperation:
         raise DeworkerError(f"{amount!r} is not a number", hint="give a token amount such as 50 or 12.5") from None
+    if not value.is_finite():
+        raise DeworkerError(f"{amount!r} is not a number", hint="give a token amount such as 50 or 12.5")
     units = value * (Decimal(10) ** decimals)
+    if allow_zero and value == 0:
+        return 0
     if value <= 0 or units != units.to_integral_value():
         raise DeworkerError(
             f"{amount} is not a positive amount in whole base units of a {decimals}-decimal token",
@@ -235,6 +240,13 @@ class Dao:
                 "(or export DEWORKER_DAO__TOKEN=0x...)",
             )
         return self._token
+
+    def token_or_none(self) -> str | None:
+        """``token``, or ``None`` where it would raise (nothing to post with yet)."""
+        try:
+            return self.token
+        except ConfigError:
+            return None
 
     def _latest_task_token(self) -> str | None:
         count = self.board.task_count()

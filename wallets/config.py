@@ -201,8 +201,10 @@ class WalletsConfig(_Section):
         description="keystore name of the hot wallet that tops up agents' gas",
     )
     tokens: list[TokenConfig] = Field(default_factory=list, description="ERC-20s to show and sweep")
-    gas_topup_threshold_wei: int = Field(default=10**16, ge=0, description="top up an agent below this balance")
-    gas_topup_amount_wei: int = Field(default=5 * 10**16, ge=0, description="what one top-up sends")
+    # Defaults that pass the default policy: a top-up (0.01 ETH plus its gas) is well under wallet_daily_cap_wei
+    # (0.05 ETH), so the funder can make four a day; 0.01 ETH pays for dozens of claims and submits.
+    gas_topup_threshold_wei: int = Field(default=5 * 10**15, ge=0, description="top up an agent below this balance")
+    gas_topup_amount_wei: int = Field(default=10**16, ge=0, description="what one top-up sends")
     replace_after_seconds: float = Field(
         default=60.0,
         gt=0,
