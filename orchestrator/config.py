@@ -16,10 +16,10 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, HttpUrl, StringConstraints, ValidationError
 
 from agents.config import AgentsConfig
 from orchestrator.errors import ConfigError
@@ -37,6 +37,18 @@ _NOT_OVERRIDES = {"DEWORKER_CONFIG"}
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _unquoted_hex(value: Any) -> Any:
+    """YAML reads an unquoted ``0x...`` as an integer: turn it back into the 20-byte address it was written as
+    (lower-case; a leading zero digit survives because the width is fixed)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**160:
+        return f"0x{value:040x}"
+    return value
+
+
+#: An address in config: ``0x`` and 40 hex digits, quoted or not.
+ConfigAddress = Annotated[str, BeforeValidator(_unquoted_hex), StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
 
 
 class ChainConfig(_Section):
@@ -58,9 +70,8 @@ class ChainConfig(_Section):
 
 class BoardConfig(_Section):
     name: str = Field(default="main", min_length=1, max_length=64, description="label for this board")
-    address: str | None = Field(
+    address: ConfigAddress | None = Field(
         default=None,
-        pattern=r"^0x[0-9a-fA-F]{40}$",
         description="TaskBoard contract address; null = the one `deworker dao deploy` saved for this chain",
     )
     start_block: int = Field(default=0, ge=0, description="first block to scan when no cursor is saved")
@@ -78,9 +89,8 @@ class DaoConfig(_Section):
         pattern=r"^[A-Z_][A-Z0-9_]*$",
         description="environment variable holding the DAO account's private key (dev chains: first dev account)",
     )
-    token: str | None = Field(
+    token: ConfigAddress | None = Field(
         default=None,
-        pattern=r"^0x[0-9a-fA-F]{40}$",
         description="ERC-20 that `deworker dao post` escrows rewards in; null = the token `deworker dao deploy` "
         "saved for this board, else the token of the board's most recent task",
     )

@@ -320,7 +320,9 @@ class Dao:
         try:
             return self.store.get_path(cid, workdir / cid)
         except ArtifactError as exc:
-            raise ArtifactError(
+            # the same kind of error (not found, corrupt, ...), now naming the task
+            kind = type(exc) if type(exc).__init__ is DeworkerError.__init__ else ArtifactError
+            raise kind(
                 f"cannot fetch the artifact {cid} of task {task.task_id}: {exc.message}",
                 hint=exc.hint
                 or "the artifact store must reach a node or gateway that has it (see artifacts in config.yaml)",
