@@ -198,6 +198,7 @@ def _dao() -> tuple[Runtime, Dao]:
     """The DAO on the configured board. Needs only ``chain`` and a board (``board.address``, or the address book's
     deployment); the token for new posts is ``dao.token``, else the address book's for this board, else the
     board's most recent task's (see ``Dao``)."""
+    from orchestrator.chain.base import checksum_address
     from orchestrator.dao import Dao
 
     rt = _runtime(needs_persistent_chain=True)
@@ -207,12 +208,12 @@ def _dao() -> tuple[Runtime, Dao]:
     saved = rt.addresses.get(dep.chain_id)
     if token is None and saved is not None and saved.board.lower() == dep.board.lower():
         token = saved.token
-    dao = Dao(
+    dao = Dao(  # checksummed: an unquoted 0x... in YAML comes back lower-case
         chain=rt.chain,
         signer=rt.dao_signer(),
         store=rt.store,
-        board=dep.board,
-        token=token,
+        board=checksum_address(dep.board),
+        token=checksum_address(token) if token else None,
         name=cfg.board.name,
         max_spec_bytes=cfg.board.max_spec_bytes,
     )
@@ -329,7 +330,7 @@ def _task_table(dao: Dao, task: BoardTask) -> tuple[Table, TaskSpec | None]:
             "spec",
             literal(
                 f"{deliverable}; skills {', '.join(shown(s, 40) for s in spec.skills)}; "
-                f"{len(spec.acceptance)} acceptance criteria; {tests} acceptance test file(s)"
+                f"acceptance criteria: {len(spec.acceptance)}; acceptance test files: {tests}"
             )
             + f" ({literal(task.spec_cid)})",
         )
@@ -374,7 +375,8 @@ def dao_show(
             sys.stdout.write(printable(read_text_file(root, cat), keep_lines=True))
             return
         files = artifact_files(root)
-        listing = Table(title=f"Artifact {task.artifact_cid} (fetched, every block verified)")
+        console.print(f"artifact {task.artifact_cid}: fetched, every block verified")
+        listing = Table()
         listing.add_column("file", overflow="fold")
         listing.add_column("bytes", justify="right")
         for f in files:

@@ -128,7 +128,7 @@ def print_info(console: Console, info: DevnetInfo) -> None:
     accounts.add_column("role")
     roles = {
         DAO_ACCOUNT: "DAO: signs `deworker dao ...` while $DEWORKER_DAO_KEY is unset; holds the reward tokens",
-        FUNDER_ACCOUNT: "funder: `deworker devnet fund` sends ETH from it",
+        FUNDER_ACCOUNT: "devnet funder: `deworker devnet fund` sends ETH from it",
     }
     for i, acct in enumerate(anvil_dev_accounts(4)):
         accounts.add_row(str(i), acct.address, roles.get(i, "spare (a reviewer, a second DAO, tests)"))
