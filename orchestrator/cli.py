@@ -51,8 +51,15 @@ artifact_app = typer.Typer(
     help="Content-addressed artifacts: CIDs identical to `ipfs add --cid-version=1 --raw-leaves`."
 )
 spec_app = typer.Typer(help="Task specs: the JSON document a DAO posts, stored by CID.")
-dao_app = typer.Typer(help="For DAOs: deploy a board, post funded tasks, approve, reject or cancel them.")
-devnet_app = typer.Typer(help="A local anvil dev chain with the contracts deployed, for trying the DAO commands.")
+dao_app = typer.Typer(
+    help="For DAOs: deploy a board, post funded tasks, look at and test the work, approve, reject or cancel.\n\n"
+    "Needs only `chain.*` and `board.address` (or the deployment `dao deploy` saved); posting also needs a "
+    "reward token: `dao.token`, else the saved one, else the board's latest task's."
+)
+devnet_app = typer.Typer(
+    help="A local anvil dev chain with the contracts deployed, for trying the DAO commands, and `devnet fund` to "
+    "give wallets ETH and reward tokens from its dev accounts."
+)
 config_app = typer.Typer(help="Inspect the configuration.")
 app.add_typer(artifact_app, name="artifact", no_args_is_help=True)
 app.add_typer(spec_app, name="spec", no_args_is_help=True)
@@ -267,7 +274,9 @@ def dao_post(
     The reward token is `dao.token` (else the one `dao deploy` saved, else the board's latest task's). The DAO's
     token balance and gas are checked before anything is sent.
 
-    Example: `deworker dao post --spec glossary.json --reward 50 --deadline 3d`
+    Example:
+
+    - `deworker dao post --spec glossary.json --reward 50 --deadline 3d`
     """
     from orchestrator.dao import parse_duration, shown, to_base_units
     from orchestrator.specs import parse_spec
@@ -354,7 +363,11 @@ def dao_show(
     """The task (title, spec, reward, deadline, state, claimant) and the artifact submitted for it, fetched by
     CID through the artifact store (every block verified), with its files and sizes.
 
-    Examples: `deworker dao show 3`, `deworker dao show 3 --cat glossary.md`, `deworker dao show 3 -o ./task-3`
+    Examples:
+
+    - `deworker dao show 3`
+    - `deworker dao show 3 --cat glossary.md` (one text file)
+    - `deworker dao show 3 -o ./task-3` (every file, into a new folder)
     """
     from orchestrator.dao import artifact_files, export_artifact, read_text_file
     from orchestrator.untrusted import printable
@@ -392,7 +405,9 @@ def dao_check(task_id: Annotated[int, typer.Argument(help="Task id (see `deworke
     """Fetch the submitted artifact and run the spec's acceptance tests against it, in the same sandbox the
     agents' `run_tests` tool uses. Exit code 0: passed; 1: failed; 3: the spec has no acceptance tests.
 
-    Example: `deworker dao check 3 && deworker dao approve 3 --yes`
+    Example:
+
+    - `deworker dao check 3 && deworker dao approve 3 --yes`
     """
     _, dao = _dao()
     task = dao.task(task_id)
@@ -422,7 +437,10 @@ def dao_approve(
     tests' result with --check, reward, recipient) and asks before paying. With --check and --yes, failing tests
     refuse the payment.
 
-    Examples: `deworker dao approve 3`, `deworker dao approve 3 --check --yes`
+    Examples:
+
+    - `deworker dao approve 3` (asks before paying)
+    - `deworker dao approve 3 --check --yes` (pays only if the acceptance tests pass)
     """
     from orchestrator.errors import ArtifactError
 
@@ -469,7 +487,9 @@ def dao_reject(
 ) -> None:
     """Reject a submission with a reason; the task reopens and its reward stays escrowed.
 
-    Example: `deworker dao reject 3 --reason "define all six terms"`
+    Example:
+
+    - `deworker dao reject 3 --reason "define all six terms"`
     """
     _, dao = _dao()
     receipt = dao.reject(task_id, reason)
@@ -480,7 +500,9 @@ def dao_reject(
 def dao_cancel(task_id: Annotated[int, typer.Argument(help="Task id.")]) -> None:
     """Cancel an open (unclaimed) task and refund its reward to the DAO.
 
-    Example: `deworker dao cancel 3`
+    Example:
+
+    - `deworker dao cancel 3`
     """
     _, dao = _dao()
     receipt = dao.cancel(task_id)
@@ -533,9 +555,11 @@ def devnet_fund(
     """Fund an agent's wallet (by agent or wallet name) or any address from the devnet's dev accounts: ETH from
     the funder, reward tokens from the DAO. Prints what was sent and the new balances. Dev chains only.
 
-    Examples: `deworker devnet fund funder --eth 5` (the wallet that tops up the fleet's gas),
-    `deworker devnet fund writer --eth 0.5 --tokens 100` (an agent's wallet),
-    `deworker devnet fund 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 --eth 2` (any address)
+    Examples:
+
+    - `deworker devnet fund funder --eth 5` (the wallet `wallets.funder` names: it tops up the fleet's gas)
+    - `deworker devnet fund writer --eth 0.5 --tokens 100` (an agent, by its name in `agents.profiles`)
+    - `deworker devnet fund 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 --eth 2` (any address)
     """
     from orchestrator import devnet
     from orchestrator.dao import to_base_units

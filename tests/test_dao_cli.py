@@ -21,13 +21,22 @@ from orchestrator import cli
 from orchestrator.artifacts import LocalArtifactStore
 from orchestrator.boards.onchain import OnchainTaskBoard
 from orchestrator.bootstrap import Runtime
-from orchestrator.chain import AnvilNotFound, AnvilProcess, EthTesterChain, RpcChain, TxSender, find_anvil
+from orchestrator.chain import (
+    AnvilNotFound,
+    AnvilProcess,
+    EthTesterChain,
+    RpcChain,
+    TxSender,
+    anvil_dev_accounts,
+    find_anvil,
+)
 from orchestrator.config import Config
 from orchestrator.dao import CannotPay, NotAllowed, WrongTaskState, token_abi
 from orchestrator.devnet import is_dev_chain
 from orchestrator.domain import BoardStatus
 from orchestrator.errors import ArtifactNotFound, ConfigError, DeworkerError
 from tests.conftest import ETH_TESTER_CHAIN_ID, require
+from tests.test_cli import devnet, deworker  # noqa: F401  (devnet is a fixture)
 from tests.test_wallet_fixtures import PASSPHRASE, TEST_SCRYPT_N
 from wallets.config import WalletsConfig
 from wallets.fleet import WalletFleet
@@ -411,3 +420,38 @@ def test_a_refused_top_up_is_one_log_line(
     assert record.exc_info is None and "\n" not in line
     assert "gas top-up of agent-1 refused by the policy [wallet_daily_cap_wei]" in line
     assert "60000000000000000 wei" in line and "daily 50000000000000000" in line
+
+
+def test_every_dao_and_devnet_command_teaches_with_an_example() -> None:
+    for group, names in (
+        (cli.dao_app, ("post", "show", "check", "approve", "reject", "cancel")),
+        (cli.devnet_app, ("fund",)),
+    ):
+        commands = {c.name: c for c in group.registered_commands}
+        for name in names:
+            doc = commands[name].callback.__doc__ if commands[name].callback else ""
+            assert doc and "Example" in doc and "`deworker " in doc, name
+
+
+@pytest.mark.anvil
+def test_a_fetch_failure_is_one_error_line_from_the_real_command(
+    devnet: dict[str, str],  # noqa: F811  (the fixture imported from test_cli)
+    tmp_path: Path,
+) -> None:
+    env = devnet
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(GLOSSARY))
+    deworker("dao", "post", "--spec", str(spec), "--reward", "5", cwd=tmp_path, env=env)
+    addresses = json.loads((Path(env["DEWORKER_DATA_DIR"]) / "addresses.json").read_text())["31337"]
+    with RpcChain(env["URL"]) as chain:
+        elsewhere = LocalArtifactStore(tmp_path / "contributor")
+        board = OnchainTaskBoard(chain=chain, address=addresses["board"], store=elsewhere)
+        agent = TxSender(chain, Account.from_key(anvil_dev_accounts(3)[2].private_key))
+        board.claim(1, wallet=agent)
+        board.submit(1, elsewhere.put_bytes(b"only on the contributor's machine"), wallet=agent)
+    shown = deworker("dao", "show", "1", cwd=tmp_path, env=env, ok=False)
+    assert shown.returncode == 1 and "Traceback" not in shown.stderr
+    first, fix = shown.stderr.strip().splitlines()
+    assert first.startswith("error: cannot fetch the artifact ") and fix.startswith("fix: ")
+    unasked = deworker("dao", "approve", "1", cwd=tmp_path, env=env, ok=False)  # no terminal: nothing confirmed
+    assert unasked.returncode == 1 and "NOT fetched" in unasked.stdout and "paid" not in unasked.stdout
