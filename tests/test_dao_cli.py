@@ -30,7 +30,7 @@ from orchestrator.chain import (
     anvil_dev_accounts,
     find_anvil,
 )
-from orchestrator.config import Config
+from orchestrator.config import Config, load_config
 from orchestrator.dao import CannotPay, NotAllowed, WrongTaskState, token_abi
 from orchestrator.devnet import is_dev_chain
 from orchestrator.domain import BoardStatus
@@ -409,17 +409,25 @@ def test_a_refused_top_up_is_one_log_line(
     tmp_path: Path, sqlite_engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
     chain = EthTesterChain()
-    fleet = default_fleet(tmp_path, sqlite_engine, chain, gas_topup_amount_wei=6 * 10**16)  # above the daily cap
-    funder, agent = fleet.create("funder"), fleet.create("agent-1")
+    fleet = default_fleet(tmp_path, sqlite_engine, chain)
+    funder = fleet.create("funder")
+    agents = [fleet.create(f"agent-{i}") for i in range(1, 6)]
     TxSender(chain, Account.from_key(chain.dev_accounts()[1].private_key)).send(funder.address, value=ETH, gas=21_000)
     with caplog.at_level(logging.WARNING, logger="wallets.fleet"):
-        done = fleet.upkeep()
-    assert done.topped_up == [] and chain.balance(agent.address) == 0
+        done = fleet.upkeep()  # four top-ups fit the funder's default daily cap; the fifth does not
+    assert done.topped_up == ["agent-1", "agent-2", "agent-3", "agent-4"]
+    assert chain.balance(agents[4].address) == 0
     (record,) = caplog.records
     line = record.getMessage()
     assert record.exc_info is None and "\n" not in line
-    assert "gas top-up of agent-1 refused by the policy [wallet_daily_cap_wei]" in line
-    assert "60000000000000000 wei" in line and "daily 50000000000000000" in line
+    assert "gas top-up of agent-5 refused by the policy [wallet_daily_cap_wei]" in line
+    assert "10000000000000000 wei" in line and "daily 50000000000000000" in line
+
+
+def test_a_top_up_that_could_never_pass_is_a_config_error() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(environ={"DEWORKER_WALLETS__FUNDER": "funder", "DEWORKER_WALLETS__GAS_TOPUP_AMOUNT_WEI": str(ETH)})
+    assert "could never top up" in info.value.message
 
 
 def test_every_dao_and_devnet_command_teaches_with_an_example() -> None:
