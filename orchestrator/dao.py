@@ -253,8 +253,17 @@ class Dao:
         return self.board.status(count).token if count else None
 
     def _token_call(self, fn: str, *args: object, token: str | None = None) -> Any:
+        """One ERC-20 read; an answer that does not decode (no contract at the address) is a ``ChainError``."""
         abi = token_abi()
-        (value,) = abi.decode_output(fn, self.chain.call(token or self.token, abi.encode_call(fn, *args)))
+        address = token or self.token
+        out = self.chain.call(address, abi.encode_call(fn, *args))
+        try:
+            (value,) = abi.decode_output(fn, out)
+        except (DecodingError, ValueError):
+            raise ChainError(
+                f"{address} did not answer {fn}() as an ERC-20 does ({len(out)} bytes back)",
+                hint=f"check dao.token: it must be an ERC-20 on chain {self.chain.chain_id}",
+            ) from None
         return value
 
     def token_info(self, token: str) -> TokenInfo | None:

@@ -166,6 +166,12 @@ def test_dao_token_config_key_wins(machines: Machines, tmp_path: Path) -> None:
     spec = m.spec_file(tmp_path, GLOSSARY, "glossary")
     assert "posted task 1" in m.ok(other, "dao", "post", "--spec", str(spec), "--reward", "3")
     assert m.board_view().status(1).token == m.token
+    no_token = tmp_path / "no-token.yaml"
+    no_token.write_text(m.dao.read_text() + "dao:\n  token: 0x00000000000000000000000000000000000000ab\n")
+    nonce = m.nonce()
+    refused = m.run(no_token, "dao", "post", "--spec", str(spec), "--reward", "3")
+    assert refused.exit_code == 1 and "does not answer symbol() and decimals()" in str(refused.exception)
+    assert m.nonce() == nonce and m.board_view().task_count() == 1
 
 
 def test_show_lists_files_cats_text_and_writes_them_out(machines: Machines, tmp_path: Path) -> None:
