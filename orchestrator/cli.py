@@ -369,9 +369,11 @@ def dao_show(
     - `deworker dao show 3 --cat glossary.md` (one text file)
     - `deworker dao show 3 -o ./task-3` (every file, into a new folder)
     """
-    from orchestrator.dao import artifact_files, export_artifact, read_text_file
+    from orchestrator.dao import artifact_files, check_export_target, export_artifact, read_text_file
     from orchestrator.untrusted import printable
 
+    if output is not None:
+        check_export_target(output)
     _, dao = _dao()
     task = dao.task(task_id)
     table, _ = _task_table(dao, task)

@@ -148,21 +148,26 @@ def read_text_file(root: Path, relpath: str) -> str:
         what = "is not a path inside the artifact" if outside else "is not a file of the artifact"
         raise DeworkerError(f"{relpath!r} {what}", hint="give one of the paths `deworker dao show ID` lists")
     data = (root if root.is_file() else root / wanted).read_bytes()
-    try:
-        if b"\x00" in data:
-            raise UnicodeDecodeError("utf-8", data, 0, 1, "NUL byte")
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise DeworkerError(
-            f"{relpath} is a binary file ({len(data):,} bytes): it is not printed",
-            hint="write the artifact's files to a folder with `-o DIR` and open it there",
-        ) from None
+    if b"\x00" not in data:
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    raise DeworkerError(
+        f"{relpath} is a binary file ({len(data):,} bytes): it is not printed",
+        hint="write the artifact's files to a folder with `-o DIR` and open it there",
+    )
+
+
+def check_export_target(dest: Path) -> None:
+    """``DeworkerError`` unless ``dest`` is a new or an empty folder (checked before anything is fetched)."""
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise DeworkerError(f"{dest} exists and is not an empty folder", hint="give a new folder to -o")
 
 
 def export_artifact(root: Path, dest: Path) -> Path:
     """Copy a fetched artifact into ``dest`` (a new or empty folder); returns ``dest``."""
-    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
-        raise DeworkerError(f"{dest} exists and is not an empty folder", hint="give a new folder to -o")
+    check_export_target(dest)
     dest.mkdir(parents=True, exist_ok=True)
     if root.is_file():
         shutil.copy2(root, dest / root.name)

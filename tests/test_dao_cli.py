@@ -202,6 +202,8 @@ def test_show_lists_files_cats_text_and_writes_them_out(machines: Machines, tmp_
 
     out = tmp_path / "out"
     assert "wrote 2 file(s)" in m.ok(m.dao, "dao", "show", "1", "-o", str(out))
+    again = m.run(m.dao, "dao", "show", "1", "-o", str(out))
+    assert again.exit_code == 1 and "exists and is not an empty folder" in str(again.exception)
     assert (out / "fizzbuzz.py").read_text() == GOOD_FIZZBUZZ and len((out / "data/blob.bin").read_bytes()) == 1024
 
 
