@@ -450,11 +450,16 @@ def test_every_dao_and_devnet_command_teaches_with_an_example() -> None:
 
 
 @pytest.mark.anvil
-def test_a_fetch_failure_is_one_error_line_from_the_real_command(
+def test_devnet_names_its_accounts_and_a_fetch_failure_is_one_error_line(
     devnet: dict[str, str],  # noqa: F811  (the fixture imported from test_cli)
     tmp_path: Path,
 ) -> None:
     env = devnet
+    status = deworker("devnet", "status", cwd=tmp_path, env=env).stdout
+    dao_row, funder_row = (line for line in status.splitlines() if line.startswith(("│ 0 ", "│ 1 ")))
+    assert anvil_dev_accounts(1)[0].address in dao_row and "DAO: signs `deworker dao" in dao_row
+    assert anvil_dev_accounts(2)[1].address in funder_row and "devnet funder: `deworker devnet fund`" in funder_row
+    assert "$DEWORKER_WALLET_PASSPHRASE" in status
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps(GLOSSARY))
     deworker("dao", "post", "--spec", str(spec), "--reward", "5", cwd=tmp_path, env=env)
