@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, cast
@@ -28,8 +30,10 @@ from orchestrator.web.cli import review_app
 from wallets.cli import wallet_app
 
 if TYPE_CHECKING:  # imported lazily at run time: `deworker --help` stays fast
+    from agents.config import TestRunConfig
     from orchestrator.bootstrap import Runtime
     from orchestrator.dao import Dao
+    from orchestrator.domain import BoardTask, TaskSpec
 
 console = Console()
 err_console = Console(stderr=True)
@@ -47,8 +51,15 @@ artifact_app = typer.Typer(
     help="Content-addressed artifacts: CIDs identical to `ipfs add --cid-version=1 --raw-leaves`."
 )
 spec_app = typer.Typer(help="Task specs: the JSON document a DAO posts, stored by CID.")
-dao_app = typer.Typer(help="For DAOs: deploy a board, post funded tasks, approve, reject or cancel them.")
-devnet_app = typer.Typer(help="A local anvil dev chain with the contracts deployed, for trying the DAO commands.")
+dao_app = typer.Typer(
+    help="For DAOs: deploy a board, post funded tasks, look at and test the work, approve, reject or cancel.\n\n"
+    "Needs only `chain.*` and `board.address` (or the deployment `dao deploy` saved); posting also needs a "
+    "reward token: `dao.token`, else the saved one, else the board's latest task's."
+)
+devnet_app = typer.Typer(
+    help="A local anvil dev chain with the contracts deployed, for trying the DAO commands, and `devnet fund` to "
+    "give wallets ETH and reward tokens from its dev accounts."
+)
 config_app = typer.Typer(help="Inspect the configuration.")
 app.add_typer(artifact_app, name="artifact", no_args_is_help=True)
 app.add_typer(spec_app, name="spec", no_args_is_help=True)
@@ -95,18 +106,35 @@ def runtime() -> Runtime:
     return _runtime()
 
 
-def _runtime(*, needs_persistent_chain: bool = False) -> Runtime:
+def _default_runtime(config: Config) -> Runtime:
     from orchestrator.bootstrap import Runtime
 
+    return Runtime(config)
+
+
+#: Builds the ``Runtime`` of each command from the loaded config; tests and embedders swap it with
+#: ``use_runtime_factory`` (e.g. to share one in-process chain between two "machines").
+runtime_factory: Callable[[Config], Runtime] = _default_runtime
+
+
+def use_runtime_factory(factory: Callable[[Config], Runtime]) -> Callable[[Config], Runtime]:
+    """Build the commands' runtime with ``factory`` from now on; returns the previous factory."""
+    global runtime_factory
+    previous, runtime_factory = runtime_factory, factory
+    return previous
+
+
+def _runtime(*, needs_persistent_chain: bool = False) -> Runtime:
     cfg = state.config()
-    if needs_persistent_chain and cfg.chain.kind == "in-process":
+    rt = runtime_factory(cfg)
+    if needs_persistent_chain and cfg.chain.kind == "in-process" and rt.chain_override is None:
         raise ConfigError(
             "the DAO commands need a chain that outlives one command, but chain.kind is 'in-process'",
             key="chain.kind",
             hint="run `deworker devnet up`, then set chain.kind: devnet in config.yaml "
             "(or export DEWORKER_CHAIN__KIND=devnet)",
         )
-    return Runtime(cfg)
+    return rt
 
 
 # --------------------------------------------------------------------------------------------------- config
@@ -174,16 +202,48 @@ def artifact_get(
 
 
 def _dao() -> tuple[Runtime, Dao]:
+    """The DAO on the configured board. Needs only ``chain`` and a board (``board.address``, or the address book's
+    deployment); the token for new posts is ``dao.token``, else the address book's for this board, else the
+    board's most recent task's (see ``Dao``)."""
+    from orchestrator.chain.base import checksum_address
     from orchestrator.dao import Dao
 
     rt = _runtime(needs_persistent_chain=True)
+    cfg = rt.config
     dep = rt.deployment()
-    return rt, Dao(chain=rt.chain, signer=rt.dao_signer(), store=rt.store, board=dep.board, token=dep.token)
+    token = cfg.dao.token
+    saved = rt.addresses.get(dep.chain_id)
+    if token is None and saved is not None and saved.board.lower() == dep.board.lower():
+        token = saved.token
+    dao = Dao(  # checksummed: an unquoted 0x... in YAML comes back lower-case
+        chain=rt.chain,
+        signer=rt.dao_signer(),
+        store=rt.store,
+        board=checksum_address(dep.board),
+        token=checksum_address(token) if token else None,
+        name=cfg.board.name,
+        max_spec_bytes=cfg.board.max_spec_bytes,
+    )
+    return rt, dao
+
+
+def _when(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _test_limits() -> TestRunConfig:
+    """The sandbox limits ``dao check`` runs tests with: those of the first agent profile, else the defaults."""
+    from agents.config import TestRunConfig
+
+    profiles = state.config().agents.profiles
+    return profiles[0].tests if profiles else TestRunConfig()
 
 
 @dao_app.command("deploy")
 def dao_deploy() -> None:
-    """Deploy a reward token and a TaskBoard with the DAO account; save their addresses in the data dir."""
+    """Deploy a reward token and a TaskBoard with the DAO account; save their addresses in the data dir.
+
+    Other machines need only the board's address: give them `board.address: <task board>` and the chain."""
     from orchestrator.bootstrap import Deployment
     from orchestrator.dao import Dao
 
@@ -209,28 +269,41 @@ def dao_post(
         typer.Option("--reviewer", help="Who approves: an EOA, a Safe or a timelock. Default: the DAO."),
     ] = None,
 ) -> None:
-    """Validate SPEC, store it by CID, escrow the reward and post the task."""
-    from orchestrator.dao import parse_duration, to_base_units
+    """Validate SPEC, store it by CID, escrow the reward and post the task.
+
+    The reward token is `dao.token` (else the one `dao deploy` saved, else the board's latest task's). The DAO's
+    token balance and gas are checked before anything is sent.
+
+    Example:
+
+    - `deworker dao post --spec glossary.json --reward 50 --deadline 3d`
+    """
+    from orchestrator.dao import parse_duration, shown, to_base_units
     from orchestrator.specs import parse_spec
 
     task_spec = parse_spec(spec.read_bytes(), max_bytes=state.config().board.max_spec_bytes)
     seconds = parse_duration(deadline)
     _, dao = _dao()
-    units = to_base_units(reward, dao.decimals())
+    info = dao.token_info(dao.token)
+    if info is None:
+        raise DeworkerError(
+            f"the reward token {dao.token} does not answer symbol() and decimals()",
+            hint="set dao.token to a standard ERC-20",
+        )
+    units = to_base_units(reward, info.decimals)
     posted = dao.post(task_spec, reward=units, deadline=int(time.time()) + seconds, reviewer=reviewer)
     console.print(
-        f"posted task [bold]{posted.task_id}[/] {literal(repr(task_spec.title))}: {reward} {dao.symbol()} escrowed, "
-        f"spec {posted.spec_cid}, tx {posted.receipt.tx_hash}"
+        f"posted task [bold]{posted.task_id}[/] {literal(repr(shown(task_spec.title)))}: "
+        f"{dao.amount(units, dao.token)} escrowed, spec {posted.spec_cid}, tx {posted.receipt.tx_hash}"
     )
 
 
 @dao_app.command("tasks")
 def dao_tasks() -> None:
-    """A table of every task on the board with its status, reward, claimant and artifact."""
-    from orchestrator.dao import from_base_units
+    """A table of every task on the board with its status, reward, claimant and artifact.
 
+    Each reward is shown in its own token (read from the board), with the token contract's symbol."""
     _, dao = _dao()
-    decimals, symbol = dao.decimals(), dao.symbol()
     table = Table(title=f"Tasks on board {dao.board_address}")
     for col in ("id", "status", "reward", "deadline (UTC)", "claimant", "artifact CID"):
         table.add_column(col, overflow="fold")
@@ -238,7 +311,7 @@ def dao_tasks() -> None:
         table.add_row(
             str(t.task_id),
             t.status.name.lower(),
-            f"{from_base_units(t.reward, decimals):,f} {symbol}",
+            literal(dao.amount(t.reward, t.token)),
             datetime.fromtimestamp(t.deadline, UTC).strftime("%Y-%m-%d %H:%M"),
             t.claimant or "-",
             literal(t.artifact_cid) or "-",
@@ -246,12 +319,167 @@ def dao_tasks() -> None:
     console.print(table)
 
 
-@dao_app.command("approve")
-def dao_approve(task_id: Annotated[int, typer.Argument(help="Task id (see `deworker dao tasks`).")]) -> None:
-    """Approve a submitted task: the escrowed reward is paid to its claimant."""
+def _task_table(dao: Dao, task: BoardTask) -> tuple[Table, TaskSpec | None]:
+    """The task as the board holds it, with its spec summarised (or why the spec cannot be read)."""
+    from orchestrator.dao import shown
+    from orchestrator.errors import ArtifactError, DocumentRefused
+
+    spec: TaskSpec | None = None
+    table = Table(title=f"Task {task.task_id} on board {dao.board_address}", show_header=False)
+    try:
+        spec = dao.spec(task)
+    except (DocumentRefused, ArtifactError) as exc:
+        table.add_row("spec", f"[red]cannot be read[/]: {literal(exc.message)} ({literal(task.spec_cid)})")
+    if spec is not None:
+        table.add_row("title", literal(shown(spec.title)))
+        filename = spec.deliverable.filename
+        deliverable = spec.deliverable.kind.value + (f", file {filename}" if filename else "")
+        tests = len(spec.acceptance_tests.files) if spec.acceptance_tests else 0
+        table.add_row(
+            "spec",
+            literal(
+                f"{deliverable}; skills {', '.join(shown(s, 40) for s in spec.skills)}; "
+                f"acceptance criteria: {len(spec.acceptance)}; acceptance test files: {tests}"
+            )
+            + f" ({literal(task.spec_cid)})",
+        )
+    table.add_row("reward", literal(dao.amount(task.reward, task.token)) + f" ({task.token})")
+    table.add_row("deadline", _when(task.deadline))
+    table.add_row("state", task.status.name)
+    table.add_row("reviewer", task.reviewer)
+    table.add_row("claimant", task.claimant or "-")
+    table.add_row("submitted", literal(task.artifact_cid) or "nothing")
+    return table, spec
+
+
+@dao_app.command("show")
+def dao_show(
+    task_id: Annotated[int, typer.Argument(help="Task id (see `deworker dao tasks`).")],
+    cat: Annotated[str | None, typer.Option("--cat", help="Print this text file of the artifact.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the artifact's files to this new folder.")
+    ] = None,
+) -> None:
+    """The task (title, spec, reward, deadline, state, claimant) and the artifact submitted for it, fetched by
+    CID through the artifact store (every block verified), with its files and sizes.
+
+    Examples:
+
+    - `deworker dao show 3`
+    - `deworker dao show 3 --cat glossary.md` (one text file)
+    - `deworker dao show 3 -o ./task-3` (every file, into a new folder)
+    """
+    from orchestrator.dao import artifact_files, check_export_target, export_artifact, read_text_file
+    from orchestrator.untrusted import printable
+
+    if output is not None:
+        check_export_target(output)
     _, dao = _dao()
+    task = dao.task(task_id)
+    table, _ = _task_table(dao, task)
+    if cat is None:
+        console.print(table)
+    if not task.artifact_cid:
+        console.print(f"task {task_id} has nothing submitted (it is {task.status.name})")
+        if cat is not None or output is not None:
+            raise typer.Exit(1)
+        return
+    with tempfile.TemporaryDirectory(prefix="deworker-show-") as tmp:
+        root = dao.fetch_artifact(task, Path(tmp))
+        if cat is not None:
+            sys.stdout.write(printable(read_text_file(root, cat), keep_lines=True))
+            return
+        files = artifact_files(root)
+        console.print(f"artifact {task.artifact_cid}: fetched, every block verified")
+        listing = Table()
+        listing.add_column("file", overflow="fold")
+        listing.add_column("bytes", justify="right")
+        for f in files:
+            listing.add_row(literal(f.path), f"{f.size:,}")
+        console.print(listing)
+        if output is not None:
+            export_artifact(root, output)
+            console.print(f"wrote {len(files)} file(s) to {output}")
+
+
+@dao_app.command("check")
+def dao_check(task_id: Annotated[int, typer.Argument(help="Task id (see `deworker dao tasks`).")]) -> None:
+    """Fetch the submitted artifact and run the spec's acceptance tests against it, in the same sandbox the
+    agents' `run_tests` tool uses. Exit code 0: passed; 1: failed; 3: the spec has no acceptance tests.
+
+    Example:
+
+    - `deworker dao check 3 && deworker dao approve 3 --yes`
+    """
+    _, dao = _dao()
+    task = dao.task(task_id)
+    spec = dao.spec(task)
+    if spec.acceptance_tests is None:
+        console.print(f"task {task_id}'s spec has no acceptance tests: nothing to run (review it by eye)")
+        raise typer.Exit(3)
+    with tempfile.TemporaryDirectory(prefix="deworker-check-") as tmp:
+        root = dao.fetch_artifact(task, Path(tmp))
+        run = dao.run_checks(spec, root, Path(tmp), _test_limits())
+    assert run is not None  # the spec has tests
+    console.print(literal(run.output, keep_lines=True), highlight=False)
+    verdict = "[green]passed[/]" if run.passed else "[red]failed[/]"
+    console.print(f"task {task_id}: acceptance tests {verdict} on artifact {task.artifact_cid}")
+    raise typer.Exit(0 if run.passed else 1)
+
+
+@dao_app.command("approve")
+def dao_approve(
+    task_id: Annotated[int, typer.Argument(help="Task id (see `deworker dao tasks`).")],
+    check: Annotated[bool, typer.Option("--check", help="Run the spec's acceptance tests first.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Pay without asking.")] = False,
+) -> None:
+    """Approve a submitted task: the escrowed reward is paid to its claimant.
+
+    Prints what it is about to pay for (title, artifact CID, whether the artifact was fetched and verified, the
+    tests' result with --check, reward, recipient) and asks before paying. With --check and --yes, failing tests
+    refuse the payment.
+
+    Examples:
+
+    - `deworker dao approve 3` (asks before paying)
+    - `deworker dao approve 3 --check --yes` (pays only if the acceptance tests pass)
+    """
+    from orchestrator.errors import ArtifactError
+
+    _, dao = _dao()
+    task = dao.check_approvable(task_id)
+    table, spec = _task_table(dao, task)
+    passed: bool | None = None
+    with tempfile.TemporaryDirectory(prefix="deworker-approve-") as tmp:
+        try:
+            root = dao.fetch_artifact(task, Path(tmp))
+            table.add_row("artifact", "[green]fetched, every block verified[/]")
+        except ArtifactError as exc:
+            root = None
+            table.add_row("artifact", f"[red]NOT fetched[/]: {literal(exc.message)}")
+        if check:
+            if spec is None or spec.acceptance_tests is None:
+                table.add_row("tests", "none in the spec")
+            elif root is None:
+                table.add_row("tests", "[red]not run[/]: the artifact was not fetched")
+                passed = False
+            else:
+                run = dao.run_checks(spec, root, Path(tmp), _test_limits())
+                passed = run is not None and run.passed
+                table.add_row("tests", "[green]passed[/]" if passed else "[red]FAILED[/]")
+                if not passed and run is not None:
+                    console.print(literal(run.output, keep_lines=True), highlight=False)
+    amount = dao.amount(task.reward, task.token)
+    table.add_row("pays", f"{literal(amount)} to {task.claimant}")
+    console.print(table)
+    if yes and passed is False:
+        console.print(f"not approved: the acceptance tests failed (task {task_id}); nothing was sent")
+        raise typer.Exit(1)
+    if not yes and not typer.confirm(f"Pay {amount} to {task.claimant} for task {task_id}?", default=False):
+        console.print("not approved: nothing was sent")
+        raise typer.Exit(1)
     receipt = dao.approve(task_id)
-    console.print(f"approved task {task_id}: reward paid (tx {receipt.tx_hash})")
+    console.print(f"approved task {task_id}: {literal(amount)} paid to {task.claimant} (tx {receipt.tx_hash})")
 
 
 @dao_app.command("reject")
@@ -259,7 +487,12 @@ def dao_reject(
     task_id: Annotated[int, typer.Argument(help="Task id.")],
     reason: Annotated[str, typer.Option("--reason", help="Why; recorded on chain for the contributor.")],
 ) -> None:
-    """Reject a submission with a reason; the task reopens and its reward stays escrowed."""
+    """Reject a submission with a reason; the task reopens and its reward stays escrowed.
+
+    Example:
+
+    - `deworker dao reject 3 --reason "define all six terms"`
+    """
     _, dao = _dao()
     receipt = dao.reject(task_id, reason)
     console.print(f"rejected task {task_id} (tx {receipt.tx_hash}); it is open again")
@@ -267,7 +500,12 @@ def dao_reject(
 
 @dao_app.command("cancel")
 def dao_cancel(task_id: Annotated[int, typer.Argument(help="Task id.")]) -> None:
-    """Cancel an unclaimed task and refund its reward to the DAO."""
+    """Cancel an open (unclaimed) task and refund its reward to the DAO.
+
+    Example:
+
+    - `deworker dao cancel 3`
+    """
     _, dao = _dao()
     receipt = dao.cancel(task_id)
     console.print(f"cancelled task {task_id}; reward refunded (tx {receipt.tx_hash})")
@@ -306,6 +544,56 @@ def devnet_status() -> None:
         console.print("no devnet running; start one with `deworker devnet up`")
         raise typer.Exit(1)
     devnet.print_info(console, info)
+
+
+@devnet_app.command("fund")
+def devnet_fund(
+    target: Annotated[str, typer.Argument(help="An agent's name, a wallet's name, or any 0x address.")],
+    eth: Annotated[str, typer.Option("--eth", help="ETH to send from the devnet funder (dev account 1).")] = "1",
+    tokens: Annotated[
+        str, typer.Option("--tokens", help="Reward tokens to send from the DAO account (dev account 0).")
+    ] = "0",
+) -> None:
+    """Fund an agent's wallet (by agent or wallet name) or any address from the devnet's dev accounts: ETH from
+    the funder, reward tokens from the DAO. Prints what was sent and the new balances. Dev chains only.
+
+    Examples:
+
+    - `deworker devnet fund funder --eth 5` (the wallet `wallets.funder` names: it tops up the fleet's gas)
+    - `deworker devnet fund writer --eth 0.5 --tokens 100` (an agent, by its name in `agents.profiles`)
+    - `deworker devnet fund 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 --eth 2` (any address)
+    """
+    from orchestrator import devnet
+    from orchestrator.dao import to_base_units
+    from orchestrator.tokens import units as ether
+
+    eth_wei = to_base_units(eth, 18, allow_zero=True)
+    rt, dao = _dao()
+    token_units = 0
+    if tokens.strip() not in ("0", "0.0", ""):
+        info = dao.token_info(dao.token)
+        if info is None:
+            raise DeworkerError(f"the reward token {dao.token} does not answer symbol() and decimals()")
+        token_units = to_base_units(tokens, info.decimals)
+    if not eth_wei and not token_units:
+        raise DeworkerError("nothing to send", hint="give --eth X and/or --tokens Y")
+    done = devnet.fund(rt, dao, target, eth_wei=eth_wei, tokens=token_units)
+    if done.eth_receipt is not None:
+        console.print(
+            f"sent {ether(done.eth_wei)} ETH from the devnet funder {done.funder} to {literal(done.label)} "
+            f"{done.address} (tx {done.eth_receipt.tx_hash})"
+        )
+    if done.token_receipt is not None and done.token is not None:
+        console.print(
+            f"sent {literal(dao.amount(done.tokens, done.token))} from the DAO {dao.signer.address} to "
+            f"{literal(done.label)} (tx {done.token_receipt.tx_hash})"
+        )
+    held = (
+        f", {literal(dao.amount(done.token_balance, done.token))}"
+        if done.token and done.token_balance is not None
+        else ""
+    )
+    console.print(f"{literal(done.label)} {done.address} now holds {ether(done.eth_balance)} ETH{held}")
 
 
 # ----------------------------------------------------------------------------------------------------- demo

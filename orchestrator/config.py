@@ -16,10 +16,20 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from agents.config import AgentsConfig
 from orchestrator.errors import ConfigError
@@ -37,6 +47,18 @@ _NOT_OVERRIDES = {"DEWORKER_CONFIG"}
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _unquoted_hex(value: Any) -> Any:
+    """YAML reads an unquoted ``0x...`` as an integer: turn it back into the 20-byte address it was written as
+    (lower-case; a leading zero digit survives because the width is fixed)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**160:
+        return f"0x{value:040x}"
+    return value
+
+
+#: An address in config: ``0x`` and 40 hex digits, quoted or not.
+ConfigAddress = Annotated[str, BeforeValidator(_unquoted_hex), StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
 
 
 class ChainConfig(_Section):
@@ -58,9 +80,8 @@ class ChainConfig(_Section):
 
 class BoardConfig(_Section):
     name: str = Field(default="main", min_length=1, max_length=64, description="label for this board")
-    address: str | None = Field(
+    address: ConfigAddress | None = Field(
         default=None,
-        pattern=r"^0x[0-9a-fA-F]{40}$",
         description="TaskBoard contract address; null = the one `deworker dao deploy` saved for this chain",
     )
     start_block: int = Field(default=0, ge=0, description="first block to scan when no cursor is saved")
@@ -169,10 +190,15 @@ class DaoConfig(_Section):
         pattern=r"^[A-Z_][A-Z0-9_]*$",
         description="environment variable holding the DAO account's private key (dev chains: first dev account)",
     )
+    token: ConfigAddress | None = Field(
+        default=None,
+        description="ERC-20 that `deworker dao post` escrows rewards in; null = the token `deworker dao deploy` "
+        "saved for this board, else the token of the board's most recent task",
+    )
     claim_ttl: int = Field(default=86_400, ge=60, description="seconds a claim lasts on a board this DAO deploys")
-    token_name: str = "Deworker Reward"
-    token_symbol: str = "DWR"
-    token_decimals: int = Field(default=18, ge=0, le=36)
+    token_name: str = Field(default="Deworker Reward", description="name of the token `deworker dao deploy` creates")
+    token_symbol: str = Field(default="DWR", description="its symbol (shown amounts read the token contract)")
+    token_decimals: int = Field(default=18, ge=0, le=36, description="its decimals")
     token_supply: int = Field(default=1_000_000, ge=0, description="whole tokens minted to the DAO on deploy")
 
 

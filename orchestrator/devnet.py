@@ -1,21 +1,39 @@
-"""``deworker devnet up|down|status``: a local anvil node with the reward token and the board deployed.
+"""``deworker devnet up|down|status|fund``: a local anvil node with the reward token and the board deployed, and
+money for a fleet out of its dev accounts.
 
 The node runs detached (it outlives the command) with ``--state`` so its chain survives ``down``/``up``; its pid,
 URL and chain id go to ``<data_dir>/devnet.json`` and the deployment to ``<data_dir>/addresses.json``, where
 ``chain.kind: devnet`` finds them.
+
+Roles of the dev accounts: #0 is the DAO (the default ``deworker dao`` signer while ``$DEWORKER_DAO_KEY`` is
+unset; it holds the reward tokens), #1 is the devnet funder that ``fund`` sends ETH from. The fleet's own gas
+top-ups come from the keystore wallet ``wallets.funder`` names (unlocked with ``$DEWORKER_WALLET_PASSPHRASE``,
+``wallets.passphrase_env``): ``fund`` is how that wallet, and any agent's, gets its first ETH on a devnet.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from rich.console import Console
 from rich.table import Table
 
 from orchestrator.bootstrap import Deployment, Runtime, devnet_pidfile
-from orchestrator.chain import AnvilProcess, DetachedAnvil, RpcChain, anvil_dev_accounts
+from orchestrator.chain import ANVIL_CHAIN_ID, AnvilProcess, DetachedAnvil, EthTesterChain, RpcChain, anvil_dev_accounts
+from orchestrator.chain.base import checksum_address
 from orchestrator.config import Config
 from orchestrator.dao import Dao
+from orchestrator.errors import ConfigError, DeworkerError
+from orchestrator.ports import Chain, Receipt
+from wallets.errors import KeystoreError
+from wallets.keystore import Keystore
+
+#: Dev account indexes: the DAO's (the default DAO signer) and the devnet funder's (``fund`` sends ETH from it).
+DAO_ACCOUNT = 0
+FUNDER_ACCOUNT = 1
+PLAIN_TRANSFER_GAS = 21_000
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +126,95 @@ def print_info(console: Console, info: DevnetInfo) -> None:
     accounts.add_column("#")
     accounts.add_column("address")
     accounts.add_column("role")
+    roles = {
+        DAO_ACCOUNT: "DAO: signs `deworker dao ...` while $DEWORKER_DAO_KEY is unset; holds the reward tokens",
+        FUNDER_ACCOUNT: "devnet funder: `deworker devnet fund` sends ETH from it",
+    }
     for i, acct in enumerate(anvil_dev_accounts(4)):
-        accounts.add_row(str(i), acct.address, "DAO (default signer)" if i == 0 else "agent / reviewer")
+        accounts.add_row(str(i), acct.address, roles.get(i, "spare (a reviewer, a second DAO, tests)"))
     console.print(accounts)
     console.print("use it: [bold]export DEWORKER_CHAIN__KIND=devnet[/] (or chain.kind: devnet in config.yaml)")
+    console.print(
+        "fund a wallet: [bold]deworker devnet fund NAME|ADDRESS --eth 1 --tokens 100[/]; the fleet's gas top-ups "
+        "come from the keystore wallet wallets.funder names (unlocked with $DEWORKER_WALLET_PASSPHRASE)"
+    )
+
+
+# ----------------------------------------------------------------------------------------------------- fund
+
+
+def is_dev_chain(chain: Chain) -> bool:
+    """The in-process chain, or anvil's chain id: the chains whose dev accounts ``fund`` may spend."""
+    return isinstance(chain, EthTesterChain) or chain.chain_id == ANVIL_CHAIN_ID
+
+
+def resolve_target(config: Config, target: str) -> tuple[str, str]:
+    """``(label, address)`` for an address, an agent's name (``agents.profiles``: its wallet) or a wallet's
+    name (a keystore in the fleet's folder)."""
+    if _ADDRESS.match(target):
+        address = checksum_address(target)
+        return address, address
+    wallet = {p.name: p.wallet for p in config.agents.profiles}.get(target, target)
+    keystore = Keystore(config.wallets.keystore_path(config.data_dir))
+    try:
+        entry = keystore.entry(wallet)
+    except KeystoreError as exc:
+        agents = ", ".join(p.name for p in config.agents.profiles) or "none configured"
+        raise ConfigError(
+            f"{target!r} is neither an address, an agent (agents: {agents}) nor a wallet: {exc.message}",
+            key="agents.profiles",
+            hint="give a 0x address, or create the wallet first with `deworker wallet new NAME`",
+        ) from None
+    label = target if wallet == target else f"{target} (wallet {wallet})"
+    return label, entry.address
+
+
+@dataclass(frozen=True, slots=True)
+class Funding:
+    """What ``fund`` sent and the balances after it."""
+
+    label: str
+    address: str
+    funder: str
+    eth_wei: int
+    eth_receipt: Receipt | None
+    token: str | None
+    tokens: int
+    token_receipt: Receipt | None
+    eth_balance: int
+    token_balance: int | None
+
+
+def fund(rt: Runtime, dao: Dao, target: str, *, eth_wei: int, tokens: int) -> Funding:
+    """Send ``eth_wei`` from the devnet funder (dev account 1) and ``tokens`` base units of the reward token
+    from the DAO to ``target``. Refuses a chain that is not a dev chain before anything is sent."""
+    chain = rt.chain
+    if not is_dev_chain(chain):
+        raise DeworkerError(
+            f"chain {chain.chain_id} is not a dev chain: `deworker devnet fund` only spends dev accounts "
+            f"(anvil's chain {ANVIL_CHAIN_ID} or the in-process chain)",
+            hint="on a real chain send ETH from your own wallet, or `deworker wallet fund NAME --amount X` from "
+            "wallets.funder",
+        )
+    label, address = resolve_target(rt.config, target)
+    funder = rt.sender(rt.dev_key(FUNDER_ACCOUNT))
+    token = dao.token if tokens else None
+    if token is not None:
+        dao.check_can_pay(tokens, token=token)  # before the ETH moves: nothing half-done
+    eth_receipt = None
+    if eth_wei:
+        eth_receipt = funder.send(address, value=eth_wei, gas=PLAIN_TRANSFER_GAS)
+    token_receipt = dao.transfer(address, tokens, token=token) if token is not None else None
+    shown_token = token if token is not None else dao.token_or_none()
+    return Funding(
+        label=label,
+        address=address,
+        funder=funder.address,
+        eth_wei=eth_wei,
+        eth_receipt=eth_receipt,
+        token=shown_token,
+        tokens=tokens,
+        token_receipt=token_receipt,
+        eth_balance=chain.balance(address),
+        token_balance=dao.token_balance(address, shown_token) if shown_token else None,
+    )

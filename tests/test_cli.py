@@ -130,8 +130,8 @@ def test_dao_lifecycle_on_devnet(devnet: dict[str, str], tmp_path: Path) -> None
             board.claim(task_id, wallet=agent)
             board.submit(task_id, store.put_bytes(b"quorum: enough votes to decide"), wallet=agent)
 
-    approved = deworker("dao", "approve", "1", cwd=tmp_path, env=env)
-    assert "reward paid" in approved.stdout
+    approved = deworker("dao", "approve", "1", "--yes", cwd=tmp_path, env=env)
+    assert "approved task 1: 50 DWR paid to" in approved.stdout
     rejected = deworker("dao", "reject", "2", "--reason", "define all six terms", cwd=tmp_path, env=env)
     assert "open again" in rejected.stdout
     deworker("dao", "cancel", "3", cwd=tmp_path, env=env)
@@ -141,7 +141,8 @@ def test_dao_lifecycle_on_devnet(devnet: dict[str, str], tmp_path: Path) -> None
 
     # Reverts come back as one clear line, not a traceback.
     again = deworker("dao", "cancel", "1", cwd=tmp_path, env=env, ok=False)
-    assert again.returncode == 1 and "task not open" in again.stderr and "Traceback" not in again.stderr
+    assert again.returncode == 1 and "Traceback" not in again.stderr
+    assert "task 1 is APPROVED: only an OPEN task can be cancelled" in again.stderr
     bad = deworker("dao", "post", "--spec", str(spec), "--reward", "0", cwd=tmp_path, env=env, ok=False)
     assert bad.returncode == 1 and "positive amount" in bad.stderr
 

@@ -47,6 +47,8 @@ DEV_CHAIN_IDS: tuple[int, ...] = (31337, 131277322940537)
 DEFAULT_PASSPHRASE_ENV = "DEWORKER_WALLET_PASSPHRASE"
 #: The embedded default fee cap per dev chain: 500 gwei per gas.
 DEFAULT_MAX_FEE_PER_GAS_WEI = 500 * 10**9
+#: Gas of a plain ETH transfer (no calldata).
+PLAIN_TRANSFER_GAS = 21_000
 #: What an agent's wallet does on a task board: the embedded default allow-list (nothing else is allowed).
 BOARD_WORK_FUNCTIONS: tuple[str, ...] = ("claim(uint256)", "submit(uint256,string)", "release(uint256)")
 
@@ -201,8 +203,10 @@ class WalletsConfig(_Section):
         description="keystore name of the hot wallet that tops up agents' gas",
     )
     tokens: list[TokenConfig] = Field(default_factory=list, description="ERC-20s to show and sweep")
-    gas_topup_threshold_wei: int = Field(default=10**16, ge=0, description="top up an agent below this balance")
-    gas_topup_amount_wei: int = Field(default=5 * 10**16, ge=0, description="what one top-up sends")
+    # Defaults that pass the default policy: a top-up (0.01 ETH plus its gas) is well under wallet_daily_cap_wei
+    # (0.05 ETH), so the funder can make four a day; 0.01 ETH pays for dozens of claims and submits.
+    gas_topup_threshold_wei: int = Field(default=5 * 10**15, ge=0, description="top up an agent below this balance")
+    gas_topup_amount_wei: int = Field(default=10**16, ge=0, description="what one top-up sends")
     replace_after_seconds: float = Field(
         default=60.0,
         gt=0,
@@ -216,6 +220,18 @@ class WalletsConfig(_Section):
         default=0.125, ge=0.1, le=10, description="a replacement raises both fee fields by at least this fraction"
     )
     policy: PolicyConfig = PolicyConfig()
+
+    @model_validator(mode="after")
+    def _top_up_fits_the_daily_cap(self) -> Self:
+        # a top-up is value plus at least a plain transfer's 21,000 gas at 1 wei: above the cap, none could pass
+        least = self.gas_topup_amount_wei + PLAIN_TRANSFER_GAS
+        if self.funder is not None and least > self.policy.wallet_daily_cap_wei:
+            raise ValueError(
+                f"gas_topup_amount_wei ({self.gas_topup_amount_wei}) plus a transfer's gas is more than "
+                f"policy.wallet_daily_cap_wei ({self.policy.wallet_daily_cap_wei}): the funder could never top up; "
+                "lower gas_topup_amount_wei or raise the cap"
+            )
+        return self
 
     def keystore_path(self, data_dir: Path) -> Path:
         return self.keystore_dir or data_dir / "keystores"

@@ -10,6 +10,7 @@ a top-up is a plain transfer from the funder wallet (``wallets.funder``) to an a
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -23,6 +24,7 @@ from orchestrator.chain.base import checksum_address
 from orchestrator.errors import ConfigError
 from orchestrator.ports import Chain, Receipt
 from wallets.config import TokenConfig, WalletsConfig
+from wallets.errors import PolicyDenied
 from wallets.journal import Journal
 from wallets.keystore import Keystore, KeystoreEntry, passphrase_from
 from wallets.policy import TRANSFER, PolicyGate
@@ -30,6 +32,8 @@ from wallets.wallet import Boundary, KeystoreWallet
 
 if TYPE_CHECKING:
     from wallets.wallet import RecoveryReport
+
+log = logging.getLogger(__name__)
 
 BALANCE_OF = bytes.fromhex("70a08231")  # balanceOf(address)
 PLAIN_TRANSFER_GAS = 21_000
@@ -273,12 +277,32 @@ class WalletFleet:
         return self.funder().send(target, value=amount, gas=PLAIN_TRANSFER_GAS)
 
     def top_up(self) -> dict[str, Receipt]:
-        """Send ``gas_topup_amount_wei`` to every agent wallet whose balance is below the threshold."""
+        """Send ``gas_topup_amount_wei`` to every agent wallet whose balance is below the threshold. A top-up the
+        policy gate refuses is logged as one warning line (the rule and the amounts) and skipped: the next
+        upkeep tries again."""
         funder = self.config.funder
+        amount = self.config.gas_topup_amount_wei
         out: dict[str, Receipt] = {}
         for entry in self.entries():
             if entry.name == funder:
                 continue
-            if self.chain.balance(entry.address) < self.config.gas_topup_threshold_wei:
-                out[entry.name] = self.fund(entry.name, self.config.gas_topup_amount_wei)
+            balance = self.chain.balance(entry.address)
+            if balance >= self.config.gas_topup_threshold_wei:
+                continue
+            try:
+                out[entry.name] = self.fund(entry.name, amount)
+            except PolicyDenied as exc:
+                log.warning(
+                    "gas top-up of %s refused by the policy [%s]: %s wei (wallets.gas_topup_amount_wei) from %s to "
+                    "%s, which holds %s wei (below wallets.gas_topup_threshold_wei %s): %s%s",
+                    entry.name,
+                    exc.rule,
+                    amount,
+                    funder,
+                    entry.address,
+                    balance,
+                    self.config.gas_topup_threshold_wei,
+                    exc.message.removeprefix(f"policy refused the transaction [{exc.rule}]: "),
+                    f"; fix: {exc.hint}" if exc.hint else "",
+                )
         return out
