@@ -26,6 +26,7 @@ from orchestrator.chain import (
     AnvilProcess,
     DevAccount,
     EthTesterChain,
+    MultiRpcChain,
     RpcChain,
     TxSender,
     find_anvil,
@@ -87,7 +88,7 @@ class ChainEnv:
     """A chain under test with its funded dev accounts."""
 
     name: str
-    chain: EthTesterChain | RpcChain
+    chain: EthTesterChain | RpcChain | MultiRpcChain
     accounts: list[DevAccount]
     expected_chain_id: int
 

@@ -294,7 +294,8 @@ class MultiRpcChain(BaseChain):
 
     def _refresh_heads(self, *, force: bool = False) -> None:
         """Check chain ids (once) and heads of the nodes not backing off, at most every ``head_check_interval``
-        seconds unless ``force``. One thread checks; others go on with the heads already known."""
+        seconds. ``force``: now, and every node, backing off or not (a retry round after every node failed).
+        One thread checks; others go on with the heads already known."""
         now = self._clock()
         if not force and self._heads_at is not None and now - self._heads_at < self.head_check_interval:
             return
@@ -302,7 +303,7 @@ class MultiRpcChain(BaseChain):
             return
         try:
             for node in self._nodes:
-                if node.excluded is not None or (node.failures and node.down_until > self._clock()):
+                if node.excluded is not None or (not force and node.failures and node.down_until > self._clock()):
                     continue
                 try:
                     self._check_chain_id(node)
