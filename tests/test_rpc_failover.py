@@ -69,6 +69,8 @@ class Recorder(httpx.BaseTransport):
         self.inner = httpx.HTTPTransport()
         self.methods: list[str] = []
         self.before: dict[str, Callable[[], None]] = {}
+        #: method -> HTTP status to answer with instead of the node (a provider's 429 or 503), once
+        self.status: dict[str, int] = {}
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         method = json.loads(request.content)["method"]
@@ -76,6 +78,9 @@ class Recorder(httpx.BaseTransport):
         action = self.before.pop(method, None)
         if action is not None:
             action()
+        status = self.status.pop(method, None)
+        if status is not None:
+            return httpx.Response(status, json={"error": "try later"}, request=request)
         return self.inner.handle_request(request)
 
     def close(self) -> None:
@@ -195,6 +200,37 @@ def test_primary_killed_mid_send_then_restarted_and_used_again(
     finally:
         restarted.stop()
         pool.close()
+
+
+def test_a_read_fails_over_at_once_and_the_failed_node_backs_off(nodes: tuple[AnvilProcess, AnvilProcess]) -> None:
+    a, b = nodes
+    clock = Clock()
+    pool, rec = pool_over([a.url, b.url], clock, head_check_interval=60.0, node_backoff=5.0)
+    rb = direct(b)
+    assert pool.balance(TREASURY) == 0 and rec[a.url].count("eth_getBalance") == 1
+    # a provider answering 429 / 503: the same read goes to the next node, at once
+    for status in (429, 503):
+        rec[a.url].status["eth_getBalance"] = status
+        b_before = rec[b.url].count("eth_getBalance")
+        assert pool.balance(TREASURY) == 0
+        assert rec[b.url].count("eth_getBalance") == b_before + 1
+        clock.advance(5.0)  # past the backoff: the head check probes the primary, which answers again
+        assert {h.url: h.state for h in pool.health()}[a.url] == "reads"
+
+    rb.request("anvil_setBalance", [TREASURY, hex(5)])  # only b knows: tells which node answered
+    a.stop()  # the primary dies between two reads; no head check is due
+    assert pool.balance(TREASURY) == 5
+    assert rec[a.url].count("eth_getBalance") == 4  # it was tried, refused the connection, and b answered
+    for _ in range(3):
+        assert pool.balance(TREASURY) == 5
+    assert rec[a.url].count("eth_getBalance") == 4  # backing off: not tried again
+    (down,) = [h for h in pool.health() if h.url == a.url]
+    assert down.state == "down" and down.retry_in == 5.0 and "Connect" in (down.last_error or "")
+    clock.advance(5.0)  # the backoff is over: probed again, still dead, so the pause doubles
+    (down,) = [h for h in pool.health() if h.url == a.url]
+    assert down.state == "down" and down.retry_in == 10.0
+    assert pool.balance(TREASURY) == 5
+    pool.close()
 
 
 def test_a_node_twenty_blocks_behind_is_not_read_from(

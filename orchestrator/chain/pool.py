@@ -293,18 +293,21 @@ class MultiRpcChain(BaseChain):
             )
 
     def _refresh_heads(self, *, force: bool = False) -> None:
-        """Check chain ids (once) and heads of the nodes not backing off, at most every ``head_check_interval``
-        seconds. ``force``: now, and every node, backing off or not (a retry round after every node failed).
-        One thread checks; others go on with the heads already known."""
+        """Check chain ids (once) and heads: of every node not backing off, at most every ``head_check_interval``
+        seconds; in between, only of failed nodes whose backoff is over (so a node is retried when its pause
+        ends, not at the next head check). ``force``: every node now, backing off or not (a retry round after
+        every node failed). One thread checks; others go on with the heads already known."""
         now = self._clock()
-        if not force and self._heads_at is not None and now - self._heads_at < self.head_check_interval:
-            return
-        if not self._refreshing.acquire(blocking=force):
+        due = force or self._heads_at is None or now - self._heads_at >= self.head_check_interval
+        with self._lock:
+            eligible = [
+                n for n in self._nodes if n.excluded is None and (force or not n.failures or n.down_until <= now)
+            ]
+        probe = eligible if due else [n for n in eligible if n.failures]
+        if not probe or not self._refreshing.acquire(blocking=force):
             return
         try:
-            for node in self._nodes:
-                if node.excluded is not None or (not force and node.failures and node.down_until > self._clock()):
-                    continue
+            for node in probe:
                 try:
                     self._check_chain_id(node)
                     if node.excluded is not None:
@@ -315,7 +318,8 @@ class MultiRpcChain(BaseChain):
                     continue
                 self._saw_head(node, head)
                 self._succeeded(node)
-            self._heads_at = self._clock()
+            if due:
+                self._heads_at = self._clock()
             self._log_lag()
         finally:
             self._refreshing.release()
