@@ -37,8 +37,11 @@ from orchestrator.chain import AnvilProcess, MultiRpcChain, RpcChain, TxSender
 from orchestrator.chain.anvil import free_port
 from orchestrator.chain.base import checksum_address
 from orchestrator.chain.tx import sign_eip1559
+from orchestrator.domain import TaskState
 from orchestrator.errors import ChainError, ChainUnavailable
 from tests.conftest import ChainEnv, require
+from tests.test_service import events, states
+from tests.test_service_fixtures import build_world, profile
 from tests.test_wallet_fixtures import TREASURY, FleetFactory
 from wallets.journal import TxStatus
 
@@ -197,6 +200,52 @@ def test_primary_killed_mid_send_then_restarted_and_used_again(
         nonces = sorted(r.nonce for r in rows if r.status == TxStatus.MINED)
         assert nonces == list(range(nonces[0], nonces[0] + 3))  # each payment once, no nonce used twice
         assert ra.nonce(wallet.address) == rb.nonce(wallet.address) == nonces[-1] + 1
+    finally:
+        restarted.stop()
+        pool.close()
+
+
+def test_a_service_cycle_goes_on_through_the_secondary_and_back(
+    nodes: tuple[AnvilProcess, AnvilProcess], tmp_path: Path
+) -> None:
+    """The orchestrator over the pool: the primary dies when the agent's claim is broadcast (after the poll and
+    the match read from it); the cycle claims, produces and submits through the secondary, and the reward is
+    collected; restarted and synced, the primary carries the next task."""
+    a, b = nodes
+    clock = Clock()
+    pool, rec = pool_over([a.url, b.url], clock)
+    ra, rb = direct(a), direct(b)
+    world = build_world(pool, [acct.private_key for acct in a.dev_accounts()], tmp_path, agents=("ada",))
+    first = world.post("release notes", "10")
+    orch = world.orchestrator([profile("ada")])
+    orch.start()
+    port, pid = a.port, a.pid
+    assert port is not None and pid is not None
+    rec[a.url].before["eth_sendRawTransaction"] = lambda: (os.kill(pid, signal.SIGKILL), os.waitpid(pid, 0))
+
+    assert orch.cycle().discovered == 1
+    assert not a.running
+    assert states(world)[first] is TaskState.SUBMITTED
+    assert world.approve_submitted() == [first]
+    assert orch.collect() == 1 and states(world)[first] is TaskState.PAID
+    ada = world.fleet.keystore.entry("ada").address
+    assert world.store.pnl_by_agent()["ada"].rewards[world.dao.token] == world.dao.token_balance(ada) == 10 * 10**18
+    assert events(world, "TaskClaimed", first) == events(world, "TaskSubmitted", first) == 1
+
+    a.stop()
+    restarted = AnvilProcess(port=port).start()
+    try:
+        sync_from(rb, ra)
+        clock.advance(pool.node_backoff)
+        second = world.post("glossary", "5")
+        a_reads = rec[a.url].count(*READS)
+        assert orch.cycle().discovered == 1
+        assert rec[a.url].count(*READS) > a_reads  # the primary is back in use
+        assert world.approve_submitted() == [second]
+        assert orch.collect() == 1 and states(world)[second] is TaskState.PAID
+        assert world.dao.token_balance(ada) == 15 * 10**18
+        assert ra.nonce(ada) == rb.nonce(ada)  # both nodes saw every transaction of the agent
+        assert events(world, "TaskClaimed", second) == events(world, "TaskSubmitted", second) == 1
     finally:
         restarted.stop()
         pool.close()
