@@ -190,6 +190,7 @@ class Runtime:
             store=self.store,
             name=self.config.board.name,
             max_spec_bytes=self.config.board.max_spec_bytes,
+            confirmations=self.config.chain.confirmations,
         )
 
     @cached_property

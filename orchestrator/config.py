@@ -64,6 +64,13 @@ class ChainConfig(_Section):
     fee_percentile: float = Field(
         default=50.0, ge=0, le=100, description="eth_feeHistory reward percentile the priority fee is taken from"
     )
+    confirmations: int = Field(
+        default=0,
+        ge=0,
+        le=1_000,
+        description="blocks mined on top of a board event's block before it is acted on (new tasks, payouts); "
+        "0 = the latest block",
+    )
     max_lag_blocks: int = Field(
         default=5,
         ge=0,
