@@ -246,7 +246,8 @@ class MultiRpcChain(BaseChain):
             node.failures += 1
             pause = min(self.node_backoff_max, self.node_backoff * 2 ** (node.failures - 1))
             node.down_until = self._clock() + pause
-            node.last_error = exc.message
+            # the fault alone when there is one: the table already names the node
+            node.last_error = (exc.fault if isinstance(exc, ChainUnavailable) else None) or exc.message
             failures = node.failures
         if failures == 1:
             log.warning(
