@@ -33,10 +33,12 @@ from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
 from orchestrator import cli, service_cli
+from orchestrator.bootstrap import Runtime
 from orchestrator.chain import AnvilProcess, MultiRpcChain, RpcChain, TxSender
 from orchestrator.chain.anvil import free_port
 from orchestrator.chain.base import checksum_address
 from orchestrator.chain.tx import sign_eip1559
+from orchestrator.config import load_config
 from orchestrator.domain import TaskState
 from orchestrator.errors import ChainError, ChainUnavailable
 from tests.conftest import ChainEnv, require
@@ -468,3 +470,26 @@ def test_status_shows_each_node(
     assert "lagging" in rows[a.url] and "│ 20 " in rows[a.url]
     assert "reads" in rows[b.url] and f"│ {rb.block_number()} " in rows[b.url]
     assert "down" in rows[dead] and "Connect" in rows[dead]
+
+
+def test_runtime_builds_one_pool_from_config(tmp_path: Path) -> None:
+    """``chain.rpc_urls`` in order, and ``chain.rpc_url`` as a pool of one, with the pool's settings (nothing is
+    contacted until the chain is used)."""
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "chain:\n  kind: rpc\n  rpc_urls: [http://127.0.0.1:1, 'http://k:s@127.0.0.1:2/v3/key']\n"
+        "  max_lag_blocks: 9\n  head_check_interval: 0.5\n  node_backoff: 3\n  node_backoff_max: 30\n  retries: 1\n"
+    )
+    chain = Runtime(load_config(path, environ={})).chain
+    assert isinstance(chain, MultiRpcChain)
+    assert [n.display_url for n in chain.nodes] == ["http://127.0.0.1:1", "http://127.0.0.1:2/..."]
+    assert (chain.max_lag_blocks, chain.head_check_interval, chain.node_backoff, chain.node_backoff_max) == (
+        9,
+        0.5,
+        3.0,
+        30.0,
+    )
+    assert chain.retries == 1 and all(n.retries == 0 for n in chain.nodes)  # the pool retries across nodes
+    path.write_text("chain:\n  kind: rpc\n  rpc_url: http://127.0.0.1:3\n")
+    single = Runtime(load_config(path, environ={})).chain
+    assert isinstance(single, MultiRpcChain) and [n.url for n in single.nodes] == ["http://127.0.0.1:3/"]
