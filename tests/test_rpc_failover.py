@@ -493,3 +493,19 @@ def test_runtime_builds_one_pool_from_config(tmp_path: Path) -> None:
     path.write_text("chain:\n  kind: rpc\n  rpc_url: http://127.0.0.1:3\n")
     single = Runtime(load_config(path, environ={})).chain
     assert isinstance(single, MultiRpcChain) and [n.url for n in single.nodes] == ["http://127.0.0.1:3/"]
+
+
+def test_lag_is_measured_against_the_heads_the_nodes_report_now(nodes: tuple[AnvilProcess, AnvilProcess]) -> None:
+    """A devnet reset to genesis (every node lower) is not "lagging" behind its own past: lag is against the
+    highest head the nodes last reported, not the highest ever seen."""
+    a, _ = nodes
+    clock = Clock()
+    pool, _rec = pool_over([a.url], clock, max_lag_blocks=5)
+    ra = direct(a)
+    ra.request("anvil_mine", [hex(20)])
+    assert pool.block_number() == 20
+    ra.request("anvil_reset", [])
+    assert ra.block_number() == 0
+    assert pool.block_number() == 0 and pool.balance(TREASURY) == 0
+    assert [h.state for h in pool.health()] == ["reads"]
+    pool.close()

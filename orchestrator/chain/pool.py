@@ -5,7 +5,7 @@ that tries once; this pool decides where the next request goes:
 
 - **Reads** go to the first *usable* node in the configured order (the primary first). Usable: it answered
   ``eth_chainId`` with the pool's chain id, it is not backing off after a failure, and its head is no more than
-  ``max_lag_blocks`` behind the best head any node reported (a node that fell behind answers with stale state:
+  ``max_lag_blocks`` behind the highest head the nodes last reported (one that fell behind answers with stale state:
   an old nonce, a balance before the last payment, logs that stop short). Heads come from one ``eth_blockNumber``
   per node, at most every ``head_check_interval`` seconds, not on every call. A query about a block (logs up to
   ``to_block``, ``block(n)``) goes to a node whose head has reached it.
@@ -150,7 +150,6 @@ class MultiRpcChain(BaseChain):
         self.backoff_max = backoff_max
         self._clock = clock
         self._chain_id = expected_chain_id
-        self._best_head = -1
         self._heads_at: float | None = None
         self._lock = threading.Lock()
         self._refreshing = threading.Lock()
@@ -228,6 +227,14 @@ class MultiRpcChain(BaseChain):
                 )
         return out
 
+    @property
+    def _best_head(self) -> int:
+        """The highest head the nodes of this chain last reported (-1 before any did). A node that is down still
+        counts with its last head: a node far behind it is not read from even while the leader is away, since its
+        answers are that stale. A pool of one never lags, and a chain reset on every node lowers it again."""
+        heads = [n.head for n in self._nodes if n.head is not None and n.excluded is None]
+        return max(heads, default=-1)
+
     def _state(self, node: _Node, now: float) -> NodeState:
         if node.excluded is not None:
             return "wrong chain"
@@ -270,7 +277,6 @@ class MultiRpcChain(BaseChain):
     def _saw_head(self, node: _Node, head: int) -> None:
         with self._lock:
             node.head = head  # may go down: a node restarted from an old state is behind again
-            self._best_head = max(self._best_head, head)
 
     def _check_chain_id(self, node: _Node) -> None:
         """Ask ``node`` for its chain id once; exclude it if it is on another chain than the pool."""
