@@ -24,7 +24,7 @@ from orchestrator.chain import (
     ANVIL_CHAIN_ID,
     DetachedAnvil,
     EthTesterChain,
-    RpcChain,
+    MultiRpcChain,
     TxSender,
     anvil_dev_accounts,
 )
@@ -105,21 +105,20 @@ class Runtime:
         chain: Chain
         if cfg.kind == "in-process":
             chain = EthTesterChain()
-        elif cfg.kind == "devnet":
-            chain = RpcChain(
-                devnet_url(self.config),
-                timeout=cfg.request_timeout,
-                retries=cfg.retries,
-                max_log_range=cfg.max_log_range,
-                fee_percentile=cfg.fee_percentile,
-            )
         else:
-            chain = RpcChain(
-                str(cfg.rpc_url),
+            # one adapter for one node or several: a devnet is a pool of one
+            urls = [devnet_url(self.config)] if cfg.kind == "devnet" else cfg.urls
+            chain = MultiRpcChain.from_urls(
+                urls,
                 timeout=cfg.request_timeout,
-                retries=cfg.retries,
-                max_log_range=cfg.max_log_range,
                 fee_percentile=cfg.fee_percentile,
+                max_log_range=cfg.max_log_range,
+                expected_chain_id=cfg.chain_id,
+                retries=cfg.retries,
+                max_lag_blocks=cfg.max_lag_blocks,
+                head_check_interval=cfg.head_check_interval,
+                node_backoff=cfg.node_backoff,
+                node_backoff_max=cfg.node_backoff_max,
             )
         if cfg.chain_id is not None and chain.chain_id != cfg.chain_id:
             raise ConfigError(
@@ -210,6 +209,7 @@ class Runtime:
             store=self.store,
             name=self.config.board.name,
             max_spec_bytes=self.config.board.max_spec_bytes,
+            confirmations=self.config.chain.confirmations,
         )
 
     @cached_property

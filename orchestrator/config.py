@@ -65,9 +65,19 @@ class ChainConfig(_Section):
     kind: Literal["in-process", "devnet", "rpc"] = Field(
         default="in-process",
         description="'in-process': py-evm inside this process (gone when it exits); 'devnet': the anvil that "
-        "`deworker devnet up` started; 'rpc': any JSON-RPC node at rpc_url",
+        "`deworker devnet up` started; 'rpc': JSON-RPC nodes at rpc_urls (or the one at rpc_url)",
     )
-    rpc_url: HttpUrl | None = Field(default=None, description="JSON-RPC endpoint, required when kind is 'rpc'")
+    rpc_url: HttpUrl | None = Field(
+        default=None,
+        description="one JSON-RPC endpoint (kind 'rpc'); the same as rpc_urls with one entry; never set both",
+    )
+    rpc_urls: list[HttpUrl] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=16,
+        description="JSON-RPC endpoints of one chain (kind 'rpc'), the preferred first: reads fail over to the "
+        "next healthy, synced node; transactions go to every healthy node. In the environment: comma-separated",
+    )
     chain_id: int | None = Field(default=None, ge=1, description="expected chain id; checked on connect")
     max_log_range: int = Field(default=2000, ge=1, le=1_000_000, description="blocks per eth_getLogs request")
     request_timeout: float = Field(default=10.0, gt=0, le=600, description="seconds per JSON-RPC request")
@@ -76,6 +86,59 @@ class ChainConfig(_Section):
     fee_percentile: float = Field(
         default=50.0, ge=0, le=100, description="eth_feeHistory reward percentile the priority fee is taken from"
     )
+    confirmations: int = Field(
+        default=0,
+        ge=0,
+        le=1_000,
+        description="blocks mined on top of a board event's block before it is acted on (new tasks, payouts); "
+        "0 = the latest block",
+    )
+    max_lag_blocks: int = Field(
+        default=5,
+        ge=0,
+        le=10_000,
+        description="a node more than this many blocks behind the best head any node reported is not read from",
+    )
+    head_check_interval: float = Field(
+        default=2.0,
+        ge=0,
+        le=600,
+        description="seconds between head checks (one eth_blockNumber per node); 0 = before every read",
+    )
+    node_backoff: float = Field(
+        default=5.0, gt=0, le=3600, description="seconds a failed node is left alone before it is probed again"
+    )
+    node_backoff_max: float = Field(
+        default=120.0,
+        gt=0,
+        le=86_400,
+        description="longest pause for a node that keeps failing (the pause doubles per failure up to this)",
+    )
+
+    @field_validator("rpc_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        """``DEWORKER_CHAIN__RPC_URLS="http://a,http://b"``: a comma-separated string is a list."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _one_url_key(self) -> ChainConfig:
+        if self.rpc_url is not None and self.rpc_urls is not None:
+            raise ValueError("set chain.rpc_url or chain.rpc_urls, not both")
+        if self.rpc_urls is not None and len(set(map(str, self.rpc_urls))) != len(self.rpc_urls):
+            raise ValueError("chain.rpc_urls lists the same URL twice")
+        if self.node_backoff_max < self.node_backoff:
+            raise ValueError("chain.node_backoff_max must be >= chain.node_backoff")
+        return self
+
+    @property
+    def urls(self) -> list[str]:
+        """The JSON-RPC endpoints, the preferred first (``rpc_url`` is a list of one)."""
+        if self.rpc_urls is not None:
+            return [str(url) for url in self.rpc_urls]
+        return [str(self.rpc_url)] if self.rpc_url is not None else []
 
 
 class BoardConfig(_Section):
@@ -398,17 +461,27 @@ def load_config(path: Path | None = None, *, environ: Mapping[str, str] | None =
     for dotted, (value, var) in _env_overrides(env).items():
         _set_dotted(data, dotted, value)
         sources[dotted] = f"environment variable {var}"
+    chain = data.get("chain")
+    if isinstance(chain, dict) and chain.get("rpc_url") is not None and chain.get("rpc_urls") is not None:
+        both = ", ".join(f"{key} at {sources.get(key, str(cfg_path))}" for key in ("chain.rpc_url", "chain.rpc_urls"))
+        raise ConfigError(
+            f"config keys 'chain.rpc_url' and 'chain.rpc_urls' are both set ({both})",
+            key="chain.rpc_urls",
+            source=sources.get("chain.rpc_urls", str(cfg_path)),
+            hint="keep one: chain.rpc_urls for several nodes (the preferred first), or chain.rpc_url for one",
+        )
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
         raise _config_error(exc, sources, cfg_path) from None
-    if config.chain.kind == "rpc" and config.chain.rpc_url is None:
+    if config.chain.kind == "rpc" and not config.chain.urls:
         where = sources.get("chain.kind", str(cfg_path))
         raise ConfigError(
             f"config key 'chain.rpc_url' is missing: chain.kind is 'rpc' ({where})",
             key="chain.rpc_url",
             source=where,
-            hint="set chain.rpc_url to the node's URL, e.g. http://127.0.0.1:8545 (see `deworker devnet up`)",
+            hint="set chain.rpc_url to the node's URL, e.g. http://127.0.0.1:8545 (see `deworker devnet up`), "
+            "or chain.rpc_urls to several nodes of the chain",
         )
     if config.db.url is not None and _URL_WITH_PASSWORD.match(config.db.url):
         where = sources.get("db.url", str(cfg_path))

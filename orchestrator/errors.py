@@ -70,6 +70,8 @@ class ChainUnavailable(ChainError):
     """A transient fault reaching the node (connection, timeout, rate limit). Safe to retry."""
 
     retryable = True
+    #: the last fault alone ("HTTP 503 Service Unavailable"), without which node and method (for health tables)
+    fault: str | None = None
 
 
 class InsufficientFunds(ChainError):

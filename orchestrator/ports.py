@@ -63,10 +63,11 @@ class BlockRef:
 
 @runtime_checkable
 class Chain(Protocol):
-    """An EVM chain reached through one node (in-process py-evm, or JSON-RPC).
+    """An EVM chain reached through a node (in-process py-evm, or JSON-RPC) or several nodes of one chain.
 
-    Adapters: ``EthTesterChain``, ``RpcChain``. Transient faults raise ``ChainUnavailable`` (after the adapter's
-    own bounded retries); reverts raise ``TransactionReverted`` and are never retried.
+    Adapters: ``EthTesterChain``, ``RpcChain``, ``MultiRpcChain`` (fails over between nodes, broadcasts
+    transactions to all). Transient faults raise ``ChainUnavailable`` (after the adapter's own bounded retries);
+    reverts raise ``TransactionReverted`` and are never retried.
     """
 
     @property

@@ -21,9 +21,10 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
+from orchestrator.chain import MultiRpcChain, NodeHealth
 from orchestrator.config import ReviewMode
 from orchestrator.domain import TaskState
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, DeworkerError
 from orchestrator.matching import MatchingConfig
 from orchestrator.service import IN_HAND, Backoff, CycleReport, FleetAgent, Orchestrator
 from orchestrator.store import PnL, Store, TaskPublic
@@ -222,11 +223,38 @@ def run(
     console.print("stopped: every step finished or will resume from the database")
 
 
+def nodes_table(nodes: list[NodeHealth]) -> Table:
+    """The chain's JSON-RPC nodes as the adapter sees them: URL (redacted), state, head, lag, last error."""
+    table = Table(title="Chain nodes")
+    for column in ("node", "state", "chain id", "head", "lag", "last error"):
+        table.add_column(column, overflow="fold")
+    for n in nodes:
+        state = n.state if n.retry_in is None else f"{n.state} (retry in {n.retry_in:.0f} s)"
+        table.add_row(
+            literal(n.url),
+            state,
+            "-" if n.chain_id is None else str(n.chain_id),
+            "-" if n.head is None else str(n.head),
+            "-" if n.lag is None else str(n.lag),
+            literal(n.last_error or "-"),  # a node's error text is not ours: never markup
+        )
+    return table
+
+
 @service_app.command("status")
 def status() -> None:
-    """The fleet: agents, the tasks in their hands and their state, earnings."""
+    """The fleet: agents, the tasks in their hands and their state, earnings; and the chain's nodes."""
     rt = _runtime()
     console.print(fleet_table(rt.db, Queries(rt.engine), rt.token_book()))
+    if rt.config.chain.kind == "in-process":
+        return  # a chain inside this process: nothing to report on
+    try:
+        chain = rt.chain
+    except DeworkerError as exc:  # status must still show the fleet when no node answers
+        console.print(f"chain: {literal(exc.message)}", highlight=False)
+        return
+    if isinstance(chain, MultiRpcChain):
+        console.print(nodes_table(chain.health()))
 
 
 tasks_app = typer.Typer(

@@ -26,6 +26,7 @@ from orchestrator.chain import (
     AnvilProcess,
     DevAccount,
     EthTesterChain,
+    MultiRpcChain,
     RpcChain,
     TxSender,
     find_anvil,
@@ -87,7 +88,7 @@ class ChainEnv:
     """A chain under test with its funded dev accounts."""
 
     name: str
-    chain: EthTesterChain | RpcChain
+    chain: EthTesterChain | RpcChain | MultiRpcChain
     accounts: list[DevAccount]
     expected_chain_id: int
 
@@ -103,21 +104,28 @@ class ChainEnv:
             self.chain.request("anvil_mine", [hex(blocks)])
 
 
-@pytest.fixture(params=["ethtester", pytest.param("anvil", marks=pytest.mark.anvil)])
-def chain_env(request: pytest.FixtureRequest) -> Iterator[ChainEnv]:
-    """Each adapter in turn: a fresh ``EthTesterChain``, or an ``RpcChain`` on the session anvil rolled back
-    after the test."""
-    if request.param == "ethtester":
+def make_chain_env(request: pytest.FixtureRequest, kind: str) -> Iterator[ChainEnv]:
+    """The body of ``chain_env`` for one ``kind``: "ethtester", "anvil" or "anvil-pool" (a ``MultiRpcChain`` of
+    one node, the session anvil: what ``Runtime.chain`` builds for ``chain.rpc_url``)."""
+    if kind == "ethtester":
         eth_tester = EthTesterChain()
         yield ChainEnv("ethtester", eth_tester, eth_tester.dev_accounts(), ETH_TESTER_CHAIN_ID)
         return
     node: AnvilProcess = request.getfixturevalue("anvil_snapshot")
-    with RpcChain(node.url) as rpc:
-        yield ChainEnv("anvil", rpc, node.dev_accounts(), ANVIL_CHAIN_ID)
+    chain = MultiRpcChain.from_urls([node.url]) if kind == "anvil-pool" else RpcChain(node.url)
+    with chain:
+        yield ChainEnv(kind, chain, node.dev_accounts(), ANVIL_CHAIN_ID)
+
+
+@pytest.fixture(params=["ethtester", pytest.param("anvil", marks=pytest.mark.anvil)])
+def chain_env(request: pytest.FixtureRequest) -> Iterator[ChainEnv]:
+    """Each adapter in turn: a fresh ``EthTesterChain``, or an ``RpcChain`` on the session anvil rolled back
+    after the test (``tests/test_chain.py`` adds ``MultiRpcChain``)."""
+    yield from make_chain_env(request, request.param)
 
 
 @pytest.fixture
-def chain(chain_env: ChainEnv) -> EthTesterChain | RpcChain:
+def chain(chain_env: ChainEnv) -> EthTesterChain | RpcChain | MultiRpcChain:
     """The ``Chain`` under test (parametrized over every adapter)."""
     return chain_env.chain
 

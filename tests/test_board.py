@@ -176,3 +176,37 @@ def test_unknown_task_is_task_not_found(setup: tuple[ChainEnv, Dao, OnchainTaskB
     _, _, board, _ = setup
     with pytest.raises(TaskNotFound, match="no task 99"):
         board.status(99)
+
+
+def test_events_are_taken_only_once_they_are_confirmations_deep(
+    setup: tuple[ChainEnv, Dao, OnchainTaskBoard, int],
+) -> None:
+    env, dao, latest, block = setup
+    board = OnchainTaskBoard(chain=env.chain, address=latest.address, store=latest.store, name="t", confirmations=3)
+    posted = dao.post(SPEC, reward=REWARD, deadline=deadline(env))
+    at = posted.receipt.block_number
+    assert [t.task_id for t in latest.poll(block)[0]] == [posted.task_id]  # 0 confirmations: at once
+
+    cursor = block
+    for on_top in range(3):  # the post's block with 0, 1, 2 blocks on top: not deep enough yet
+        assert env.chain.block_number() - at == on_top
+        tasks, cursor = board.poll(cursor)
+        assert tasks == [] and cursor <= at  # the cursor never passes an unconfirmed block
+        env.mine()
+    tasks, cursor = board.poll(cursor)  # 3 blocks on top
+    assert [t.task_id for t in tasks] == [posted.task_id] and cursor == at + 1
+    assert board.poll(cursor) == ([], cursor)  # taken once
+
+    # a payout waits the same depth
+    agent = env.sender(1)
+    board.claim(posted.task_id, wallet=agent)
+    board.submit(posted.task_id, board.store.put_bytes(b"deep enough"), wallet=agent)
+    approved = dao.approve(posted.task_id)
+    paid_cursor = block
+    for _ in range(3):
+        payouts, paid_cursor = board.payouts(paid_cursor)
+        assert payouts == [] and paid_cursor <= approved.block_number
+        env.mine()
+    payouts, paid_cursor = board.payouts(paid_cursor)
+    assert [(p.task_id, p.tx_hash) for p in payouts] == [(posted.task_id, approved.tx_hash)]
+    assert paid_cursor == approved.block_number + 1

@@ -1,10 +1,11 @@
 """The ``Chain`` port's contract, run against every adapter, plus what only ``RpcChain`` and ``AnvilProcess``
 do.
 
-Every test taking ``chain``/``chain_env`` runs twice: on a fresh in-process ``EthTesterChain`` and on an
-``RpcChain`` talking to a real anvil node (rolled back after each test). The ``RpcChain`` fault tests put a
-real HTTP proxy on 127.0.0.1 between the adapter and anvil that answers 429/503/JSON-RPC errors on cue and
-counts requests.
+Every test taking ``chain``/``chain_env`` runs three times: on a fresh in-process ``EthTesterChain``, on an
+``RpcChain`` talking to a real anvil node (rolled back after each test), and on a ``MultiRpcChain`` of that one
+node (what ``chain.rpc_url`` builds; failover over several nodes is in ``tests/test_rpc_failover.py``). The
+``RpcChain`` fault tests put a real HTTP proxy on 127.0.0.1 between the adapter and anvil that answers
+429/503/JSON-RPC errors on cue and counts requests.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -47,7 +48,20 @@ from orchestrator.chain import (
 from orchestrator.chain.anvil import free_port
 from orchestrator.errors import ChainError, ChainUnavailable, LogQueryTooLarge, TransactionReverted
 from orchestrator.ports import Chain, LogEntry, Receipt
-from tests.conftest import ChainEnv, require
+from tests.conftest import ChainEnv, make_chain_env, require
+
+
+@pytest.fixture(
+    params=[
+        "ethtester",
+        pytest.param("anvil", marks=pytest.mark.anvil),
+        pytest.param("anvil-pool", marks=pytest.mark.anvil),
+    ]
+)
+def chain_env(request: pytest.FixtureRequest) -> Iterator[ChainEnv]:
+    """The conftest's ``chain_env``, plus the node pool: the port's contract holds for every adapter."""
+    yield from make_chain_env(request, request.param)
+
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN_JSON = REPO / "contracts" / "build" / "RewardToken.json"

@@ -118,3 +118,42 @@ def test_secret_env_vars_are_not_config_but_typos_in_sections_are_reported() -> 
     with pytest.raises(ConfigError, match="DEWORKER_CHAINN__KIND"):
         load_config(environ={"DEWORKER_CHAINN__KIND": "rpc"})
     assert load_config(environ={"DEWORKER_DATA_DIR": "/tmp/x"}).data_dir == Path("/tmp/x")
+
+
+def test_rpc_url_is_a_list_of_one_and_rpc_urls_keeps_the_order(tmp_path: Path) -> None:
+    one = load_config(write(tmp_path, "chain:\n  kind: rpc\n  rpc_url: http://127.0.0.1:8545\n"), environ={})
+    assert one.chain.urls == ["http://127.0.0.1:8545/"]
+    many = load_config(
+        write(tmp_path, "chain:\n  kind: rpc\n  rpc_urls: [http://b.example:8545, http://a.example:8545]\n"),
+        environ={},
+    )
+    assert many.chain.urls == ["http://b.example:8545/", "http://a.example:8545/"]
+    from_env = load_config(
+        write(tmp_path, "chain:\n  kind: rpc\n"),
+        environ={"DEWORKER_CHAIN__RPC_URLS": "http://x.example:1, http://y.example:2"},
+    )
+    assert from_env.chain.urls == ["http://x.example:1/", "http://y.example:2/"]
+
+
+def test_rpc_url_and_rpc_urls_together_name_both_keys_and_lines(tmp_path: Path) -> None:
+    path = write(tmp_path, "chain:\n  kind: rpc\n  rpc_url: http://a:1\n  rpc_urls: [http://b:2]\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    msg = str(info.value)
+    assert "'chain.rpc_url'" in msg and "'chain.rpc_urls'" in msg
+    assert f"{path}:3" in msg and f"{path}:4" in msg
+    # an environment override colliding with the file is named as such
+    with pytest.raises(ConfigError, match="DEWORKER_CHAIN__RPC_URL"):
+        load_config(
+            write(tmp_path, "chain:\n  rpc_urls: [http://b:2]\n"), environ={"DEWORKER_CHAIN__RPC_URL": "http://a:1"}
+        )
+    # built in code rather than loaded: the model refuses it too
+    with pytest.raises(ValueError, match=r"chain\.rpc_url or chain\.rpc_urls"):
+        Config.model_validate({"chain": {"rpc_url": "http://a:1", "rpc_urls": ["http://b:2"]}})
+
+
+def test_rpc_urls_refuses_an_empty_list_and_a_repeated_url(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"chain\.rpc_urls"):
+        load_config(write(tmp_path, "chain:\n  kind: rpc\n  rpc_urls: []\n"), environ={})
+    with pytest.raises(ConfigError, match="same URL twice"):
+        load_config(write(tmp_path, "chain:\n  rpc_urls: [http://a:1, http://a:1]\n"), environ={})

@@ -5,6 +5,11 @@ ranges the node refuses), so one poll costs O(new tasks), not O(backlog). Each t
 artifact store by CID and validated by ``read_spec``, a step of its own so that the service can mark a task before
 its spec is read (a spec that crashed the reader is quarantined on restart, not read again); a bad spec raises
 ``SpecError`` with the reason to quarantine the task.
+
+Events read from a cursor (new tasks, payouts) are taken only once ``confirmations`` blocks are mined on top of
+theirs (``chain.confirmations``): a shallow reorg can drop or reorder the latest blocks, and a task discovered or
+a payout booked from a block that then vanished would be acted on for nothing. The cursor stops at that depth, so
+the events of the newer blocks are read by a later poll.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from orchestrator.errors import (
     ArtifactError,
     ArtifactNotFound,
     ArtifactTooLarge,
+    BoardError,
     SpecError,
     TaskNotFound,
     TransactionReverted,
@@ -52,12 +58,16 @@ class OnchainTaskBoard:
         store: ArtifactStore,
         name: str = "main",
         max_spec_bytes: int = 262_144,
+        confirmations: int = 0,
     ) -> None:
+        if confirmations < 0:
+            raise BoardError(f"confirmations must be >= 0, got {confirmations}", hint="set chain.confirmations >= 0")
         self.chain = chain
         self.address = address
         self.store = store
         self.name = name
         self.max_spec_bytes = max_spec_bytes
+        self.confirmations = confirmations
         self.abi = board_abi()
 
     def __repr__(self) -> str:
@@ -65,10 +75,14 @@ class OnchainTaskBoard:
 
     # ------------------------------------------------------------------------------------------------ reads
 
+    def confirmed_head(self) -> int:
+        """The newest block with ``confirmations`` blocks on top of it (-1 while the chain is shorter)."""
+        return self.chain.block_number() - self.confirmations
+
     def poll(self, cursor: int) -> tuple[list[BoardTask], int]:
-        """Tasks posted in blocks ``[cursor, head]``, specs not read yet (``read_spec``); the next cursor is
-        ``head + 1``."""
-        head = self.chain.block_number()
+        """Tasks posted in blocks ``[cursor, confirmed head]``, specs not read yet (``read_spec``); the next cursor
+        is ``confirmed head + 1`` (``confirmed_head``: ``confirmations`` blocks deep)."""
+        head = self.confirmed_head()
         if cursor > head:
             return [], cursor
         logs = self.chain.get_logs(
@@ -169,8 +183,8 @@ class OnchainTaskBoard:
         return int(self.abi.decode_output("task_count", out)[0])
 
     def payouts(self, cursor: int) -> tuple[list[Payout], int]:
-        """``TaskApproved`` events (the board paying a claimant) in blocks ``[cursor, head]``."""
-        head = self.chain.block_number()
+        """``TaskApproved`` events (the board paying a claimant) in blocks ``[cursor, confirmed head]``."""
+        head = self.confirmed_head()
         if cursor > head:
             return [], cursor
         logs = self.chain.get_logs(

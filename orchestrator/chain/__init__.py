@@ -2,6 +2,7 @@
 
 - ``EthTesterChain``: in-process py-evm (eth-tester), the default for demos and tests.
 - ``RpcChain``: any EVM node over JSON-RPC (anvil, a hosted node), with bounded retries for transient faults.
+- ``MultiRpcChain``: several nodes of one chain: reads fail over and skip lagging nodes, transactions go to all.
 - ``TxSender``: local signing, nonces, gas and fees for one key, over either adapter.
 - ``AnvilProcess``: a local anvil dev node for tests and ``deworker devnet``.
 
@@ -25,6 +26,7 @@ from orchestrator.chain.base import (
     decode_revert_reason,
 )
 from orchestrator.chain.ethtester import EthTesterChain
+from orchestrator.chain.pool import MultiRpcChain, NodeHealth
 from orchestrator.chain.rpc import RpcChain
 from orchestrator.chain.tx import SignedTx, TxSender, contract_address
 
@@ -37,6 +39,8 @@ __all__ = [
     "DetachedAnvil",
     "DevAccount",
     "EthTesterChain",
+    "MultiRpcChain",
+    "NodeHealth",
     "NonceTooLow",
     "ReceiptTimeout",
     "RpcChain",

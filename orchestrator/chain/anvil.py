@@ -104,6 +104,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     """Whether ``host:port`` can be bound right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # as a server binds (anvil does): connections of a node stopped a moment ago, still in TIME_WAIT, do not
+        # hold the port, so a node can be restarted on it at once; a live listener still does
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

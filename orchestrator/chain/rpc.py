@@ -217,13 +217,15 @@ class RpcChain(BaseChain):
             return retrying(self._request_once, method, list(params))
         except _TransientFault as exc:
             attempts = self.retries + 1
-            raise ChainUnavailable(
+            unavailable = ChainUnavailable(
                 f"the node at {self.display_url} did not answer {method} after {attempts} "
                 f"attempt{'s' if attempts != 1 else ''}: {exc.description}",
                 hint=f"check that the node at {self.display_url} is running and reachable from here "
                 "(for a local devnet: is anvil up?), and the provider's rate limits; "
                 "raise `retries`/`timeout` for a slow node",
-            ) from None
+            )
+            unavailable.fault = f"{method}: {exc.description}"
+            raise unavailable from None
 
     def _wait(self, state: RetryCallState) -> float:
         delay = min(self.backoff_max, self.backoff * 2 ** (state.attempt_number - 1))
