@@ -676,3 +676,40 @@ def test_a_fresh_database_imports_our_own_tasks_from_the_board(world: World) -> 
     for task in (paid, submitted, claimed):
         assert events(world, "TaskClaimed", task) == 1
     assert events(world, "TaskSubmitted", submitted) == 1
+
+
+def test_an_artifact_no_gateway_serves_yet_is_not_submitted_and_keeps_its_claim(world: World) -> None:
+    """Publish before submit: the artifact is read back through the configured gateways before the transaction
+    that names its CID. While no gateway serves it, the task waits in SUBMITTING with its claim and the reason;
+    once one does, it is submitted, once."""
+    import dataclasses
+
+    from orchestrator.artifacts import LocalArtifactStore
+    from orchestrator.artifacts.gateway import TrustlessGateways
+    from orchestrator.artifacts.remote import RemoteArtifactStore
+    from orchestrator.service import retry_failed
+    from tests.ipfs_fakes import FakeGateways
+
+    fakes = FakeGateways()
+    try:
+        cache = LocalArtifactStore(world.root / "artifacts")
+        gateway = fakes.gateway(cache, mode="missing")  # the operator's own gateway, not serving yet
+        remote = RemoteArtifactStore(cache, gateways=TrustlessGateways([gateway.url], timeout=5))
+        operator = dataclasses.replace(world, artifacts=remote)  # type: ignore[arg-type]
+        task = operator.post("write a haiku")
+        orch = operator.orchestrator([profile("ada")])
+        orch.start()
+        orch.cycle()
+        got = world.store.find_task(board=world.board.name, board_task_id=task)
+        assert got is not None and got.state is S.SUBMITTING
+        assert "not published yet" in (got.wait_reason or ""), got.wait_reason
+        assert world.board.status(task).status is BoardStatus.CLAIMED and events(world, "TaskSubmitted", task) == 0
+
+        gateway.mode = "good"
+        retry_failed(store=world.store, board=world.board, task_id=got.id, now=world.now(), actor="ops")
+        orch.cycle()
+        assert world.store.get_task(task_id=got.id).state is S.SUBMITTED
+        assert events(world, "TaskSubmitted", task) == 1 and events(world, "TaskClaimed", task) == 1
+        assert any(fmt == "car" for fmt, _ in gateway.requests)  # it really was read back through the gateway
+    finally:
+        fakes.close()
