@@ -294,8 +294,11 @@ def dao_post(
     posted = dao.post(task_spec, reward=units, deadline=int(time.time()) + seconds, reviewer=reviewer)
     console.print(
         f"posted task [bold]{posted.task_id}[/] {literal(repr(shown(task_spec.title)))}: "
-        f"{dao.amount(units, dao.token)} escrowed, spec {posted.spec_cid}, tx {posted.receipt.tx_hash}"
+        f"{dao.amount(units, dao.token)} escrowed, spec {posted.spec_cid}, tx {posted.receipt.tx_hash}",
+        soft_wrap=True,
     )
+    if posted.read_back:
+        console.print("the spec was read back through the configured gateways, every block verified")
 
 
 @dao_app.command("tasks")

@@ -113,6 +113,8 @@ class Posted:
     task_id: int
     spec_cid: str
     receipt: Receipt
+    #: the spec was read back through the configured gateways before the post (False: no gateways configured)
+    read_back: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,6 +401,10 @@ class Dao:
             )
         self.check_can_pay(reward, token=token)
         cid = self.store.put_bytes(spec_bytes)
+        # Publish before the transaction that names the CID, and read it back through the gateways: agents on
+        # other machines must be able to fetch the spec. A failure here sends nothing (ArtifactUnavailable).
+        self.store.publish(cid)
+        read_back = self.store.confirm_published(cid)
         if self.allowance(token) < reward:
             self.signer.send(token, token_abi().encode_call("approve", self.board_address, reward))
         receipt = self.signer.send(
@@ -410,7 +416,7 @@ class Dao:
                 continue
             event = board_abi().decode_log(log)
             if event is not None and event.name == "TaskPosted":
-                return Posted(task_id=int(event.args["task_id"]), spec_cid=cid, receipt=receipt)
+                return Posted(task_id=int(event.args["task_id"]), spec_cid=cid, receipt=receipt, read_back=read_back)
         raise BoardError(f"post transaction {receipt.tx_hash} emitted no TaskPosted event")  # pragma: no cover
 
     def transfer(self, to: str, units: int, *, token: str | None = None) -> Receipt:

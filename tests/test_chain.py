@@ -46,7 +46,7 @@ from orchestrator.chain import (
     find_anvil,
 )
 from orchestrator.chain.anvil import free_port
-from orchestrator.errors import ChainError, ChainUnavailable, LogQueryTooLarge, TransactionReverted
+from orchestrator.errors import ChainError, ChainUnavailable, InsufficientFunds, LogQueryTooLarge, TransactionReverted
 from orchestrator.ports import Chain, LogEntry, Receipt
 from tests.conftest import ChainEnv, make_chain_env, require
 
@@ -463,7 +463,7 @@ def test_refusals_are_chain_errors_not_library_errors(chain_env: ChainEnv) -> No
     broke = TxSender(chain, Account.create())
     with pytest.raises(ChainError) as info:
         broke.send(DEAD, value=10**18, gas=21_000)
-    assert type(info.value) is ChainError and "fund" in str(info.value)
+    assert type(info.value) is InsufficientFunds and info.value.retryable and "fund" in str(info.value)
     assert broke.next_nonce() == 0  # the refused transaction used no nonce
     bad_addresses: list[Any] = ["0x1234", "not an address", 42]
     for bad in bad_addresses:

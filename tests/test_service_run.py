@@ -140,8 +140,8 @@ def test_deworker_run_earns_and_stops_cleanly_on_sigterm(
     out, err = _stop(proc)
     assert "stopped" in out and "Traceback" not in err
 
-    approved = deworker("dao", "approve", "1", cwd=tmp_path, env=env)
-    assert "reward paid" in approved.stdout
+    approved = deworker("dao", "approve", "1", "--yes", cwd=tmp_path, env=env)
+    assert "approved task 1: 40 DWR paid to" in approved.stdout
 
     proc = _start(tmp_path, env)  # a restart: collects the payout, sends nothing twice
     _wait("the reward collected", lambda: TaskState.PAID in states(), proc)
@@ -224,7 +224,7 @@ def test_hostile_specs_do_not_stop_deworker_run(
     try:
         _wait("the honest task submitted", lambda: state_of(3) is TaskState.SUBMITTED, proc)
         assert state_of(1) is TaskState.QUARANTINED and state_of(2) is TaskState.QUARANTINED
-        deworker("dao", "approve", "3", cwd=tmp_path, env=env)
+        deworker("dao", "approve", "3", "--yes", cwd=tmp_path, env=env)
         _wait("the honest task paid", lambda: state_of(3) is TaskState.PAID, proc)
         assert proc.poll() is None  # never exited
     finally:
