@@ -170,6 +170,18 @@ def artifact_get(
     err_console.print(f"wrote {output}")
 
 
+def exposure_warning(host: str, root: Path) -> str | None:
+    """What `artifact serve` warns about when ``host`` is not a loopback address (None when it is)."""
+    from orchestrator.web.config import is_loopback
+
+    if is_loopback(host):
+        return None
+    return (
+        f"serving on {host}, reachable from other machines: every artifact in {root} can be read by anyone "
+        "who knows its CID. Bind 127.0.0.1 to keep it local."
+    )
+
+
 @artifact_app.command("serve")
 def artifact_serve(
     host: Annotated[str, typer.Option(help="Address to bind. Anything but a loopback address is public.")] = (
@@ -194,18 +206,15 @@ def artifact_serve(
 
     from orchestrator.artifacts.gateway_server import create_gateway_app
     from orchestrator.bootstrap import Runtime
-    from orchestrator.web.config import is_loopback
     from orchestrator.web.server import bind
 
     store = Runtime(state.config()).local_artifacts
     sock = bind(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
     url = f"http://{f'[{bound_host}]' if ':' in bound_host else bound_host}:{bound_port}/"
-    if not is_loopback(host):
-        err_console.print(
-            f"[yellow]warning:[/] serving on {host}, reachable from other machines: every artifact in "
-            f"{store.root} can be read by anyone who knows its CID. Bind 127.0.0.1 to keep it local."
-        )
+    warning = exposure_warning(host, store.root)
+    if warning:
+        err_console.print(f"[yellow]warning:[/] {literal(warning)}")
     err_console.print(f"trustless gateway for {store.root} on {url}ipfs/CID?format=car|raw (Ctrl+C stops it)")
     sys.stdout.write(url + "\n")
     sys.stdout.flush()
