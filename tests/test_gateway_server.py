@@ -147,6 +147,23 @@ class TeeStream(io.RawIOBase):
         return out
 
 
+def dfs_order(root: str, links: dict[str, list[str]]) -> list[str]:
+    """The order ``order=dfs; dups=n`` promises: depth-first, pre-order, links in their order, each block once."""
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(cid: str) -> None:
+        if cid in seen:
+            return
+        seen.add(cid)
+        order.append(cid)
+        for child in links.get(cid, []):
+            visit(child)
+
+    visit(root)
+    return order
+
+
 def digest_of(cid: str) -> bytes:
     return bytes(multihash.unwrap(CID.decode(cid).digest))
 
@@ -251,11 +268,7 @@ def test_car_of_each_fixture_verifies_block_by_block(gateway: Gateway, name: str
     assert ours == cids
     assert len(cids) == spec["blocks"] == len(set(cids))  # every block once
     assert set(cids) == {str(c) for c in walk_dag(Cid.parse(cid), gateway.store.get_block)}
-    assert cids[0] == cid
-    linked: set[str] = set()
-    for section in hand.sections[1:]:  # pre-order: a block comes after one that links to it
-        linked.update(*(s.links for s in hand.sections[: hand.sections.index(section)]))
-        assert section.cid in linked
+    assert cids == dfs_order(cid, {s.cid: s.links for s in hand.sections})
     if name in gateway.trees:
         other = LocalArtifactStore(gateway.trees[name].parent.parent / f"copy-{name}")
         for block_cid, block in hand.blocks.items():
@@ -284,7 +297,8 @@ def test_raw_of_each_fixture_is_its_root_block(gateway: Gateway, name: str) -> N
 def test_raw_blocks_alone_rebuild_small_files_and_directories(gateway: Gateway, tmp_path: Path) -> None:
     """What a block-by-block client does: every block of the DAG by ``?format=raw``, each hashed with hashlib."""
     with gateway.client() as client:
-        for spec in SMALL_FILES + DIRECTORIES:
+        # wide-200 is left out: 201 requests at ~48 ms each here (any uvicorn route); its CAR test covers it
+        for spec in SMALL_FILES + [d for d in DIRECTORIES if d["name"] != "wide-200"]:
             blocks: dict[str, bytes] = {}
             todo = [spec["cid"]]
             while todo:
