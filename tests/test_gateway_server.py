@@ -28,7 +28,7 @@ import pytest
 from multiformats import CID, multihash
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from orchestrator.artifacts import CarReader, LocalArtifactStore, iter_file, walk_dag
+from orchestrator.artifacts import CHUNK_SIZE, CarReader, LocalArtifactStore, iter_file, walk_dag
 from orchestrator.artifacts.gateway_server import CACHE_CONTROL, MAX_DUPS_SECTIONS, create_gateway_app, parse_accept
 from orchestrator.artifacts.unixfs import DAG_PB, Cid, decode_pbnode
 from orchestrator.web.server import bind, serve_in_thread
@@ -147,13 +147,14 @@ class TeeStream(io.RawIOBase):
         return out
 
 
-def dfs_order(root: str, links: dict[str, list[str]]) -> list[str]:
-    """The order ``order=dfs; dups=n`` promises: depth-first, pre-order, links in their order, each block once."""
+def dfs_order(root: str, links: dict[str, list[str]], keep: set[str] | None = None) -> list[str]:
+    """The order ``order=dfs; dups=n`` promises: depth-first, pre-order, links in their order, each block once
+    (only the blocks in ``keep``, when a scope or byte range leaves some out)."""
     order: list[str] = []
     seen: set[str] = set()
 
     def visit(cid: str) -> None:
-        if cid in seen:
+        if cid in seen or (keep is not None and cid not in keep):
             return
         seen.add(cid)
         order.append(cid)
@@ -327,17 +328,21 @@ def test_zeros_with_dups_y_repeat_the_shared_chunk(gateway: Gateway) -> None:
             (CAR_ACCEPT, "", 2),
             ("application/vnd.ipld.car; dups=y", "", 4),
             ("application/vnd.ipld.car; dups=n", "&car-dups=y", 4),  # the URL wins
+            (CAR_ACCEPT, "&entity-bytes=262144:*", 2),  # chunks 1 and 2 are one block: sent once
+            ("application/vnd.ipld.car; dups=y", "&entity-bytes=262144:*", 3),  # ... or once per occurrence
         ):
             response = client.get(f"/ipfs/{spec['cid']}?format=car{query}", headers={"Accept": accept})
             assert response.status_code == 200
-            dups = "y" if sections == 4 else "n"
+            dups = "y" if "dups=y" in accept + query else "n"
             assert response.headers["content-type"] == f"application/vnd.ipld.car; version=1; order=dfs; dups={dups}"
-            assert response.headers["etag"] == f'"{spec["cid"]}.car.all.dfs-{dups}"'
+            ranged = ".bytes-262144-786431" if "entity-bytes" in query else ""
+            scope = "entity" if ranged else "all"
+            assert response.headers["etag"] == f'"{spec["cid"]}.car.{scope}.dfs-{dups}{ranged}"'
             hand = HandCar(keep_leaves=False)
             hand.feed(response.content)
             hand.done()
             assert len(hand.sections) == sections
-            if dups == "y":  # every occurrence in order: the leaves are the content itself
+            if dups == "y" and not ranged:  # every occurrence in order: the leaves are the content itself
                 assert hand.leaf_hash.digest() == hashlib.sha256(spec_bytes(spec)).digest()
 
 
@@ -425,7 +430,8 @@ def test_without_a_trustless_format_nothing_is_deserialized(gateway: Gateway) ->
         ("", "format=car&car-dups=perhaps", 400, None, False),
         ("", "format=car&car-version=1&car-order=dfs&car-dups=n", 200, "car", False),
         ("", "format=car&dag-scope=everything", 400, None, False),
-        ("", "format=car&entity-bytes=0:99", 400, None, False),
+        ("", "format=car&entity-bytes=0-99", 400, None, False),
+        ("", "format=car&entity-bytes=0:99", 200, "car", False),  # a directory: ignored, as dag-scope=entity
     ],
 )
 def test_accept_and_query_negotiation(
@@ -494,6 +500,50 @@ def test_content_paths_and_dag_scopes(gateway: Gateway) -> None:
         assert client.get(f"/ipfs/{root}/src/%2E%2E/docs?format=car").status_code == 400
         assert client.get(f"/ipfs/{root}/src?format=raw").status_code == 400  # raw: no paths
         assert client.get(f"/ipfs/{root}/src?format=car", headers={"Service-Worker": "script"}).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("entity_bytes", "chunks", "nodes"),
+    [
+        ("0:0", [0], 2),  # the root and the first of its two children, then one chunk
+        ("-1:*", [174], 2),  # the last byte: alone in the second child
+        ("262143:262144", [0, 1], 2),  # one byte on each side of a chunk boundary
+        ("45000000:-1", list(range(171, 175)), 3),  # across both children
+        ("0:*", list(range(175)), 3),  # everything
+        ("-99999999999:*", list(range(175)), 3),  # clamped to the start
+        ("10:5", [], 1),  # zero length: like dag-scope=block
+    ],
+)
+def test_entity_bytes_sends_only_the_blocks_covering_the_range(
+    gateway: Gateway, entity_bytes: str, chunks: list[int], nodes: int
+) -> None:
+    """On the 45 MiB two-layer file (174 chunks under one node, 1 under another): the leaves sent are exactly the
+    chunks holding the bytes asked for, checked against sha256 of those slices of the fixture's content."""
+    spec = FIXTURE["pattern-two-layers"]
+    data = spec_bytes(spec)
+    response = gateway.client().get(f"/ipfs/{spec['cid']}", params={"format": "car", "entity-bytes": entity_bytes})
+    assert response.status_code == 200, response.text
+    hand = HandCar()
+    hand.feed(response.content)
+    hand.done()
+    leaves = [hashlib.sha256(hand.blocks[s.cid]).digest() for s in hand.sections if s.codec != DAG_PB]
+    assert leaves == [hashlib.sha256(data[i * CHUNK_SIZE : (i + 1) * CHUNK_SIZE]).digest() for i in chunks]
+    assert sum(s.codec == DAG_PB for s in hand.sections) == nodes
+    assert hand.sections[0].cid == spec["cid"]
+    sent = [s.cid for s in hand.sections]
+    assert sent == dfs_order(spec["cid"], {s.cid: s.links for s in hand.sections}, keep=set(sent))
+    scope = "block" if not chunks else "entity"
+    assert response.headers["etag"].startswith(f'"{spec["cid"]}.car.{scope}.dfs-n')
+
+
+def test_entity_bytes_past_the_end_or_malformed_is_400(gateway: Gateway) -> None:
+    spec = FIXTURE["pattern-262145"]
+    with gateway.client() as client:
+        for value in ("262145:*", "999999999:1000000000", "a:b", "7"):
+            response = client.get(f"/ipfs/{spec['cid']}", params={"format": "car", "entity-bytes": value})
+            assert response.status_code == 400, (value, response.text)
+        etag = client.get(f"/ipfs/{spec['cid']}?format=car&entity-bytes=262144:*").headers["etag"]
+        assert etag == f'"{spec["cid"]}.car.entity.dfs-n.bytes-262144-262144"'
 
 
 def test_identity_probe(gateway: Gateway) -> None:

@@ -14,7 +14,9 @@ Formats (``?format=`` wins over ``Accept``, as the spec says)
     CAR parameters come from ``Accept`` (``version``, ``order``, ``dups``, ``q``) or from ``car-version``,
     ``car-order``, ``car-dups`` in the query (which win). Supported: version 1, order ``dfs`` (``unk`` is answered
     with dfs), dups ``n`` or ``y``. An ``Accept`` naming only other variants is a 406; a bad query value a 400.
-    ``entity-bytes`` is not implemented: a 400 says so rather than sending more than was asked.
+    ``entity-bytes=from:to`` (``*`` and negative offsets as the spec allows; implies ``dag-scope=entity``) sends,
+    for a file, only the nodes and chunks whose ``blocksizes`` ranges meet the byte range; a range starting past
+    the end is a 400, a zero-length one is answered like ``dag-scope=block``; on a directory it is ignored.
 
 Refusals: not a CID, or a CID with a codec or hash other than raw/dag-pb and sha2-256: 400. No ``format`` and no
 ``Accept``: 400 (the spec's strict trustless mode). An ``Accept`` without a trustless type (a browser's
@@ -24,9 +26,9 @@ does not resolve: 404, decided before the 200 is sent; a HAMT-sharded directory 
 501. ``bafkqaaa`` (the empty identity CID) answers the spec's probe: an empty raw block, a CAR with that root and
 no blocks.
 
-Headers: ``Etag`` (``"<cid>.raw"``; ``"<cid>.car.<scope>.dfs-<dups>[.<path hash>]"``: the order is deterministic,
-so the tag is strong), ``If-None-Match`` → 304, ``Cache-Control: public, max-age=29030400, immutable``,
-``Content-Disposition: attachment; filename="<cid>.car|.bin"`` (``?filename=`` overrides),
+Headers: ``Etag`` (``"<cid>.raw"``; ``"<cid>.car.<scope>.dfs-<dups>[.bytes-<first>-<last>][.<path hash>]"``: the
+order is deterministic, so the tag is strong), ``If-None-Match`` → 304, ``Cache-Control: public, max-age=29030400,
+immutable``, ``Content-Disposition: attachment; filename="<cid>.car|.bin"`` (``?filename=`` overrides),
 ``X-Content-Type-Options: nosniff``, ``X-Ipfs-Path``, ``X-Ipfs-Roots`` (the CID of every path segment),
 ``Content-Location`` when the format came from ``Accept`` alone, ``Vary: Accept``. No ``Accept-Ranges``: Range
 requests are not implemented (a ``Range`` header is ignored and the whole body is sent, as RFC 9110 allows).
@@ -38,6 +40,7 @@ complete. Imports FastAPI/Starlette and the artifact modules only; nothing from 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Iterator, Mapping
@@ -51,7 +54,7 @@ from multiformats import CID
 
 from orchestrator.artifacts.car import header_bytes, section_bytes
 from orchestrator.artifacts.local import LocalArtifactStore
-from orchestrator.artifacts.unixfs import DAG_PB, RAW, Cid, UnixfsType, decode_pbnode, decode_unixfs
+from orchestrator.artifacts.unixfs import DAG_PB, RAW, Cid, UnixfsData, UnixfsType, decode_pbnode, decode_unixfs
 from orchestrator.errors import ArtifactCorrupt, ArtifactError, ArtifactNotFound
 
 log = logging.getLogger(__name__)
@@ -126,6 +129,8 @@ class Negotiated:
     scope: Scope = "all"
     by_accept: bool = False
     """The format came from ``Accept`` alone (so ``Content-Location`` names the ``?format=`` URL)."""
+    entity_bytes: tuple[int, int | None] | None = None
+    """``entity-bytes=from:to`` parsed (resolved against the file's size once it is known; None for ``*``)."""
 
 
 def _car_variant(params: Mapping[str, str]) -> bool | None:
@@ -187,13 +192,11 @@ def negotiate(query: Mapping[str, str], accept: str | None) -> Negotiated:
     scope = next((s for s in _SCOPES if s == query.get("dag-scope", "all")), None)
     if scope is None:
         raise GatewayRefusal(400, f"dag-scope={query['dag-scope']!r} is not one of block, entity, all")
+    entity_bytes = None
     if "entity-bytes" in query:
-        raise GatewayRefusal(
-            400,
-            "entity-bytes is not supported by this gateway: request the whole file with dag-scope=entity, or "
-            "single blocks with format=raw",
-        )
-    return Negotiated("car", dups=dups, scope=scope, by_accept=wanted is None)
+        entity_bytes = parse_entity_bytes(query["entity-bytes"])
+        scope = "entity"  # entity-bytes implies dag-scope=entity
+    return Negotiated("car", dups=dups, scope=scope, by_accept=wanted is None, entity_bytes=entity_bytes)
 
 
 def _query_car_params(query: Mapping[str, str], dups: bool) -> bool:
@@ -222,10 +225,38 @@ class CarPlan:
     terminus: Cid
     scope: Scope
     dups: bool
+    byte_range: tuple[int, int] | None = None
+    """``entity-bytes`` resolved: the first and last byte (inclusive) of the terminus file to cover."""
 
     @property
     def logical_roots(self) -> tuple[Cid, ...]:
         return (*self.path_blocks, self.terminus)
+
+
+_Key = tuple[Cid, int]
+"""A block as the walk meets it: its CID and the offset of its first byte in the file (0 without a byte range)."""
+
+
+def parse_entity_bytes(text: str) -> tuple[int, int | None]:
+    """``from:to`` as (from, to), ``to`` None for ``*``; negatives count from the end. 400 if malformed."""
+    first_text, sep, last_text = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError(text)
+        return int(first_text), None if last_text == "*" else int(last_text)
+    except ValueError:
+        raise GatewayRefusal(400, f"entity-bytes={text!r}: expected from:to, e.g. 0:1023, -1024:* or 0:*") from None
+
+
+def resolve_entity_bytes(bounds: tuple[int, int | None], size: int) -> tuple[int, int] | None:
+    """The inclusive byte range ``bounds`` covers in a ``size``-byte file; None for a zero-length range (answered
+    like ``dag-scope=block``); 400 for a range that starts past the end."""
+    first, last = bounds
+    first = first if first >= 0 else max(size + first, 0)
+    last = size - 1 if last is None else min(last if last >= 0 else size + last, size - 1)
+    if first >= size:
+        raise GatewayRefusal(400, f"entity-bytes starts at byte {first}, after the end of the {size}-byte file")
+    return None if last < first else (first, last)
 
 
 class GatewayDags:
@@ -234,20 +265,22 @@ class GatewayDags:
     def __init__(self, store: LocalArtifactStore) -> None:
         self.store = store
 
-    def _unixfs_type(self, cid: Cid, block: bytes) -> UnixfsType | None:
-        """The UnixFS type of a dag-pb block (None for a raw block or a dag-pb node without UnixFS data)."""
+    def _unixfs(self, cid: Cid, block: bytes) -> UnixfsData | None:
+        """The UnixFS data of a dag-pb block (None for a raw block or a dag-pb node without UnixFS data)."""
         if cid.codec != DAG_PB:
             return None
         node = decode_pbnode(block)
-        return None if node.data is None else decode_unixfs(node.data).type
+        return None if node.data is None else decode_unixfs(node.data)
 
-    def resolve(self, root: Cid, segments: list[str], *, scope: Scope, dups: bool) -> CarPlan:
-        """Walk ``segments`` from ``root`` through flat UnixFS directories; 404 for a name that is not there."""
+    def resolve(self, root: Cid, segments: list[str], wanted: Negotiated) -> CarPlan:
+        """Walk ``segments`` from ``root`` through flat UnixFS directories (404 for a name that is not there), then
+        resolve ``entity-bytes`` against the file at the end."""
         path: list[Cid] = []
         cid = root
         for depth, name in enumerate(segments):
             block = self.store.get_block(cid)
-            kind = self._unixfs_type(cid, block)
+            unixfs = self._unixfs(cid, block)
+            kind = None if unixfs is None else unixfs.type
             here = "/".join(segments[:depth]) or "the root"
             if kind == UnixfsType.HAMT_SHARD:
                 raise GatewayRefusal(
@@ -260,42 +293,73 @@ class GatewayDags:
                 raise GatewayRefusal(404, f"no entry {name!r} in directory {cid} ({here})")
             path.append(cid)
             cid = link.cid
-        return CarPlan(root, tuple(path), cid, scope, dups)
+        plan = CarPlan(root, tuple(path), cid, wanted.scope, wanted.dups)
+        if wanted.entity_bytes is None:
+            return plan
+        block = self.store.get_block(cid)
+        unixfs = self._unixfs(cid, block)
+        if unixfs is None and cid.codec == RAW:
+            size = len(block)
+        elif unixfs is not None and unixfs.type in (UnixfsType.FILE, UnixfsType.RAW):
+            size = unixfs.filesize if unixfs.filesize is not None else len(unixfs.data or b"") + sum(unixfs.blocksizes)
+        else:
+            return plan  # not a byte array (a directory...): entity-bytes is ignored, as the spec says
+        byte_range = resolve_entity_bytes(wanted.entity_bytes, size)
+        if byte_range is None:
+            return dataclasses.replace(plan, scope="block")
+        return dataclasses.replace(plan, byte_range=byte_range)
 
-    def _children(self, cid: Cid, block: bytes, scope: Scope, *, at_terminus: bool) -> list[Cid]:
-        """The CIDs to follow under a block of the terminus DAG, for this scope."""
-        if cid.codec != DAG_PB or scope == "block":
+    def _children(self, key: _Key, block: bytes, plan: CarPlan, *, at_terminus: bool) -> list[_Key]:
+        """What to follow under a block of the terminus DAG, for the plan's scope and byte range."""
+        cid, offset = key
+        if cid.codec != DAG_PB or plan.scope == "block":
             return []
-        links = [link.cid for link in decode_pbnode(block).links]
-        if scope == "all":
-            return links
-        # entity: a file's whole DAG; a directory's (or symlink's) own block only
+        node = decode_pbnode(block)
+        if plan.scope == "all":
+            return [(link.cid, 0) for link in node.links]
+        # entity: a file's DAG (only what covers the byte range, if any); a directory's (or symlink's) own block
         if at_terminus:
-            kind = self._unixfs_type(cid, block)
+            unixfs = self._unixfs(cid, block)
+            kind = None if unixfs is None else unixfs.type
             if kind == UnixfsType.HAMT_SHARD:
                 raise GatewayRefusal(501, f"{cid} is a HAMT-sharded directory: dag-scope=entity is not served for it")
-            return links if kind in (UnixfsType.FILE, UnixfsType.RAW) else []
-        return links  # below a file root: the rest of the file
+            if kind not in (UnixfsType.FILE, UnixfsType.RAW):
+                return []
+        if plan.byte_range is None:
+            return [(link.cid, 0) for link in node.links]
+        unixfs = self._unixfs(cid, block)
+        if unixfs is None or len(unixfs.blocksizes) != len(node.links):
+            raise ArtifactError(f"malformed UnixFS file node {cid}: its blocksizes do not match its links")
+        first, last = plan.byte_range
+        start = offset + len(unixfs.data or b"")  # a node's own data comes before its children's
+        wanted: list[_Key] = []
+        for link, size in zip(node.links, unixfs.blocksizes, strict=True):
+            if size and start <= last and start + size - 1 >= first:
+                wanted.append((link.cid, start))
+            start += size
+        return wanted
 
     def check(self, plan: CarPlan) -> None:
         """Raise ``ArtifactNotFound`` unless every block the plan will send is stored. dag-pb blocks are read and
         verified (their links are needed); raw leaves are only looked up. With ``dups``, also refuse (400) a DAG
         whose blocks recur so often that the stream would exceed ``MAX_DUPS_SECTIONS``."""
-        children: dict[Cid, list[Cid]] = {}
-        stack = [(plan.terminus, True)]
+        top: _Key = (plan.terminus, 0)
+        children: dict[_Key, list[_Key]] = {}
+        stack = [top]
         while stack:
-            cid, at_terminus = stack.pop()
-            if cid in children:
+            key = stack.pop()
+            if key in children:
                 continue
-            if cid.codec == RAW and not at_terminus:
+            cid = key[0]
+            if cid.codec == RAW and key != top:
                 if not self.store.has_block(cid):
                     raise ArtifactNotFound(f"block {cid} of {plan.terminus} is not stored here")
-                children[cid] = []
+                children[key] = []
                 continue
             block = self.store.get_block(cid)
-            children[cid] = self._children(cid, block, plan.scope, at_terminus=at_terminus)
-            stack.extend((child, False) for child in children[cid] if child not in children)
-        if plan.dups and _occurrences(plan.terminus, children) > MAX_DUPS_SECTIONS:
+            children[key] = self._children(key, block, plan, at_terminus=key == top)
+            stack.extend(child for child in children[key] if child not in children)
+        if plan.dups and _occurrences(top, children) > MAX_DUPS_SECTIONS:
             raise GatewayRefusal(
                 400,
                 f"with dups=y the CAR of {plan.terminus} would have more than {MAX_DUPS_SECTIONS} sections: "
@@ -303,28 +367,33 @@ class GatewayDags:
             )
 
     def blocks(self, plan: CarPlan) -> Iterator[tuple[Cid, bytes]]:
-        """The plan's blocks, read lazily, depth-first pre-order; with ``dups`` every occurrence, else each once."""
-        seen: set[Cid] = set()
+        """The plan's blocks, read lazily, depth-first pre-order; with ``dups`` every occurrence, else each once
+        (a block met again at another file offset is walked again for the byte range, not sent again)."""
+        sent: set[Cid] = set()
         for cid in plan.path_blocks:
-            if plan.dups or cid not in seen:
-                seen.add(cid)
+            if plan.dups or cid not in sent:
+                sent.add(cid)
                 yield cid, self.store.get_block(cid)
-        stack = [(plan.terminus, True)]
+        top: _Key = (plan.terminus, 0)
+        walked: set[_Key] = set()
+        stack = [top]
         while stack:
-            cid, at_terminus = stack.pop()
+            key = stack.pop()
+            cid = key[0]
             if not plan.dups:
-                if cid in seen:
+                if key in walked:
                     continue
-                seen.add(cid)
+                walked.add(key)
             block = self.store.get_block(cid)
-            yield cid, block
-            children = self._children(cid, block, plan.scope, at_terminus=at_terminus)
-            stack.extend((child, False) for child in reversed(children))
+            if plan.dups or cid not in sent:
+                sent.add(cid)
+                yield cid, block
+            stack.extend(reversed(self._children(key, block, plan, at_terminus=key == top)))
 
 
-def _occurrences(root: Cid, children: Mapping[Cid, list[Cid]]) -> int:
+def _occurrences(root: _Key, children: Mapping[_Key, list[_Key]]) -> int:
     """How many sections a dups=y walk from ``root`` sends: every block once per path to it (memoized)."""
-    counts: dict[Cid, int] = {}
+    counts: dict[_Key, int] = {}
     stack = [root]
     while stack:
         cid = stack[-1]
@@ -467,10 +536,12 @@ class TrustlessGateway:
         headers: dict[str, str],
         query: Mapping[str, str],
     ) -> Response:
-        plan = self.dags.resolve(cid, segments, scope=wanted.scope, dups=wanted.dups)
+        plan = self.dags.resolve(cid, segments, wanted)
         self.dags.check(plan)
         dups = "y" if wanted.dups else "n"
-        etag = f"{cid}.car.{wanted.scope}.dfs-{dups}"
+        etag = f"{cid}.car.{plan.scope}.dfs-{dups}"
+        if plan.byte_range is not None:
+            etag += f".bytes-{plan.byte_range[0]}-{plan.byte_range[1]}"
         if segments:
             etag += "." + hashlib.sha256("/".join(segments).encode()).hexdigest()[:16]
         headers |= {
