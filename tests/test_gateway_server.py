@@ -456,6 +456,15 @@ def test_parse_accept_orders_by_weight_and_keeps_parameters() -> None:
     ]
 
 
+def test_a_filename_parameter_names_the_download_in_ascii_and_utf8(gateway: Gateway) -> None:
+    cid = FIXTURE["pattern-1"]["cid"]
+    response = gateway.client().get(f"/ipfs/{cid}", params={"format": "raw", "filename": 'rapport "été".bin'})
+    assert response.status_code == 200
+    assert response.headers["content-disposition"] == (
+        "attachment; filename=\"rapport __t__.bin\"; filename*=UTF-8''rapport%20%22%C3%A9t%C3%A9%22.bin"
+    )
+
+
 def test_if_none_match_is_304_without_a_body(gateway: Gateway) -> None:
     cid = FIXTURE["symlinks"]["cid"]
     with gateway.client() as client:
