@@ -366,6 +366,16 @@ def test_head_answers_like_get_without_a_body(gateway: Gateway) -> None:
         assert client.head(f"/ipfs/{UNSTORED}?format=raw").status_code == 404
 
 
+def test_the_gateway_is_read_only(gateway: Gateway) -> None:
+    blocks = sorted(p.name for p in (gateway.store.root / "blocks").iterdir())
+    with gateway.client() as client:
+        for method in ("POST", "PUT", "DELETE", "PATCH"):
+            for cid in (UNSTORED, FIXTURE["pattern-1"]["cid"]):
+                response = client.request(method, f"/ipfs/{cid}?format=raw", content=b"new bytes")
+                assert response.status_code == 405, (method, response.status_code)
+    assert sorted(p.name for p in (gateway.store.root / "blocks").iterdir()) == blocks
+
+
 def test_a_cid_not_stored_is_404_or_412_when_only_if_cached(gateway: Gateway) -> None:
     with gateway.client() as client:
         for fmt in ("raw", "car"):
