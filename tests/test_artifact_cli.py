@@ -161,7 +161,10 @@ def test_import_refuses_a_car_without_roots_and_a_carv2(cli: Cli, tmp_path: Path
     assert code == 1 and "not a CARv1" in err
 
 
-def test_serve_prints_its_url_and_serves_the_store(tmp_path: Path, source: tuple[LocalArtifactStore, str]) -> None:
+def test_serve_prints_its_url_and_serves_the_store(
+    cli: Cli, tmp_path: Path, source: tuple[LocalArtifactStore, str]
+) -> None:
+    """A real `deworker artifact serve` process; the CAR it sends is then imported by `deworker artifact import`."""
     store, cid = source
     proc = subprocess.Popen(
         [sys.executable, "-m", "orchestrator", "artifact", "serve", "--port", "0"],
@@ -184,6 +187,11 @@ def test_serve_prints_its_url_and_serves_the_store(tmp_path: Path, source: tuple
         assert response.status_code == 200
         assert response.headers["content-type"] == "application/vnd.ipld.car; version=1; order=dfs; dups=n"
         assert httpx.get(f"{url}ipfs/{cid}", headers={"Accept": "text/html"}).status_code == 406
+        (tmp_path / "served.car").write_bytes(response.content)
+        _, out, _ = cli("artifact", "import", str(tmp_path / "served.car"), store=tmp_path / "dest")
+        assert out == f"{cid}\n"
+        tree = LocalArtifactStore(tmp_path / "dest").get_path(cid, tmp_path / "out")
+        assert (tree / "sub" / "data.bin").read_bytes() == DATA
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=20)
