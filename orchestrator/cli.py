@@ -198,6 +198,137 @@ def artifact_get(
     err_console.print(f"wrote {output}")
 
 
+def exposure_warning(host: str, root: Path) -> str | None:
+    """What `artifact serve` warns about when ``host`` is not a loopback address (None when it is)."""
+    from orchestrator.web.config import is_loopback
+
+    if is_loopback(host):
+        return None
+    return (
+        f"serving on {host}, reachable from other machines: every artifact in {root} can be read by anyone "
+        "who knows its CID. Bind 127.0.0.1 to keep it local."
+    )
+
+
+@artifact_app.command("serve")
+def artifact_serve(
+    host: Annotated[str, typer.Option(help="Address to bind. Anything but a loopback address is public.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="Port (0: any free port).")] = 8480,
+) -> None:
+    """Serve the local store as a read-only IPFS trustless gateway: `/ipfs/CID?format=raw|car`.
+
+    Every block this machine stores is public to whoever can reach the address: give others a URL only for
+    content you would publish anyway. Nothing is fetched from elsewhere; unknown CIDs are 404.
+
+    Examples:
+
+        deworker artifact serve                      # http://127.0.0.1:8480/
+
+        curl -o x.car 'http://127.0.0.1:8480/ipfs/CID?format=car'
+
+        curl -H 'Accept: application/vnd.ipld.raw' http://127.0.0.1:8480/ipfs/CID
+    """
+    import uvicorn
+
+    from orchestrator.artifacts.gateway_server import create_gateway_app
+    from orchestrator.bootstrap import Runtime
+    from orchestrator.web.server import bind
+
+    store = Runtime(state.config()).local_artifacts
+    sock = bind(host, port)
+    bound_host, bound_port = sock.getsockname()[:2]
+    url = f"http://{f'[{bound_host}]' if ':' in bound_host else bound_host}:{bound_port}/"
+    warning = exposure_warning(host, store.root)
+    if warning:
+        err_console.print(f"[yellow]warning:[/] {literal(warning)}")
+    err_console.print(f"trustless gateway for {store.root} on {url}ipfs/CID?format=car|raw (Ctrl+C stops it)")
+    sys.stdout.write(url + "\n")
+    sys.stdout.flush()
+    config = uvicorn.Config(
+        create_gateway_app(store), log_level="info", lifespan="off", server_header=False, proxy_headers=False
+    )
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+@artifact_app.command("export")
+def artifact_export(
+    cid: Annotated[str, typer.Argument(help="The root CID (its whole DAG must be in the local store).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The CAR file to write ('-': stdout).")],
+) -> None:
+    """Write CID's DAG as a CARv1 with that one root, every block verified as it is read.
+
+    Blocks are in depth-first pre-order without duplicates, as `ipfs dag export` writes them. On failure
+    (a missing or damaged block) no file is left behind.
+
+    Example: deworker artifact export bafy... -o site.car
+    """
+    from orchestrator.artifacts import write_car
+    from orchestrator.artifacts.unixfs import Cid
+    from orchestrator.bootstrap import Runtime
+
+    root = Cid.parse(cid)
+    store = Runtime(state.config()).local_artifacts
+    if str(output) == "-":
+        written = write_car(sys.stdout.buffer, root, store.get_block)
+        sys.stdout.buffer.flush()
+    else:
+        tmp = output.with_name(f".{output.name}.partial")
+        try:
+            with tmp.open("wb") as out:
+                written = write_car(out, root, store.get_block)
+            tmp.replace(output)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    err_console.print(f"wrote {output} ({written} bytes, root {root})")
+
+
+@artifact_app.command("import")
+def artifact_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A CARv1 file ('ipfs dag export').")],
+) -> None:
+    """Store the blocks of a CARv1 file, each verified against its CID first, and print the root CIDs.
+
+    Every root's DAG must be complete once the file is read: otherwise the command fails (exit 1) and names the
+    missing block. Blocks already verified stay in the store (they are valid content, never a partial file).
+
+    Example: deworker artifact import site.car
+    """
+    from orchestrator.artifacts import CarReader, walk_dag
+    from orchestrator.bootstrap import Runtime
+    from orchestrator.errors import ArtifactError, ArtifactNotFound
+
+    store = Runtime(state.config()).local_artifacts
+    count = 0
+    with file.open("rb") as stream:
+        reader = CarReader(stream, source=str(file))
+        if not reader.header.roots:
+            raise ArtifactError(f"{file}: the CAR names no root", hint="export it with a root (`ipfs dag export CID`)")
+        try:
+            for cid, block in reader.blocks():
+                store.put_block(cid, block)
+                count += 1
+        except ArtifactError as exc:
+            raise type(exc)(f"{exc.message} ({count} verified blocks before it were kept)", hint=exc.hint) from None
+    for root in reader.header.roots:
+        # walk_dag yields a CID before it loads that block: checking each one first finds the missing one
+        missing = next((c for c in walk_dag(root, store.get_block) if not store.has_block(c)), None)
+        if missing is not None:
+            raise ArtifactNotFound(
+                f"{file}: the DAG of root {root} is incomplete: block {missing} is in neither the CAR nor the "
+                f"store ({count} verified blocks were stored)",
+                hint="export the whole DAG (`deworker artifact export CID` or `ipfs dag export CID`)",
+            )
+    for root in reader.header.roots:
+        sys.stdout.write(f"{root}\n")
+    err_console.print(f"imported {count} blocks from {file}")
+
+
 # ------------------------------------------------------------------------------------------------------ dao
 
 

@@ -3,7 +3,8 @@
 ``unixfs`` builds and reads the UnixFS block DAGs (pure format code: CIDs, dag-pb, the balanced file layout,
 directories); ``car`` reads and writes CARv1 archives; ``local`` is the ``ArtifactStore`` adapter that keeps
 the blocks in a local directory; ``gateway`` reads from IPFS trustless gateways, ``kubo`` talks to a Kubo node's
-RPC API, and ``remote`` composes them over a local store used as the cache.
+RPC API, ``remote`` composes them over a local store used as the cache, and ``gateway_server`` serves a local
+store as an IPFS trustless gateway (imported on its own: it needs FastAPI, which nothing else here does).
 """
 
 from orchestrator.artifacts.car import CarHeader, CarReader, dag_blocks, iter_car, read_car, write_car

@@ -58,18 +58,20 @@ def _cbor_head(major: int, n: int) -> bytes:
     raise ValueError(f"CBOR length {n} is too large")  # pragma: no cover
 
 
-def encode_header(roots: Sequence[Cid]) -> bytes:
-    """The DAG-CBOR header ``{"roots": [...], "version": 1}`` (keys in DAG-CBOR order: shorter first)."""
+def encode_header(roots: Sequence[Cid | bytes]) -> bytes:
+    """The DAG-CBOR header ``{"roots": [...], "version": 1}`` (keys in DAG-CBOR order: shorter first). A root
+    given as ``bytes`` is a binary CID written as it is (the gateway's identity probe CID ``bafkqaaa``, which
+    ``Cid`` does not model)."""
     out = bytearray(_cbor_head(5, 2))
     out += _cbor_head(3, 5) + b"roots" + _cbor_head(4, len(roots))
     for root in roots:
-        raw = b"\x00" + root.to_binary()
+        raw = b"\x00" + (root if isinstance(root, bytes) else root.to_binary())
         out += b"\xd8\x2a" + _cbor_head(2, len(raw)) + raw
     out += _cbor_head(3, 7) + b"version" + _cbor_head(0, 1)
     return bytes(out)
 
 
-def header_bytes(roots: Sequence[Cid]) -> bytes:
+def header_bytes(roots: Sequence[Cid | bytes]) -> bytes:
     """The first bytes of a CARv1 with these roots: the length-prefixed header."""
     header = encode_header(roots)
     return _varint(len(header)) + header

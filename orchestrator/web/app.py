@@ -23,6 +23,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from orchestrator.artifacts.gateway_server import gateway_router
+from orchestrator.artifacts.local import LocalArtifactStore
 from orchestrator.errors import ArtifactError, ArtifactNotFound, DeworkerError, LifecycleError
 from orchestrator.ports import ArtifactStore
 from orchestrator.store import (
@@ -56,10 +58,18 @@ ERROR_STATUS: tuple[tuple[type[DeworkerError], int], ...] = (
 
 
 def create_app(
-    *, engine: Engine, store: Store, artifacts: ArtifactStore, users: UserStore, settings: WebSettings
+    *,
+    engine: Engine,
+    store: Store,
+    artifacts: ArtifactStore,
+    users: UserStore,
+    settings: WebSettings,
+    gateway: LocalArtifactStore | None = None,
 ) -> FastAPI:
     """The web app over these services (``engine`` is the store's: the dashboard's aggregate queries and the
-    login limiter use it). Serve it with uvicorn (``deworker review serve`` does)."""
+    login limiter use it). Serve it with uvicorn (``deworker review serve`` does). With ``gateway``, that store
+    is also served read-only as an IPFS trustless gateway under ``/ipfs/`` (public by CID: no login, no
+    session, no CSRF: the routes only read)."""
     app = FastAPI(
         title="Deworker review",
         summary="Approve agent work before it is submitted to a DAO; watch the fleet.",
@@ -89,6 +99,8 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(pages.router)
     app.include_router(api.router)
+    if gateway is not None:
+        app.include_router(gateway_router(gateway))
     _install_error_handlers(app)
     return app
 

@@ -269,7 +269,8 @@ ApiReviewerDep = Annotated[ReviewerPublic, Depends(api_reviewer)]
 
 
 class SecurityHeaders:
-    """ASGI middleware: the CSP and friends on every response; ``no-store`` on everything but static files."""
+    """ASGI middleware: the CSP and friends on every response (unless the response set that header itself);
+    ``no-store`` on everything but static files and the trustless gateway's ``/ipfs/`` (which sets its own)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -278,13 +279,16 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        static = str(scope.get("path", "")).startswith("/static/")
+        path = str(scope.get("path", ""))
+        static = path.startswith("/static/")
+        gateway = path.startswith("/ipfs/")  # immutable by CID: the gateway sets its own Cache-Control
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers.extend(SECURITY_HEADERS)
-                if not static:
+                present = {name.lower() for name, _ in headers}
+                headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
+                if not static and not gateway:
                     headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers
             await send(message)

@@ -77,7 +77,8 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default: web.host, 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: web.port, 8077).")] = None,
 ) -> None:
-    """Run the review web app (inbox, review pages, fleet dashboard, JSON API with /docs)."""
+    """Run the review web app (inbox, review pages, fleet dashboard, JSON API with /docs), and the local
+    artifact store as a read-only IPFS trustless gateway under /ipfs/ (like `deworker artifact serve`)."""
     import uvicorn
 
     from orchestrator.web.app import create_app
@@ -97,12 +98,15 @@ def serve(
         artifacts=rt.store,
         users=ctx.users(),
         settings=WebSettings.resolve(ctx.web, data_dir=rt.config.data_dir, tokens=rt.token_book()),
+        gateway=rt.local_artifacts,
     )
     # What start-up built (modules, templates, the app) lives as long as the server: keep it out of the cyclic
     # GC's full passes, which otherwise walk all of it and show up as slow requests.
     gc.collect()
     gc.freeze()
-    err_console.print(f"Deworker review on http://{bind_host}:{bind_port}/ (Ctrl+C stops it)")
+    err_console.print(
+        f"Deworker review on http://{bind_host}:{bind_port}/ and its trustless gateway on /ipfs/ (Ctrl+C stops it)"
+    )
     uvicorn.run(app, host=bind_host, port=bind_port, log_level="info", server_header=False, proxy_headers=False)
 
 
