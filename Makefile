@@ -80,6 +80,7 @@ contracts: $(STAMP)
 bench: $(STAMP) $(ANVIL_STAMP)
 	$(BIN)/python -m benchmarks.chain_throughput
 	$(BIN)/python -m benchmarks.review_pages
+	$(BIN)/python -m benchmarks.artifacts
 
 bench-agents: $(MODEL_STAMP)
 	$(BIN)/python -m benchmarks.agents
