@@ -42,7 +42,7 @@ class Deployment:
     """Where a DAO's token and board live on one chain."""
 
     chain_id: int
-    token: str
+    token: str | None
     board: str
     block: int
 
@@ -172,17 +172,18 @@ class Runtime:
 
     def token_book(self) -> TokenBook:
         """The tokens amounts are shown in: ``wallets.tokens`` first, then the DAO's reward token
-        (``dao.token_symbol``, ``dao.token_decimals``) at every address ``deworker dao deploy`` saved — for
-        ``chain.chain_id`` only, when it is set. Reads files only: it never connects to the chain."""
+        (``dao.token_symbol``, ``dao.token_decimals``) at ``dao.token`` and at every address ``deworker dao deploy``
+        saved — for ``chain.chain_id`` only, when it is set. Reads files only: it never connects to the chain."""
         cfg = self.config
         tokens = [TokenInfo(address=t.address, symbol=t.symbol, decimals=t.decimals) for t in cfg.wallets.tokens]
         chain_ids = [cfg.chain.chain_id] if cfg.chain.chain_id is not None else self.addresses.chain_ids()
+        dao_tokens = [cfg.dao.token] if cfg.dao.token else []
         for chain_id in chain_ids:
             dep = self.addresses.get(chain_id)
-            if dep is not None:
-                tokens.append(
-                    TokenInfo(address=dep.token, symbol=cfg.dao.token_symbol, decimals=cfg.dao.token_decimals)
-                )
+            if dep is not None and dep.token is not None:
+                dao_tokens.append(dep.token)
+        for address in dao_tokens:
+            tokens.append(TokenInfo(address=address, symbol=cfg.dao.token_symbol, decimals=cfg.dao.token_decimals))
         return TokenBook(tokens)
 
     def deployment(self) -> Deployment:
@@ -190,7 +191,9 @@ class Runtime:
         chain_id = self.chain.chain_id
         dep = self.addresses.get(chain_id)
         if self.config.board.address is not None:
-            token = dep.token if dep else ""
+            # Only the board is configured (a machine that shares nothing but the chain): the token is dao.token,
+            # or the address book's; None otherwise — each task carries its own token on the board.
+            token = self.config.dao.token or (dep.token if dep else None)
             return Deployment(chain_id, token, self.config.board.address, self.config.board.start_block)
         if dep is None:
             raise ConfigError(

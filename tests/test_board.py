@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from orchestrator.artifacts import LocalArtifactStore
-from orchestrator.boards.onchain import OnchainTaskBoard
+from orchestrator.boards.onchain import OnchainTaskBoard, board_abi
 from orchestrator.dao import Dao, token_abi
 from orchestrator.domain import BoardStatus, BoardTask, Deliverable, DeliverableKind, TaskSpec
 from orchestrator.errors import SpecError, TaskNotFound, TransactionReverted
 from orchestrator.ports import TaskBoard
+from orchestrator.specs import dump_spec
 from tests.conftest import ChainEnv
 
 SPEC = TaskSpec(
@@ -210,3 +211,37 @@ def test_events_are_taken_only_once_they_are_confirmations_deep(
     payouts, paid_cursor = board.payouts(paid_cursor)
     assert [(p.task_id, p.tx_hash) for p in payouts] == [(posted.task_id, approved.tx_hash)]
     assert paid_cursor == approved.block_number + 1
+
+
+def test_a_spec_no_gateway_serves_quarantines_its_task_with_each_gateways_answer(
+    setup: tuple[ChainEnv, Dao, OnchainTaskBoard, int], tmp_path: Path
+) -> None:
+    """An operator on another machine reads specs through ``artifacts.gateways`` only: a spec no gateway serves
+    quarantines its task with every gateway's answer, and the next task's spec is read through them."""
+    from orchestrator.artifacts.gateway import TrustlessGateways
+    from orchestrator.artifacts.remote import RemoteArtifactStore
+    from tests.ipfs_fakes import FakeGateways
+
+    env, dao, _, block = setup
+    fakes = FakeGateways()
+    try:
+        empty = fakes.gateway(LocalArtifactStore(tmp_path / "nothing"), mode="missing")
+        daos = fakes.gateway(dao.store, mode="good")  # type: ignore[arg-type]  # the DAO's own gateway
+        d = deadline(env)
+        unshared = LocalArtifactStore(tmp_path / "unshared").put_bytes(dump_spec(SPEC))
+        dao.signer.send(dao.token, token_abi().encode_call("approve", dao.board_address, REWARD))
+        post = board_abi().encode_call("post", dao.token, REWARD, d, dao.signer.address, unshared)
+        dao.signer.send(dao.board_address, post)
+        shared = dao.post(SPEC.model_copy(update={"title": "Shared"}), reward=REWARD, deadline=d)
+        cache = LocalArtifactStore(tmp_path / "operator-cache")
+        gateways = TrustlessGateways([empty.url, daos.url], timeout=5)
+        operator = OnchainTaskBoard(
+            chain=env.chain, address=dao.board_address, store=RemoteArtifactStore(cache, gateways=gateways)
+        )
+        tasks, _ = operator.poll(block)
+        (_, reason), (spec, none) = (read(operator, t) for t in tasks)
+        assert reason is not None and "could not be fetched" in reason and empty.url in reason and daos.url in reason
+        assert none is None and spec is not None and spec.title == "Shared" and tasks[1].task_id == shared.task_id
+        assert cache.has(shared.spec_cid) and not cache.has(unshared)  # verified, cached; nothing of the other
+    finally:
+        fakes.close()
