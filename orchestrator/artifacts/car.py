@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from orchestrator.artifacts.unixfs import DAG_PB, BlockSource, Cid, decode_pbnode
+from orchestrator.artifacts.unixfs import DAG_PB, BlockSource, Cid, _varint, decode_pbnode
 from orchestrator.errors import ArtifactCorrupt, ArtifactError, ArtifactTooLarge
 
 MAX_HEADER_BYTES = 65_536
@@ -37,15 +37,6 @@ class CarHeader:
 
 
 # ---------------------------------------------------------------------------------------------------- writing
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def _cbor_head(major: int, n: int) -> bytes:
