@@ -38,10 +38,24 @@ async function fetchMode () {
   helia.addRouter({ name: 'no-providers', async * findProviders () {} })
   await helia.start()
   const vfetch = await createVerifiedFetch(helia)
+  // AbortSignal.timeout's timer does not keep Node alive: when a Helia promise never settles (seen once, on a
+  // loaded machine), Node would exit 13 ("unfinished top-level await") before the timeout fires. A ref'd
+  // interval keeps the loop alive so the timeout aborts the attempt, which is then tried again (3 at most).
+  const keepAlive = setInterval(() => {}, 1000)
+  const attempt = async (arg) => {
+    for (let i = 1; ; i++) {
+      try {
+        const response = await vfetch(`ipfs://${arg}`, { signal: AbortSignal.timeout(60_000) })
+        return [response, new Uint8Array(await response.arrayBuffer())]
+      } catch (err) {
+        if (i >= 3) throw err
+        console.error(`${arg}: attempt ${i} failed (${err}); trying again`)
+      }
+    }
+  }
   try {
     for (const arg of args) {
-      const response = await vfetch(`ipfs://${arg}`, { signal: AbortSignal.timeout(120_000) })
-      const body = new Uint8Array(await response.arrayBuffer())
+      const [response, body] = await attempt(arg)
       if (response.status !== 200) {
         console.log(JSON.stringify({ arg, status: response.status, error: new TextDecoder().decode(body) }))
       } else {
@@ -49,6 +63,7 @@ async function fetchMode () {
       }
     }
   } finally {
+    clearInterval(keepAlive)
     await vfetch.stop()
     await helia.stop()
   }
