@@ -590,3 +590,38 @@ def test_the_add_body_is_plain_rfc_7578_multipart(tmp_path: Path) -> None:
         ("application/x-directory", "file", "artifact%2Fsub+dir", b""),
         ("application/octet-stream", "file", "artifact%2Fsub+dir%2F%C3%BCn%C3%AF+c%C3%B8d%C3%A9.txt", b"unicode"),
     ]
+
+
+def test_a_root_that_understates_its_size_cannot_pull_more_than_max_bytes(
+    gateways: FakeGateways, tmp_path: Path
+) -> None:
+    """A hostile spec: a file root declaring 100 bytes over 2 MiB of chunks. ``get_bytes(max_bytes=1000)`` (the
+    board's spec limit) passes the root's declared size, so the DAG fetch itself is bounded by about max_bytes:
+    the gateway is cut off long before 2 MiB, nothing of it is cached, and the read is ArtifactTooLarge."""
+    from orchestrator.artifacts.unixfs import (
+        DAG_PB,
+        RAW,
+        PBLink,
+        PBNode,
+        UnixfsData,
+        UnixfsType,
+        encode_pbnode,
+        encode_unixfs,
+    )
+
+    source = LocalArtifactStore(tmp_path / "hostile")
+    links = []
+    for i in range(8):
+        chunk = bytes([i]) * 262_144
+        leaf = Cid.of(RAW, chunk)
+        source.put_block(leaf, chunk)
+        links.append(PBLink(cid=leaf, name="", tsize=len(chunk)))
+    lie = UnixfsData(type=UnixfsType.FILE, filesize=100, blocksizes=(12,) * 8)
+    block = encode_pbnode(PBNode(links=tuple(links), data=encode_unixfs(lie)))
+    root = Cid.of(DAG_PB, block)
+    source.put_block(root, block)
+    gateway = gateways.gateway(source)
+    store = reader(tmp_path / "operator", [gateway.url])
+    with pytest.raises(ArtifactTooLarge):
+        store.get_bytes(str(root), max_bytes=1000)
+    assert cached(store) <= {str(root)}  # the root, verified; no chunk of the 2 MiB

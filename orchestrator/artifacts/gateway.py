@@ -148,15 +148,17 @@ class TrustlessGateways:
                 self._skip(url, cid, failed, failures)
         raise self._overall(cid, failures)
 
-    def fetch_dag(self, root: Cid, target: LocalArtifactStore, *, scratch: Path) -> str:
+    def fetch_dag(self, root: Cid, target: LocalArtifactStore, *, scratch: Path, max_bytes: int | None = None) -> str:
         """Store in ``target`` every block of the DAG under ``root`` that it lacks, all served by one gateway
         (the first that can), and return that gateway's URL. Blocks ``target`` already holds are used to walk
         the DAG and not asked for again. ``scratch`` is a folder for staging (a temporary folder is made in it).
+        ``max_bytes`` lowers the per-gateway byte cap for this fetch (a caller that wants a small file).
         """
+        limit = self.max_bytes if max_bytes is None else min(self.max_bytes, max_bytes)
         failures: list[tuple[str, _GatewayFailed]] = []
         for url in self.urls:
             try:
-                self._dag_from(url, root, target, scratch)
+                self._dag_from(url, root, target, scratch, limit)
                 return url
             except _GatewayFailed as failed:
                 self._skip(url, root, failed, failures)
@@ -266,8 +268,8 @@ class TrustlessGateways:
         finally:
             response.close()
 
-    def _dag_from(self, url: str, root: Cid, target: LocalArtifactStore, scratch: Path) -> None:
-        budget = _Budget(self.max_bytes)
+    def _dag_from(self, url: str, root: Cid, target: LocalArtifactStore, scratch: Path, limit: int) -> None:
+        budget = _Budget(limit)
         scratch.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".fetch-", dir=scratch) as tmp:
             staging = LocalArtifactStore(Path(tmp))

@@ -34,6 +34,10 @@ from orchestrator.errors import ArtifactError, ArtifactNotFound, ArtifactTooLarg
 
 log = logging.getLogger(__name__)
 
+#: What a file's DAG may carry beyond its content, in a fetch bounded by ``max_bytes``: inner nodes (about 1/64
+#: of the content at most with 174 links per node) and CAR framing are covered by ``max_bytes // 64`` plus this.
+DAG_OVERHEAD_BYTES = 65_536
+
 
 class RemoteArtifactStore:
     """``cache`` plus an optional Kubo node (publishes, and is read first) and optional gateways (read next)."""
@@ -95,7 +99,7 @@ class RemoteArtifactStore:
 
     def get_bytes(self, cid: str, *, max_bytes: int | None = None) -> bytes:
         root = Cid.parse(cid)
-        return b"".join(iter_file(root, self._reader(root), max_bytes=max_bytes))
+        return b"".join(iter_file(root, self._reader(root, max_bytes=max_bytes), max_bytes=max_bytes))
 
     def get_path(self, cid: str, dest: Path) -> Path:
         root = Cid.parse(cid)
@@ -141,9 +145,12 @@ class RemoteArtifactStore:
         self.cache.put_block(cid, block)
         return block
 
-    def _reader(self, root: Cid) -> BlockSource:
+    def _reader(self, root: Cid, *, max_bytes: int | None = None) -> BlockSource:
         """A block source for reading the DAG under ``root``: the cache, filled on the first miss. The root
-        alone is fetched first; the first missing block below it fetches the rest of the DAG at once."""
+        alone is fetched first; the first missing block below it fetches the rest of the DAG at once — with
+        ``max_bytes``, at most about that much from any gateway (a root may understate its file's size: a
+        hostile spec DAG must not pull the whole ``artifacts.max_fetch_bytes``)."""
+        budget = None if max_bytes is None else max_bytes + max_bytes // 64 + DAG_OVERHEAD_BYTES
         fetched = False
 
         def load(cid: Cid) -> bytes:
@@ -155,7 +162,7 @@ class RemoteArtifactStore:
             if not fetched:
                 fetched = True
                 try:
-                    self._fetch_dag(root)
+                    self._fetch_dag(root, max_bytes=budget)
                 except ArtifactNotFound as exc:
                     raise ArtifactNotFound(f"block {cid} of {root} is missing: {exc.message}", hint=exc.hint) from None
             return self.cache.get_block(cid)
@@ -179,7 +186,7 @@ class RemoteArtifactStore:
                 return block
         raise self._combined(cid, failures)
 
-    def _fetch_dag(self, root: Cid) -> None:
+    def _fetch_dag(self, root: Cid, *, max_bytes: int | None = None) -> None:
         """Put every block of the DAG under ``root`` into the cache: from Kubo, then from the gateways."""
         failures: list[ArtifactError] = []
         if self.kubo is not None:
@@ -190,7 +197,7 @@ class RemoteArtifactStore:
                 failures.append(exc)
         if self.gateways is not None:
             try:
-                self.gateways.fetch_dag(root, self.cache, scratch=self.cache.root)
+                self.gateways.fetch_dag(root, self.cache, scratch=self.cache.root, max_bytes=max_bytes)
                 return
             except (ArtifactNotFound, ArtifactUnavailable, ArtifactTooLarge) as exc:
                 failures.append(exc)
