@@ -35,13 +35,14 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 from agents.config import AgentProfile, ModelPrice
 from agents.ports import AgentRunner, AgentStatus, AgentTask
 from agents.store import store_artifact
 from orchestrator.config import ReviewMode
 from orchestrator.domain import TRANSITIONS, BoardStatus, BoardTask, TaskSpec, TaskState
-from orchestrator.errors import DeworkerError, LifecycleError, SpecError, TransactionReverted
+from orchestrator.errors import ChainError, DeworkerError, LifecycleError, SpecError, TransactionReverted
 from orchestrator.matching import Candidate, MatchingConfig, decide, estimate
 from orchestrator.ports import ArtifactStore, BoardAction, Chain, Receipt, TaskBoard
 from orchestrator.store import (
@@ -104,6 +105,12 @@ INTERRUPTED_READ = (
     "the process stopped while reading this task's spec (a crash or a kill); the task is quarantined so that a spec"
     " that crashes the reader cannot stop the fleet again"
 )
+#: How far back a cursor is rewound after a reorg when none of the board's checkpoints is on the chain any more:
+#: 64 blocks, two epochs (Ethereum's finality). Reading blocks again is idempotent (tasks are found stored,
+#: payouts recorded), so a rewind deeper than the reorg costs log queries, never a second action.
+REORG_WINDOW = 64
+Cursor = Literal["poll", "payout"]
+
 #: States ``advance`` can move forward without outside input.
 ACTIONABLE = frozenset({S.CLAIMING, S.CLAIMED, S.PRODUCING, S.PRODUCED, S.APPROVED, S.SUBMITTING})
 
@@ -269,8 +276,7 @@ class Orchestrator:
         the cursor where it was, to poll the same blocks again."""
         new = 0
         for board in self.boards.values():
-            row = self.store.board(name=board.name)
-            cursor = row.poll_cursor if row is not None and row.poll_cursor is not None else self.start_block
+            cursor = self._cursor(board, "poll")
             tasks, next_cursor = board.poll(cursor)
             complete = True
             for bt in tasks:
@@ -281,8 +287,78 @@ class Orchestrator:
                 new += created
             self._hook("polled")
             if complete:
-                self.store.set_poll_cursor(board=board.name, cursor=next_cursor)
+                self.store.set_poll_cursor(
+                    board=board.name, cursor=next_cursor, block_hash=self._block_hash(next_cursor - 1)
+                )
         return new
+
+    # ------------------------------------------------------------------------------------------ cursors
+
+    def _cursor(self, board: TaskBoard, kind: Cursor, *, changes: list[str] | None = None) -> int:
+        """The block to read ``board``'s ``kind`` events from: the saved cursor, or, when a reorg replaced the
+        block it stopped at (its saved hash differs from the chain's), the block after the last common one.
+
+        The last common block is the newest of the board's checkpoints (the blocks the cursors stopped at in
+        recent polls, ``MAX_CHECKPOINTS`` of them) whose hash the chain still has; if none has, the cursor goes
+        back ``REORG_WINDOW`` blocks. Checkpoints rather than a walk block by block: only blocks we read have a
+        hash to compare with, and a window of them costs one row, not a table. The rewound cursor is saved
+        before anything is read, with its own block's hash; for payouts, the rewards recorded from the replaced
+        blocks whose transaction the chain no longer has are un-credited first (``collect`` records them again
+        when they reappear)."""
+        row = self.store.board(name=board.name)
+        cursor: int | None = getattr(row, f"{kind}_cursor") if row is not None else None
+        if row is None or cursor is None:
+            return self.start_block
+        saved: str | None = getattr(row, f"{kind}_cursor_hash")
+        if saved is None or cursor - 1 < self.start_block or self._block_hash(cursor - 1) == saved:
+            return cursor
+        start = max(self.start_block, cursor - REORG_WINDOW)
+        for number, block_hash in reversed(row.checkpoints or []):
+            if int(number) < cursor - 1 and self._block_hash(int(number)) == block_hash:
+                start = max(self.start_block, int(number) + 1)
+                break
+        log.warning(
+            "board %s: block %s is not the one the %s cursor stopped at (a reorg): reading again from block %s",
+            board.name,
+            cursor - 1,
+            kind,
+            start,
+        )
+        if kind == "payout":
+            uncredited = self._uncredit_vanished(board, from_block=start)
+            if changes is not None:
+                changes.extend(uncredited)
+        setter = self.store.set_poll_cursor if kind == "poll" else self.store.set_payout_cursor
+        setter(board=board.name, cursor=start, block_hash=self._block_hash(start - 1), rewind=True)
+        return start
+
+    def _block_hash(self, number: int) -> str | None:
+        """The hash of block ``number`` on the chain now; ``None`` before the first block or past the head (a
+        reorg to a shorter chain). A node that does not answer raises, and the poll fails as it would anyway."""
+        if number < 0:
+            return None
+        try:
+            return self.chain.block(number).hash
+        except ChainError as exc:
+            if exc.retryable:
+                raise
+            return None
+
+    def _uncredit_vanished(self, board: TaskBoard, *, from_block: int) -> list[str]:
+        """Un-credit the rewards of ``board`` recorded from block ``from_block`` on whose payout transaction the
+        chain no longer has (a reorg removed it): reward row removed, task PAID -> SUBMITTED, with an event."""
+        changes = []
+        for reward in self.store.rewards(from_block=from_block):
+            if reward.board != board.name or self.chain.receipt(reward.tx_hash) is not None:
+                continue
+            reason = (
+                f"payout {reward.tx_hash} of block {reward.block_number} is gone from the chain (a reorg): "
+                "un-credited until it mines again"
+            )
+            log.warning("task %s/%s: %s", reward.board, reward.board_task_id, reason)
+            self.store.uncredit_reward(reward_id=reward.id, reason=reason)
+            changes.append(f"task {reward.task_id}: payout un-credited (reorg)")
+        return changes
 
     def _discover(self, board: TaskBoard, bt: BoardTask) -> int | None:
         """Read one new task's spec and store the task (1), or find it stored already (0); None: its spec may be
@@ -660,8 +736,7 @@ class Orchestrator:
         """Record every payout to our wallets since the saved cursor (SUBMITTED -> PAID). Returns how many."""
         new = 0
         for board in self.boards.values():
-            row = self.store.board(name=board.name)
-            cursor = row.payout_cursor if row is not None and row.payout_cursor is not None else self.start_block
+            cursor = self._cursor(board, "payout")
             payouts, next_cursor = board.payouts(cursor)
             for payout in payouts:
                 if payout.recipient.lower() not in self._by_address:
@@ -672,7 +747,9 @@ class Orchestrator:
                     continue
                 new += created
             self._hook("collected")
-            self.store.set_payout_cursor(board=board.name, cursor=next_cursor)
+            self.store.set_payout_cursor(
+                board=board.name, cursor=next_cursor, block_hash=self._block_hash(next_cursor - 1)
+            )
         return new
 
     def release_abandoned(self) -> int:
@@ -699,8 +776,20 @@ class Orchestrator:
         """Compare the database with the chain for every task holding a claim or a submission, and act on what
         differs: claims another took or that expired -> ABANDONED; claims within ``claim_margin`` seconds of their
         TTL or the deadline and not yet submitted -> released; submissions the DAO rejected -> REJECTED. Tasks in
-        CLAIMING/SUBMITTING are left to ``claim``/``submit``. Returns one line per change."""
+        CLAIMING/SUBMITTING are left to ``claim``/``submit``. Returns one line per change.
+
+        Reorgs first: each wallet's ``recover()`` finds our claims and submits whose block a reorg removed (the
+        chain's nonce fell below the journal's mined ones, the receipt is gone) and re-broadcasts their same
+        signed bytes, waiting for them to mine again, so the board shows them before it is compared with the
+        database; a re-broadcast that now reverts (another worker claimed the task in the new chain) leaves the
+        claim gone, handled below like any other. Each board's payout cursor is checked too (``_cursor``): a
+        payout a reorg removed is un-credited."""
         changes: list[str] = []
+        for agent in self.agents.values():
+            report = agent.wallet.recover()
+            changes.extend(f"wallet {agent.name}: {tx} re-broadcast after a reorg" for tx in report.reorged)
+        for board in self.boards.values():
+            self._cursor(board, "payout", changes=changes)
         now = self.clock()
         for task in self.store.resumable():
             if task.state not in IN_HAND and task.state is not S.SUBMITTED:
