@@ -287,6 +287,8 @@ class Orchestrator:
                 new += created
             self._hook("polled")
             if complete:
+                # the hash is read just after the logs: a reorg in between (one round trip) saves the new chain's
+                # hash over the old chain's logs, and that reorg goes unseen; chain.confirmations covers it
                 self.store.set_poll_cursor(
                     board=board.name, cursor=next_cursor, block_hash=self._block_hash(next_cursor - 1)
                 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -446,7 +447,9 @@ def test_a_reorg_removing_claim_submit_and_payout_together(world: World) -> None
     assert_rewards_equal_balances(world)
 
 
-def test_a_reorg_below_the_cursors_is_read_again_from_the_last_common_block(world: World) -> None:
+def test_a_reorg_below_the_cursors_is_read_again_from_the_last_common_block(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
     """A reorg that replaces blocks the cursors already read with blocks holding a new task and a payout: only
     a rewind finds them (the cursors are past those block numbers)."""
     rpc = world.chain
@@ -455,6 +458,9 @@ def test_a_reorg_below_the_cursors_is_read_again_from_the_last_common_block(worl
     orch = world.orchestrator([profile("ada")])
     orch.start()
     orch.cycle()  # claimed and submitted; both cursors saved
+    saved = world.store.board(name=world.board.name)
+    assert saved is not None and saved.payout_cursor is not None
+    common = saved.payout_cursor - 1  # the newest checkpoint the reorg below leaves in place
     token, board = world.dao.token, world.board.address
     world.dao_signer.send(token, token_abi().encode_call("approve", board, 10**20))  # escrow for the late post
     cid = world.artifacts.put_bytes(dump_spec(spec("posted in a replaced block")))
@@ -471,7 +477,9 @@ def test_a_reorg_below_the_cursors_is_read_again_from_the_last_common_block(worl
     reorg(rpc, 2, [(approve.raw, 0), (post.raw, 0)])  # both land in the older of the two new blocks
     assert rpc.receipt(approve.tx_hash) is not None and rpc.receipt(post.tx_hash) is not None
 
-    assert orch.poll() == 1  # the late task, found by reading again from the last common block
+    with caplog.at_level(logging.WARNING, logger="orchestrator.service"):
+        assert orch.poll() == 1  # the late task, found by reading again from the last common block
+    assert f"poll cursor stopped at (a reorg): reading again from block {common + 1}" in caplog.text
     assert orch.collect() == 1  # the payout in the replaced block
     assert_rewards_equal_balances(world)
     assert orch.poll() == 0 and orch.collect() == 0  # read once: nothing twice
