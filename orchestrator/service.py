@@ -366,8 +366,10 @@ class Orchestrator:
         """Read one new task's spec and store the task (1), or find it stored already (0); None: its spec may be
         readable later, poll it again. The task is marked before its spec is read: if the process dies reading
         it, the next poll quarantines it instead of reading it again."""
-        if self.store.find_task(board=bt.board, board_task_id=bt.task_id) is not None:
-            return 0  # polled again after a crash between storing it and saving the cursor
+        stored = self.store.find_task(board=bt.board, board_task_id=bt.task_id)
+        if stored is not None:  # polled again: a crash before the cursor was saved, or a rewind after a reorg
+            self._check_same_post(stored, bt)
+            return 0
         if bt.quarantine_reason is not None:  # the board could not even list it properly
             return self._store_discovered(bt)
         mark = self.store.begin_spec_read(board=bt.board, board_task_id=bt.task_id)
@@ -392,6 +394,27 @@ class Orchestrator:
             log.exception("task %s/%s: reading its spec failed unexpectedly", bt.board, bt.task_id)
             found = replace(bt, quarantine_reason=f"reading the spec failed unexpectedly: {type(exc).__name__}")
         return self._store_discovered(found)
+
+    def _check_same_post(self, stored: TaskPublic, bt: BoardTask) -> None:
+        """A task read again must be the post it was stored from. A reorg can replace a post with another under
+        the same id (the board numbers tasks in order): a task still DISCOVERED is quarantined, its stored spec and
+        reward not being the board's; one we already act on is logged (its claim, if a reorg removed it too, is
+        re-broadcast and claims the new post; its deadline and reward are read from the board again on submit)."""
+        if bt.quarantine_reason is not None:
+            return  # an undecodable post: nothing to compare
+        board_view = (bt.spec_cid, bt.reward, bt.deadline, bt.token.lower())
+        if (stored.spec_cid, stored.reward, stored.deadline, stored.token.lower()) == board_view:
+            return
+        reason = (
+            f"the board's post of this task changed (a reorg replaced it): spec {bt.spec_cid}, reward {bt.reward}, "
+            f"deadline {bt.deadline}; stored from spec {stored.spec_cid}, reward {stored.reward}, deadline "
+            f"{stored.deadline}"
+        )
+        if stored.state is S.DISCOVERED:
+            log.warning("task %s: %s: quarantined", stored.id, reason)
+            self._move(stored, S.QUARANTINED, "poller", reason)
+        else:
+            log.error("task %s (%s): %s", stored.id, stored.state.value, reason)
 
     def _store_discovered(self, bt: BoardTask) -> int:
         """Store a task read from a board. If the database refuses the task's own data (a deadline beyond 64 bits,

@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_account import Account
 from sqlalchemy.engine import Engine
 
 from orchestrator.boards.onchain import board_abi
 from orchestrator.chain import AnvilProcess, RpcChain
+from orchestrator.chain.tx import sign_eip1559
 from orchestrator.dao import token_abi
 from orchestrator.domain import BoardStatus, TaskState
 from orchestrator.specs import dump_spec
@@ -485,6 +487,39 @@ def test_a_reorg_below_the_cursors_is_read_again_from_the_last_common_block(
     assert orch.poll() == 0 and orch.collect() == 0  # read once: nothing twice
     stored = world.store.board(name=world.board.name)
     assert stored is not None and stored.poll_cursor_hash == rpc.block(rpc.block_number()).hash
+
+
+def test_a_post_a_reorg_replaced_under_the_same_id_quarantines_the_stored_task(world: World, env: ChainEnv) -> None:
+    """The board numbers tasks in order: a reorg that drops a post and mines another in its place gives the new
+    post the same id. The task stored from the old post must not be worked on with the old spec and reward."""
+    rpc = world.chain
+    assert isinstance(rpc, RpcChain)
+    task_id = world.post("the original post")
+    orch = world.orchestrator([profile("ada")])
+    orch.start()
+    assert orch.poll() == 1  # stored, not matched yet
+    post_nonce = rpc.nonce(world.dao_signer.address) - 1  # the post was the DAO's last transaction
+    cid = world.artifacts.put_bytes(dump_spec(spec("another post in its place")))
+    token, board = world.dao.token, world.board.address
+    call = board_abi().encode_call(
+        "post", token, 2 * 10**18, world.now() + DEADLINE_SECONDS, world.dao_signer.address, cid
+    )
+    rpc.request("anvil_mine", ["0x1"])  # the cursor's block is above the post's, as a poll a little later sees it
+    orch.poll()
+    dao_account = Account.from_key(env.accounts[0].private_key)
+    fees = rpc.fees()
+    replaced = sign_eip1559(
+        dao_account, chain_id=rpc.chain_id, nonce=post_nonce, to=board, data=call, value=0, gas=500_000, fees=fees
+    )
+    reorg(rpc, 2, [(replaced.raw, 0)])  # the post's block and the one above it replaced; the new post mined first
+    assert world.board.status(task_id).spec_cid == cid  # the fault happened: the same id, another post
+
+    assert orch.poll() == 0
+    task = world.store.find_task(board=world.board.name, board_task_id=task_id)
+    assert task is not None and task.state is S.QUARANTINED, task.state_reason
+    assert "a reorg replaced it" in (task.state_reason or "") and cid in (task.state_reason or "")
+    assert orch.match() == []  # nothing is claimed for it
+    assert board_events(world, "TaskClaimed", task_id) == 0
 
 
 def test_a_claim_whose_ttl_passes_while_stuck_is_cancelled_and_the_task_released(world: World) -> None:
