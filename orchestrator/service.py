@@ -42,7 +42,14 @@ from agents.ports import AgentRunner, AgentStatus, AgentTask
 from agents.store import store_artifact
 from orchestrator.config import ReviewMode
 from orchestrator.domain import TRANSITIONS, BoardStatus, BoardTask, TaskSpec, TaskState
-from orchestrator.errors import ChainError, DeworkerError, LifecycleError, SpecError, TransactionReverted
+from orchestrator.errors import (
+    ChainError,
+    DeworkerError,
+    LifecycleError,
+    SpecError,
+    TaskNotFound,
+    TransactionReverted,
+)
 from orchestrator.matching import Candidate, MatchingConfig, decide, estimate
 from orchestrator.ports import ArtifactStore, BoardAction, Chain, Receipt, TaskBoard
 from orchestrator.store import (
@@ -490,7 +497,13 @@ class Orchestrator:
         paid: SUBMITTED with the submitted CID, and ``collect`` records the payout. Checked once per process."""
         if task.id in self._import_checked:
             return False
-        bt = self._board(task).status(task.board_task_id)
+        try:
+            bt = self._board(task).status(task.board_task_id)
+        except TaskNotFound:  # its post was in blocks a reorg replaced, and the new chain has none at that id
+            self._import_checked.add(task.id)
+            reason = "the board has no such task any more: the post it was discovered from is gone (a reorg)"
+            self._move(task, S.QUARANTINED, "matcher", reason)
+            return True
         self._import_checked.add(task.id)
         agent = self._by_address.get(bt.claimant.lower()) if bt.claimant is not None else None
         if agent is None:

@@ -30,6 +30,7 @@ from orchestrator.chain import AnvilProcess, RpcChain
 from orchestrator.chain.tx import sign_eip1559
 from orchestrator.dao import token_abi
 from orchestrator.domain import BoardStatus, TaskState
+from orchestrator.errors import TaskNotFound
 from orchestrator.specs import dump_spec
 from orchestrator.store import Store, make_engine
 from tests.conftest import ChainEnv
@@ -43,7 +44,7 @@ from wallets.wallet import KeystoreWallet
 
 pytest_plugins = ["tests.test_wallet_fixtures"]
 S = TaskState
-pytestmark = pytest.mark.anvil
+pytestmark = [pytest.mark.anvil, pytest.mark.timeout(120)]
 
 DEADLINE = 30.0  # seconds any wait of this suite may take
 REPO = Path(__file__).resolve().parent.parent
@@ -520,6 +521,28 @@ def test_a_post_a_reorg_replaced_under_the_same_id_quarantines_the_stored_task(w
     assert "a reorg replaced it" in (task.state_reason or "") and cid in (task.state_reason or "")
     assert orch.match() == []  # nothing is claimed for it
     assert board_events(world, "TaskClaimed", task_id) == 0
+
+
+def test_a_post_a_reorg_removed_quarantines_the_stored_task_and_the_cycle_goes_on(world: World) -> None:
+    rpc = world.chain
+    assert isinstance(rpc, RpcChain)
+    gone = world.post("posted, then reorganized away")
+    orch = world.orchestrator([profile("ada")])
+    orch.start()
+    assert orch.poll() == 1
+    reorg(rpc, 1)  # the post's block replaced by an empty one: anvil discards the post
+    with pytest.raises(TaskNotFound):
+        world.board.status(gone)  # the fault happened
+
+    orch.cycle()  # the match finds no such task on the board: quarantined, and the cycle goes on
+    task = world.store.find_task(board=world.board.name, board_task_id=gone)
+    assert task is not None and task.state is S.QUARANTINED, task.state_reason
+    assert "the post it was discovered from is gone" in (task.state_reason or "")
+    world.dao_signer.resync()
+    other = world.post("posted after the reorg", skills=["rust"])  # the id again, nobody's skill: skipped
+    assert other == gone
+    orch.cycle()
+    assert board_events(world, "TaskClaimed", gone) == 0
 
 
 def test_a_claim_whose_ttl_passes_while_stuck_is_cancelled_and_the_task_released(world: World) -> None:
