@@ -59,7 +59,8 @@ TRANSITIONS: Mapping[TaskState, frozenset[TaskState]] = {
     S.SUBMITTING: frozenset({S.SUBMITTED, S.FAILED, S.ABANDONED}),
     # SUBMITTED -> CLAIMING: the DAO rejected the submission with a reason and the task is open again: the agent
     # claims it again and revises with that reason as feedback (``review.dao_resubmissions`` times at most).
-    S.SUBMITTED: frozenset({S.PAID, S.REJECTED, S.CLAIMING}),
+    # SUBMITTED -> ABANDONED: a reorg removed the task's post from the board (``reconcile``): nothing to be paid for.
+    S.SUBMITTED: frozenset({S.PAID, S.REJECTED, S.CLAIMING, S.ABANDONED}),
     # PAID -> SUBMITTED: a reorg removed the payout from the chain (``reconcile``, never by itself): the reward is
     # un-credited until the payout mines again. PAID is still terminal: nothing else moves a paid task.
     S.PAID: frozenset({S.SUBMITTED}),

@@ -840,6 +840,10 @@ class Orchestrator:
                 self._busy.add(task.id)
             try:
                 change = self._reconcile_task(task, now)
+            except TaskNotFound:  # a reorg removed its post (and our claim with it: re-broadcast, it reverted)
+                reason = "the board has no such task any more: a reorg removed its post"
+                self._move(task, S.ABANDONED, "reconciler", reason)
+                change = "post gone (reorg)"
             except Conflict:
                 change = None  # a reviewer decided meanwhile: the next reconcile sees the new state
             finally:

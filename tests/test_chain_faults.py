@@ -545,6 +545,35 @@ def test_a_post_a_reorg_removed_quarantines_the_stored_task_and_the_cycle_goes_o
     assert board_events(world, "TaskClaimed", gone) == 0
 
 
+def test_a_reorg_removing_the_post_and_our_claim_gives_the_task_up(world: World) -> None:
+    """The post and our claim in the two blocks replaced: the claim is re-broadcast as its same bytes (never
+    re-signed), reverts on a board without the task, and the task is ABANDONED; reconcile goes on."""
+    rpc = world.chain
+    assert isinstance(rpc, RpcChain)
+    before = rpc.block_number()
+    task_id = world.post("posted and claimed, then both reorganized away")
+    orch = world.orchestrator([profile("ada")])
+    orch.start()
+    orch.boundary = stop_at("producing")
+    with contextlib.suppress(StopAt):
+        orch.cycle()
+    orch.boundary = None
+    depth = rpc.block_number() - before - 1  # from the post on (the DAO's escrow approval stays)
+    reorg(rpc, depth)
+    with pytest.raises(TaskNotFound):
+        world.board.status(task_id)
+
+    changes = orch.reconcile()
+    assert "task 1: post gone (reorg)" in changes, changes
+    task = world.store.find_task(board=world.board.name, board_task_id=task_id)
+    assert task is not None and task.state is S.ABANDONED
+    wallet = world.fleet.wallet("ada")
+    claim = "0x" + board_abi().encode_call("claim", 0)[:4].hex()
+    claims = [r for r in wallet.journal.transactions(wallet=wallet.address) if r.selector == claim]
+    assert [r.status for r in claims] == [TxStatus.REVERTED]  # the same claim, once: re-broadcast, reverted
+    assert orch.reconcile() == [] and board_events(world, "TaskClaimed", task_id) == 0
+
+
 def test_a_claim_whose_ttl_passes_while_stuck_is_cancelled_and_the_task_released(world: World) -> None:
     """Through the orchestrator: a claim stuck under a fee spike until its expiry (deadline - claim_margin)
     passes is replaced by a self-transfer; the task is ABANDONED (released: the board shows it open, nobody
