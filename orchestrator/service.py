@@ -764,9 +764,23 @@ class Orchestrator:
             return self._move(task, S.ABANDONED, agent.name, f"submit not sent or cancelled: {exc.message}")
         except TransactionReverted as exc:
             gone = "claim expired" in exc.reason or "not claimant" in exc.reason or "task not claimed" in exc.reason
+            if gone and self._claim_restored(task, agent, board):
+                return task  # SUBMITTING, our claim back on the board: the next attempt submits (resolved first)
             return self._move(task, S.ABANDONED if gone else S.FAILED, agent.name, f"submit reverted: {exc.reason}")
         self._hook("submit-mined")
         return self._move(task, S.SUBMITTED, agent.name, "submitted", receipt=receipt, cid=cid)
+
+    def _claim_restored(self, task: TaskPublic, agent: FleetAgent, board: TaskBoard) -> bool:
+        """A submit refused because the board shows no claim of ours: was our claim removed by a reorg that no
+        ``reconcile`` has seen yet? The wallet's ``recover()`` re-broadcasts reorged transactions as their same
+        bytes; True if the board then shows our claim again. Only on this failure path: no cost otherwise."""
+        if not agent.wallet.recover().reorged:
+            return False
+        bt = board.status(task.board_task_id)
+        restored = bt.status is BoardStatus.CLAIMED and self._is_ours(bt, agent)
+        if restored:
+            log.warning("task %s: our claim was removed by a reorg and is mined again: submitting again", task.id)
+        return restored
 
     # --------------------------------------------------------------------------------------------- collect
 

@@ -424,6 +424,35 @@ def test_a_reorg_removing_our_claim_submit_or_payout_is_reconciled(world: World,
     assert world.dao.token_balance(world.fleet.keystore.entry("ada").address) == 10 * 10**18
 
 
+def test_a_cycle_before_reconcile_after_our_claim_was_reorged_submits_once_the_claim_is_back(world: World) -> None:
+    """The scheduler may run a cycle before the next reconcile: the submit is refused (the board shows no claim),
+    and instead of giving the task up the claim is re-broadcast, and the submit goes out once it is back."""
+    rpc = world.chain
+    assert isinstance(rpc, RpcChain)
+    task_id = world.post("cycle first")
+    orch = world.orchestrator([profile("ada")])
+    orch.start()
+    orch.boundary = stop_at("producing")
+    with contextlib.suppress(StopAt):
+        orch.cycle()
+    orch.boundary = None
+    reorg(rpc, 1)
+    assert world.board.status(task_id).status is BoardStatus.OPEN
+
+    orch.cycle()  # produces, is refused the submit, restores the claim, then submits (resolved from the board)
+    task = world.store.find_task(board=world.board.name, board_task_id=task_id)
+    assert task is not None and task.state is S.SUBMITTED, task.state_reason
+    (event,) = world.fleet.wallet("ada").journal.audit_events(kind="reorged")
+    assert event.tx_hash == task.claim_tx_hash
+    world.approve_submitted()
+    orch.collect()
+    task = world.store.find_task(board=world.board.name, board_task_id=task_id)
+    assert task is not None and task.state is S.PAID
+    assert_once_on_the_board(world, task_id)
+    assert_one_claim_and_one_submit_signed(world, "ada")
+    assert_rewards_equal_balances(world)
+
+
 def test_a_reorg_removing_claim_submit_and_payout_together(world: World) -> None:
     rpc = world.chain
     assert isinstance(rpc, RpcChain)
