@@ -212,7 +212,7 @@ class Runtime:
             store=self.store,
             name=self.config.board.name,
             max_spec_bytes=self.config.board.max_spec_bytes,
-            confirmations=self.config.chain.confirmations,
+            confirmations=self.config.chain.confirmations_for(self.chain.chain_id),
         )
 
     @cached_property

@@ -61,6 +61,47 @@ def _unquoted_hex(value: Any) -> Any:
 ConfigAddress = Annotated[str, BeforeValidator(_unquoted_hex), StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
 
 
+#: ``chain.confirmations`` when it is null, per chain id: how deep a block must be before a board event in it is
+#: acted on. Dev chains mine only when a transaction arrives and never reorganize by themselves: 0 (with more, an
+#: idle devnet would never show a new task). Ethereum and its testnets: 12 blocks (~2.5 minutes; reorgs deeper
+#: than 2 blocks have not been seen since the merge, finality is 64). Rollups order transactions through a
+#: sequencer, so their latest blocks reorganize only when the sequencer misbehaves: a few seconds' worth. Sidechains
+#: with a history of deep reorgs (Polygon PoS: 157 blocks in 2023) get more. A chain not listed gets
+#: ``SAFE_CONFIRMATIONS``.
+CONFIRMATIONS_BY_CHAIN_ID: Mapping[int, int] = {
+    31337: 0,  # anvil / hardhat
+    1337: 0,  # geth --dev, ganache
+    131277322940537: 0,  # eth-tester (the in-process py-evm chain)
+    1: 12,  # Ethereum
+    11155111: 12,  # Sepolia
+    17000: 12,  # Holesky
+    560048: 12,  # Hoodi
+    10: 10,  # OP Mainnet (2 s blocks: 20 s)
+    8453: 10,  # Base
+    11155420: 10,  # OP Sepolia
+    84532: 10,  # Base Sepolia
+    42161: 20,  # Arbitrum One (0.25 s blocks: 5 s)
+    42170: 20,  # Arbitrum Nova
+    421614: 20,  # Arbitrum Sepolia
+    324: 10,  # zkSync Era
+    59144: 10,  # Linea
+    534352: 10,  # Scroll
+    100: 12,  # Gnosis
+    56: 15,  # BNB Smart Chain
+    43114: 1,  # Avalanche C-Chain (single-slot finality)
+    137: 64,  # Polygon PoS (2 s blocks: about 2 minutes)
+    80002: 64,  # Polygon Amoy
+}
+#: The default for a chain id not in ``CONFIRMATIONS_BY_CHAIN_ID``: Ethereum's, which is safe on any chain whose
+#: blocks are at least as frequent (a slower chain only waits longer).
+SAFE_CONFIRMATIONS = 12
+
+
+def default_confirmations(chain_id: int) -> int:
+    """``chain.confirmations`` for ``chain_id`` when the key is null (``CONFIRMATIONS_BY_CHAIN_ID``)."""
+    return CONFIRMATIONS_BY_CHAIN_ID.get(chain_id, SAFE_CONFIRMATIONS)
+
+
 class ChainConfig(_Section):
     kind: Literal["in-process", "devnet", "rpc"] = Field(
         default="in-process",
@@ -86,12 +127,12 @@ class ChainConfig(_Section):
     fee_percentile: float = Field(
         default=50.0, ge=0, le=100, description="eth_feeHistory reward percentile the priority fee is taken from"
     )
-    confirmations: int = Field(
-        default=0,
+    confirmations: int | None = Field(
+        default=None,
         ge=0,
         le=1_000,
         description="blocks mined on top of a board event's block before it is acted on (new tasks, payouts); "
-        "0 = the latest block",
+        "0 = the latest block; null = the default for the connected chain id (CONFIRMATIONS_BY_CHAIN_ID)",
     )
     max_lag_blocks: int = Field(
         default=5,
@@ -132,6 +173,13 @@ class ChainConfig(_Section):
         if self.node_backoff_max < self.node_backoff:
             raise ValueError("chain.node_backoff_max must be >= chain.node_backoff")
         return self
+
+    def confirmations_for(self, chain_id: int) -> int:
+        """``confirmations`` when set, else the default for ``chain_id`` (``default_confirmations``); the
+        in-process chain is a dev chain whatever its id."""
+        if self.confirmations is not None:
+            return self.confirmations
+        return 0 if self.kind == "in-process" else default_confirmations(chain_id)
 
     @property
     def urls(self) -> list[str]:

@@ -59,8 +59,11 @@ TRANSITIONS: Mapping[TaskState, frozenset[TaskState]] = {
     S.SUBMITTING: frozenset({S.SUBMITTED, S.FAILED, S.ABANDONED}),
     # SUBMITTED -> CLAIMING: the DAO rejected the submission with a reason and the task is open again: the agent
     # claims it again and revises with that reason as feedback (``review.dao_resubmissions`` times at most).
-    S.SUBMITTED: frozenset({S.PAID, S.REJECTED, S.CLAIMING}),
-    S.PAID: frozenset(),
+    # SUBMITTED -> ABANDONED: a reorg removed the task's post from the board (``reconcile``): nothing to be paid for.
+    S.SUBMITTED: frozenset({S.PAID, S.REJECTED, S.CLAIMING, S.ABANDONED}),
+    # PAID -> SUBMITTED: a reorg removed the payout from the chain (``reconcile``, never by itself): the reward is
+    # un-credited until the payout mines again. PAID is still terminal: nothing else moves a paid task.
+    S.PAID: frozenset({S.SUBMITTED}),
     S.SKIPPED: frozenset(),
     S.QUARANTINED: frozenset(),
     S.LOST: frozenset(),
@@ -70,8 +73,9 @@ TRANSITIONS: Mapping[TaskState, frozenset[TaskState]] = {
     S.FAILED: frozenset({S.CLAIMING, S.SUBMITTING}),
 }
 
-#: States nothing moves a task out of by itself. FAILED is one: only an operator's retry leaves it.
-TERMINAL_STATES: frozenset[TaskState] = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt) | {S.FAILED}
+#: States nothing moves a task out of by itself. FAILED is one: only an operator's retry leaves it; PAID another:
+#: only a reorg that removed the payout does.
+TERMINAL_STATES: frozenset[TaskState] = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt) | {S.FAILED, S.PAID}
 
 
 def check_transition(current: TaskState, new: TaskState) -> None:

@@ -35,13 +35,21 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 from agents.config import AgentProfile, ModelPrice
 from agents.ports import AgentRunner, AgentStatus, AgentTask
 from agents.store import store_artifact
 from orchestrator.config import ReviewMode
 from orchestrator.domain import TRANSITIONS, BoardStatus, BoardTask, TaskSpec, TaskState
-from orchestrator.errors import DeworkerError, LifecycleError, SpecError, TransactionReverted
+from orchestrator.errors import (
+    ChainError,
+    DeworkerError,
+    LifecycleError,
+    SpecError,
+    TaskNotFound,
+    TransactionReverted,
+)
 from orchestrator.matching import Candidate, MatchingConfig, decide, estimate
 from orchestrator.ports import ArtifactStore, BoardAction, Chain, Receipt, TaskBoard
 from orchestrator.store import (
@@ -104,6 +112,12 @@ INTERRUPTED_READ = (
     "the process stopped while reading this task's spec (a crash or a kill); the task is quarantined so that a spec"
     " that crashes the reader cannot stop the fleet again"
 )
+#: How far back a cursor is rewound after a reorg when none of the board's checkpoints is on the chain any more:
+#: 64 blocks, two epochs (Ethereum's finality). Reading blocks again is idempotent (tasks are found stored,
+#: payouts recorded), so a rewind deeper than the reorg costs log queries, never a second action.
+REORG_WINDOW = 64
+Cursor = Literal["poll", "payout"]
+
 #: States ``advance`` can move forward without outside input.
 ACTIONABLE = frozenset({S.CLAIMING, S.CLAIMED, S.PRODUCING, S.PRODUCED, S.APPROVED, S.SUBMITTING})
 
@@ -269,8 +283,7 @@ class Orchestrator:
         the cursor where it was, to poll the same blocks again."""
         new = 0
         for board in self.boards.values():
-            row = self.store.board(name=board.name)
-            cursor = row.poll_cursor if row is not None and row.poll_cursor is not None else self.start_block
+            cursor = self._cursor(board, "poll")
             tasks, next_cursor = board.poll(cursor)
             complete = True
             for bt in tasks:
@@ -281,15 +294,89 @@ class Orchestrator:
                 new += created
             self._hook("polled")
             if complete:
-                self.store.set_poll_cursor(board=board.name, cursor=next_cursor)
+                # the hash is read just after the logs: a reorg in between (one round trip) saves the new chain's
+                # hash over the old chain's logs, and that reorg goes unseen; chain.confirmations covers it
+                self.store.set_poll_cursor(
+                    board=board.name, cursor=next_cursor, block_hash=self._block_hash(next_cursor - 1)
+                )
         return new
+
+    # ------------------------------------------------------------------------------------------ cursors
+
+    def _cursor(self, board: TaskBoard, kind: Cursor, *, changes: list[str] | None = None) -> int:
+        """The block to read ``board``'s ``kind`` events from: the saved cursor, or, when a reorg replaced the
+        block it stopped at (its saved hash differs from the chain's), the block after the last common one.
+
+        The last common block is the newest of the board's checkpoints (the blocks the cursors stopped at in
+        recent polls, ``MAX_CHECKPOINTS`` of them) whose hash the chain still has; if none has, the cursor goes
+        back ``REORG_WINDOW`` blocks. Checkpoints rather than a walk block by block: only blocks we read have a
+        hash to compare with, and a window of them costs one row, not a table. The rewound cursor is saved
+        before anything is read, with its own block's hash; for payouts, the rewards recorded from the replaced
+        blocks whose transaction the chain no longer has are un-credited first (``collect`` records them again
+        when they reappear)."""
+        row = self.store.board(name=board.name)
+        cursor: int | None = getattr(row, f"{kind}_cursor") if row is not None else None
+        if row is None or cursor is None:
+            return self.start_block
+        saved: str | None = getattr(row, f"{kind}_cursor_hash")
+        if saved is None or cursor - 1 < self.start_block or self._block_hash(cursor - 1) == saved:
+            return cursor
+        start = max(self.start_block, cursor - REORG_WINDOW)
+        for number, block_hash in reversed(row.checkpoints or []):
+            if int(number) < cursor - 1 and self._block_hash(int(number)) == block_hash:
+                start = max(self.start_block, int(number) + 1)
+                break
+        log.warning(
+            "board %s: block %s is not the one the %s cursor stopped at (a reorg): reading again from block %s",
+            board.name,
+            cursor - 1,
+            kind,
+            start,
+        )
+        if kind == "payout":
+            uncredited = self._uncredit_vanished(board, from_block=start)
+            if changes is not None:
+                changes.extend(uncredited)
+        setter = self.store.set_poll_cursor if kind == "poll" else self.store.set_payout_cursor
+        setter(board=board.name, cursor=start, block_hash=self._block_hash(start - 1), rewind=True)
+        return start
+
+    def _block_hash(self, number: int) -> str | None:
+        """The hash of block ``number`` on the chain now; ``None`` before the first block or past the head (a
+        reorg to a shorter chain). A node that does not answer raises, and the poll fails as it would anyway."""
+        if number < 0:
+            return None
+        try:
+            return self.chain.block(number).hash
+        except ChainError as exc:
+            if exc.retryable:
+                raise
+            return None
+
+    def _uncredit_vanished(self, board: TaskBoard, *, from_block: int) -> list[str]:
+        """Un-credit the rewards of ``board`` recorded from block ``from_block`` on whose payout transaction the
+        chain no longer has (a reorg removed it): reward row removed, task PAID -> SUBMITTED, with an event."""
+        changes = []
+        for reward in self.store.rewards(from_block=from_block):
+            if reward.board != board.name or self.chain.receipt(reward.tx_hash) is not None:
+                continue
+            reason = (
+                f"payout {reward.tx_hash} of block {reward.block_number} is gone from the chain (a reorg): "
+                "un-credited until it mines again"
+            )
+            log.warning("task %s/%s: %s", reward.board, reward.board_task_id, reason)
+            self.store.uncredit_reward(reward_id=reward.id, reason=reason)
+            changes.append(f"task {reward.task_id}: payout un-credited (reorg)")
+        return changes
 
     def _discover(self, board: TaskBoard, bt: BoardTask) -> int | None:
         """Read one new task's spec and store the task (1), or find it stored already (0); None: its spec may be
         readable later, poll it again. The task is marked before its spec is read: if the process dies reading
         it, the next poll quarantines it instead of reading it again."""
-        if self.store.find_task(board=bt.board, board_task_id=bt.task_id) is not None:
-            return 0  # polled again after a crash between storing it and saving the cursor
+        stored = self.store.find_task(board=bt.board, board_task_id=bt.task_id)
+        if stored is not None:  # polled again: a crash before the cursor was saved, or a rewind after a reorg
+            self._check_same_post(stored, bt)
+            return 0
         if bt.quarantine_reason is not None:  # the board could not even list it properly
             return self._store_discovered(bt)
         mark = self.store.begin_spec_read(board=bt.board, board_task_id=bt.task_id)
@@ -314,6 +401,27 @@ class Orchestrator:
             log.exception("task %s/%s: reading its spec failed unexpectedly", bt.board, bt.task_id)
             found = replace(bt, quarantine_reason=f"reading the spec failed unexpectedly: {type(exc).__name__}")
         return self._store_discovered(found)
+
+    def _check_same_post(self, stored: TaskPublic, bt: BoardTask) -> None:
+        """A task read again must be the post it was stored from. A reorg can replace a post with another under
+        the same id (the board numbers tasks in order): a task still DISCOVERED is quarantined, its stored spec and
+        reward not being the board's; one we already act on is logged (its claim, if a reorg removed it too, is
+        re-broadcast and claims the new post; its deadline and reward are read from the board again on submit)."""
+        if bt.quarantine_reason is not None:
+            return  # an undecodable post: nothing to compare
+        board_view = (bt.spec_cid, bt.reward, bt.deadline, bt.token.lower())
+        if (stored.spec_cid, stored.reward, stored.deadline, stored.token.lower()) == board_view:
+            return
+        reason = (
+            f"the board's post of this task changed (a reorg replaced it): spec {bt.spec_cid}, reward {bt.reward}, "
+            f"deadline {bt.deadline}; stored from spec {stored.spec_cid}, reward {stored.reward}, deadline "
+            f"{stored.deadline}"
+        )
+        if stored.state is S.DISCOVERED:
+            log.warning("task %s: %s: quarantined", stored.id, reason)
+            self._move(stored, S.QUARANTINED, "poller", reason)
+        else:
+            log.error("task %s (%s): %s", stored.id, stored.state.value, reason)
 
     def _store_discovered(self, bt: BoardTask) -> int:
         """Store a task read from a board. If the database refuses the task's own data (a deadline beyond 64 bits,
@@ -389,7 +497,13 @@ class Orchestrator:
         paid: SUBMITTED with the submitted CID, and ``collect`` records the payout. Checked once per process."""
         if task.id in self._import_checked:
             return False
-        bt = self._board(task).status(task.board_task_id)
+        try:
+            bt = self._board(task).status(task.board_task_id)
+        except TaskNotFound:  # its post was in blocks a reorg replaced, and the new chain has none at that id
+            self._import_checked.add(task.id)
+            reason = "the board has no such task any more: the post it was discovered from is gone (a reorg)"
+            self._move(task, S.QUARANTINED, "matcher", reason)
+            return True
         self._import_checked.add(task.id)
         agent = self._by_address.get(bt.claimant.lower()) if bt.claimant is not None else None
         if agent is None:
@@ -650,9 +764,23 @@ class Orchestrator:
             return self._move(task, S.ABANDONED, agent.name, f"submit not sent or cancelled: {exc.message}")
         except TransactionReverted as exc:
             gone = "claim expired" in exc.reason or "not claimant" in exc.reason or "task not claimed" in exc.reason
+            if gone and self._claim_restored(task, agent, board):
+                return task  # SUBMITTING, our claim back on the board: the next attempt submits (resolved first)
             return self._move(task, S.ABANDONED if gone else S.FAILED, agent.name, f"submit reverted: {exc.reason}")
         self._hook("submit-mined")
         return self._move(task, S.SUBMITTED, agent.name, "submitted", receipt=receipt, cid=cid)
+
+    def _claim_restored(self, task: TaskPublic, agent: FleetAgent, board: TaskBoard) -> bool:
+        """A submit refused because the board shows no claim of ours: was our claim removed by a reorg that no
+        ``reconcile`` has seen yet? The wallet's ``recover()`` re-broadcasts reorged transactions as their same
+        bytes; True if the board then shows our claim again. Only on this failure path: no cost otherwise."""
+        if not agent.wallet.recover().reorged:
+            return False
+        bt = board.status(task.board_task_id)
+        restored = bt.status is BoardStatus.CLAIMED and self._is_ours(bt, agent)
+        if restored:
+            log.warning("task %s: our claim was removed by a reorg and is mined again: submitting again", task.id)
+        return restored
 
     # --------------------------------------------------------------------------------------------- collect
 
@@ -660,8 +788,7 @@ class Orchestrator:
         """Record every payout to our wallets since the saved cursor (SUBMITTED -> PAID). Returns how many."""
         new = 0
         for board in self.boards.values():
-            row = self.store.board(name=board.name)
-            cursor = row.payout_cursor if row is not None and row.payout_cursor is not None else self.start_block
+            cursor = self._cursor(board, "payout")
             payouts, next_cursor = board.payouts(cursor)
             for payout in payouts:
                 if payout.recipient.lower() not in self._by_address:
@@ -672,7 +799,9 @@ class Orchestrator:
                     continue
                 new += created
             self._hook("collected")
-            self.store.set_payout_cursor(board=board.name, cursor=next_cursor)
+            self.store.set_payout_cursor(
+                board=board.name, cursor=next_cursor, block_hash=self._block_hash(next_cursor - 1)
+            )
         return new
 
     def release_abandoned(self) -> int:
@@ -699,8 +828,20 @@ class Orchestrator:
         """Compare the database with the chain for every task holding a claim or a submission, and act on what
         differs: claims another took or that expired -> ABANDONED; claims within ``claim_margin`` seconds of their
         TTL or the deadline and not yet submitted -> released; submissions the DAO rejected -> REJECTED. Tasks in
-        CLAIMING/SUBMITTING are left to ``claim``/``submit``. Returns one line per change."""
+        CLAIMING/SUBMITTING are left to ``claim``/``submit``. Returns one line per change.
+
+        Reorgs first: each wallet's ``recover()`` finds our claims and submits whose block a reorg removed (the
+        chain's nonce fell below the journal's mined ones, the receipt is gone) and re-broadcasts their same
+        signed bytes, waiting for them to mine again, so the board shows them before it is compared with the
+        database; a re-broadcast that now reverts (another worker claimed the task in the new chain) leaves the
+        claim gone, handled below like any other. Each board's payout cursor is checked too (``_cursor``): a
+        payout a reorg removed is un-credited."""
         changes: list[str] = []
+        for agent in self.agents.values():
+            report = agent.wallet.recover()
+            changes.extend(f"wallet {agent.name}: {tx} re-broadcast after a reorg" for tx in report.reorged)
+        for board in self.boards.values():
+            self._cursor(board, "payout", changes=changes)
         now = self.clock()
         for task in self.store.resumable():
             if task.state not in IN_HAND and task.state is not S.SUBMITTED:
@@ -713,6 +854,10 @@ class Orchestrator:
                 self._busy.add(task.id)
             try:
                 change = self._reconcile_task(task, now)
+            except TaskNotFound:  # a reorg removed its post (and our claim with it: re-broadcast, it reverted)
+                reason = "the board has no such task any more: a reorg removed its post"
+                self._move(task, S.ABANDONED, "reconciler", reason)
+                change = "post gone (reorg)"
             except Conflict:
                 change = None  # a reviewer decided meanwhile: the next reconcile sees the new state
             finally:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.config import Config, _known_keys, load_config
+from orchestrator.config import SAFE_CONFIRMATIONS, ChainConfig, Config, _known_keys, load_config
 from orchestrator.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -157,3 +157,29 @@ def test_rpc_urls_refuses_an_empty_list_and_a_repeated_url(tmp_path: Path) -> No
         load_config(write(tmp_path, "chain:\n  kind: rpc\n  rpc_urls: []\n"), environ={})
     with pytest.raises(ConfigError, match="same URL twice"):
         load_config(write(tmp_path, "chain:\n  rpc_urls: [http://a:1, http://a:1]\n"), environ={})
+
+
+@pytest.mark.parametrize(
+    ("kind", "chain_id", "expected"),
+    [
+        ("devnet", 31337, 0),  # anvil
+        ("rpc", 1337, 0),
+        ("in-process", 1, 0),  # the in-process chain is a dev chain whatever id it reports
+        ("rpc", 1, 12),  # Ethereum
+        ("rpc", 11155111, 12),  # Sepolia
+        ("rpc", 8453, 10),  # Base
+        ("rpc", 42161, 20),  # Arbitrum One
+        ("rpc", 137, 64),  # Polygon PoS
+        ("rpc", 999_999_999, SAFE_CONFIRMATIONS),  # a chain not listed
+    ],
+)
+def test_confirmations_default_per_chain_id_when_null(kind: str, chain_id: int, expected: int) -> None:
+    assert Config().chain.confirmations is None  # config.yaml and the model leave it to the chain id
+    assert ChainConfig(kind=kind).confirmations_for(chain_id) == expected  # type: ignore[arg-type]
+    assert ChainConfig(kind=kind, confirmations=3).confirmations_for(chain_id) == 3  # type: ignore[arg-type]
+    assert SAFE_CONFIRMATIONS > 0
+
+
+def test_config_yaml_leaves_confirmations_to_the_chain_id() -> None:
+    text = (Path(__file__).resolve().parent.parent / "config.yaml").read_text()
+    assert yaml.safe_load(text)["chain"]["confirmations"] is None

@@ -56,7 +56,7 @@ from orchestrator.store import (
 )
 from orchestrator.store.db import alembic_config, relax, target_metadata
 from orchestrator.store.models import Task
-from orchestrator.store.repo import REDERIVABLE_STATES
+from orchestrator.store.repo import MAX_CHECKPOINTS, REDERIVABLE_STATES
 
 S = TaskState
 STORE_TABLES = ("board", "task", "task_event", "agent", "run", "artifact", "review", "reward", "cost")
@@ -626,6 +626,40 @@ def test_rewards_are_recorded_once(backend: Backend, store: Store) -> None:
     assert created and batched.agent == "alice" and batched.task_id is None
     with pytest.raises(RecordNotFound, match="neither the task nor the recipient"):
         store.record_reward(payout=Payout("main", 78, ADDR_B, TOKEN, 1, tx(7), 44))
+
+
+def test_a_payout_removed_by_a_reorg_is_uncredited_then_recorded_again(backend: Backend, store: Store) -> None:
+    store.upsert_agent(agent=AgentCreate(name="alice", address=ADDR_A, skills=["writing"]))
+    task_id = new_task(store)
+    force_state(backend.engine, task_id, S.SUBMITTED, agent_name="alice")
+    reward, _ = store.record_reward(payout=Payout("main", 1, ADDR_A, TOKEN, 9, tx(5), 42))
+    assert [r.id for r in store.rewards(from_block=42)] == [reward.id] and store.rewards(from_block=43) == []
+    task = store.uncredit_reward(reward_id=reward.id, reason="payout gone (a reorg)")
+    assert task is not None and task.state is S.SUBMITTED and store.rewards() == []
+    last = store.task_events(task_id=task_id)[-1]
+    assert (last.kind, last.from_state, last.to_state, last.tx_hash) == (EventKind.REWARD, S.PAID, S.SUBMITTED, tx(5))
+    assert store.uncredit_reward(reward_id=reward.id, reason="again") is None  # gone already: nothing changes
+    again, created = store.record_reward(payout=Payout("main", 1, ADDR_A, TOKEN, 9, tx(9), 44))  # mined again
+    assert created and again.tx_hash == tx(9) and store.get_task(task_id=task_id).state is S.PAID
+
+
+def test_cursors_keep_the_hash_of_their_block_and_recent_checkpoints(store: Store) -> None:
+    store.ensure_board(name="main", kind="onchain")
+    for cursor in range(1, 41):
+        store.set_poll_cursor(board="main", cursor=cursor, block_hash=tx(cursor - 1))
+    store.set_payout_cursor(board="main", cursor=40, block_hash=tx(39))
+    saved = store.board(name="main")
+    assert saved is not None and (saved.poll_cursor, saved.poll_cursor_hash) == (40, tx(39))
+    assert saved.payout_cursor_hash == tx(39)
+    assert saved.checkpoints is not None and len(saved.checkpoints) == MAX_CHECKPOINTS  # the newest only
+    assert saved.checkpoints[-1] == [39, tx(39)] and saved.checkpoints[0] == [39 - MAX_CHECKPOINTS + 1, tx(8)]
+    assert store.set_poll_cursor(board="main", cursor=30, block_hash=tx(99)) == 40  # not backwards by itself
+    # a rewind after a reorg: the cursor goes back, checkpoints above its block go (those blocks were replaced)
+    assert store.set_poll_cursor(board="main", cursor=30, block_hash=tx(99), rewind=True) == 30
+    saved = store.board(name="main")
+    assert saved is not None and (saved.poll_cursor, saved.poll_cursor_hash) == (30, tx(99))
+    assert saved.checkpoints is not None and saved.checkpoints[-1] == [29, tx(99)]
+    assert all(int(n) <= 29 for n, _ in saved.checkpoints)
 
 
 def test_reward_for_a_task_not_yet_marked_submitted_keeps_its_state(backend: Backend, store: Store) -> None:

@@ -575,12 +575,14 @@ class Journal:
             if row.status == TxStatus.REPLACED:
                 self._take_over_nonce(s, row)
             was_dropped = row.status == TxStatus.DROPPED
+            settled = row.gas_used is not None  # mined before a reorg removed it (``unmine``): booked already
             ok = receipt.status == 1
             row.status = TxStatus.MINED if ok else TxStatus.REVERTED
             row.mined_block = receipt.block_number
             row.gas_used = receipt.gas_used
             row.effective_gas_price = receipt.effective_gas_price
-            if not was_dropped:  # a dropped row's spend was refunded already; it mined after all: re-book nothing
+            # a dropped row's spend was refunded already (it mined after all: re-book nothing); a re-mined one's too
+            if not was_dropped and not settled:
                 refund = max(0, row.spend_gas - receipt.fee_wei) + (0 if ok else row.spend_value)
                 self._refund(s, row, refund, 0 if ok else row.token_amount, (row.wallet, FLEET))
             s.add(row)
@@ -593,6 +595,41 @@ class Journal:
                     detail={"block": receipt.block_number, "gas_used": receipt.gas_used, "nonce": row.nonce},
                 )
             )
+            return row
+
+    def settled_from(self, wallet: str, chain_id: int, nonce: int) -> list[WalletTx]:
+        """Mined or reverted rows of ``wallet`` with a nonce of at least ``nonce``, oldest nonce first: after a
+        reorg, the ones whose block the chain no longer has (``KeystoreWallet.recover``)."""
+        with self._tx(reads_only=True) as s:
+            query = select(WalletTx).where(
+                WalletTx.wallet == wallet,
+                WalletTx.chain_id == chain_id,
+                WalletTx.nonce >= nonce,
+                col(WalletTx.status).in_((TxStatus.MINED, TxStatus.REVERTED)),
+            )
+            return list(s.exec(query.order_by(col(WalletTx.nonce))).all())
+
+    def unmine(self, tx_hash: str, *, reason: str) -> WalletTx:
+        """A reorg removed the block that mined ``tx_hash``: the row is pending again, to be re-broadcast as its
+        same raw bytes. Its spend stays settled at what the receipt said (``gas_used`` is kept, so recording the
+        receipt again books nothing twice). Audited as ``reorged``."""
+        with self._tx() as s:
+            row = s.exec(select(WalletTx).where(WalletTx.tx_hash == tx_hash).with_for_update()).one()
+            if row.status not in (TxStatus.MINED, TxStatus.REVERTED):
+                return row
+            s.add(
+                _event(
+                    "reorged",
+                    row.wallet,
+                    row.chain_id,
+                    tx_hash=tx_hash,
+                    detail={"nonce": row.nonce, "was": row.status, "block": row.mined_block, "reason": reason},
+                )
+            )
+            row.status = TxStatus.PENDING
+            row.reason = reason
+            row.mined_block = None
+            s.add(row)
             return row
 
     def mark_dropped(self, tx_hash: str, *, reason: str, release_nonce: bool) -> WalletTx:

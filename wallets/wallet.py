@@ -65,6 +65,7 @@ class RecoveryReport:
     recorded: list[str] = field(default_factory=list)
     rebroadcast: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
+    reorged: list[str] = field(default_factory=list)
     drift: int = 0
     next_nonce: int | None = None
 
@@ -452,6 +453,7 @@ class KeystoreWallet:
         report = RecoveryReport()
         with self._lock:
             self._ensure_nonce()
+            self._unmine_reorged(report)
             for row in self.journal.transactions(wallet=self._address, chain_id=self.chain_id, status=TxStatus.PENDING):
                 self._settle(row, report)
             self._reconcile_nonce(report)
@@ -462,6 +464,34 @@ class KeystoreWallet:
                 except (TransactionReverted, TxExpired):
                     continue  # recorded by wait(): reverted, or a cancellation took the nonce
         return report
+
+    def _unmine_reorged(self, report: RecoveryReport) -> None:
+        """Find our transactions that a reorg took off the chain: a mined (or reverted) journal row whose nonce
+        is at or above the chain's latest nonce for this wallet cannot be on the chain any more, unless the node
+        is behind (its head below the row's block: left alone) or the reorg mined it again (a receipt: kept).
+        The rest are journaled pending again, and the settle loop re-broadcasts their same raw bytes in nonce
+        order, exactly as after a crash: nothing is signed again, so no second claim or submit can exist.
+        One nonce query and one indexed journal query when nothing was reorganized."""
+        chain_next = self.chain.nonce(self._address, pending=False)
+        rows = self.journal.settled_from(self._address, self.chain_id, chain_next)
+        if not rows:
+            return
+        head = self.chain.block_number()
+        for row in rows:
+            if row.mined_block is not None and head < row.mined_block:
+                continue  # a node behind the block that mined it, not a reorg
+            receipt = self.chain.receipt(row.tx_hash)
+            if receipt is not None:
+                continue
+            log.warning(
+                "wallet %s: transaction %s (nonce %s, block %s) is gone from the chain (a reorg): re-broadcasting it",
+                self.name,
+                row.tx_hash,
+                row.nonce,
+                row.mined_block,
+            )
+            self.journal.unmine(row.tx_hash, reason=f"block {row.mined_block} was reorganized away")
+            report.reorged.append(row.tx_hash)
 
     def _settle(self, row: WalletTx, report: RecoveryReport) -> None:
         found = self._mined_attempt(row.nonce)

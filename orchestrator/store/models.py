@@ -89,6 +89,17 @@ class BoardBase(SQLModel):
     kind: str = Field(max_length=32, description="adapter kind, e.g. 'onchain'")
     poll_cursor: int | None = Field(default=None, sa_type=BigInteger, description="next block to poll for tasks")
     payout_cursor: int | None = Field(default=None, sa_type=BigInteger, description="next block to poll for payouts")
+    poll_cursor_hash: str | None = Field(
+        default=None, max_length=TX_HASH_LEN, description="hash of block poll_cursor - 1, as it was read"
+    )
+    payout_cursor_hash: str | None = Field(
+        default=None, max_length=TX_HASH_LEN, description="hash of block payout_cursor - 1, as it was read"
+    )
+    checkpoints: list[list[int | str]] | None = Field(
+        default=None,
+        sa_type=JSON,
+        description="recent [number, hash] pairs of blocks a cursor stopped at, oldest first (reorg rewinds)",
+    )
 
 
 class Board(BoardBase, table=True):

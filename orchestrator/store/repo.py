@@ -104,6 +104,23 @@ _CLAIM_TX_STATES = frozenset({S.CLAIMING, S.CLAIMED})
 _SUBMIT_TX_STATES = frozenset({S.SUBMITTING, S.SUBMITTED})
 
 
+#: Checkpoints kept per board: enough to find the last common block of any reorg the cursors may see (a poll
+#: per cycle saves one; 32 cycles back is deeper than any reorg a confirmed chain has had).
+MAX_CHECKPOINTS = 32
+
+
+def _with_checkpoint(
+    checkpoints: list[list[int | str]] | None, number: int, block_hash: str, *, rewind: bool
+) -> list[list[int | str]]:
+    """``checkpoints`` (oldest first) with block ``number`` at ``block_hash``: a pair for the same number is
+    replaced; on a ``rewind`` the pairs above it go (those blocks were replaced); the newest ``MAX_CHECKPOINTS``
+    are kept."""
+    kept = [c for c in checkpoints or [] if int(c[0]) != number and not (rewind and int(c[0]) > number)]
+    kept.append([number, block_hash])
+    kept.sort(key=lambda c: int(c[0]))
+    return kept[-MAX_CHECKPOINTS:]
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -195,24 +212,31 @@ class Store:
             board = s.get(Board, name)
             return None if board is None else BoardPublic.model_validate(board)
 
-    def set_poll_cursor(self, *, board: str, cursor: int) -> int:
-        """Save the next block to poll for tasks; returns the stored cursor. Never moves backwards: a slow worker
-        saving an older cursor leaves the newer one in place."""
-        return self._set_cursor(board=board, column="poll_cursor", cursor=cursor)
+    def set_poll_cursor(self, *, board: str, cursor: int, block_hash: str | None = None, rewind: bool = False) -> int:
+        """Save the next block to poll for tasks, with ``block_hash``, the hash of block ``cursor - 1`` as it was
+        read (kept in the board's checkpoints too); returns the stored cursor. Never moves backwards (a slow worker
+        saving an older cursor leaves the newer one in place) unless ``rewind``: a reorg replaced blocks already
+        read, and the poll read them again from the last common block."""
+        return self._set_cursor(board=board, column="poll_cursor", cursor=cursor, block_hash=block_hash, rewind=rewind)
 
-    def set_payout_cursor(self, *, board: str, cursor: int) -> int:
-        """Save the next block to poll for payouts; returns the stored cursor. Never moves backwards."""
-        return self._set_cursor(board=board, column="payout_cursor", cursor=cursor)
+    def set_payout_cursor(self, *, board: str, cursor: int, block_hash: str | None = None, rewind: bool = False) -> int:
+        """Save the next block to poll for payouts (see ``set_poll_cursor``)."""
+        return self._set_cursor(
+            board=board, column="payout_cursor", cursor=cursor, block_hash=block_hash, rewind=rewind
+        )
 
-    def _set_cursor(self, *, board: str, column: str, cursor: int) -> int:
+    def _set_cursor(self, *, board: str, column: str, cursor: int, block_hash: str | None, rewind: bool) -> int:
         with self._session(f"saving {column} of board {board!r}") as s:
             row = s.exec(select(Board).where(col(Board.name) == board).with_for_update()).one_or_none()
             if row is None:
                 raise RecordNotFound(f"board {board!r} is not registered", hint="call Store.ensure_board first")
             current: int | None = getattr(row, column)
-            if current is None or cursor > current:
+            if current is None or cursor > current or (rewind and cursor != current):
                 setattr(row, column, cursor)
+                setattr(row, f"{column}_hash", block_hash)
                 current = cursor
+                if block_hash is not None:
+                    row.checkpoints = _with_checkpoint(row.checkpoints, cursor - 1, block_hash, rewind=rewind)
             return current
 
     # ------------------------------------------------------------------------------------------------- tasks
@@ -803,6 +827,36 @@ class Store:
                 if existing is None:
                     raise
                 return self._same_reward(existing, p), False
+
+    def rewards(self, *, from_block: int = 0) -> list[RewardPublic]:
+        """Recorded payouts mined in block ``from_block`` or later, oldest first."""
+        with self._reading("listing rewards") as s:
+            query = select(Reward).where(col(Reward.block_number) >= from_block).order_by(col(Reward.block_number))
+            return [RewardPublic.model_validate(r) for r in s.exec(query)]
+
+    def uncredit_reward(self, *, reward_id: int, reason: str, actor: str = "reconciler") -> TaskPublic | None:
+        """A payout a reorg removed from the chain: delete its reward row and move its task PAID -> SUBMITTED with
+        an event, in one transaction, so that the rewards equal what the chain paid; ``collect`` records the payout
+        again when it reappears. Returns the task (``None`` for a payout to one of our addresses on a task that is
+        not ours, or a reward already gone)."""
+        with self._session(f"un-crediting reward {reward_id}") as s:
+            reward = s.get(Reward, reward_id, with_for_update=True)
+            if reward is None:
+                return None
+            task = self._task(s, reward.task_id, lock=True) if reward.task_id is not None else None
+            tx_hash = reward.tx_hash
+            s.delete(reward)
+            if task is None:
+                return None
+            assert task.id is not None
+            before = task.state
+            after = S.SUBMITTED if before is S.PAID else before
+            if after is not before:
+                check_transition(before, after)
+                self._guarded_update(s, task, {"state": after, "state_reason": reason})
+            s.add(self._event(task.id, EventKind.REWARD, before, after, actor, reason, tx_hash=tx_hash))
+            s.flush()
+            return TaskPublic.model_validate(task)
 
     @staticmethod
     def _reward(s: Session, p: Payout) -> Reward | None:
