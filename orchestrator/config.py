@@ -35,7 +35,7 @@ from agents.config import AgentsConfig
 from orchestrator.errors import ConfigError
 from orchestrator.matching import MatchingConfig
 from orchestrator.web.config import WebConfig
-from wallets.config import WalletsConfig
+from wallets.config import WalletsConfig, unquoted_hex
 
 ENV_PREFIX = "DEWORKER_"
 DEFAULT_CONFIG_FILE = "config.yaml"
@@ -49,16 +49,8 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _unquoted_hex(value: Any) -> Any:
-    """YAML reads an unquoted ``0x...`` as an integer: turn it back into the 20-byte address it was written as
-    (lower-case; a leading zero digit survives because the width is fixed)."""
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**160:
-        return f"0x{value:040x}"
-    return value
-
-
 #: An address in config: ``0x`` and 40 hex digits, quoted or not.
-ConfigAddress = Annotated[str, BeforeValidator(_unquoted_hex), StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
+ConfigAddress = Annotated[str, BeforeValidator(unquoted_hex), StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
 
 
 #: ``chain.confirmations`` when it is null, per chain id: how deep a block must be before a board event in it is

@@ -183,3 +183,10 @@ def test_confirmations_default_per_chain_id_when_null(kind: str, chain_id: int, 
 def test_config_yaml_leaves_confirmations_to_the_chain_id() -> None:
     text = (Path(__file__).resolve().parent.parent / "config.yaml").read_text()
     assert yaml.safe_load(text)["chain"]["confirmations"] is None
+
+
+def test_unquoted_addresses_in_wallet_keys_load(tmp_path: Path) -> None:
+    """YAML reads an unquoted 0x... as a number; wallet keys turn it back into the address, as board.address does."""
+    text = "wallets:\n  treasury: 0x00a329c0648769A73afAc7F9381E08FB43dBEA72\n"
+    loaded = load_config(write(tmp_path, text), environ={})
+    assert loaded.wallets.treasury == "0x00a329c0648769a73afac7f9381e08fb43dbea72"

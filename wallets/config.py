@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 #: Chain ids of public main networks (real money). The gate refuses them unless ``allow_mainnet`` is true.
 MAINNET_CHAIN_IDS: frozenset[int] = frozenset(
@@ -58,6 +58,14 @@ _SELECTOR = re.compile(r"^0x[0-9a-fA-F]{8}$")
 _SIGNATURE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\([A-Za-z0-9_,\[\]()]*\)$")
 
 
+def unquoted_hex(value: object) -> object:
+    """YAML reads an unquoted ``0x...`` as an integer: turn it back into the 20-byte address it was written as
+    (lower-case; a leading zero digit survives because the width is fixed)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**160:
+        return f"0x{value:040x}"
+    return value
+
+
 def _address(value: str) -> str:
     text = value.strip()
     if not _ADDRESS.match(text):
@@ -74,7 +82,8 @@ def _function(value: str) -> str:
     return text
 
 
-Address = Annotated[str, AfterValidator(_address)]
+#: An address in config: ``0x`` and 40 hex digits, quoted or not.
+Address = Annotated[str, BeforeValidator(unquoted_hex), AfterValidator(_address)]
 Function = Annotated[str, AfterValidator(_function)]
 
 
