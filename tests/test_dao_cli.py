@@ -429,7 +429,9 @@ def test_a_refused_top_up_is_one_log_line(
     line = record.getMessage()
     assert record.exc_info is None and "\n" not in line
     assert "gas top-up of agent-5 refused by the policy [wallet_daily_cap_wei]" in line
-    assert "10000000000000000 wei" in line and "daily 50000000000000000" in line
+    # amounts in ETH, as people read them (issue 15 item 2)
+    assert "0.01 ETH (wallets.gas_topup_amount_wei)" in line and "its daily 0.05 ETH" in line
+    assert "wei " not in line.replace("_wei", "")
 
 
 def test_a_top_up_that_could_never_pass_is_a_config_error() -> None:

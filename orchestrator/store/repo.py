@@ -140,13 +140,22 @@ class Store:
     """The orchestrator's database. Build it in the bootstrap: ``Store(make_engine(url))`` after ``migrate``.
 
     ``max_revisions`` caps how many times reviewers may request changes on one task; ``clock`` gives the time
-    written into rows (tests pass a fake one).
+    written into rows (tests pass a fake one); ``amount_text`` writes a token amount into reasons people read
+    (the bootstrap passes ``TokenBook.format``: ``30 DWR``; without it, base units and the token's address).
     """
 
-    def __init__(self, engine: Engine, *, max_revisions: int = 3, clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        max_revisions: int = 3,
+        clock: Callable[[], datetime] = _utcnow,
+        amount_text: Callable[[int, str], str] | None = None,
+    ) -> None:
         self._engine = engine
         self.max_revisions = max_revisions
         self._clock = clock
+        self._amount_text = amount_text or (lambda amount, token: f"{amount} base units of {token}")
 
     @property
     def engine(self) -> Engine:
@@ -791,7 +800,7 @@ class Store:
                     assert task.id is not None
                     before = task.state
                     after = S.PAID if S.PAID in TRANSITIONS[before] else before
-                    reason = f"paid {p.amount} of {p.token} in block {p.block_number}"
+                    reason = f"paid {self._amount_text(p.amount, p.token)} in block {p.block_number}"
                     if after is not before:
                         self._guarded_update(s, task, {"state": after, "state_reason": reason})
                     s.add(self._event(task.id, EventKind.REWARD, before, after, actor, reason, tx_hash=p.tx_hash))
@@ -886,7 +895,7 @@ class Store:
         query = select(Task).where(col(Task.id) == task_id)
         task = s.exec(query.with_for_update() if lock else query).one_or_none()
         if task is None:
-            raise RecordNotFound(f"no task with id {task_id}", hint="list tasks with Store.tasks()")
+            raise RecordNotFound(f"no task with id {task_id}", hint="list tasks with `deworker tasks`")
         return task
 
     def _locked(self, s: Session, task_id: int, expect_version: int | None) -> Task:
@@ -919,7 +928,8 @@ class Store:
         if to is S.APPROVED or (before is S.AWAITING_REVIEW and to is S.PRODUCING):
             raise ReviewRefused(
                 f"task {task.id}: {before} -> {to} is a review decision",
-                hint="call Store.record_review, which binds the decision to the artifact CID and the reviewer",
+                hint="decide with `deworker review approve`, `request-changes` or `reject` (or the review web app), "
+                "which bind the decision to the artifact CID and the reviewer",
             )
         if to in _SUBMIT_TX_STATES and cid is not None and cid != task.artifact_cid:
             raise StaleReview(
