@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 import typer
 from rich.console import Console
@@ -40,6 +40,28 @@ if TYPE_CHECKING:  # imported lazily at run time: `deworker --help` stays fast
 
 console = Console()
 err_console = Console(stderr=True)
+
+
+def _flags_without_metavar() -> None:
+    """Typer 0.29's rich help shows a ``<bool>`` type after every on/off flag (``--wide <bool>``), which reads as
+    if the flag took a value; it has no setting for this, so the one method that picks the shown type is wrapped:
+    a flag shows none, every other option is unchanged. Runs once, when the CLI module is imported."""
+    from typer.core import TyperOption
+
+    original = TyperOption.display_type_rich
+    if getattr(original, "_deworker", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        if self.is_flag and self.metavar is None:
+            return None
+        return original(self, ctx)
+
+    display_type_rich._deworker = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_without_metavar()
 
 app = typer.Typer(
     name="deworker",

@@ -538,7 +538,7 @@ def agents(wide: WideOption = False, as_json: JsonOption = False) -> None:
         emit_json(rows)
         return
     out = table(
-        "Agents", [("agent", "id"), ("skills", "text"), ("model", "text"), ("endpoint", "text"), ("wallet", "id")]
+        "Agents", [("agent", "id"), ("skills", "text"), ("model", "text"), ("endpoint", "id"), ("wallet", "id")]
     )
     for row in rows:
         out.add_row(

@@ -221,7 +221,6 @@ def list_pending(wide: WideOption = False, as_json: JsonOption = False) -> None:
         console.print(
             "decide with `deworker review approve ID --cid CID`; whole CIDs: `deworker review list --wide`",
             highlight=False,
-            soft_wrap=True,
         )
 
 
