@@ -505,20 +505,23 @@ def dao_tasks(wide: WideOption = False, as_json: JsonOption = False) -> None:
         )
         return
     narrow = is_narrow(console, wide=wide)
+    # narrow: the claimant (`dao show ID` has it) and the deadline's year go, so the title keeps some room
     columns: list[tuple[str, ColumnKind]] = [("id", "number"), ("title", "text"), ("status", "id")]
-    columns += [("reward", "number"), ("deadline (UTC)", "id"), ("claimant", "id"), ("artifact", "id")]
-    out = listing_table(f"Tasks on board {short(dao.board_address, wide=wide)}", columns, wide=wide)
+    columns += [("reward", "number"), ("deadline", "id")]
+    columns += [("artifact", "id")] if narrow else [("claimant", "id"), ("artifact", "id")]
+    title = f"Tasks on board {short(dao.board_address, wide=wide)} (times in UTC)"
+    out = listing_table(title, columns, wide=wide)
     for t in board_tasks:
-        title = titles[t.task_id]
-        out.add_row(
+        spec_title = titles[t.task_id]
+        cells = [
             str(t.task_id),
-            "(spec unreadable)" if title is None else literal(shown(title)),
+            "(spec unreadable)" if spec_title is None else literal(shown(spec_title)),
             t.status.name.lower(),
             literal(dao.amount(t.reward, t.token)),
             datetime.fromtimestamp(t.deadline, UTC).strftime("%m-%d %H:%M" if narrow else "%Y-%m-%d %H:%M"),
-            cell(t.claimant, wide=wide),
-            cell(t.artifact_cid, wide=wide),
-        )
+        ]
+        cells += [] if narrow else [cell(t.claimant, wide=wide)]
+        out.add_row(*cells, cell(t.artifact_cid, wide=wide))
     if not board_tasks:
         out.caption = "no tasks yet: `deworker dao post --spec FILE --reward N`"
     show_table(console, out, wide=wide)

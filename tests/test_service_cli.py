@@ -126,6 +126,9 @@ def unbroken(out: str, words: Iterable[str], *, width: int = 80) -> None:
     lines = out.splitlines()
     too_long = [line for line in lines if len(line) > width]
     assert not too_long, f"lines wider than {width}:\n" + "\n".join(too_long)
+    # rich crops a table wider than the console: its rows would lose their right border
+    cropped = [line for line in lines if line[:1] in "┏┃┡│└" and line.rstrip()[-1:] not in "┓┃┩│┘"]
+    assert not cropped, "table cut off at the right:\n" + "\n".join(cropped)
     for word in words:
         assert any(word in line for line in lines), f"{word!r} is broken across lines (or missing):\n{out}"
 
@@ -247,3 +250,37 @@ def test_short_identifiers() -> None:
     assert short("bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi") == "bafy…5fbzdi"
     assert short("bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi", wide=True).endswith("55fbzdi")
     assert short(None) == "-" and short("ada") == "ada"
+
+
+def test_wallet_sweep_and_list_speak_token_units(narrow: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.test_wallet_fixtures import PASSPHRASE
+    from wallets import cli as wallet_cli
+    from wallets.config import TokenConfig
+    from wallets.fleet import WalletFleet
+
+    treasury = "0x" + "77" * 20
+    token = TokenConfig(address=narrow.dao.token, symbol="DWR", decimals=18)
+    config = narrow.fleet.config.model_copy(update={"treasury": treasury, "tokens": [token]})
+    fleet = WalletFleet(
+        config=config,
+        keystore=narrow.fleet.keystore,
+        journal=narrow.fleet.journal,
+        chain=narrow.chain,
+        passphrase=lambda: PASSPHRASE,
+        board=narrow.dao.board_address,
+    )
+    previous = wallet_cli.fleet_factory
+    wallet_cli.use_fleet_factory(lambda: fleet)
+    monkeypatch.setattr(wallet_cli.console, "width", 80)
+    try:
+        listed = json.loads(CliRunner().invoke(wallet_cli.wallet_app, ["list", "--json"]).output)
+        ada = next(w for w in listed["wallets"] if w["name"] == "ada")
+        assert ada["tokens"] == {narrow.dao.token: str(15 * 10**18)} and int(ada["native_wei"]) > 0
+        table = CliRunner().invoke(wallet_cli.wallet_app, ["list"]).output
+        unbroken(table, ["ada", "grace", short(ada["address"]), "15", "DWR"])
+        swept = CliRunner().invoke(wallet_cli.wallet_app, ["sweep", "ada"])
+        assert swept.exit_code == 0, swept.output
+        # issue 15 item 2: "swept 15 DWR", never "swept 15000000000000000000 DWR"
+        assert re.fullmatch(r"ada: swept 15 DWR and [0-9.]+ ETH in 2 tx\n", swept.output), swept.output
+    finally:
+        wallet_cli.use_fleet_factory(previous)
