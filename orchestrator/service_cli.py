@@ -385,7 +385,7 @@ def nodes_table(nodes: list[NodeHealth], *, wide: bool = False) -> Table:
     out = table(
         "Chain nodes",
         [
-            ("node", "text"),
+            ("node", "id"),
             ("state", "text"),
             ("chain id", "number"),
             ("head", "number"),
