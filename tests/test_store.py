@@ -344,7 +344,7 @@ def test_review_decisions_cannot_be_made_by_transition(store: Store) -> None:
     task_id = new_task(store)
     to_review(store, task_id, "bafyart1")
     for to in (S.APPROVED, S.PRODUCING):
-        with pytest.raises(ReviewRefused, match="record_review"):
+        with pytest.raises(ReviewRefused, match="deworker review approve"):
             store.transition(task_id=task_id, to=to, actor="w1")
     assert store.get_task(task_id=task_id).state is S.AWAITING_REVIEW
 
