@@ -192,3 +192,17 @@ def test_a_missing_postgres_database_hints_createdb() -> None:
         migrate(engine)
     assert f"no database {name!r}" in info.value.message
     assert info.value.hint is not None and f"`createdb -h 127.0.0.1 -p 5432 -U postgres {name}`" in info.value.hint
+
+
+def test_the_bootstrap_store_writes_amounts_in_token_units(tmp_path: Path) -> None:
+    from orchestrator.bootstrap import AddressBook, Deployment, Runtime
+    from orchestrator.config import Config
+
+    token = "0x" + "ab" * 20
+    AddressBook(tmp_path / "addresses.json").save(
+        Deployment(chain_id=31337, token=token, board="0x" + "cd" * 20, block=0)
+    )
+    rt = Runtime(Config(data_dir=tmp_path))
+    # the reason of a PAID task, in the CLI and on the web: "paid 30 DWR in block 9", not 30000000000000000000
+    assert rt.db.amount_text(30 * 10**18, token) == "30 DWR"
+    assert rt.db.amount_text(7, "0x" + "ee" * 20) == "7 units of 0xeeee…eeee"  # a token nobody described

@@ -155,7 +155,7 @@ class Store:
         self._engine = engine
         self.max_revisions = max_revisions
         self._clock = clock
-        self._amount_text = amount_text or (lambda amount, token: f"{amount} base units of {token}")
+        self.amount_text = amount_text or (lambda amount, token: f"{amount} base units of {token}")
 
     @property
     def engine(self) -> Engine:
@@ -800,7 +800,7 @@ class Store:
                     assert task.id is not None
                     before = task.state
                     after = S.PAID if S.PAID in TRANSITIONS[before] else before
-                    reason = f"paid {self._amount_text(p.amount, p.token)} in block {p.block_number}"
+                    reason = f"paid {self.amount_text(p.amount, p.token)} in block {p.block_number}"
                     if after is not before:
                         self._guarded_update(s, task, {"state": after, "state_reason": reason})
                     s.add(self._event(task.id, EventKind.REWARD, before, after, actor, reason, tx_hash=p.tx_hash))
