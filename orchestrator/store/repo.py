@@ -24,7 +24,7 @@ from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import ROUND_FLOOR
+from decimal import ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, func, update
@@ -102,6 +102,11 @@ USD_MICRO = "usd_micro"
 REDERIVABLE_STATES = frozenset({S.CLAIMED, S.PRODUCING, S.PRODUCED, S.SUBMITTED})
 _CLAIM_TX_STATES = frozenset({S.CLAIMING, S.CLAIMED})
 _SUBMIT_TX_STATES = frozenset({S.SUBMITTING, S.SUBMITTED})
+
+
+def _usd(micro: int) -> str:
+    """Micro-USD as dollars for a log line: 16200 -> 0.0162."""
+    return f"{Decimal(micro) / 1_000_000:f}"
 
 
 def _utcnow() -> datetime:
@@ -452,7 +457,14 @@ class Store:
                 cost_usd_micro=left[2],
                 error="the process stopped during this run; its model usage is from the spend ledger",
             )
-            log.warning("task %s: an interrupted agent run's usage recovered from the spend ledger: %s", task_id, left)
+            log.warning(
+                "task %s: an interrupted agent run's usage recovered from the spend ledger: %d prompt and %d "
+                "completion tokens, $%s",
+                task_id,
+                left[0],
+                left[1],
+                _usd(left[2]),
+            )
             return RunPublic.model_validate(self._add_run(s, run))
 
     def _unattributed(self, s: Session, task_id: int, spend_key: str) -> tuple[int, int, int] | None:
