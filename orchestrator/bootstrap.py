@@ -159,7 +159,7 @@ class Runtime:
     @cached_property
     def db(self) -> Store:
         """The orchestrator's database (``store`` is the artifact store)."""
-        return Store(self.engine, max_revisions=self.config.review.max_revisions)
+        return Store(self.engine, max_revisions=self.config.review.max_revisions, amount_text=self.token_book().format)
 
     @cached_property
     def users(self) -> UserStore:

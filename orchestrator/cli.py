@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 import typer
 from rich.console import Console
@@ -23,6 +23,9 @@ from rich.table import Table
 from agents.cli import model_app
 from orchestrator.config import Config, load_config
 from orchestrator.errors import ConfigError, DeworkerError, DocumentRefused
+from orchestrator.listing import ColumnKind, JsonOption, WideOption, cell, emit_json, is_narrow, short
+from orchestrator.listing import show as show_table
+from orchestrator.listing import table as listing_table
 from orchestrator.service_cli import service_app
 from orchestrator.terminal import literal
 from orchestrator.untrusted import printable
@@ -37,6 +40,28 @@ if TYPE_CHECKING:  # imported lazily at run time: `deworker --help` stays fast
 
 console = Console()
 err_console = Console(stderr=True)
+
+
+def _flags_without_metavar() -> None:
+    """Typer 0.29's rich help shows a ``<bool>`` type after every on/off flag (``--wide <bool>``), which reads as
+    if the flag took a value; it has no setting for this, so the one method that picks the shown type is wrapped:
+    a flag shows none, every other option is unchanged. Runs once, when the CLI module is imported."""
+    from typer.core import TyperOption
+
+    original = TyperOption.display_type_rich
+    if getattr(original, "_deworker", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        if self.is_flag and self.metavar is None:
+            return None
+        return original(self, ctx)
+
+    display_type_rich._deworker = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_without_metavar()
 
 app = typer.Typer(
     name="deworker",
@@ -432,25 +457,74 @@ def dao_post(
         console.print("the spec was read back through the configured gateways, every block verified")
 
 
-@dao_app.command("tasks")
-def dao_tasks() -> None:
-    """A table of every task on the board with its status, reward, claimant and artifact.
+def _board_title(dao: Dao, task: BoardTask) -> str | None:
+    """The task's title from its spec, or None when the spec cannot be fetched or read."""
+    from orchestrator.errors import ArtifactError
 
-    Each reward is shown in its own token (read from the board), with the token contract's symbol."""
+    try:
+        return dao.spec(task).title
+    except (DocumentRefused, ArtifactError):
+        return None
+
+
+@dao_app.command("tasks")
+def dao_tasks(wide: WideOption = False, as_json: JsonOption = False) -> None:
+    """A table of every task on the board, newest first: title, status, reward, deadline, claimant, artifact.
+
+    Each reward is shown in its own token (read from the board), with the token contract's symbol. The table
+    shortens addresses and CIDs; `--wide` prints them whole (to copy a CID), `--json` gives scripts every field
+    with rewards in base units.
+
+    Examples: `deworker dao tasks`, `deworker dao tasks --wide`, `deworker dao tasks --json`."""
+    from orchestrator.dao import shown
+
     _, dao = _dao()
-    table = Table(title=f"Tasks on board {dao.board_address}")
-    for col in ("id", "status", "reward", "deadline (UTC)", "claimant", "artifact CID"):
-        table.add_column(col, overflow="fold")
-    for t in dao.tasks():
-        table.add_row(
+    board_tasks = dao.tasks()
+    titles = {t.task_id: _board_title(dao, t) for t in board_tasks}
+    if as_json:
+        emit_json(
+            {
+                "board": dao.board_address,
+                "tasks": [
+                    {
+                        "id": t.task_id,
+                        "title": titles[t.task_id],
+                        "status": t.status.name.lower(),
+                        "reward": str(t.reward),
+                        "token": t.token,
+                        "deadline": t.deadline,
+                        "poster": t.poster,
+                        "reviewer": t.reviewer,
+                        "claimant": t.claimant,
+                        "spec_cid": t.spec_cid,
+                        "artifact_cid": t.artifact_cid,
+                    }
+                    for t in board_tasks
+                ],
+            }
+        )
+        return
+    narrow = is_narrow(console, wide=wide)
+    # narrow: the claimant (`dao show ID` has it) and the deadline's year go, so the title keeps some room
+    columns: list[tuple[str, ColumnKind]] = [("id", "number"), ("title", "text"), ("status", "id")]
+    columns += [("reward", "number"), ("deadline", "id")]
+    columns += [("artifact", "id")] if narrow else [("claimant", "id"), ("artifact", "id")]
+    title = f"Tasks on board {short(dao.board_address, wide=wide)} (times in UTC)"
+    out = listing_table(title, columns, wide=wide)
+    for t in board_tasks:
+        spec_title = titles[t.task_id]
+        cells = [
             str(t.task_id),
+            "(spec unreadable)" if spec_title is None else literal(shown(spec_title)),
             t.status.name.lower(),
             literal(dao.amount(t.reward, t.token)),
-            datetime.fromtimestamp(t.deadline, UTC).strftime("%Y-%m-%d %H:%M"),
-            t.claimant or "-",
-            literal(t.artifact_cid) or "-",
-        )
-    console.print(table)
+            datetime.fromtimestamp(t.deadline, UTC).strftime("%m-%d %H:%M" if narrow else "%Y-%m-%d %H:%M"),
+        ]
+        cells += [] if narrow else [cell(t.claimant, wide=wide)]
+        out.add_row(*cells, cell(t.artifact_cid, wide=wide))
+    if not board_tasks:
+        out.caption = "no tasks yet: `deworker dao post --spec FILE --reward N`"
+    show_table(console, out, wide=wide)
 
 
 def _task_table(dao: Dao, task: BoardTask) -> tuple[Table, TaskSpec | None]:
@@ -772,13 +846,29 @@ class _PrintableFormatter(logging.Formatter):
         return printable(super().format(record), keep_lines=True)
 
 
+def _debug_anywhere(argv: list[str]) -> tuple[list[str], bool]:
+    """``argv`` with every ``--debug`` before a ``--`` moved to the front, where the root callback reads it:
+    ``deworker status --debug`` works as well as ``deworker --debug status``."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    found = "--debug" in argv[:end]
+    if not found:
+        return argv, False
+    rest = [a for a in argv[:end] if a != "--debug"] + argv[end:]
+    return ["--debug", *rest], True
+
+
 def main() -> None:
     """Console entry point: run the app, turning Deworker errors into one clear line."""
     handler = logging.StreamHandler()  # what logging's last-resort handler did (warnings, to stderr), made safe
     handler.setFormatter(_PrintableFormatter("%(message)s"))
     logging.getLogger().addHandler(handler)
+    args, debug = _debug_anywhere(sys.argv[1:])
+    if debug:  # our own loggers say more, and log.exception lines keep their tracebacks (see scheduler.py)
+        handler.setFormatter(_PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
+        for name in ("orchestrator", "wallets", "agents", "tools"):
+            logging.getLogger(name).setLevel(logging.DEBUG)
     try:
-        app()
+        app(args=args)
     except DeworkerError as exc:
         if state.debug:
             raise
@@ -787,3 +877,19 @@ def main() -> None:
         if exc.hint:
             err_console.print(f"[bold]fix:[/] {literal(exc.hint)}", highlight=False, soft_wrap=True)
         sys.exit(2 if isinstance(exc, ConfigError | DocumentRefused) else 1)  # 2: the input is wrong
+    except KeyboardInterrupt:
+        if state.debug:
+            raise
+        err_console.print("interrupted", highlight=False)
+        sys.exit(130)
+    except Exception as exc:  # a bug, or a library error no adapter translated: one line unless --debug
+        if state.debug:
+            raise
+        err_console.print(
+            f"[bold red]error:[/] unexpected {type(exc).__name__}: {literal(str(exc))}", highlight=False, soft_wrap=True
+        )
+        err_console.print(
+            "[bold]fix:[/] this is a bug in Deworker: run the command again with --debug and report the traceback",
+            highlight=False,
+        )
+        sys.exit(1)

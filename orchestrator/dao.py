@@ -72,8 +72,12 @@ _SYMBOL = re.compile(r"^[A-Za-z0-9$._-]{1,16}$")
 def parse_duration(text: str) -> int:
     """``"90s"``, ``"30m"``, ``"12h"``, ``"3d"``, ``"2w"`` -> seconds."""
     match = _DURATION.match(text)
-    if not match or int(match.group(1)) == 0:
+    if not match:
         raise DeworkerError(f"cannot read duration {text!r}", hint="use a number and a unit: 90s, 30m, 12h, 3d or 2w")
+    if int(match.group(1)) == 0:
+        raise DeworkerError(
+            f"duration {text!r} is zero: it would be over before it started", hint="give more than zero, e.g. 90m or 3d"
+        )
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
@@ -89,7 +93,9 @@ def to_base_units(amount: str | Decimal | int, decimals: int, *, allow_zero: boo
     units = value * (Decimal(10) ** decimals)
     if allow_zero and value == 0:
         return 0
-    if value <= 0 or units != units.to_integral_value():
+    if value <= 0:
+        raise DeworkerError(f"{amount} is not a positive amount", hint="give an amount above zero, such as 50 or 12.5")
+    if units != units.to_integral_value():
         raise DeworkerError(
             f"{amount} is not a positive amount in whole base units of a {decimals}-decimal token",
             hint=f"use at most {decimals} decimal places",

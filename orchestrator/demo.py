@@ -55,11 +55,14 @@ from orchestrator.chain import EthTesterChain, TxSender
 from orchestrator.config import Config, DaoConfig, ReviewMode
 from orchestrator.dao import Dao, from_base_units, to_base_units
 from orchestrator.domain import BoardStatus, TaskSpec, TaskState
+from orchestrator.listing import short
+from orchestrator.listing import table as listing_table
 from orchestrator.matching import MatchingConfig
 from orchestrator.ports import ArtifactStore, Chain
 from orchestrator.service import FleetAgent, Orchestrator
 from orchestrator.store import Store, make_engine, migrate
 from orchestrator.terminal import literal
+from orchestrator.tokens import TokenBook, TokenInfo, units
 from wallets.config import WalletsConfig
 from wallets.fleet import WalletFleet
 from wallets.journal import Journal
@@ -162,10 +165,10 @@ def make_fleet(
     return fleet
 
 
-def open_store(url: str, *, max_revisions: int = 3) -> Store:
+def open_store(url: str, *, max_revisions: int = 3, amount_text: Callable[[int, str], str] | None = None) -> Store:
     engine = make_engine(url)
     migrate(engine)
-    return Store(engine, max_revisions=max_revisions)
+    return Store(engine, max_revisions=max_revisions, amount_text=amount_text)
 
 
 class InstantAgent:
@@ -324,7 +327,10 @@ def _run(
             )
             for p in profiles
         ]
-        store = open_store(f"sqlite:///{root / 'deworker.db'}", max_revisions=config.review.max_revisions)
+        book = TokenBook([TokenInfo(address=dao.token, symbol=dao.symbol(), decimals=dao.decimals())])
+        store = open_store(
+            f"sqlite:///{root / 'deworker.db'}", max_revisions=config.review.max_revisions, amount_text=book.format
+        )
         board = OnchainTaskBoard(chain=chain, address=dao.board_address, store=artifacts, name=config.board.name)
         orch = Orchestrator(
             boards=[board],
@@ -366,7 +372,6 @@ def _review_inbox(
 ) -> Iterator[None]:
     """``--review human``: the review web app over the demo's database, on ``web.host:web.port`` (a free port if
     that one is taken), with a one-off reviewer account and API token, printed for the user."""
-    from orchestrator.tokens import TokenBook, TokenInfo
     from orchestrator.web.app import create_app
     from orchestrator.web.config import Role, WebSettings
     from orchestrator.web.server import bind, serve_in_thread
@@ -442,9 +447,19 @@ def _report(console: Console, store: Store, dao: Dao, fleet: WalletFleet, agents
     decimals, symbol = dao.decimals(), dao.symbol()
     tasks = store.tasks()
     pnl_task = store.pnl_by_task()
-    table = Table(title="Tasks")
-    for column in ("id", "title", "reward", "state", "agent", "reason", "gas (wei)", "LLM ($)"):
-        table.add_column(column, overflow="fold")
+    table = listing_table(
+        "Tasks",
+        [
+            ("id", "number"),
+            ("title", "text"),
+            ("reward", "number"),
+            ("state", "id"),
+            ("agent", "id"),
+            ("reason", "text"),
+            ("gas (ETH)", "number"),
+            ("LLM ($)", "number"),
+        ],
+    )
     for t in tasks:
         pnl = pnl_task.get(t.id)
         table.add_row(
@@ -454,7 +469,7 @@ def _report(console: Console, store: Store, dao: Dao, fleet: WalletFleet, agents
             t.state.value,
             t.agent_name or "-",
             literal((t.state_reason or "")[:120]),
-            str(pnl.gas_wei) if pnl else "0",
+            units(pnl.gas_wei) if pnl else "0",
             f"{Decimal(pnl.llm_usd_micro) / 1_000_000:f}" if pnl else "0",
         )
     console.print(table)
@@ -471,7 +486,7 @@ def _report(console: Console, store: Store, dao: Dao, fleet: WalletFleet, agents
         reconcile &= ok
         agents_table.add_row(
             name,
-            address,
+            short(address),
             str(sum(1 for t in tasks if t.agent_name == name and t.state is S.PAID)),
             f"{from_base_units(recorded, decimals):f}",
             f"{from_base_units(balance, decimals):f}",

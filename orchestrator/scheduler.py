@@ -28,10 +28,41 @@ from types import FrameType
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from orchestrator.config import ServiceConfig
+from orchestrator.errors import DeworkerError
 from orchestrator.service import CycleReport, Orchestrator
 from orchestrator.store import TaskPublic
 
 log = logging.getLogger(__name__)
+
+
+def _failed(job: str, exc: Exception) -> None:
+    """One log line for a failed job. A ``DeworkerError`` (node down, policy refused, database locked) is an
+    expected condition: its message and fix, no traceback unless this logger is at DEBUG (``--debug``). Anything
+    else is a bug and keeps its traceback."""
+    if isinstance(exc, DeworkerError):
+        hint = f"; fix: {exc.hint}" if exc.hint else ""
+        log.error("%s failed: %s%s", job, exc.message, hint, exc_info=log.isEnabledFor(logging.DEBUG))
+    else:
+        log.exception("%s failed: %s", job, exc)
+
+
+class _SkippedRunFilter(logging.Filter):
+    """Drops APScheduler's "skipped: maximum number of running instances reached" warning.
+
+    ``max_instances=1`` with ``coalesce`` is how a cycle slower than ``service.poll_interval`` is meant to be
+    handled: the next tick is skipped while the last one runs. APScheduler warns about every skip, a line per poll
+    interval for as long as a long agent run lasts, and says nothing an operator can act on. Its other warnings
+    (misfires, job errors) still pass; the filter is on the one logger that emits this message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()
+
+
+def _quiet_skipped_runs() -> None:
+    logger = logging.getLogger("apscheduler.scheduler")
+    if not any(isinstance(f, _SkippedRunFilter) for f in logger.filters):
+        logger.addFilter(_SkippedRunFilter())
+
 
 CYCLE_JOB = "cycle"
 RECONCILE_JOB = "reconcile"
@@ -53,6 +84,7 @@ class ServiceRunner:
         self.config = config
         self.on_cycle = on_cycle
         self.upkeep_step = upkeep
+        _quiet_skipped_runs()
         self.pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="deworker-step")
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
@@ -89,7 +121,7 @@ class ServiceRunner:
         try:
             report = self.orchestrator.cycle(advance=self.dispatch)
         except Exception as exc:  # the scheduler thread must survive any failure; the next cycle retries
-            log.exception("cycle failed: %s", exc)
+            _failed("cycle", exc)
             return None
         self.last_report = report
         if self.on_cycle is not None:
@@ -103,16 +135,17 @@ class ServiceRunner:
             for change in self.orchestrator.reconcile():
                 log.info("reconcile: %s", change)
         except Exception as exc:  # as in cycle(): logged, retried on the next run
-            log.exception("reconcile failed: %s", exc)
+            _failed("reconcile", exc)
 
     def upkeep(self) -> None:
         if self._stopping.is_set() or self.upkeep_step is None:
             return
         try:
             done = self.upkeep_step()
-            log.info("wallet upkeep: %s", done)
+            if done:  # an upkeep that did nothing is not an event
+                log.info("wallet upkeep: %s", done)
         except Exception as exc:  # as in cycle(): logged, retried on the next run
-            log.exception("wallet upkeep failed: %s", exc)
+            _failed("wallet upkeep", exc)
 
     # ---------------------------------------------------------------------------------------------- workers
 
@@ -149,12 +182,17 @@ class ServiceRunner:
             self.scheduler.shutdown(wait=True)
         self.pool.shutdown(wait=True, cancel_futures=True)
 
-    def run_forever(self, *, until: threading.Event | None = None) -> None:
-        """Start, block until SIGINT/SIGTERM (or ``until`` is set), then ``stop()``. Call from the main thread."""
+    def run_forever(
+        self, *, until: threading.Event | None = None, on_stop: Callable[[int], None] | None = None
+    ) -> None:
+        """Start, block until SIGINT/SIGTERM (or ``until`` is set), then ``stop()``. Call from the main thread.
+        ``on_stop`` is told how many steps are in flight when a signal asks the service to stop."""
         done = until or threading.Event()
 
         def on_signal(signum: int, _frame: FrameType | None) -> None:
             log.info("received %s: finishing in-flight steps", signal.Signals(signum).name)
+            if on_stop is not None and not done.is_set():
+                on_stop(self.in_flight())
             done.set()
 
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -57,11 +57,11 @@ def parse_spec(raw: bytes, *, max_bytes: int) -> TaskSpec:
         return TaskSpec.model_validate(doc)
     except ValidationError as exc:
         problems = []
-        for err in exc.errors()[:3]:
+        for err in exc.errors():  # every one: a spec's size is bounded, and fixing them one run at a time is slow
             loc = ".".join(str(p) for p in err["loc"]) or "(document)"
             problems.append(f"{loc}: {err['msg']}")
-        more = f" (+{exc.error_count() - 3} more)" if exc.error_count() > 3 else ""
-        raise SpecError("spec does not match deworker/task-spec@1: " + "; ".join(problems) + more) from None
+        counted = "" if len(problems) == 1 else f" ({len(problems)} problems)"
+        raise SpecError(f"spec does not match deworker/task-spec@1{counted}: " + "; ".join(problems)) from None
 
 
 def dump_spec(spec: TaskSpec) -> bytes:

@@ -136,7 +136,7 @@ def test_dao_lifecycle_on_devnet(devnet: dict[str, str], tmp_path: Path) -> None
     assert "open again" in rejected.stdout
     deworker("dao", "cancel", "3", cwd=tmp_path, env=env)
     tasks = deworker("dao", "tasks", cwd=tmp_path, env=env).stdout
-    rows = {line.split("│")[1].strip(): line for line in tasks.splitlines() if re.match(r"^│ \d", line)}
+    rows = {line.split("│")[1].strip(): line for line in tasks.splitlines() if re.match(r"^│ +\d", line)}
     assert "approved" in rows["1"] and "open" in rows["2"] and "cancelled" in rows["3"]
 
     # Reverts come back as one clear line, not a traceback.

@@ -429,7 +429,9 @@ def test_a_refused_top_up_is_one_log_line(
     line = record.getMessage()
     assert record.exc_info is None and "\n" not in line
     assert "gas top-up of agent-5 refused by the policy [wallet_daily_cap_wei]" in line
-    assert "10000000000000000 wei" in line and "daily 50000000000000000" in line
+    # amounts in ETH, as people read them (issue 15 item 2)
+    assert "0.01 ETH (wallets.gas_topup_amount_wei)" in line and "its daily 0.05 ETH" in line
+    assert "wei " not in line.replace("_wei", "")
 
 
 def test_a_top_up_that_could_never_pass_is_a_config_error() -> None:
@@ -476,3 +478,48 @@ def test_devnet_names_its_accounts_and_a_fetch_failure_is_one_error_line(
     assert first.startswith("error: cannot fetch the artifact ") and fix.startswith("fix: ")
     unasked = deworker("dao", "approve", "1", cwd=tmp_path, env=env, ok=False)  # no terminal: nothing confirmed
     assert unasked.returncode == 1 and "NOT fetched" in unasked.stdout and "paid" not in unasked.stdout
+
+
+def test_dao_tasks_at_80_columns_with_titles_wide_and_json(
+    machines: Machines, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestrator.listing import short
+    from tests.test_service_cli import unbroken
+
+    m = machines
+    spec = m.spec_file(tmp_path, GLOSSARY, "glossary")
+    other = m.spec_file(tmp_path, FIZZBUZZ, "fizzbuzz")
+    assert "posted task 1" in m.ok(m.deployer, "dao", "post", "--spec", str(other), "--reward", "7")
+    # the DAO machine posts with the board's token; task 1's spec is only in the deployer's artifact store
+    assert "posted task 2" in m.ok(m.dao, "dao", "post", "--spec", str(spec), "--reward", "50")
+    assert "posted task 3" in m.ok(m.dao, "dao", "post", "--spec", str(spec), "--reward", "12.5")
+    cid = m.submit(2, {"glossary.md": b"# Glossary\n"}, tmp_path)
+    listed = json.loads(m.ok(m.dao, "dao", "tasks", "--json"))
+    assert listed["board"] == m.board and [t["id"] for t in listed["tasks"]] == [3, 2, 1]
+    second = next(t for t in listed["tasks"] if t["id"] == 2)
+    assert second["title"] == GLOSSARY["title"] and second["status"] == "submitted"
+    assert second["reward"] == str(50 * ETH) and second["token"] == m.token  # base units, as a string
+    assert second["artifact_cid"] == cid and second["claimant"] == m.agent.address
+    assert listed["tasks"][2]["title"] is None  # its spec (fizzbuzz) cannot be fetched here
+    monkeypatch.setattr(cli.console, "width", 80)
+    out = m.ok(m.dao, "dao", "tasks")
+    words = ["submitted", "open", "50 GOV", "12.5 GOV", short(cid), *GLOSSARY["title"].split()]
+    unbroken(out, [*words, "(spec", "unreadable)"])  # the claimant is left out at 80 columns: `dao show` has it
+    assert cid not in out
+    wide = m.ok(m.dao, "dao", "tasks", "--wide")
+    assert cid in wide and m.agent.address in wide and m.board in wide
+
+
+def test_wrong_amounts_and_durations_get_the_right_hint(machines: Machines, tmp_path: Path) -> None:
+    m = machines
+    spec = m.spec_file(tmp_path, GLOSSARY, "glossary")
+    zero = m.run(m.deployer, "dao", "post", "--spec", str(spec), "--reward", "0")
+    assert isinstance(zero.exception, DeworkerError)
+    assert "above zero" in str(zero.exception.hint) and "decimal places" not in str(zero.exception.hint)
+    fine = m.run(m.deployer, "dao", "post", "--spec", str(spec), "--reward", "0.0000000000000000001")
+    assert isinstance(fine.exception, DeworkerError) and "at most 18 decimal places" in str(fine.exception.hint)
+    never = m.run(m.deployer, "dao", "post", "--spec", str(spec), "--reward", "5", "--deadline", "0m")
+    assert isinstance(never.exception, DeworkerError) and "is zero" in never.exception.message
+    assert "a number and a unit" not in str(never.exception.hint)
+    garbled = m.run(m.deployer, "dao", "post", "--spec", str(spec), "--reward", "5", "--deadline", "soon")
+    assert isinstance(garbled.exception, DeworkerError) and "a number and a unit" in str(garbled.exception.hint)

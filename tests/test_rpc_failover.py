@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -467,8 +468,8 @@ def test_status_shows_each_node(
     result = CliRunner().invoke(service_cli.service_app, ["status"])
     assert result.exit_code == 0, result.output
     rows = {line.split("│")[1].strip(): line for line in result.output.splitlines() if "http://127.0.0.1:" in line}
-    assert "lagging" in rows[a.url] and "│ 20 " in rows[a.url]
-    assert "reads" in rows[b.url] and f"│ {rb.block_number()} " in rows[b.url]
+    assert "lagging" in rows[a.url] and re.search(r"│ +20 │", rows[a.url])  # numbers are right-aligned
+    assert "reads" in rows[b.url] and re.search(rf"│ +{rb.block_number()} │", rows[b.url])
     assert "down" in rows[dead] and "Connect" in rows[dead]
 
 

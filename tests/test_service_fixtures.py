@@ -25,6 +25,7 @@ from orchestrator.matching import MatchingConfig
 from orchestrator.ports import Chain
 from orchestrator.service import FleetAgent, Orchestrator
 from orchestrator.store import Store
+from orchestrator.tokens import TokenBook, TokenInfo
 from wallets.fleet import WalletFleet
 from wallets.keystore import Keystore
 
@@ -145,7 +146,11 @@ def build_world(
         start_block=block,
         board=OnchainTaskBoard(chain=chain, address=dao.board_address, store=artifacts),
         artifacts=artifacts,
-        store=open_store(f"sqlite:///{root / 'deworker.db'}"),
+        # as the bootstrap does: reasons name amounts in the DAO token's units (TokenBook.format)
+        store=open_store(
+            f"sqlite:///{root / 'deworker.db'}",
+            amount_text=TokenBook([TokenInfo(address=dao.token, symbol=dao.symbol(), decimals=dao.decimals())]).format,
+        ),
         fleet=fleet,
         dao_signer=signer,
     )

@@ -138,7 +138,13 @@ def test_deworker_run_earns_and_stops_cleanly_on_sigterm(
     proc = _start(tmp_path, env)
     _wait("both tasks submitted", lambda: states() == [TaskState.SUBMITTED] * 2, proc)
     out, err = _stop(proc)
-    assert "stopped" in out and "Traceback" not in err
+    assert "Traceback" not in err
+    # without a terminal: one line per event, never run together ("0 paidstopped:"), and SIGTERM says what is left
+    lines = out.splitlines()
+    assert lines[-1] == "stopped: every step finished or will resume from the database", out
+    assert re.fullmatch(r"stopping, \d+ steps? in flight", lines[-2]), out
+    cycles = [line for line in lines if line.startswith("cycle: ")]
+    assert cycles and all(re.fullmatch(r"cycle: \d+ new, \d+ advanced, \d+ paid", c) for c in cycles), out
 
     approved = deworker("dao", "approve", "1", "--yes", cwd=tmp_path, env=env)
     assert "approved task 1: 40 DWR paid to" in approved.stdout
@@ -153,7 +159,8 @@ def test_deworker_run_earns_and_stops_cleanly_on_sigterm(
     tasks = deworker("tasks", "--state", "paid", cwd=tmp_path, env=env).stdout
     assert tasks.count("paid") >= 1 and "ada" in tasks
     status = deworker("status", cwd=tmp_path, env=env).stdout
-    assert "ada" in status and address.group(0) in status
+    assert "ada" in status and address.group(0) not in status  # shortened in the table
+    assert address.group(0) in deworker("status", "--wide", cwd=tmp_path, env=env).stdout
 
 
 @pytest.mark.anvil

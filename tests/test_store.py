@@ -4,6 +4,7 @@ conftest). Migrations build every schema.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -344,7 +345,7 @@ def test_review_decisions_cannot_be_made_by_transition(store: Store) -> None:
     task_id = new_task(store)
     to_review(store, task_id, "bafyart1")
     for to in (S.APPROVED, S.PRODUCING):
-        with pytest.raises(ReviewRefused, match="record_review"):
+        with pytest.raises(ReviewRefused, match="deworker review approve"):
             store.transition(task_id=task_id, to=to, actor="w1")
     assert store.get_task(task_id=task_id).state is S.AWAITING_REVIEW
 
@@ -719,16 +720,21 @@ def test_runs_are_numbered_per_task(store: Store) -> None:
     assert store.pnl_by_task() == {}  # a run without cost records none
 
 
-def test_run_costs_are_shares_of_the_ledger_total(backend: Backend, store: Store) -> None:
+def test_run_costs_are_shares_of_the_ledger_total(
+    backend: Backend, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
     task_id = new_task(store)
     ledger, key = DbSpendLedger(backend.engine), "main:1"
     call = Usage(prompt_tokens=100, completion_tokens=20, calls=1)
     run = RunCreate(task_id=task_id, agent="alice", started_at=T0, finished_at=T0, status=RunStatus.PRODUCED)
     assert store.settle_unrecorded_run(task_id=task_id, spend_key=key, agent="alice") is None  # no ledger row
     ledger.record("alice", task=key, usage=call, cost=Decimal("0.0000275"))  # a run the process died in
-    settled = store.settle_unrecorded_run(task_id=task_id, spend_key=key, agent="alice")
+    with caplog.at_level(logging.WARNING, logger="orchestrator.store.repo"):
+        settled = store.settle_unrecorded_run(task_id=task_id, spend_key=key, agent="alice")
     assert settled is not None and settled.status is RunStatus.INTERRUPTED
     assert (settled.prompt_tokens, settled.completion_tokens, settled.cost_usd_micro) == (100, 20, 27)
+    # one readable line, not a tuple such as (100, 20, 27) (issue 15 item 3)
+    assert caplog.messages[-1].endswith("from the spend ledger: 100 prompt and 20 completion tokens, $0.000027")
     assert store.settle_unrecorded_run(task_id=task_id, spend_key=key, agent="alice") is None  # settled once
     for _ in range(2):
         ledger.record("alice", task=key, usage=call, cost=Decimal("0.0000275"))

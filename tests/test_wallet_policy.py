@@ -204,3 +204,21 @@ def test_fleet_cap_spans_wallets(db_engine: Engine, make_fleet: FleetFactory, tm
     with pytest.raises(PolicyDenied) as info:
         alice.send(bob.address, value=1000, gas=21_000)
     assert info.value.rule == "fleet_daily_cap_wei"
+
+
+def test_refusals_speak_eth_and_gwei_not_wei() -> None:
+    # issue 15 item 2: a person reads these; wei stays in the config keys' names only
+    policy = PolicyConfig.model_validate(
+        {
+            "allow": [{"contract": BOARD, "functions": ["claim(uint256)"]}],
+            "allow_value": [{"to": BOARD, "function": "claim(uint256)", "max_wei": 10**16}],
+            "chain_ids": [31337],
+            "max_fee_per_gas_wei": {31337: 50 * 10**9},
+        }
+    )
+    with pytest.raises(PolicyDenied) as info:
+        gate(policy).check(chain_id=31337, to=BOARD, data=CLAIM + bytes(32), value=2 * 10**16, gas=None)
+    assert "[allow_value]: 0.02 ETH to " in info.value.message and "max_wei of 0.01 ETH" in info.value.message
+    with pytest.raises(PolicyDenied) as info:
+        gate(policy).check_fee(31337, 75 * 10**9)
+    assert "max fee per gas 75 gwei on chain 31337 is above its cap of 50 gwei" in info.value.message

@@ -740,7 +740,8 @@ def test_cli_accounts_and_decisions(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     engine = make_engine(Config(data_dir=tmp_path).db_url)
     env = build_env("sqlite", engine, tmp_path)
     task_id, cid = seed_review(env, 1)
-    assert runner.invoke(review_app, ["list"]).output.split("\t")[:2] == [str(task_id), cid]
+    listed = json.loads(runner.invoke(review_app, ["list", "--json"]).output)
+    assert [(p["task_id"], p["artifact_cid"]) for p in listed] == [(task_id, cid)]
     assert "notes.md" in runner.invoke(review_app, ["show", str(task_id)]).output
     stale = runner.invoke(review_app, ["approve", str(task_id), "--cid", "bafkold"])
     assert stale.exit_code != 0 and env.store.get_task(task_id=task_id).state is S.AWAITING_REVIEW

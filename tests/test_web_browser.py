@@ -52,6 +52,14 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+#: Elements whose right edge is past the viewport (outermost first), as "tag.class" names.
+STICKING_OUT = """[...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+  .filter(e => !e.parentElement || e.parentElement.getBoundingClientRect().right <= window.innerWidth + 0.5)
+  .map(e => e.tagName.toLowerCase() + (e.className ? '.' + String(e.className).split(' ').join('.') : ''))
+  .slice(0, 8)"""
+#: The narrow viewport every page must fit without scrolling sideways (a phone held upright).
+NARROW_PX = 420
 README_SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 UPDATE_SCREENSHOTS = os.environ.get("UPDATE_SCREENSHOTS") == "1"  # read at import: the env scrub runs later
 SLUGIFY = """\"\"\"Turn titles into URL slugs.\"\"\"
@@ -284,6 +292,31 @@ def test_review_in_a_real_browser(world: World, tmp_path: Path) -> None:
         expect(page.locator(".money")).to_contain_text("40 DWR")  # 28 from the past + 12 just paid
         expect(page.locator("table.list").last).to_contain_text("12 DWR")  # ada's row
         page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
+
+        # issue 15 item 10: at 420 px (a phone) no page scrolls sideways and "Log out" is on screen
+        waiting = world.store.pending_reviews()[0].task.id
+        page.set_viewport_size({"width": NARROW_PX, "height": 900})
+        pages = {
+            "inbox": "/inbox",
+            "review": f"/review/{waiting}",
+            "tasks": "/tasks",
+            "history": f"/tasks/{task_id}",
+            "dashboard": "/dashboard",
+            "docs": "/docs",
+        }
+        overflowing: dict[str, object] = {}
+        for name, path in pages.items():
+            page.goto(f"{server}{path}")
+            width = page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
+            assert width[1] == NARROW_PX
+            if width[0] > width[1]:  # name the elements that stick out, to say what to fix
+                overflowing[path] = (width[0], page.evaluate(STICKING_OUT))
+            logout = page.get_by_role("button", name="Log out")
+            expect(logout).to_be_visible()
+            box = logout.bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= NARROW_PX, f"{path}: {box}"
+            page.screenshot(path=str(tmp_path / f"narrow-{name}.png"), full_page=True)
+        assert not overflowing, f"pages wider than {NARROW_PX} px: {overflowing}"
 
         page.get_by_role("button", name="Log out").click()
         expect(page.get_by_role("heading", name="Log in to review")).to_be_visible()

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from orchestrator.errors import DeworkerError
+from orchestrator.listing import JsonOption, WideOption, cell, emit_json, show, table
+from orchestrator.terminal import literal
+from orchestrator.tokens import units
 from wallets.config import DEFAULT_PASSPHRASE_ENV
 from wallets.errors import KeystoreError
 
@@ -44,14 +45,6 @@ def use_fleet_factory(factory: Callable[[], WalletFleet]) -> None:
     """Build the commands' fleet with ``factory`` from now on."""
     global fleet_factory
     fleet_factory = factory
-
-
-def _ether(wei: int) -> str:
-    return f"{Decimal(wei) / Decimal(10**18):,.6f}"
-
-
-def _units(amount: int, decimals: int) -> str:
-    return f"{Decimal(amount) / Decimal(10**decimals):,f}"
 
 
 @wallet_app.command("new")
@@ -91,18 +84,45 @@ def wallet_import(
 
 
 @wallet_app.command("list")
-def wallet_list() -> None:
-    """A table of every wallet with its native and token balances."""
+def wallet_list(wide: WideOption = False, as_json: JsonOption = False) -> None:
+    """A table of every wallet with its native (ETH) and token balances.
+
+    Examples: `deworker wallet list`, `deworker wallet list --wide` (full addresses), `deworker wallet list
+    --json` (balances in base units: wei)."""
     fleet = fleet_factory()
     tokens = fleet.config.tokens
-    table = Table(title=f"Wallets on chain {fleet.chain.chain_id}")
-    for column in ("agent", "address", "native (ETH)", *[t.symbol for t in tokens]):
-        table.add_column(column, overflow="fold")
-    for bal in fleet.balances():
-        table.add_row(
-            bal.name, bal.address, _ether(bal.native), *[_units(bal.tokens[t.symbol], t.decimals) for t in tokens]
+    balances = fleet.balances()
+    if as_json:
+        emit_json(
+            {
+                "chain_id": fleet.chain.chain_id,
+                "wallets": [
+                    {
+                        "name": bal.name,
+                        "address": bal.address,
+                        "native_wei": str(bal.native),
+                        "tokens": {t.address: str(bal.tokens[t.symbol]) for t in tokens},
+                    }
+                    for bal in balances
+                ],
+            }
         )
-    console.print(table)
+        return
+    out = table(
+        f"Wallets on chain {fleet.chain.chain_id}",
+        [("agent", "id"), ("address", "id"), ("ETH", "number"), *[(literal(t.symbol), "number") for t in tokens]],
+        wide=wide,
+    )
+    for bal in balances:
+        out.add_row(
+            literal(bal.name),
+            cell(bal.address, wide=wide),
+            units(bal.native),
+            *[units(bal.tokens[t.symbol], t.decimals) for t in tokens],
+        )
+    if not balances:
+        out.caption = "no wallets yet: `deworker wallet new NAME`"
+    show(console, out, wide=wide)
 
 
 @wallet_app.command("sweep")
@@ -117,11 +137,18 @@ def wallet_sweep(
     fleet = fleet_factory()
     if all_wallets == (name is not None):
         raise DeworkerError("give either a wallet NAME or --all", hint="e.g. `deworker wallet sweep alice`")
+    decimals = {t.symbol: t.decimals for t in fleet.config.tokens}
     names = [e.name for e in fleet.entries() if e.name != fleet.config.funder] if all_wallets else [str(name)]
     for each in names:
         result = fleet.sweep(each, to=to)
-        moved = ", ".join(f"{amount} {symbol}" for symbol, amount in result.swept_tokens.items()) or "no tokens"
-        console.print(f"{each}: swept {moved} and {_ether(result.swept_native)} ETH in {len(result.receipts)} tx")
+        moved = (
+            ", ".join(f"{units(amount, decimals[symbol])} {symbol}" for symbol, amount in result.swept_tokens.items())
+            or "no tokens"
+        )
+        console.print(
+            f"{each}: swept {literal(moved)} and {units(result.swept_native)} ETH in {len(result.receipts)} tx",
+            highlight=False,
+        )
 
 
 @wallet_app.command("fund")

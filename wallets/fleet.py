@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 from orchestrator.chain.base import checksum_address
 from orchestrator.errors import ConfigError
 from orchestrator.ports import Chain, Receipt
+from orchestrator.tokens import units
 from wallets.config import TokenConfig, WalletsConfig
 from wallets.errors import PolicyDenied
 from wallets.journal import Journal
@@ -61,6 +62,19 @@ class Upkeep:
 
     topped_up: list[str]
     swept: list[SweepResult]
+
+    def __bool__(self) -> bool:
+        return bool(self.topped_up or any(r.receipts for r in self.swept))
+
+    def __str__(self) -> str:
+        """One line for a log: ``topped up ada, grace; swept bob (2 tx)``."""
+        parts = []
+        if self.topped_up:
+            parts.append("topped up " + ", ".join(self.topped_up))
+        swept = [f"{r.name} ({len(r.receipts)} tx)" for r in self.swept if r.receipts]
+        if swept:
+            parts.append("swept " + ", ".join(swept))
+        return "; ".join(parts) or "nothing to do"
 
 
 class WalletFleet:
@@ -293,15 +307,15 @@ class WalletFleet:
                 out[entry.name] = self.fund(entry.name, amount)
             except PolicyDenied as exc:
                 log.warning(
-                    "gas top-up of %s refused by the policy [%s]: %s wei (wallets.gas_topup_amount_wei) from %s to "
-                    "%s, which holds %s wei (below wallets.gas_topup_threshold_wei %s): %s%s",
+                    "gas top-up of %s refused by the policy [%s]: %s ETH (wallets.gas_topup_amount_wei) from %s to "
+                    "%s, which holds %s ETH (below wallets.gas_topup_threshold_wei, %s ETH): %s%s",
                     entry.name,
                     exc.rule,
-                    amount,
+                    units(amount),
                     funder,
                     entry.address,
-                    balance,
-                    self.config.gas_topup_threshold_wei,
+                    units(balance),
+                    units(self.config.gas_topup_threshold_wei),
                     exc.message.removeprefix(f"policy refused the transaction [{exc.rule}]: "),
                     f"; fix: {exc.hint}" if exc.hint else "",
                 )

@@ -35,6 +35,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from orchestrator.chain import SignedTx
 from orchestrator.ports import Receipt
 from orchestrator.store.db import read_only, relax
+from orchestrator.tokens import units
 from wallets.errors import JournalError, PolicyDenied
 
 FLEET = "fleet"
@@ -351,9 +352,9 @@ class Journal:
             ledger = self._ledger(s, limit.scope, chain_id, day, limit.asset)
             if amount > 0 and ledger.amount + amount > limit.cap:
                 raise PolicyDenied(
-                    f"{'the fleet' if limit.scope == FLEET else 'wallet ' + wallet} has spent {ledger.amount} of "
-                    f"its daily {limit.cap} ({_asset_name(limit.asset)}) today ({day} UTC); this transaction "
-                    f"needs {amount} more",
+                    f"{'the fleet' if limit.scope == FLEET else 'wallet ' + wallet} has spent "
+                    f"{_amount(ledger.amount, limit.asset)} of its daily {_amount(limit.cap, limit.asset)} today "
+                    f"({day} UTC); this transaction needs {_amount(amount, limit.asset)} more",
                     rule=limit.rule,
                     hint=f"wait for the next UTC day or raise wallets.policy.{limit.rule.replace('.', '_')}",
                 )
@@ -773,5 +774,9 @@ def _row_amounts(row: WalletTx) -> dict[str, int]:
     return amounts
 
 
-def _asset_name(asset: str) -> str:
-    return "wei" if asset == NATIVE else f"base units of token {asset}"
+def _amount(amount: int, asset: str) -> str:
+    """An amount in a refusal people read: ETH for the native asset (the journal does not know a token's
+    decimals, so token amounts stay in base units, with the token named)."""
+    if asset == NATIVE:
+        return f"{units(amount)} ETH"
+    return f"{amount} base units of token {asset}"

@@ -34,12 +34,17 @@ from eth_abi.exceptions import DecodingError
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
+from orchestrator.tokens import units
 from wallets.config import MAINNET_CHAIN_IDS, PolicyConfig
 from wallets.errors import PolicyDenied
 from wallets.journal import FLEET, NATIVE, Limit, Spend
 
 
 @lru_cache(maxsize=4096)
+def _gwei(wei: int) -> str:
+    return units(wei, 9)
+
+
 def _checksum(address: str) -> str:
     """EIP-55 form, cached: a keccak per call would be most of the gate's cost on the signing path."""
     return str(to_checksum_address(address))
@@ -191,7 +196,8 @@ class PolicyGate:
         cap = self.policy.max_fee_per_gas_wei.get(chain_id)
         if cap is None or max_fee_per_gas > cap:
             raise PolicyDenied(
-                f"max fee per gas {max_fee_per_gas} wei on chain {chain_id} is above its cap of {cap} wei"
+                f"max fee per gas {_gwei(max_fee_per_gas)} gwei on chain {chain_id} is above its cap of "
+                f"{_gwei(cap)} gwei"
                 if cap is not None
                 else f"chain {chain_id} has no max fee per gas cap",
                 rule="max_fee_per_gas_wei",
@@ -233,12 +239,14 @@ class PolicyGate:
         what = "a plain transfer" if selector is None else f"function 0x{selector.hex()}"
         if limit is None:
             raise PolicyDenied(
-                f"{value} wei to {target} with {what}: value must be 0 there",
+                f"{units(value)} ETH to {target} with {what}: value must be 0 there",
                 rule="allow_value",
                 hint="add {to, function, max_wei} to wallets.policy.allow_value if it must carry value",
             )
         if value > limit:
-            raise PolicyDenied(f"{value} wei to {target} is above its max_wei of {limit}", rule="allow_value")
+            raise PolicyDenied(
+                f"{units(value)} ETH to {target} is above its max_wei of {units(limit)} ETH", rule="allow_value"
+            )
 
     @staticmethod
     def _erc20_args(selector: bytes, data: bytes) -> tuple[str, int]:

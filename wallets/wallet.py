@@ -69,6 +69,24 @@ class RecoveryReport:
     drift: int = 0
     next_nonce: int | None = None
 
+    def __str__(self) -> str:
+        """One line for a log: ``2 found mined, 1 re-sent; nonce drift +8 (the chain is ahead of the journal:
+        transactions sent with this key outside Deworker); next nonce 12``."""
+        parts = [
+            f"{len(hashes)} {what}"
+            for hashes, what in (
+                (self.recorded, "found mined"),
+                (self.rebroadcast, "re-sent"),
+                (self.dropped, "dropped (another transaction took the nonce)"),
+            )
+            if hashes
+        ]
+        if self.drift:
+            side = "the chain is ahead of the journal" if self.drift > 0 else "the journal is ahead of the chain"
+            parts.append(f"nonce drift {self.drift:+d} ({side})")
+        text = ", ".join(parts) or "nothing to recover"
+        return text if self.next_nonce is None else f"{text}; next nonce {self.next_nonce}"
+
 
 class KeystoreWallet:
     """One agent's wallet: a ``Signer`` whose every transaction passes the policy gate and the journal.

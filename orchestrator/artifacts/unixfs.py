@@ -94,7 +94,8 @@ class Cid:
         # multiformats raises subclasses of ValueError and KeyError (bad multibase, bad varint, bad length).
         except (ValueError, LookupError) as exc:
             raise ArtifactError(
-                f"invalid CID {text!r}: {exc}", hint="pass a CID as returned by put_bytes/put_path ('baf...')"
+                f"invalid CID {text!r}: {exc}",
+                hint="pass the whole CID, as `deworker artifact add` or `dao tasks --wide` prints it ('baf...')",
             ) from exc
         return cls._checked(parsed.codec.code, parsed.hashfun.code, parsed.raw_digest, text)
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import re
+import shlex
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session, SQLModel
@@ -176,17 +177,40 @@ def read_only(session: Session) -> None:
     session.connection(execution_options={READ_ONLY_OPTION: True})
 
 
-def translate(exc: SQLAlchemyError, *, doing: str) -> StoreError:
-    """The store error for a SQLAlchemy exception raised while ``doing`` something (raise it ``from exc``)."""
+def translate(exc: SQLAlchemyError, *, doing: str, url: URL | None = None) -> StoreError:
+    """The store error for a SQLAlchemy exception raised while ``doing`` something (raise it ``from exc``);
+    ``url``, when known, lets a missing PostgreSQL database's hint be the ``createdb`` command to type."""
     detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
     if isinstance(exc, IntegrityError):
         return DuplicateRecord(f"{doing}: the database refused a duplicate or dangling record ({detail})")
+    missing = _MISSING_DATABASE.search(detail)
+    if isinstance(exc, OperationalError) and missing and url is not None and url.get_backend_name() == "postgresql":
+        return StoreUnavailable(
+            f"{doing}: PostgreSQL has no database {missing.group(1)!r}",
+            hint=f"create it: `{createdb_command(url)}` (or point db.url at an existing database)",
+        )
     if isinstance(exc, OperationalError):
         return StoreUnavailable(
             f"{doing}: the database is unavailable or locked ({detail})",
             hint="check that the database server is running; on SQLite, that no other process holds a long lock",
         )
     return StoreError(f"{doing}: {exc.__class__.__name__}: {detail}")
+
+
+_MISSING_DATABASE = re.compile(r'database "([^"]+)" does not exist')
+
+
+def createdb_command(url: URL) -> str:
+    """The ``createdb`` command line that creates ``url``'s database on its server (no password in it)."""
+    parts = ["createdb"]
+    if url.host:
+        parts += ["-h", url.host]
+    if url.port:
+        parts += ["-p", str(url.port)]
+    if url.username:
+        parts += ["-U", url.username]
+    parts.append(url.database or "deworker")
+    return " ".join(shlex.quote(p) for p in parts)
 
 
 def target_metadata() -> MetaData:
@@ -211,7 +235,9 @@ def migrate(engine: Engine) -> None:
     try:
         command.upgrade(alembic_config(engine), "head")
     except SQLAlchemyError as exc:
-        raise translate(exc, doing=f"migrating {engine.url.render_as_string(hide_password=True)}") from exc
+        raise translate(
+            exc, doing=f"migrating {engine.url.render_as_string(hide_password=True)}", url=engine.url
+        ) from exc
     except CommandError as exc:
         raise StoreError(
             f"cannot migrate {engine.url.render_as_string(hide_password=True)}: {exc}",

@@ -24,7 +24,7 @@ from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import ROUND_FLOOR
+from decimal import ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, func, update
@@ -121,6 +121,11 @@ def _with_checkpoint(
     return kept[-MAX_CHECKPOINTS:]
 
 
+def _usd(micro: int) -> str:
+    """Micro-USD as dollars for a log line: 16200 -> 0.0162."""
+    return f"{Decimal(micro) / 1_000_000:f}"
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -157,13 +162,22 @@ class Store:
     """The orchestrator's database. Build it in the bootstrap: ``Store(make_engine(url))`` after ``migrate``.
 
     ``max_revisions`` caps how many times reviewers may request changes on one task; ``clock`` gives the time
-    written into rows (tests pass a fake one).
+    written into rows (tests pass a fake one); ``amount_text`` writes a token amount into reasons people read
+    (the bootstrap passes ``TokenBook.format``: ``30 DWR``; without it, base units and the token's address).
     """
 
-    def __init__(self, engine: Engine, *, max_revisions: int = 3, clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        max_revisions: int = 3,
+        clock: Callable[[], datetime] = _utcnow,
+        amount_text: Callable[[int, str], str] | None = None,
+    ) -> None:
         self._engine = engine
         self.max_revisions = max_revisions
         self._clock = clock
+        self.amount_text = amount_text or (lambda amount, token: f"{amount} base units of {token}")
 
     @property
     def engine(self) -> Engine:
@@ -467,7 +481,14 @@ class Store:
                 cost_usd_micro=left[2],
                 error="the process stopped during this run; its model usage is from the spend ledger",
             )
-            log.warning("task %s: an interrupted agent run's usage recovered from the spend ledger: %s", task_id, left)
+            log.warning(
+                "task %s: an interrupted agent run's usage recovered from the spend ledger: %d prompt and %d "
+                "completion tokens, $%s",
+                task_id,
+                left[0],
+                left[1],
+                _usd(left[2]),
+            )
             return RunPublic.model_validate(self._add_run(s, run))
 
     def _unattributed(self, s: Session, task_id: int, spend_key: str) -> tuple[int, int, int] | None:
@@ -815,7 +836,7 @@ class Store:
                     assert task.id is not None
                     before = task.state
                     after = S.PAID if S.PAID in TRANSITIONS[before] else before
-                    reason = f"paid {p.amount} of {p.token} in block {p.block_number}"
+                    reason = f"paid {self.amount_text(p.amount, p.token)} in block {p.block_number}"
                     if after is not before:
                         self._guarded_update(s, task, {"state": after, "state_reason": reason})
                     s.add(self._event(task.id, EventKind.REWARD, before, after, actor, reason, tx_hash=p.tx_hash))
@@ -940,7 +961,7 @@ class Store:
         query = select(Task).where(col(Task.id) == task_id)
         task = s.exec(query.with_for_update() if lock else query).one_or_none()
         if task is None:
-            raise RecordNotFound(f"no task with id {task_id}", hint="list tasks with Store.tasks()")
+            raise RecordNotFound(f"no task with id {task_id}", hint="list tasks with `deworker tasks`")
         return task
 
     def _locked(self, s: Session, task_id: int, expect_version: int | None) -> Task:
@@ -973,7 +994,8 @@ class Store:
         if to is S.APPROVED or (before is S.AWAITING_REVIEW and to is S.PRODUCING):
             raise ReviewRefused(
                 f"task {task.id}: {before} -> {to} is a review decision",
-                hint="call Store.record_review, which binds the decision to the artifact CID and the reviewer",
+                hint="decide with `deworker review approve`, `request-changes` or `reject` (or the review web app), "
+                "which bind the decision to the artifact CID and the reviewer",
             )
         if to in _SUBMIT_TX_STATES and cid is not None and cid != task.artifact_cid:
             raise StaleReview(

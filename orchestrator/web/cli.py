@@ -23,8 +23,9 @@ from rich.table import Table
 
 from orchestrator.config import secret_from_env
 from orchestrator.errors import DeworkerError
+from orchestrator.listing import JsonOption, WideOption, cell, emit_json, table
+from orchestrator.listing import show as show_table
 from orchestrator.terminal import literal
-from orchestrator.untrusted import printable
 from orchestrator.web.config import Role, WebConfig, WebSettings, is_loopback
 
 if TYPE_CHECKING:  # imported lazily: `deworker --help` stays fast
@@ -169,13 +170,58 @@ def token(
 
 
 @review_app.command("list")
-def list_pending() -> None:
-    """Tasks awaiting review, the longest-waiting first: one tab-separated line each (task id, artifact CID,
-    self-check, revision, agent, title), so the CID can be copied or cut out by scripts."""
-    for p in _context().runtime.db.pending_reviews():
+def list_pending(wide: WideOption = False, as_json: JsonOption = False) -> None:
+    """Tasks awaiting review, the longest-waiting first: task id, artifact CID, self-check, revision, agent, title.
+
+    The table shortens CIDs; `--wide` prints them whole for `review approve ID --cid CID`, and `--json` gives
+    scripts every field (`deworker review list --json | jq -r '.[0].artifact_cid'`)."""
+    pending = _context().runtime.db.pending_reviews()
+    if as_json:
+        emit_json(
+            [
+                {
+                    "task_id": p.task.id,
+                    "artifact_cid": p.artifact.cid,
+                    "self_check": p.artifact.self_check.value,
+                    "revision": p.artifact.revision,
+                    "agent": p.task.agent_name,
+                    "title": p.task.title,
+                }
+                for p in pending
+            ]
+        )
+        return
+    if not pending:
+        console.print("the review queue is empty: no task is awaiting review")
+        return
+    out = table(
+        f"Awaiting review ({len(pending)}, the longest-waiting first)",
+        [
+            ("task", "number"),
+            ("artifact CID", "id"),
+            ("self-check", "id"),
+            ("rev", "number"),
+            ("agent", "id"),
+            ("title", "text"),
+        ],
+        wide=wide,
+    )
+    for p in pending:
         t, a = p.task, p.artifact
-        title = printable(t.title or "")  # a tab or an escape in a title must not shift columns or drive the terminal
-        print(f"{t.id}\t{a.cid}\t{a.self_check}\trev {a.revision}\t{t.agent_name or '-'}\t{title}")
+        out.add_row(
+            str(t.id),
+            cell(a.cid, wide=wide),
+            literal(a.self_check.value),
+            str(a.revision),
+            literal(t.agent_name or "-"),
+            literal(t.title or ""),  # a title is untrusted: escapes shown, never markup
+        )
+    show_table(console, out, wide=wide)
+    if not wide:
+        console.print(
+            "decide with `deworker review approve ID --cid CID`; whole CIDs: `deworker review list --wide`",
+            highlight=False,
+        )
 
 
 @review_app.command("show")
