@@ -73,7 +73,8 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 artifact_app = typer.Typer(
-    help="Content-addressed artifacts: CIDs identical to `ipfs add --cid-version=1 --raw-leaves`."
+    help="Content-addressed artifacts (CIDs identical to `ipfs add --cid-version=1 --raw-leaves`): add and get, "
+    "CAR export and import for offline hand-over, and `serve` as an IPFS trustless gateway for other machines."
 )
 spec_app = typer.Typer(help="Task specs: the JSON document a DAO posts, stored by CID.")
 dao_app = typer.Typer(

@@ -5,14 +5,12 @@ collects; SIGTERM stops it cleanly (exit 0), and a restart picks up where it lef
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +22,7 @@ from eth_account import Account
 from orchestrator.chain import RpcChain, TxSender, anvil_dev_accounts
 from orchestrator.domain import TaskState
 from orchestrator.store import Store, make_engine
+from tests.model_endpoint import model_endpoint
 from tests.test_agents import completion
 from tests.test_cli import SPEC, devnet, deworker  # noqa: F401  (devnet is a fixture)
 
@@ -39,30 +38,10 @@ ANSWER = completion(
 )
 
 
-class _Model(http.server.BaseHTTPRequestHandler):
-    """POST /v1/chat/completions: always the same forced ``submit_artifact`` call."""
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        data = json.dumps(ANSWER).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def model_url() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Model)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+    with model_endpoint(lambda _: ANSWER) as url:
+        yield url
 
 
 def _wait(what: str, condition: Callable[[], bool], proc: subprocess.Popen[str], timeout: float = 120) -> None:

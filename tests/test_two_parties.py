@@ -12,14 +12,12 @@ and rejects the text one with a reason; the operator collects the reward and rev
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,6 +32,7 @@ from orchestrator.chain import AnvilNotFound, find_anvil
 from orchestrator.domain import TaskState
 from orchestrator.store import Store, make_engine
 from tests.conftest import require
+from tests.model_endpoint import model_endpoint
 from tests.test_agents import completion
 from tests.test_cli import REPO, deworker
 
@@ -55,36 +54,22 @@ def _glossary(terms: list[str]) -> str:
     return "".join(f"{term}: a plain-language definition of {term}.\n" for term in terms)
 
 
-class _Model(http.server.BaseHTTPRequestHandler):
-    """POST /v1/chat/completions: the forced ``submit_artifact`` call that fits the task in the prompt (and the
-    DAO's rejection reason, once it is in the agent's feedback)."""
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
-        if "fizzbuzz" in body.lower():
-            files = [{"path": "fizzbuzz.py", "content": FIZZBUZZ}]
-        elif REJECTION in body:
-            files = [{"path": "glossary.txt", "content": _glossary([*TERMS, "veto"])}]
-        else:
-            files = [{"path": "glossary.txt", "content": _glossary(TERMS)}]
-        data = json.dumps(completion({"files": files, "summary": "done"})).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+def _answer(body: str) -> dict[str, Any]:
+    """The forced ``submit_artifact`` call that fits the task in the prompt (and the DAO's rejection reason, once
+    it is in the agent's feedback)."""
+    if "fizzbuzz" in body.lower():
+        files = [{"path": "fizzbuzz.py", "content": FIZZBUZZ}]
+    elif REJECTION in body:
+        files = [{"path": "glossary.txt", "content": _glossary([*TERMS, "veto"])}]
+    else:
+        files = [{"path": "glossary.txt", "content": _glossary(TERMS)}]
+    return completion({"files": files, "summary": "done"})
 
 
 @pytest.fixture
 def model_url() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Model)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+    with model_endpoint(_answer) as url:
+        yield url
 
 
 def _free_port() -> int:
