@@ -56,6 +56,18 @@ def _scrub_deworker_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cli_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts with the CLI's process state unset. A test that invoked the app with ``--config`` left
+    ``state.config_path`` behind, and a later test invoking a sub-app (which skips the root callback) loaded that
+    other test's config: it passed or failed by test order (seen under pytest-xdist)."""
+    from orchestrator import cli
+
+    monkeypatch.setattr(cli.state, "config_path", None)
+    monkeypatch.setattr(cli.state, "debug", False)
+    monkeypatch.setattr(cli.state, "_config", None)
+
+
 # ---------------------------------------------------------------------------------------------------- chains
 
 
