@@ -335,6 +335,14 @@ def board_events(world: World, name: str, task_id: int) -> int:
     )
 
 
+def assert_books_right(world: World, task_id: int) -> None:
+    """What every reorg case ends with: the task once on the final chain, each money transaction signed once by
+    ada, and the rewards in the database equal to the token balances."""
+    assert_once_on_the_board(world, task_id)
+    assert_one_claim_and_one_submit_signed(world, "ada")
+    assert_rewards_equal_balances(world)
+
+
 def assert_rewards_equal_balances(world: World) -> None:
     recorded: dict[str, int] = {}
     for reward in world.store.rewards():
@@ -418,9 +426,7 @@ def test_a_reorg_removing_our_claim_submit_or_payout_is_reconciled(world: World,
     orch.reconcile()
     task = world.store.find_task(board=world.board.name, board_task_id=task_id)
     assert task is not None and task.state is S.PAID
-    assert_once_on_the_board(world, task_id)
-    assert_one_claim_and_one_submit_signed(world, "ada")
-    assert_rewards_equal_balances(world)
+    assert_books_right(world, task_id)
     assert world.dao.token_balance(world.fleet.keystore.entry("ada").address) == 10 * 10**18
 
 
@@ -448,9 +454,7 @@ def test_a_cycle_before_reconcile_after_our_claim_was_reorged_submits_once_the_c
     orch.collect()
     task = world.store.find_task(board=world.board.name, board_task_id=task_id)
     assert task is not None and task.state is S.PAID
-    assert_once_on_the_board(world, task_id)
-    assert_one_claim_and_one_submit_signed(world, "ada")
-    assert_rewards_equal_balances(world)
+    assert_books_right(world, task_id)
 
 
 def test_a_reorg_removing_claim_submit_and_payout_together(world: World) -> None:
@@ -474,9 +478,7 @@ def test_a_reorg_removing_claim_submit_and_payout_together(world: World) -> None
     world.dao_signer.resync()
     world.approve_submitted()
     assert orch.collect() == 1
-    assert_once_on_the_board(world, task_id)
-    assert_one_claim_and_one_submit_signed(world, "ada")
-    assert_rewards_equal_balances(world)
+    assert_books_right(world, task_id)
 
 
 def test_a_reorg_below_the_cursors_is_read_again_from_the_last_common_block(
