@@ -63,9 +63,11 @@ gateway-conformance: $(STAMP) $(IPFS_JS_STAMP)
 demo: $(MODEL_STAMP)
 	$(BIN)/deworker demo
 
+# import-linter checks the layers (pyproject's [tool.importlinter]; docs/architecture.md).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-logo
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -4,7 +4,7 @@
 up; ``record()`` adds a call's usage (as the API reported it) to the task and to the day. The ledger also keeps a
 running total per task (``spent_on``), written as each call returns: the orchestrator attributes a run's cost from
 it, so a run cut short by a crash still has its model usage accounted for. The ledger is a port:
-``InMemorySpendLedger`` serves one process (tests, one-off runs); ``orchestrator.store.DbSpendLedger`` keeps the
+``InMemorySpendLedger`` serves one process (tests, one-off runs); ``orchestrator.adapters.sql.DbSpendLedger`` keeps the
 days in the orchestrator's database, so daily budgets survive restarts and hold across processes (the service and
 the demo use it).
 

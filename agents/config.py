@@ -1,10 +1,10 @@
 """Typed agent configuration: profiles (who an agent is, which model, prompts, tools, budgets) and model prices.
 
-These models are meant to be nested into ``orchestrator.config.Config`` as ``agents: AgentsConfig``. Secrets never
-appear here: ``ModelEndpoint.api_key_env`` names the environment variable that holds an API key, and the key is
-read by ``resolve_api_key`` through ``orchestrator.config.secret_from_env`` only when a client is built.
+``orchestrator.entry.config.Config`` nests these as ``agents: AgentsConfig``. Secrets never appear here:
+``ModelEndpoint.api_key_env`` names the environment variable that holds an API key, and the key is
+read by ``resolve_api_key`` through ``orchestrator.domain.secrets.secret_from_env`` only when a client is built.
 
-Must not import LangChain, openai or httpx: standard library, pydantic and the orchestrator's config/errors only.
+Must not import LangChain, openai or httpx: standard library, pydantic and the domain only.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
-from orchestrator.errors import ConfigError
+from orchestrator.domain.errors import ConfigError
+from orchestrator.domain.secrets import secret_from_env
 
 #: Model name the embedded SmolLM2 server answers to (``--model_alias``).
 LOCAL_MODEL_NAME = "smollm2-135m-instruct"
@@ -154,9 +155,6 @@ class AgentsConfig(_Section):
 
 def resolve_api_key(endpoint: ModelEndpoint, *, environ: Mapping[str, str] | None = None) -> str:
     """The API key for ``endpoint``: from the environment variable it names, or ``NO_KEY`` when it names none."""
-    # imported here: orchestrator.config will nest AgentsConfig, so a module-level import would be circular
-    from orchestrator.config import secret_from_env
-
     if endpoint.api_key_env is None:
         return NO_KEY
     key = secret_from_env(endpoint.api_key_env, environ=environ)

@@ -2,7 +2,7 @@
 
 ::
 
-    DeworkerError (orchestrator.errors)
+    DeworkerError (orchestrator.domain.errors)
     └── AgentError                      an agent could not turn a spec into an artifact
         ├── BudgetExceeded              a token, cost or time budget (per task or per day) is used up
         ├── ModelUnavailable            retryable: the model endpoint kept failing (429, 5xx, timeout, refused)
@@ -17,7 +17,7 @@ Must not import LangChain, openai or httpx.
 
 from __future__ import annotations
 
-from orchestrator.errors import DeworkerError
+from orchestrator.domain.errors import DeworkerError
 
 
 class AgentError(DeworkerError):

@@ -109,7 +109,7 @@ def agent_from_profile(
     running ``LocalModelServer``'s ``local_base_url``; API keys come from the environment variable the profile
     names; ``local_model`` is the name that server serves (a custom GGUF is served under its file's name).
     ``ledger`` holds the daily spend (default: in memory, forgotten on exit; the service passes
-    ``orchestrator.store.DbSpendLedger``)."""
+    ``orchestrator.adapters.sql.DbSpendLedger``)."""
     endpoint = profile.model
     if endpoint.base_url is None and local_model is not None:
         endpoint = endpoint.model_copy(update={"model": local_model})

@@ -16,7 +16,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrator.domain import TaskSpec
+from orchestrator.domain.specs import TaskSpec
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_SCHEMA = "deworker/artifact-manifest@1"

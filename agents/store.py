@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from agents.errors import AgentError
 from agents.ports import AgentResult, AgentStatus
-from orchestrator.ports import ArtifactStore
+from orchestrator.ports.artifacts import ArtifactStore
 
 
 def store_artifact(result: AgentResult, store: ArtifactStore) -> str:

@@ -29,7 +29,7 @@ from agents.config import AgentProfile, ModelEndpoint
 from agents.langchain_agent import LangChainAgent, chat_model
 from agents.llm_server import LocalModelServer
 from agents.ports import AgentStatus, AgentTask
-from orchestrator.domain import TaskSpec
+from orchestrator.domain.specs import TaskSpec
 
 SPEC = TaskSpec(
     title="A short note about escrow",

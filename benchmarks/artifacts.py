@@ -30,11 +30,11 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator.artifacts import LocalArtifactStore
-from orchestrator.artifacts.gateway import TrustlessGateways
-from orchestrator.artifacts.gateway_server import create_gateway_app
-from orchestrator.artifacts.remote import RemoteArtifactStore
-from orchestrator.web.server import bind, serve_in_thread
+from orchestrator.adapters.artifacts import LocalArtifactStore
+from orchestrator.adapters.artifacts.gateway import TrustlessGateways
+from orchestrator.adapters.artifacts.gateway_server import create_gateway_app
+from orchestrator.adapters.artifacts.remote import RemoteArtifactStore
+from orchestrator.entry.web.server import bind, serve_in_thread
 
 MB = 1_000_000
 SIZES = {"1 MB": 1 * MB, "50 MB": 50 * MB}

@@ -26,8 +26,8 @@ from rich.table import Table
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
-from orchestrator.chain import AnvilNotFound, AnvilProcess, EthTesterChain, RpcChain, TxSender, find_anvil
-from orchestrator.ports import Chain
+from orchestrator.adapters.chain import AnvilNotFound, AnvilProcess, EthTesterChain, RpcChain, TxSender, find_anvil
+from orchestrator.ports.chain import Chain
 
 RECIPIENT = "0x000000000000000000000000000000000000dEaD"
 WARMUP = 5

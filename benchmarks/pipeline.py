@@ -36,18 +36,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from agents.config import AgentProfile
-from orchestrator.artifacts import LocalArtifactStore
-from orchestrator.boards.onchain import OnchainTaskBoard, board_abi
-from orchestrator.chain import AnvilNotFound, AnvilProcess, EthTesterChain, RpcChain, TxSender, find_anvil
-from orchestrator.config import DaoConfig
-from orchestrator.dao import Dao, token_abi
-from orchestrator.demo import InstantAgent, deploy, make_fleet, open_store
-from orchestrator.domain import TaskSpec, TaskState
-from orchestrator.matching import MatchingConfig
-from orchestrator.ports import Chain, Fees
-from orchestrator.service import FleetAgent, Orchestrator
-from orchestrator.specs import dump_spec
-from orchestrator.store import TaskPublic
+from orchestrator.adapters.artifacts import LocalArtifactStore
+from orchestrator.adapters.boards.onchain import OnchainTaskBoard, board_abi
+from orchestrator.adapters.chain import AnvilNotFound, AnvilProcess, EthTesterChain, RpcChain, TxSender, find_anvil
+from orchestrator.adapters.sql import TaskPublic
+from orchestrator.app.matching import MatchingConfig
+from orchestrator.app.service import FleetAgent, Orchestrator
+from orchestrator.domain.lifecycle import TaskState
+from orchestrator.domain.specs import TaskSpec, dump_spec
+from orchestrator.entry.config import DaoConfig
+from orchestrator.entry.dao import Dao, token_abi
+from orchestrator.entry.demo import InstantAgent, deploy, make_fleet, open_store
+from orchestrator.ports.chain import Chain, Fees
 from wallets.config import PolicyConfig, WalletsConfig
 from wallets.keystore import Keystore
 

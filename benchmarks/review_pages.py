@@ -28,12 +28,14 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine
 
-from orchestrator.artifacts import LocalArtifactStore
-from orchestrator.domain import BoardStatus, BoardTask, Deliverable, DeliverableKind, Payout, TaskSpec, TaskState
-from orchestrator.store import AgentCreate, CostKind, ReviewDecision, SelfCheck, Store, make_engine, migrate
-from orchestrator.web.app import create_app
-from orchestrator.web.config import Role, WebConfig, WebSettings
-from orchestrator.web.users import UserStore
+from orchestrator.adapters.artifacts import LocalArtifactStore
+from orchestrator.adapters.sql import AgentCreate, CostKind, ReviewDecision, SelfCheck, Store, make_engine, migrate
+from orchestrator.domain.board import BoardStatus, BoardTask, Payout
+from orchestrator.domain.lifecycle import TaskState
+from orchestrator.domain.specs import Deliverable, DeliverableKind, TaskSpec
+from orchestrator.entry.web.app import create_app
+from orchestrator.entry.web.config import Role, WebConfig, WebSettings
+from orchestrator.entry.web.users import UserStore
 
 S = TaskState
 PASSWORD = "benchmark password"

@@ -25,8 +25,8 @@ from eth_account import Account
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator.chain import EthTesterChain, TxSender
-from orchestrator.store import make_engine, migrate
+from orchestrator.adapters.chain import EthTesterChain, TxSender
+from orchestrator.adapters.sql import make_engine, migrate
 from wallets.config import PolicyConfig, WalletsConfig
 from wallets.fleet import WalletFleet
 from wallets.journal import Journal

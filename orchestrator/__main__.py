@@ -1,5 +1,5 @@
 """``python -m orchestrator`` is the ``deworker`` command."""
 
-from orchestrator.cli import main
+from orchestrator.entry.cli.main import main
 
 main()

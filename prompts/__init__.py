@@ -21,8 +21,8 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
-from orchestrator.domain import TaskSpec
-from orchestrator.errors import ConfigError
+from orchestrator.domain.errors import ConfigError
+from orchestrator.domain.specs import TaskSpec
 
 TEMPLATE_NAMES = ("system", "task", "revision")
 

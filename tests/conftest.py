@@ -20,7 +20,7 @@ import pytest
 from eth_account import Account
 from sqlalchemy import Engine, MetaData, text
 
-from orchestrator.chain import (
+from orchestrator.adapters.chain import (
     ANVIL_CHAIN_ID,
     AnvilNotFound,
     AnvilProcess,
@@ -31,7 +31,7 @@ from orchestrator.chain import (
     TxSender,
     find_anvil,
 )
-from orchestrator.store import make_engine, migrate
+from orchestrator.adapters.sql import make_engine, migrate
 
 STRICT_ENV = "DEWORKER_STRICT_TESTS"
 #: DEWORKER_* variables the tests themselves read; every other one is removed so a developer's settings
@@ -61,7 +61,7 @@ def _fresh_cli_state(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test starts with the CLI's process state unset. A test that invoked the app with ``--config`` left
     ``state.config_path`` behind, and a later test invoking a sub-app (which skips the root callback) loaded that
     other test's config: it passed or failed by test order (seen under pytest-xdist)."""
-    from orchestrator import cli
+    from orchestrator.entry.cli import context as cli
 
     monkeypatch.setattr(cli.state, "config_path", None)
     monkeypatch.setattr(cli.state, "debug", False)

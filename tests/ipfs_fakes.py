@@ -24,9 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from orchestrator.artifacts import LocalArtifactStore
-from orchestrator.artifacts.car import dag_blocks, header_bytes, section_bytes
-from orchestrator.artifacts.unixfs import (
+from orchestrator.adapters.artifacts import LocalArtifactStore
+from orchestrator.adapters.artifacts.car import dag_blocks, header_bytes, section_bytes
+from orchestrator.adapters.artifacts.unixfs import (
     RAW,
     Cid,
     DagRef,
@@ -34,7 +34,7 @@ from orchestrator.artifacts.unixfs import (
     add_directory,
     add_symlink,
 )
-from orchestrator.errors import ArtifactError
+from orchestrator.domain.errors import ArtifactError
 
 # ------------------------------------------------------------------------------------------------------ Kubo
 

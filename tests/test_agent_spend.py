@@ -16,7 +16,7 @@ from agents.budget import SpendLedger
 from agents.config import Budgets, ModelEndpoint, ModelPrice
 from agents.langchain_agent import LangChainAgent
 from agents.ports import AgentStatus, AgentTask, Usage
-from orchestrator.store import DbSpendLedger, migrate
+from orchestrator.adapters.sql import DbSpendLedger, migrate
 from tests.conftest import reopen
 from tests.test_agents import TEXT_SPEC, fake, profile, submit
 

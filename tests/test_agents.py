@@ -29,9 +29,9 @@ from agents.errors import AgentError, LocalModelError, ModelRequestRejected, Mod
 from agents.langchain_agent import LangChainAgent, agent_from_profile, chat_model, retry_after_seconds
 from agents.ports import MANIFEST_NAME, MANIFEST_SCHEMA, AgentRunner, AgentStatus, AgentTask, SelfCheckStatus
 from agents.store import store_artifact
-from orchestrator.artifacts.local import LocalArtifactStore
-from orchestrator.domain import TaskSpec
-from orchestrator.errors import ConfigError
+from orchestrator.adapters.artifacts.local import LocalArtifactStore
+from orchestrator.domain.errors import ConfigError
+from orchestrator.domain.specs import TaskSpec
 from prompts import PromptSet
 
 _ids = itertools.count()

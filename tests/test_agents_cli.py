@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from agents.cli import effective_local_model
 from agents.config import LocalModelConfig
 from agents.errors import LocalModelError
 from agents.llm_server import STATE_FILE
-from orchestrator.cli import app
-from orchestrator.config import load_config
-from orchestrator.errors import ConfigError
+from orchestrator.domain.errors import ConfigError
+from orchestrator.entry.cli.main import app
+from orchestrator.entry.cli.model import effective_local_model
+from orchestrator.entry.config import load_config
 
 
 def _config_file(tmp_path: Path, local_model: str) -> Path:

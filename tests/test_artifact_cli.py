@@ -1,6 +1,6 @@
-"""``deworker artifact export`` / ``import`` / ``serve``: the console entry point (``orchestrator.cli.main``) run
-in-process (a subprocess costs ~5 s of imports here), ``serve`` as a real process; the store is set by
-``DEWORKER_ARTIFACTS__PATH``."""
+"""``deworker artifact export`` / ``import`` / ``serve``: the console entry point
+(``orchestrator.entry.cli.main.main``) run in-process (a subprocess costs ~5 s of imports here),
+``serve`` as a real process; the store is set by ``DEWORKER_ARTIFACTS__PATH``."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from orchestrator.artifacts import LocalArtifactStore, read_car
-from orchestrator.artifacts.car import header_bytes, section_bytes
-from orchestrator.artifacts.unixfs import Cid, decode_pbnode
-from orchestrator.cli import exposure_warning, main
+from orchestrator.adapters.artifacts import LocalArtifactStore, read_car
+from orchestrator.adapters.artifacts.car import header_bytes, section_bytes
+from orchestrator.adapters.artifacts.unixfs import Cid, decode_pbnode
+from orchestrator.entry.cli.main import exposure_warning, main
 
 DATA = bytes((i * 7) % 251 for i in range(1_000_000))  # 4 distinct chunks under a root
 

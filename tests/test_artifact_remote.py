@@ -44,17 +44,17 @@ from typing import Any
 
 import pytest
 
-from orchestrator.artifacts import KuboRpc, LocalArtifactStore, RemoteArtifactStore, TrustlessGateways
-from orchestrator.artifacts.unixfs import RAW, Cid, add_bytes
-from orchestrator.bootstrap import Runtime
-from orchestrator.config import load_config
-from orchestrator.errors import (
+from orchestrator.adapters.artifacts import KuboRpc, LocalArtifactStore, RemoteArtifactStore, TrustlessGateways
+from orchestrator.adapters.artifacts.unixfs import RAW, Cid, add_bytes
+from orchestrator.domain.errors import (
     ArtifactError,
     ArtifactNotFound,
     ArtifactTooLarge,
     ArtifactUnavailable,
     ConfigError,
 )
+from orchestrator.entry.bootstrap import Runtime
+from orchestrator.entry.config import load_config
 from tests.ipfs_fakes import FakeGateways, FakeKubo, GatewayMode, KuboNode
 from tests.test_artifacts import DIRECTORIES, FILES, build_tree, content, snapshot, spec_bytes
 
@@ -414,7 +414,7 @@ def test_a_bad_gateway_is_skipped_and_nothing_of_it_is_kept(
     store = reader(tmp_path, [bad.url, good.url], timeout=0.5)
     if root_cached:  # the first miss is then a child: the bad gateway is asked for a CAR
         store.cache.put_block(Cid.parse(cid), source.get_block(Cid.parse(cid)))
-    with caplog.at_level(logging.WARNING, logger="orchestrator.artifacts.gateway"):
+    with caplog.at_level(logging.WARNING, logger="orchestrator.adapters.artifacts.gateway"):
         assert store.get_bytes(cid) == data
     assert bad.requests and good.requests
     assert bad.requests[0][0] == ("car" if root_cached else "raw")
@@ -559,7 +559,7 @@ def test_the_add_body_is_plain_rfc_7578_multipart(tmp_path: Path) -> None:
     import email.policy
     import io
 
-    from orchestrator.artifacts.kubo import _write_multipart
+    from orchestrator.adapters.artifacts.kubo import _write_multipart
 
     tree = tmp_path / "tree"
     (tree / "sub dir").mkdir(parents=True)
@@ -598,7 +598,7 @@ def test_a_root_that_understates_its_size_cannot_pull_more_than_max_bytes(
     """A hostile spec: a file root declaring 100 bytes over 2 MiB of chunks. ``get_bytes(max_bytes=1000)`` (the
     board's spec limit) passes the root's declared size, so the DAG fetch itself is bounded by about max_bytes:
     the gateway is cut off long before 2 MiB, nothing of it is cached, and the read is ArtifactTooLarge."""
-    from orchestrator.artifacts.unixfs import (
+    from orchestrator.adapters.artifacts.unixfs import (
         DAG_PB,
         RAW,
         PBLink,

@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestrator.artifacts import (
+from orchestrator.adapters.artifacts import (
     CHUNK_SIZE,
     KuboRpc,
     LocalArtifactStore,
@@ -31,7 +31,7 @@ from orchestrator.artifacts import (
     TrustlessGateways,
     add_bytes,
 )
-from orchestrator.artifacts.unixfs import (
+from orchestrator.adapters.artifacts.unixfs import (
     DAG_PB,
     RAW,
     Cid,
@@ -47,8 +47,8 @@ from orchestrator.artifacts.unixfs import (
     export_path,
     iter_file,
 )
-from orchestrator.errors import ArtifactCorrupt, ArtifactError, ArtifactNotFound, ArtifactTooLarge
-from orchestrator.ports import ArtifactStore
+from orchestrator.domain.errors import ArtifactCorrupt, ArtifactError, ArtifactNotFound, ArtifactTooLarge
+from orchestrator.ports.artifacts import ArtifactStore
 from tests.ipfs_fakes import FakeGateways, FakeKubo, KuboNode
 
 EXPECTED: dict[str, Any] = json.loads(

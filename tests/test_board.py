@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.artifacts import LocalArtifactStore
-from orchestrator.boards.onchain import OnchainTaskBoard, board_abi
-from orchestrator.dao import Dao, token_abi
-from orchestrator.domain import BoardStatus, BoardTask, Deliverable, DeliverableKind, TaskSpec
-from orchestrator.errors import SpecError, TaskNotFound, TransactionReverted
-from orchestrator.ports import TaskBoard
-from orchestrator.specs import dump_spec
+from orchestrator.adapters.artifacts import LocalArtifactStore
+from orchestrator.adapters.boards.onchain import OnchainTaskBoard, board_abi
+from orchestrator.domain.board import BoardStatus, BoardTask
+from orchestrator.domain.errors import SpecError, TaskNotFound, TransactionReverted
+from orchestrator.domain.specs import Deliverable, DeliverableKind, TaskSpec, dump_spec
+from orchestrator.entry.dao import Dao, token_abi
+from orchestrator.ports.board import TaskBoard
 from tests.conftest import ChainEnv
 
 SPEC = TaskSpec(
@@ -218,8 +218,8 @@ def test_a_spec_no_gateway_serves_quarantines_its_task_with_each_gateways_answer
 ) -> None:
     """An operator on another machine reads specs through ``artifacts.gateways`` only: a spec no gateway serves
     quarantines its task with every gateway's answer, and the next task's spec is read through them."""
-    from orchestrator.artifacts.gateway import TrustlessGateways
-    from orchestrator.artifacts.remote import RemoteArtifactStore
+    from orchestrator.adapters.artifacts.gateway import TrustlessGateways
+    from orchestrator.adapters.artifacts.remote import RemoteArtifactStore
     from tests.ipfs_fakes import FakeGateways
 
     env, dao, _, block = setup

@@ -1,4 +1,4 @@
-"""CARv1 reading and writing (``orchestrator.artifacts.car``): round trips, the header's exact bytes, and every
+"""CARv1 reading and writing (``orchestrator.adapters.artifacts.car``): round trips, the header's exact bytes, and every
 way an untrusted archive can be wrong."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.artifacts import CarReader, LocalArtifactStore, read_car, write_car
-from orchestrator.artifacts.car import MAX_HEADER_BYTES, _varint, encode_header, header_bytes, section_bytes
-from orchestrator.artifacts.unixfs import RAW, Cid
-from orchestrator.errors import ArtifactCorrupt, ArtifactError, ArtifactTooLarge
+from orchestrator.adapters.artifacts import CarReader, LocalArtifactStore, read_car, write_car
+from orchestrator.adapters.artifacts.car import MAX_HEADER_BYTES, _varint, encode_header, header_bytes, section_bytes
+from orchestrator.adapters.artifacts.unixfs import RAW, Cid
+from orchestrator.domain.errors import ArtifactCorrupt, ArtifactError, ArtifactTooLarge
 from tests.test_artifacts import DIRECTORIES, build_tree
 
 
@@ -95,7 +95,7 @@ def test_an_oversized_header_is_refused_unread() -> None:
 
 def test_cidv0_sections_are_read() -> None:
     """Older DAGs name dag-pb blocks by 34-byte CIDv0s in CAR sections."""
-    from orchestrator.artifacts.unixfs import DAG_PB, PBNode, encode_pbnode
+    from orchestrator.adapters.artifacts.unixfs import DAG_PB, PBNode, encode_pbnode
 
     block = encode_pbnode(PBNode(links=(), data=b"\x08\x01"))
     cid = Cid.of(DAG_PB, block)

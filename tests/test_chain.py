@@ -31,7 +31,7 @@ from eth_utils.crypto import keccak
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator.chain import (
+from orchestrator.adapters.chain import (
     AnvilFailed,
     AnvilNotFound,
     AnvilProcess,
@@ -45,9 +45,15 @@ from orchestrator.chain import (
     decode_revert_reason,
     find_anvil,
 )
-from orchestrator.chain.anvil import free_port
-from orchestrator.errors import ChainError, ChainUnavailable, InsufficientFunds, LogQueryTooLarge, TransactionReverted
-from orchestrator.ports import Chain, LogEntry, Receipt
+from orchestrator.adapters.chain.anvil import free_port
+from orchestrator.domain.errors import (
+    ChainError,
+    ChainUnavailable,
+    InsufficientFunds,
+    LogQueryTooLarge,
+    TransactionReverted,
+)
+from orchestrator.ports.chain import Chain, LogEntry, Receipt
 from tests.conftest import ChainEnv, make_chain_env, require
 
 
@@ -303,7 +309,7 @@ def test_eth_tester_estimate_runs_the_transaction_twice(
     token_artifact: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """geth's shortcut, not py-evm's binary search (~13 runs), which made estimates most of a pipeline's time."""
-    from orchestrator.chain import ethtester
+    from orchestrator.adapters.chain import ethtester
 
     chain = EthTesterChain()
     sender = TxSender(chain, Account.from_key(chain.dev_accounts()[0].private_key))

@@ -25,14 +25,15 @@ import pytest
 from eth_account import Account
 from sqlalchemy.engine import Engine
 
-from orchestrator.boards.onchain import board_abi
-from orchestrator.chain import AnvilProcess, RpcChain
-from orchestrator.chain.tx import sign_eip1559
-from orchestrator.dao import token_abi
-from orchestrator.domain import BoardStatus, TaskState
-from orchestrator.errors import TaskNotFound
-from orchestrator.specs import dump_spec
-from orchestrator.store import Store, make_engine
+from orchestrator.adapters.boards.onchain import board_abi
+from orchestrator.adapters.chain import AnvilProcess, RpcChain
+from orchestrator.adapters.chain.tx import sign_eip1559
+from orchestrator.adapters.sql import Store, make_engine
+from orchestrator.domain.board import BoardStatus
+from orchestrator.domain.errors import TaskNotFound
+from orchestrator.domain.lifecycle import TaskState
+from orchestrator.domain.specs import dump_spec
+from orchestrator.entry.dao import token_abi
 from tests.conftest import ChainEnv
 from tests.test_service_fixtures import DEADLINE_SECONDS, World, build_world, profile, spec
 from tests.test_wallet_fixtures import PASSPHRASE, TEST_SCRYPT_N, TREASURY, FleetFactory, wallets_config
@@ -511,7 +512,7 @@ def test_a_reorg_below_the_cursors_is_read_again_from_the_last_common_block(
     reorg(rpc, 2, [(approve.raw, 0), (post.raw, 0)])  # both land in the older of the two new blocks
     assert rpc.receipt(approve.tx_hash) is not None and rpc.receipt(post.tx_hash) is not None
 
-    with caplog.at_level(logging.WARNING, logger="orchestrator.service"):
+    with caplog.at_level(logging.WARNING, logger="orchestrator.app.service"):
         assert orch.poll() == 1  # the late task, found by reading again from the last common block
     assert f"poll cursor stopped at (a reorg): reading again from block {common + 1}" in caplog.text
     assert orch.collect() == 1  # the payout in the replaced block

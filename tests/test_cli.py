@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from orchestrator.artifacts import LocalArtifactStore
-from orchestrator.boards.onchain import OnchainTaskBoard
-from orchestrator.chain import AnvilNotFound, RpcChain, TxSender, anvil_dev_accounts, find_anvil
+from orchestrator.adapters.artifacts import LocalArtifactStore
+from orchestrator.adapters.boards.onchain import OnchainTaskBoard
+from orchestrator.adapters.chain import AnvilNotFound, RpcChain, TxSender, anvil_dev_accounts, find_anvil
 from tests.conftest import require
 
 REPO = Path(__file__).resolve().parents[1]

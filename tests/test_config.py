@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.config import SAFE_CONFIRMATIONS, ChainConfig, Config, _known_keys, load_config
-from orchestrator.errors import ConfigError
+from orchestrator.domain.errors import ConfigError
+from orchestrator.entry.config import SAFE_CONFIRMATIONS, ChainConfig, Config, _known_keys, load_config
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from orchestrator.chain import AnvilProcess, RpcChain
-from orchestrator.domain import TaskState
-from orchestrator.service import BOUNDARIES
+from orchestrator.adapters.chain import AnvilProcess, RpcChain
+from orchestrator.app.service import BOUNDARIES
+from orchestrator.domain.lifecycle import TaskState
 from tests.test_service import events
 from tests.test_service_fixtures import World, build_world, profile
 

@@ -17,11 +17,9 @@ from eth_account import Account
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner, Result
 
-from orchestrator import cli
-from orchestrator.artifacts import LocalArtifactStore
-from orchestrator.boards.onchain import OnchainTaskBoard
-from orchestrator.bootstrap import Runtime
-from orchestrator.chain import (
+from orchestrator.adapters.artifacts import LocalArtifactStore
+from orchestrator.adapters.boards.onchain import OnchainTaskBoard
+from orchestrator.adapters.chain import (
     AnvilNotFound,
     AnvilProcess,
     EthTesterChain,
@@ -30,11 +28,14 @@ from orchestrator.chain import (
     anvil_dev_accounts,
     find_anvil,
 )
-from orchestrator.config import Config, load_config
-from orchestrator.dao import CannotPay, NotAllowed, WrongTaskState, token_abi
-from orchestrator.devnet import is_dev_chain
-from orchestrator.domain import BoardStatus
-from orchestrator.errors import ArtifactNotFound, ConfigError, DeworkerError
+from orchestrator.domain.board import BoardStatus
+from orchestrator.domain.errors import ArtifactNotFound, ConfigError, DeworkerError
+from orchestrator.entry.bootstrap import Runtime
+from orchestrator.entry.cli import context
+from orchestrator.entry.cli import main as cli
+from orchestrator.entry.config import Config, load_config
+from orchestrator.entry.dao import CannotPay, NotAllowed, WrongTaskState, token_abi
+from orchestrator.entry.devnet import is_dev_chain
 from tests.conftest import ETH_TESTER_CHAIN_ID, require
 from tests.test_cli import devnet, deworker  # noqa: F401  (devnet is a fixture)
 from tests.test_wallet_fixtures import PASSPHRASE, TEST_SCRYPT_N
@@ -115,7 +116,7 @@ class Machines:
 @pytest.fixture
 def machines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Machines]:
     chain = EthTesterChain()
-    previous = cli.use_runtime_factory(lambda cfg: Runtime(cfg, chain_override=chain))
+    previous = context.use_runtime_factory(lambda cfg: Runtime(cfg, chain_override=chain))
     monkeypatch.setattr(cli.console, "width", 250)
     try:
         deployer = tmp_path / "deployer.yaml"
@@ -136,7 +137,7 @@ def machines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Machin
             agent,
         )
     finally:
-        cli.use_runtime_factory(previous)
+        context.use_runtime_factory(previous)
     assert not (tmp_path / "dao" / "addresses.json").exists()
 
 
@@ -372,7 +373,7 @@ def test_devnet_fund_refuses_a_chain_that_is_not_a_dev_chain(machines: Machines)
     stranger = "0x" + "cd" * 20
     with AnvilProcess(chain_id=5) as node, RpcChain(node.url) as other:  # a node that is no dev chain of ours
         assert not is_dev_chain(other) and is_dev_chain(machines.chain)
-        cli.use_runtime_factory(lambda cfg: Runtime(cfg, chain_override=other))
+        context.use_runtime_factory(lambda cfg: Runtime(cfg, chain_override=other))
         refused = machines.run(machines.dao, "devnet", "fund", stranger, "--eth", "1")
         assert refused.exit_code == 1 and "chain 5 is not a dev chain" in str(refused.exception)
         assert other.balance(stranger) == 0
@@ -483,7 +484,7 @@ def test_devnet_names_its_accounts_and_a_fetch_failure_is_one_error_line(
 def test_dao_tasks_at_80_columns_with_titles_wide_and_json(
     machines: Machines, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from orchestrator.listing import short
+    from orchestrator.entry.listing import short
     from tests.test_service_cli import unbroken
 
     m = machines

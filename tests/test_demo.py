@@ -18,8 +18,8 @@ from rich.console import Console
 
 from agents.errors import LocalModelError
 from agents.llm_server import find_embedded_gguf, llama_server_installed
-from orchestrator import demo
-from orchestrator.config import Config
+from orchestrator.entry import demo
+from orchestrator.entry.config import Config
 from tests.conftest import require
 
 

@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from orchestrator.domain import TERMINAL_STATES, TRANSITIONS, TaskState, check_transition
-from orchestrator.errors import DeworkerError, LifecycleError
+from orchestrator.domain.errors import DeworkerError, LifecycleError
+from orchestrator.domain.lifecycle import TERMINAL_STATES, TRANSITIONS, TaskState, check_transition
 
 S = TaskState
 

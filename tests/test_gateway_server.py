@@ -1,9 +1,9 @@
-"""Conformance of Deworker's trustless gateway (``orchestrator.artifacts.gateway_server``) against the spec, over
-a real uvicorn server on 127.0.0.1 serving every CID fixture of ``tests/fixtures/cids`` (0 B to 50 MiB files and
-the directories).
+"""Conformance of Deworker's trustless gateway (``orchestrator.adapters.artifacts.gateway_server``) against the spec,
+over a real uvicorn server on 127.0.0.1 serving every CID fixture of ``tests/fixtures/cids`` (0 B to 50 MiB files
+and the directories).
 
-Answers are re-verified twice: with ``orchestrator.artifacts.car`` and with ``HandCar`` below, which shares no code
-with it (varints, CIDs and sections parsed by hand, the header with ``cbor2``, every block hashed with
+Answers are re-verified twice: with ``orchestrator.adapters.artifacts.car`` and with ``HandCar`` below, which shares no
+code with it (varints, CIDs and sections parsed by hand, the header with ``cbor2``, every block hashed with
 ``hashlib``). The last test runs IPFS clients nobody here wrote (npm ``@helia/verified-fetch``, ``@ipld/car``,
 ``ipfs-unixfs-exporter``) against the same server.
 """
@@ -28,10 +28,15 @@ import pytest
 from multiformats import CID, multihash
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from orchestrator.artifacts import CHUNK_SIZE, CarReader, LocalArtifactStore, iter_file, walk_dag
-from orchestrator.artifacts.gateway_server import CACHE_CONTROL, MAX_DUPS_SECTIONS, create_gateway_app, parse_accept
-from orchestrator.artifacts.unixfs import DAG_PB, Cid, decode_pbnode
-from orchestrator.web.server import bind, serve_in_thread
+from orchestrator.adapters.artifacts import CHUNK_SIZE, CarReader, LocalArtifactStore, iter_file, walk_dag
+from orchestrator.adapters.artifacts.gateway_server import (
+    CACHE_CONTROL,
+    MAX_DUPS_SECTIONS,
+    create_gateway_app,
+    parse_accept,
+)
+from orchestrator.adapters.artifacts.unixfs import DAG_PB, Cid, decode_pbnode
+from orchestrator.entry.web.server import bind, serve_in_thread
 from tests.conftest import require
 from tests.test_artifacts import DIRECTORIES, FILES, SMALL_FILES, build_tree, snapshot, spec_bytes
 
@@ -617,7 +622,7 @@ def test_a_damaged_leaf_aborts_the_stream_so_the_client_sees_a_truncated_transfe
 
 def test_dups_y_on_a_dag_that_repeats_itself_exponentially_is_refused(small_gateway: Gateway) -> None:
     """40 levels of a node linking twice to the one below: 2^41 sections with dups=y, 41 blocks with dups=n."""
-    from orchestrator.artifacts.unixfs import PBLink, PBNode, encode_pbnode
+    from orchestrator.adapters.artifacts.unixfs import PBLink, PBNode, encode_pbnode
 
     store = small_gateway.store
     below = Cid.parse(store.put_bytes(b"leaf"))
@@ -640,10 +645,10 @@ def test_dups_y_on_a_dag_that_repeats_itself_exponentially_is_refused(small_gate
 
 
 def test_the_review_app_serves_the_gateway_without_login(sqlite_engine: Any, tmp_path: Path) -> None:
-    from orchestrator.store import Store
-    from orchestrator.web.app import create_app
-    from orchestrator.web.config import WebConfig, WebSettings
-    from orchestrator.web.users import UserStore
+    from orchestrator.adapters.sql import Store
+    from orchestrator.entry.web.app import create_app
+    from orchestrator.entry.web.config import WebConfig, WebSettings
+    from orchestrator.entry.web.users import UserStore
 
     store = LocalArtifactStore(tmp_path / "artifacts")
     cid = store.put_bytes(b"public by CID\n")

@@ -23,12 +23,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
-from orchestrator.domain import TaskState
-from orchestrator.errors import DocumentRefused, SpecError
-from orchestrator.service import INTERRUPTED_READ
-from orchestrator.specs import parse_spec, spec_limits
-from orchestrator.store import Store
-from orchestrator.untrusted import JsonLimits, nesting_depth, parse_json, printable
+from orchestrator.adapters.sql import Store
+from orchestrator.app.service import INTERRUPTED_READ
+from orchestrator.domain.errors import DocumentRefused, SpecError
+from orchestrator.domain.lifecycle import TaskState
+from orchestrator.domain.specs import parse_spec, spec_limits
+from orchestrator.domain.untrusted import JsonLimits, nesting_depth, parse_json, printable
 from tests.conftest import ChainEnv
 from tests.test_cli import deworker
 from tests.test_service_fixtures import World, build_world, profile, spec
@@ -102,7 +102,7 @@ def test_long_strings_are_refused_by_their_limit() -> None:
 
 
 def test_the_published_schema_states_the_limits() -> None:
-    from orchestrator.specs import published_schema
+    from orchestrator.domain.specs import published_schema
 
     schema = published_schema()
     assert schema["x-deworker-limits"] == spec_limits().describe()
@@ -203,7 +203,7 @@ def test_a_spec_read_cut_short_by_a_crash_is_quarantined_not_read_again(world: W
 
 
 def test_text_no_database_can_hold_is_stored_safely(world: World) -> None:
-    from orchestrator.domain import BoardStatus, BoardTask
+    from orchestrator.domain.board import BoardStatus, BoardTask
 
     bt = BoardTask(
         board="main",

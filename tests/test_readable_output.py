@@ -15,17 +15,17 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from orchestrator import cli
-from orchestrator.chain import EthTesterChain
-from orchestrator.config import ServiceConfig
-from orchestrator.domain import TaskState
-from orchestrator.errors import ArtifactError, ChainUnavailable
-from orchestrator.scheduler import ServiceRunner
-from orchestrator.service_cli import tasks_title
-from orchestrator.specs import SpecError, parse_spec
-from orchestrator.store import TaskPublic
-from orchestrator.store.errors import StoreUnavailable
-from orchestrator.store.queries import TaskPage
+from orchestrator.adapters.chain import EthTesterChain
+from orchestrator.adapters.sql import TaskPublic
+from orchestrator.adapters.sql.errors import StoreUnavailable
+from orchestrator.adapters.sql.queries import TaskPage
+from orchestrator.domain.errors import ArtifactError, ChainUnavailable
+from orchestrator.domain.lifecycle import TaskState
+from orchestrator.domain.specs import SpecError, parse_spec
+from orchestrator.entry.cli import main as cli
+from orchestrator.entry.cli.service import tasks_title
+from orchestrator.entry.config import ServiceConfig
+from orchestrator.entry.scheduler import ServiceRunner
 from tests.test_cli import deworker
 from tests.test_service_fixtures import World, build_world, profile
 from wallets.fleet import SweepResult, Upkeep
@@ -160,7 +160,7 @@ def test_task_page_titles_read_well() -> None:
 
 
 def test_a_bad_cid_hint_names_the_command_not_a_function() -> None:
-    from orchestrator.artifacts.unixfs import Cid
+    from orchestrator.adapters.artifacts.unixfs import Cid
 
     with pytest.raises(ArtifactError) as info:
         Cid.parse("bafyCOPIEDWRONG")
@@ -178,7 +178,7 @@ def test_every_spec_problem_is_shown() -> None:
 
 
 def test_a_missing_postgres_database_hints_createdb() -> None:
-    from orchestrator.store import make_engine, migrate
+    from orchestrator.adapters.sql import make_engine, migrate
     from tests.conftest import require
 
     name = f"deworker_missing_{uuid.uuid4().hex[:8]}"
@@ -195,8 +195,8 @@ def test_a_missing_postgres_database_hints_createdb() -> None:
 
 
 def test_the_bootstrap_store_writes_amounts_in_token_units(tmp_path: Path) -> None:
-    from orchestrator.bootstrap import AddressBook, Deployment, Runtime
-    from orchestrator.config import Config
+    from orchestrator.entry.bootstrap import AddressBook, Deployment, Runtime
+    from orchestrator.entry.config import Config
 
     token = "0x" + "ab" * 20
     AddressBook(tmp_path / "addresses.json").save(

@@ -33,15 +33,16 @@ from eth_account import Account
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
-from orchestrator import cli, service_cli
-from orchestrator.bootstrap import Runtime
-from orchestrator.chain import AnvilProcess, MultiRpcChain, RpcChain, TxSender
-from orchestrator.chain.anvil import free_port
-from orchestrator.chain.base import checksum_address
-from orchestrator.chain.tx import sign_eip1559
-from orchestrator.config import load_config
-from orchestrator.domain import TaskState
-from orchestrator.errors import ChainError, ChainUnavailable
+from orchestrator.adapters.chain import AnvilProcess, MultiRpcChain, RpcChain, TxSender
+from orchestrator.adapters.chain.anvil import free_port
+from orchestrator.adapters.chain.base import checksum_address
+from orchestrator.adapters.chain.tx import sign_eip1559
+from orchestrator.domain.errors import ChainError, ChainUnavailable
+from orchestrator.domain.lifecycle import TaskState
+from orchestrator.entry.bootstrap import Runtime
+from orchestrator.entry.cli import context
+from orchestrator.entry.cli import service as service_cli
+from orchestrator.entry.config import load_config
 from tests.conftest import ChainEnv, require
 from tests.test_service import events, states
 from tests.test_service_fixtures import build_world, profile
@@ -302,7 +303,7 @@ def test_a_node_twenty_blocks_behind_is_not_read_from(
     rb.request("anvil_mine", [hex(20)])
     assert rb.block_number() - ra.block_number() == 21
 
-    with caplog.at_level(logging.WARNING, logger="orchestrator.chain.pool"):
+    with caplog.at_level(logging.WARNING, logger="orchestrator.adapters.chain.pool"):
         a_reads = rec[a.url].count(*READS)
         assert pool.balance(recipient) == 7  # the primary would say 0
         assert pool.nonce(dev[0].address) == rb.nonce(dev[0].address) == ra.nonce(dev[0].address) + 1
@@ -419,7 +420,7 @@ def test_a_node_on_another_chain_is_excluded_with_a_log_line(
     with AnvilProcess(chain_id=999) as other:
         clock = Clock()
         pool, rec = pool_over([other.url, a.url], clock, expected_chain_id=31337)
-        with caplog.at_level(logging.ERROR, logger="orchestrator.chain.pool"):
+        with caplog.at_level(logging.ERROR, logger="orchestrator.adapters.chain.pool"):
             assert pool.chain_id == 31337
         (line,) = [r.getMessage() for r in caplog.records if other.url in r.getMessage()]
         assert "chain 999, not 31337" in line and "excluded" in line
@@ -463,7 +464,7 @@ def test_status_shows_each_node(
     monkeypatch.setenv("DEWORKER_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("DEWORKER_CHAIN__KIND", "rpc")
     monkeypatch.setenv("DEWORKER_CHAIN__RPC_URLS", f"{a.url},{b.url},{dead}")
-    monkeypatch.setattr(cli.state, "_config", None)
+    monkeypatch.setattr(context.state, "_config", None)
     monkeypatch.setattr(service_cli.console, "width", 250)
     result = CliRunner().invoke(service_cli.service_app, ["status"])
     assert result.exit_code == 0, result.output

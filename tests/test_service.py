@@ -20,15 +20,16 @@ from sqlmodel import col
 from agents.config import AgentsConfig, Budgets, ModelPrice
 from agents.langchain_agent import LangChainAgent
 from agents.ports import AgentResult, AgentTask, Usage
-from orchestrator.boards.onchain import board_abi
-from orchestrator.chain import TxSender
-from orchestrator.demo import InstantAgent
-from orchestrator.domain import BoardStatus, TaskState
-from orchestrator.errors import DeworkerError
-from orchestrator.matching import Candidate, Decision, MatchingConfig, decide
-from orchestrator.service import NO_REASON_FEEDBACK
-from orchestrator.store import DbSpendLedger, PendingReview, ReviewDecision, RunStatus, TaskPublic
-from orchestrator.store.models import Task
+from orchestrator.adapters.boards.onchain import board_abi
+from orchestrator.adapters.chain import TxSender
+from orchestrator.adapters.sql import DbSpendLedger, PendingReview, ReviewDecision, RunStatus, TaskPublic
+from orchestrator.adapters.sql.models import Task
+from orchestrator.app.matching import Candidate, Decision, MatchingConfig, decide
+from orchestrator.app.service import NO_REASON_FEEDBACK
+from orchestrator.domain.board import BoardStatus
+from orchestrator.domain.errors import DeworkerError
+from orchestrator.domain.lifecycle import TaskState
+from orchestrator.entry.demo import InstantAgent
 from tests.conftest import ChainEnv
 from tests.test_agents import FakeToolModel, fake, submit
 from tests.test_service_fixtures import World, build_world, profile, spec
@@ -592,7 +593,7 @@ def test_a_crashed_run_is_accounted_for_when_the_task_is_given_up(world: World) 
 def test_a_claim_without_gas_waits_and_goes_through_once_funded(world: World) -> None:
     """Regression: a claim refused for lack of gas ("insufficient funds for gas * price + value") made the task
     FAILED for good. It now waits with its reason and a backoff, keeps its place, and is claimed once funded."""
-    from orchestrator.service import retry_failed
+    from orchestrator.app.service import retry_failed
 
     zed = world.fleet.create("zed")  # a wallet nobody funded
     task = world.post("write a haiku")
@@ -616,8 +617,8 @@ def test_a_claim_without_gas_waits_and_goes_through_once_funded(world: World) ->
 
 
 def test_an_operator_retries_a_failed_task_without_a_second_claim(world: World) -> None:
-    from orchestrator.errors import LifecycleError
-    from orchestrator.service import retry_failed
+    from orchestrator.app.service import retry_failed
+    from orchestrator.domain.errors import LifecycleError
 
     task = world.post("write a haiku")
     orch = world.orchestrator([profile("ada")], review_mode="human")
@@ -655,7 +656,7 @@ def test_a_fresh_database_imports_our_own_tasks_from_the_board(world: World) -> 
     chain says — paid (the reward collected), submitted, or claimed (confirmed, never claimed again)."""
     import dataclasses
 
-    from orchestrator.demo import open_store
+    from orchestrator.entry.demo import open_store
 
     paid, submitted = world.post("write a haiku"), world.post("write a limerick")
     orch = world.orchestrator([profile("ada")])
@@ -685,10 +686,10 @@ def test_an_artifact_no_gateway_serves_yet_is_not_submitted_and_keeps_its_claim(
     once one does, it is submitted, once."""
     import dataclasses
 
-    from orchestrator.artifacts import LocalArtifactStore
-    from orchestrator.artifacts.gateway import TrustlessGateways
-    from orchestrator.artifacts.remote import RemoteArtifactStore
-    from orchestrator.service import retry_failed
+    from orchestrator.adapters.artifacts import LocalArtifactStore
+    from orchestrator.adapters.artifacts.gateway import TrustlessGateways
+    from orchestrator.adapters.artifacts.remote import RemoteArtifactStore
+    from orchestrator.app.service import retry_failed
     from tests.ipfs_fakes import FakeGateways
 
     fakes = FakeGateways()

@@ -12,15 +12,17 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from orchestrator import cli, service_cli
-from orchestrator.bootstrap import AddressBook, Deployment
-from orchestrator.chain import EthTesterChain
-from orchestrator.listing import short
-from orchestrator.service_cli import earnings_chart, service_app
-from orchestrator.store import make_engine
-from orchestrator.store.queries import DayMoney, Queries
-from orchestrator.tokens import TokenBook, TokenInfo
-from orchestrator.web.cli import review_app
+from orchestrator.adapters.chain import EthTesterChain
+from orchestrator.adapters.sql import make_engine
+from orchestrator.adapters.sql.queries import DayMoney, Queries
+from orchestrator.domain.money import TokenBook, TokenInfo
+from orchestrator.entry.bootstrap import AddressBook, Deployment
+from orchestrator.entry.cli import context
+from orchestrator.entry.cli import main as cli
+from orchestrator.entry.cli import service as service_cli
+from orchestrator.entry.cli.review import review_app
+from orchestrator.entry.cli.service import earnings_chart, service_app
+from orchestrator.entry.listing import short
 from tests.test_service_fixtures import World, build_world, profile
 
 
@@ -41,7 +43,7 @@ def paid_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
         Deployment(chain_id=chain.chain_id, token=world.dao.token, board=world.dao.board_address, block=0)
     )
     monkeypatch.setenv("DEWORKER_DATA_DIR", str(tmp_path))  # the CLI opens <data_dir>/deworker.db
-    monkeypatch.setattr(cli.state, "_config", None)
+    monkeypatch.setattr(context.state, "_config", None)
     monkeypatch.setattr(service_cli.console, "width", 250)  # no wrapped cells
     return world
 
@@ -112,7 +114,7 @@ def test_task_text_is_shown_as_written_never_as_terminal_markup(
     orch.start()
     orch.cycle()
     monkeypatch.setenv("DEWORKER_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr(cli.state, "_config", None)
+    monkeypatch.setattr(context.state, "_config", None)
     monkeypatch.setattr(service_cli.console, "width", 250)
     out = invoke("tasks")
     assert hostile in out and "SKIPPED" in out
@@ -218,12 +220,12 @@ def test_status_on_a_fresh_database_shows_the_configured_agents(tmp_path: Path) 
 
 
 def test_review_list_at_80_columns_and_when_empty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from orchestrator.web import cli as web_cli
+    from orchestrator.entry.cli import review as web_cli
 
     chain = EthTesterChain()
     world = build_world(chain, [a.private_key for a in chain.dev_accounts()], tmp_path)
     monkeypatch.setenv("DEWORKER_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr(cli.state, "_config", None)
+    monkeypatch.setattr(context.state, "_config", None)
     monkeypatch.setattr(web_cli.console, "width", 80)
     empty = CliRunner().invoke(review_app, ["list"])
     assert empty.exit_code == 0 and "the review queue is empty" in empty.output
@@ -253,8 +255,8 @@ def test_short_identifiers() -> None:
 
 
 def test_wallet_sweep_and_list_speak_token_units(narrow: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestrator.entry.cli import wallet as wallet_cli
     from tests.test_wallet_fixtures import PASSPHRASE
-    from wallets import cli as wallet_cli
     from wallets.config import TokenConfig
     from wallets.fleet import WalletFleet
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from orchestrator.chain import AnvilProcess
-from orchestrator.domain import TaskState
+from orchestrator.adapters.chain import AnvilProcess
+from orchestrator.domain.lifecycle import TaskState
 from tests.test_chain import Action, FaultProxy, _rpc
 from tests.test_service import events
 from tests.test_service_fixtures import build_world, profile

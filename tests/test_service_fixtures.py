@@ -14,18 +14,20 @@ from eth_account import Account
 
 from agents.config import AgentProfile
 from agents.ports import AgentRunner
-from orchestrator.artifacts import LocalArtifactStore
-from orchestrator.boards.onchain import OnchainTaskBoard
-from orchestrator.chain import EthTesterChain, TxSender
-from orchestrator.config import DaoConfig, ReviewMode
-from orchestrator.dao import Dao, to_base_units
-from orchestrator.demo import InstantAgent, deploy, make_fleet, open_store
-from orchestrator.domain import BoardStatus, TaskSpec
-from orchestrator.matching import MatchingConfig
-from orchestrator.ports import Chain
-from orchestrator.service import FleetAgent, Orchestrator
-from orchestrator.store import Store
-from orchestrator.tokens import TokenBook, TokenInfo
+from orchestrator.adapters.artifacts import LocalArtifactStore
+from orchestrator.adapters.boards.onchain import OnchainTaskBoard
+from orchestrator.adapters.chain import EthTesterChain, TxSender
+from orchestrator.adapters.sql import Store
+from orchestrator.app.matching import MatchingConfig
+from orchestrator.app.service import FleetAgent, Orchestrator
+from orchestrator.domain.board import BoardStatus
+from orchestrator.domain.money import TokenBook, TokenInfo
+from orchestrator.domain.review import ReviewMode
+from orchestrator.domain.specs import TaskSpec
+from orchestrator.entry.config import DaoConfig
+from orchestrator.entry.dao import Dao, to_base_units
+from orchestrator.entry.demo import InstantAgent, deploy, make_fleet, open_store
+from orchestrator.ports.chain import Chain
 from wallets.fleet import WalletFleet
 from wallets.keystore import Keystore
 

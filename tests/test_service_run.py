@@ -19,9 +19,9 @@ import pytest
 import yaml
 from eth_account import Account
 
-from orchestrator.chain import RpcChain, TxSender, anvil_dev_accounts
-from orchestrator.domain import TaskState
-from orchestrator.store import Store, make_engine
+from orchestrator.adapters.chain import RpcChain, TxSender, anvil_dev_accounts
+from orchestrator.adapters.sql import Store, make_engine
+from orchestrator.domain.lifecycle import TaskState
 from tests.model_endpoint import model_endpoint
 from tests.test_agents import completion
 from tests.test_cli import SPEC, devnet, deworker  # noqa: F401  (devnet is a fixture)
@@ -154,8 +154,8 @@ def test_hostile_specs_do_not_stop_deworker_run(
     """Regression: a spec nested 100,000 levels deep segfaulted every operator polling the board (and again on each
     restart), and a spec with NUL stalled the board on PostgreSQL. Now both are quarantined, the honest task posted
     after them is discovered and paid, and the process never exits."""
-    from orchestrator.artifacts import LocalArtifactStore
-    from orchestrator.dao import Dao
+    from orchestrator.adapters.artifacts import LocalArtifactStore
+    from orchestrator.entry.dao import Dao
 
     config = {
         "agents": {

@@ -9,11 +9,11 @@ import threading
 import time
 from pathlib import Path
 
-from orchestrator.chain import EthTesterChain
-from orchestrator.config import ServiceConfig
-from orchestrator.domain import TaskState
-from orchestrator.scheduler import CYCLE_JOB, RECONCILE_JOB, UPKEEP_JOB, ServiceRunner
-from orchestrator.store import TaskPublic
+from orchestrator.adapters.chain import EthTesterChain
+from orchestrator.adapters.sql import TaskPublic
+from orchestrator.domain.lifecycle import TaskState
+from orchestrator.entry.config import ServiceConfig
+from orchestrator.entry.scheduler import CYCLE_JOB, RECONCILE_JOB, UPKEEP_JOB, ServiceRunner
 from tests.test_service_fixtures import World, build_world, profile
 
 S = TaskState

@@ -7,9 +7,8 @@ import json
 import jsonschema
 import pytest
 
-from orchestrator.domain import TaskSpec
-from orchestrator.errors import SpecError
-from orchestrator.specs import dump_spec, parse_spec, published_schema, spec_json_schema
+from orchestrator.domain.errors import SpecError
+from orchestrator.domain.specs import TaskSpec, dump_spec, parse_spec, published_schema, spec_json_schema
 
 GOOD = {
     "schema": "deworker/task-spec@1",
@@ -61,7 +60,7 @@ def test_oversized_spec_is_refused_before_parsing() -> None:
 
 
 def test_published_schema_matches_the_model() -> None:
-    assert published_schema() == spec_json_schema(), "run: python -m orchestrator.specs > schema (see README)"
+    assert published_schema() == spec_json_schema(), "run: python -m orchestrator.domain.specs > schema (see README)"
 
 
 def test_schema_and_model_agree_on_examples() -> None:

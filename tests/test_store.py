@@ -23,19 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from agents.ports import Usage
-from orchestrator.domain import (
-    TERMINAL_STATES,
-    TRANSITIONS,
-    BoardStatus,
-    BoardTask,
-    Deliverable,
-    DeliverableKind,
-    Payout,
-    TaskSpec,
-    TaskState,
-)
-from orchestrator.errors import DeworkerError, LifecycleError
-from orchestrator.store import (
+from orchestrator.adapters.sql import (
     AgentCreate,
     Conflict,
     CostKind,
@@ -55,9 +43,13 @@ from orchestrator.store import (
     make_engine,
     migrate,
 )
-from orchestrator.store.db import alembic_config, relax, target_metadata
-from orchestrator.store.models import Task
-from orchestrator.store.repo import MAX_CHECKPOINTS, REDERIVABLE_STATES
+from orchestrator.adapters.sql.db import alembic_config, relax, target_metadata
+from orchestrator.adapters.sql.models import Task
+from orchestrator.adapters.sql.repo import MAX_CHECKPOINTS, REDERIVABLE_STATES
+from orchestrator.domain.board import BoardStatus, BoardTask, Payout
+from orchestrator.domain.errors import DeworkerError, LifecycleError
+from orchestrator.domain.lifecycle import TERMINAL_STATES, TRANSITIONS, TaskState
+from orchestrator.domain.specs import Deliverable, DeliverableKind, TaskSpec
 
 S = TaskState
 STORE_TABLES = ("board", "task", "task_event", "agent", "run", "artifact", "review", "reward", "cost")
@@ -729,7 +721,7 @@ def test_run_costs_are_shares_of_the_ledger_total(
     run = RunCreate(task_id=task_id, agent="alice", started_at=T0, finished_at=T0, status=RunStatus.PRODUCED)
     assert store.settle_unrecorded_run(task_id=task_id, spend_key=key, agent="alice") is None  # no ledger row
     ledger.record("alice", task=key, usage=call, cost=Decimal("0.0000275"))  # a run the process died in
-    with caplog.at_level(logging.WARNING, logger="orchestrator.store.repo"):
+    with caplog.at_level(logging.WARNING, logger="orchestrator.adapters.sql.repo"):
         settled = store.settle_unrecorded_run(task_id=task_id, spend_key=key, agent="alice")
     assert settled is not None and settled.status is RunStatus.INTERRUPTED
     assert (settled.prompt_tokens, settled.completion_tokens, settled.cost_usd_micro) == (100, 20, 27)
@@ -1044,8 +1036,8 @@ def test_automatic_review_in_one_transaction(store: Store) -> None:
 def test_a_reserve_reads_the_days_ledger_and_inserts_it_only_once(tmp_path: Path) -> None:
     from eth_account import Account
 
-    from orchestrator.chain.tx import sign_eip1559
-    from orchestrator.ports import Fees
+    from orchestrator.adapters.chain.tx import sign_eip1559
+    from orchestrator.ports.chain import Fees
     from wallets.journal import FLEET, NATIVE, Journal, Limit, Spend
 
     engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")

@@ -344,7 +344,14 @@ def test_http_get_is_off_unless_allowed_and_reports_refusals_as_text(tmp_path: P
 # --------------------------------------------------------------------------------------------- no money tools
 
 MONEY_WORDS = ("transfer", "sign", "send", "wallet", "private key", "approve", "withdraw", "pay")
-FORBIDDEN_IMPORTS = ("orchestrator.chain", "orchestrator.boards", "wallets", "web3", "eth_account", "coincurve")
+FORBIDDEN_IMPORTS = (
+    "orchestrator.adapters.chain",
+    "orchestrator.adapters.boards",
+    "wallets",
+    "web3",
+    "eth_account",
+    "coincurve",
+)
 
 
 def test_no_tool_can_move_money(tmp_path: Path) -> None:

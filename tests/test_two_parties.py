@@ -26,11 +26,11 @@ from typing import Any
 import pytest
 import yaml
 
-from orchestrator.artifacts import LocalArtifactStore
-from orchestrator.artifacts.unixfs import Cid
-from orchestrator.chain import AnvilNotFound, find_anvil
-from orchestrator.domain import TaskState
-from orchestrator.store import Store, make_engine
+from orchestrator.adapters.artifacts import LocalArtifactStore
+from orchestrator.adapters.artifacts.unixfs import Cid
+from orchestrator.adapters.chain import AnvilNotFound, find_anvil
+from orchestrator.adapters.sql import Store, make_engine
+from orchestrator.domain.lifecycle import TaskState
 from tests.conftest import require
 from tests.model_endpoint import model_endpoint
 from tests.test_agents import completion

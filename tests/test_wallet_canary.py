@@ -22,19 +22,20 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
 from agents.config import AgentProfile
-from orchestrator.artifacts import LocalArtifactStore
-from orchestrator.boards.onchain import OnchainTaskBoard
-from orchestrator.chain import EthTesterChain, RpcChain
-from orchestrator.dao import Dao
-from orchestrator.demo import InstantAgent
-from orchestrator.domain import Deliverable, DeliverableKind, TaskSpec, TaskState
-from orchestrator.errors import ChainError, ChainUnavailable, DeworkerError
-from orchestrator.matching import MatchingConfig
-from orchestrator.service import FleetAgent, Orchestrator
-from orchestrator.store import Store
-from orchestrator.web.app import create_app
-from orchestrator.web.config import Role, WebConfig, WebSettings
-from orchestrator.web.users import UserStore
+from orchestrator.adapters.artifacts import LocalArtifactStore
+from orchestrator.adapters.boards.onchain import OnchainTaskBoard
+from orchestrator.adapters.chain import EthTesterChain, RpcChain
+from orchestrator.adapters.sql import Store
+from orchestrator.app.matching import MatchingConfig
+from orchestrator.app.service import FleetAgent, Orchestrator
+from orchestrator.domain.errors import ChainError, ChainUnavailable, DeworkerError
+from orchestrator.domain.lifecycle import TaskState
+from orchestrator.domain.specs import Deliverable, DeliverableKind, TaskSpec
+from orchestrator.entry.dao import Dao
+from orchestrator.entry.demo import InstantAgent
+from orchestrator.entry.web.app import create_app
+from orchestrator.entry.web.config import Role, WebConfig, WebSettings
+from orchestrator.entry.web.users import UserStore
 from tests.conftest import ChainEnv
 from tests.test_wallet_fixtures import ETH, PASSPHRASE, TREASURY, FleetFactory, wallets_config
 from tests.test_web_api import FAST_HASHER, PASSWORD, csrf_of, login

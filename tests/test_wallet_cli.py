@@ -17,10 +17,10 @@ from eth_account import Account
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
-from orchestrator.chain import EthTesterChain
+from orchestrator.adapters.chain import EthTesterChain
+from orchestrator.entry.cli import wallet as cli
 from tests.conftest import ETH_TESTER_CHAIN_ID, ChainEnv
 from tests.test_wallet_fixtures import ETH, PASSPHRASE, TEST_SCRYPT_N, TREASURY, FleetFactory, wallets_config
-from wallets import cli
 from wallets.config import DEFAULT_PASSPHRASE_ENV, WalletsConfig
 from wallets.errors import KeystoreError, PolicyDenied, WrongPassphrase
 from wallets.fleet import WalletFleet
@@ -76,7 +76,9 @@ def test_new_list_fund_sweep_policy(fleet: WalletFleet) -> None:
     assert json.loads(policy.output)["treasury"] == TREASURY
     assert runner.invoke(cli.wallet_app, ["fund", "alice", "--amount", "0.01"]).exit_code == 0
     refused = runner.invoke(cli.wallet_app, ["sweep", "--all", "--to", "0x4444444444444444444444444444444444444444"])
-    assert isinstance(refused.exception, PolicyDenied), refused.output  # printed as one line by orchestrator.cli.main
+    assert isinstance(refused.exception, PolicyDenied), (
+        refused.output
+    )  # printed as one line by orchestrator.entry.cli.main.main
     both = runner.invoke(cli.wallet_app, ["sweep", "alice", "--all"])
     assert both.exit_code != 0
 

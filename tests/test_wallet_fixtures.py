@@ -15,7 +15,7 @@ import pytest
 from eth_account import Account
 from sqlalchemy.engine import Engine
 
-from orchestrator.chain import TxSender
+from orchestrator.adapters.chain import TxSender
 from tests.conftest import ChainEnv
 from wallets.config import PolicyConfig, WalletsConfig
 from wallets.fleet import WalletFleet

@@ -17,13 +17,14 @@ import pytest
 from eth_abi.abi import encode
 from sqlalchemy.engine import Engine
 
-from orchestrator.artifacts import LocalArtifactStore
-from orchestrator.boards.onchain import OnchainTaskBoard
-from orchestrator.chain import RpcChain
-from orchestrator.dao import Dao
-from orchestrator.domain import BoardStatus, Deliverable, DeliverableKind, TaskSpec
-from orchestrator.errors import ChainError
-from orchestrator.ports import Signer
+from orchestrator.adapters.artifacts import LocalArtifactStore
+from orchestrator.adapters.boards.onchain import OnchainTaskBoard
+from orchestrator.adapters.chain import RpcChain
+from orchestrator.domain.board import BoardStatus
+from orchestrator.domain.errors import ChainError
+from orchestrator.domain.specs import Deliverable, DeliverableKind, TaskSpec
+from orchestrator.entry.dao import Dao
+from orchestrator.ports.chain import Signer
 from tests.conftest import ChainEnv, require
 from tests.test_wallet_fixtures import (
     ETH,
@@ -157,11 +158,11 @@ def test_start_up_unlocks_each_keystore_once_and_recovers_every_wallet_before_se
 def test_sigkill_between_journal_and_broadcast(
     anvil_snapshot: object, tmp_path: Path, make_fleet: FleetFactory
 ) -> None:
-    from orchestrator.chain import AnvilProcess
+    from orchestrator.adapters.chain import AnvilProcess
 
     assert isinstance(anvil_snapshot, AnvilProcess)
     db = tmp_path / "deworker.db"
-    from orchestrator.store.db import make_engine, migrate
+    from orchestrator.adapters.sql.db import make_engine, migrate
 
     engine = make_engine(f"sqlite:///{db}")
     migrate(engine)
@@ -173,9 +174,9 @@ def test_sigkill_between_journal_and_broadcast(
         script = textwrap.dedent(
             f"""
             import os, signal
-            from orchestrator.chain import RpcChain
+            from orchestrator.adapters.chain import RpcChain
             from wallets.fleet import WalletFleet
-            from orchestrator.store.db import make_engine
+            from orchestrator.adapters.sql.db import make_engine
             from wallets.journal import Journal
             from wallets.keystore import Keystore
             from tests.test_wallet_fixtures import wallets_config
@@ -286,7 +287,7 @@ def test_ours_ahead_with_a_hole_falls_back_to_the_chain(
 def test_anvil_set_nonce_drift_both_ways(
     anvil_snapshot: object, sqlite_engine: Engine, make_fleet: FleetFactory
 ) -> None:
-    from orchestrator.chain import AnvilProcess
+    from orchestrator.adapters.chain import AnvilProcess
 
     assert isinstance(anvil_snapshot, AnvilProcess)
     with RpcChain(anvil_snapshot.url) as rpc:
@@ -340,7 +341,7 @@ def test_unreachable_node_leaves_the_transaction_pending(
             return getattr(real, name)
 
         def send_raw(self, raw_tx: bytes) -> str:
-            from orchestrator.errors import ChainUnavailable
+            from orchestrator.domain.errors import ChainUnavailable
 
             raise ChainUnavailable("connection refused (test)")
 
@@ -371,7 +372,7 @@ def test_sweep_tokens_then_native_and_top_up(
     )
     fleet = make_fleet(chain_env, sqlite_engine, config=cfg, names=("alice", "funder"))
     alice = fleet.keystore.entry("alice").address
-    from orchestrator.dao import token_abi
+    from orchestrator.entry.dao import token_abi
 
     dao.signer.send(dao.token, token_abi().encode_call("transfer", alice, 25 * ETH))
     treasury_native = chain_env.chain.balance(TREASURY)
@@ -432,7 +433,7 @@ def test_auto_sweep_moves_tokens_at_the_threshold_and_leaves_gas(
     )
     fleet = make_fleet(chain_env, sqlite_engine, config=cfg, names=("alice", "bob"))
     alice, bob = (fleet.keystore.entry(n).address for n in ("alice", "bob"))
-    from orchestrator.dao import token_abi
+    from orchestrator.entry.dao import token_abi
 
     dao.signer.send(dao.token, token_abi().encode_call("transfer", alice, 25 * ETH))
     dao.signer.send(dao.token, token_abi().encode_call("transfer", bob, 19 * ETH))  # below the threshold

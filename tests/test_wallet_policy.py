@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 
-from orchestrator.chain import EthTesterChain
+from orchestrator.adapters.chain import EthTesterChain
 from tests.conftest import ETH_TESTER_CHAIN_ID, ChainEnv
 from tests.test_wallet_fixtures import TREASURY, FleetFactory, wallets_config
 from wallets.config import MAINNET_CHAIN_IDS, PolicyConfig

@@ -22,10 +22,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from orchestrator.artifacts import LocalArtifactStore
-from orchestrator.domain import Payout, TaskState
-from orchestrator.errors import ConfigError
-from orchestrator.store import (
+from orchestrator.adapters.artifacts import LocalArtifactStore
+from orchestrator.adapters.sql import (
     AgentCreate,
     CostKind,
     DuplicateRecord,
@@ -37,12 +35,15 @@ from orchestrator.store import (
     Store,
     make_engine,
 )
-from orchestrator.tokens import TokenBook, TokenInfo
-from orchestrator.web import views
-from orchestrator.web.app import create_app
-from orchestrator.web.auth import CSP, LOGIN_CSRF_COOKIE, SESSION_COOKIE, LoginLimiter
-from orchestrator.web.config import Role, WebConfig, WebSettings
-from orchestrator.web.users import UserStore
+from orchestrator.domain.board import Payout
+from orchestrator.domain.errors import ConfigError
+from orchestrator.domain.lifecycle import TaskState
+from orchestrator.domain.money import TokenBook, TokenInfo
+from orchestrator.entry.web import views
+from orchestrator.entry.web.app import create_app
+from orchestrator.entry.web.auth import CSP, LOGIN_CSRF_COOKIE, SESSION_COOKIE, LoginLimiter
+from orchestrator.entry.web.config import Role, WebConfig, WebSettings
+from orchestrator.entry.web.users import UserStore
 from tests.test_store import board_task, tx
 
 if TYPE_CHECKING:
@@ -204,8 +205,8 @@ def test_reviewer_tables_match_their_migration(web: WebEnv) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    import orchestrator.web.models  # noqa: F401 - registers the tables
-    from orchestrator.store.db import target_metadata
+    import orchestrator.entry.web.models  # noqa: F401 - registers the tables
+    from orchestrator.adapters.sql.db import target_metadata
 
     def ours(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
         return type_ != "table" or name in WEB_TABLES
@@ -723,9 +724,9 @@ def test_settings_are_used(sqlite_engine: Engine, tmp_path: Path) -> None:
 def test_cli_accounts_and_decisions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    from orchestrator.cli import state
-    from orchestrator.config import Config
-    from orchestrator.web.cli import PASSWORD_ENV, review_app
+    from orchestrator.entry.cli.main import state
+    from orchestrator.entry.cli.review import PASSWORD_ENV, review_app
+    from orchestrator.entry.config import Config
 
     monkeypatch.setattr(state, "_config", Config(data_dir=tmp_path))
     monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
@@ -773,8 +774,8 @@ def test_cli_accounts_and_decisions(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 def test_token_book_from_config(tmp_path: Path) -> None:
     """``wallets.tokens`` first, then the DAO's token at each deployment ``deworker dao deploy`` saved."""
-    from orchestrator.bootstrap import Deployment, Runtime
-    from orchestrator.config import Config, DaoConfig
+    from orchestrator.entry.bootstrap import Deployment, Runtime
+    from orchestrator.entry.config import Config, DaoConfig
     from wallets.config import TokenConfig, WalletsConfig
 
     usdc, dao_token, other = "0x" + "a0" * 20, "0x" + "d0" * 20, "0x" + "e0" * 20
@@ -799,7 +800,7 @@ def test_the_earnings_chart_never_draws_two_labels_at_one_place() -> None:
     import re
     from decimal import Decimal
 
-    from orchestrator.web.chart import Earning, earnings_svg
+    from orchestrator.entry.web.chart import Earning, earnings_svg
 
     def labels(*times: datetime) -> list[str]:
         svg = str(earnings_svg([Earning(at=t, amount=Decimal(5)) for t in times], unit="DWR"))

@@ -25,15 +25,17 @@ import pytest
 
 from agents.config import ModelPrice
 from agents.langchain_agent import LangChainAgent
-from orchestrator.chain import EthTesterChain
-from orchestrator.dao import to_base_units
-from orchestrator.domain import Payout, TaskSpec, TaskState
-from orchestrator.matching import MatchingConfig
-from orchestrator.service import Orchestrator
-from orchestrator.store import AgentCreate, CostKind, ReviewDecision, RunCreate, RunStatus, Store, make_engine
-from orchestrator.tokens import TokenBook, TokenInfo
-from orchestrator.web.config import Role
-from orchestrator.web.server import bind, serve_in_thread
+from orchestrator.adapters.chain import EthTesterChain
+from orchestrator.adapters.sql import AgentCreate, CostKind, ReviewDecision, RunCreate, RunStatus, Store, make_engine
+from orchestrator.app.matching import MatchingConfig
+from orchestrator.app.service import Orchestrator
+from orchestrator.domain.board import Payout
+from orchestrator.domain.lifecycle import TaskState
+from orchestrator.domain.money import TokenBook, TokenInfo
+from orchestrator.domain.specs import TaskSpec
+from orchestrator.entry.dao import to_base_units
+from orchestrator.entry.web.config import Role
+from orchestrator.entry.web.server import bind, serve_in_thread
 from tests.conftest import require
 from tests.test_agents import fake, submit
 from tests.test_service_fixtures import DEADLINE_SECONDS, World, build_world, profile

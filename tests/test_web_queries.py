@@ -1,4 +1,4 @@
-"""``orchestrator.store.queries.Queries`` on SQLite and PostgreSQL: counts per state and per agent, task pages,
+"""``orchestrator.adapters.sql.queries.Queries`` on SQLite and PostgreSQL: counts per state and per agent, task pages,
 exact P&L sums of 256-bit amounts (checked against the amounts put in, to the last unit), and money per
 UTC day from the reward and cost tables. Plus ``TokenBook``'s display of amounts."""
 
@@ -9,10 +9,11 @@ from decimal import Decimal
 
 from sqlalchemy import Engine, text
 
-from orchestrator.domain import Payout, TaskState
-from orchestrator.store import AgentCreate, CostKind, Store
-from orchestrator.store.queries import Queries, combine, exact_sum_columns
-from orchestrator.tokens import TokenBook, TokenInfo, whole_text
+from orchestrator.adapters.sql import AgentCreate, CostKind, Store
+from orchestrator.adapters.sql.queries import Queries, combine, exact_sum_columns
+from orchestrator.domain.board import Payout
+from orchestrator.domain.lifecycle import TaskState
+from orchestrator.domain.money import TokenBook, TokenInfo, whole_text
 from tests.conftest import reopen
 from tests.test_store import board_task, tx
 
@@ -57,7 +58,7 @@ def test_an_amount_of_2_to_the_256_minus_1_sums_exactly(db_engine: Engine) -> No
     from sqlalchemy import select
     from sqlmodel import col
 
-    from orchestrator.store.models import Reward
+    from orchestrator.adapters.sql.models import Reward
 
     store = Store(db_engine)
     store.upsert_agent(agent=AgentCreate(name="alice", address=ALICE))

@@ -4,7 +4,7 @@ An action's function takes its validated arguments and returns text for the mode
 ``ToolRefused``) when it cannot do what was asked. ``tools.langchain`` adapts actions to LangChain tools and is
 the only place where such errors become text.
 
-No action may move funds, sign anything or read keys: tool modules never import ``orchestrator.chain``,
+No action may move funds, sign anything or read keys: tool modules never import ``orchestrator.adapters.chain``,
 ``wallets`` or web3 (a test checks every module in ``tools/``).
 
 Must not import LangChain.

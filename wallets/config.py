@@ -1,11 +1,12 @@
 """Typed configuration of the wallets: where keystores live, where the passphrase comes from, the treasury, the
 tokens to track, gas top-ups, and the policy gate.
 
-The lead wires ``WalletsConfig`` into ``orchestrator.config.Config`` as the ``wallets`` section, so every key
+The lead wires ``WalletsConfig`` into ``orchestrator.entry.config.Config`` as the ``wallets`` section, so every key
 here is ``wallets.<key>`` in ``config.yaml`` (``wallets.policy.<key>`` for the policy). Secrets never live here:
 ``passphrase_env`` / ``passphrase_file`` only say where the keystore passphrase is.
 
-Must not import any adapter: standard library and pydantic only (``orchestrator.config`` imports it). Addresses are
+Must not import any adapter: standard library and pydantic only (``orchestrator.entry.config`` imports it). Addresses
+are
 checked for shape here and checksummed by the policy gate; function signatures become selectors there too.
 """
 

@@ -2,7 +2,7 @@
 
 ::
 
-    DeworkerError (orchestrator.errors)
+    DeworkerError (orchestrator.domain.errors)
     └── WalletError
         ├── KeystoreError               a keystore file is missing, malformed, has loose permissions, or exists
         │   └── WrongPassphrase         the passphrase does not open the keystore (the MAC does not match)
@@ -19,7 +19,7 @@ and address, transactions by their hash.
 
 from __future__ import annotations
 
-from orchestrator.errors import DeworkerError
+from orchestrator.domain.errors import DeworkerError
 
 
 class WalletError(DeworkerError):

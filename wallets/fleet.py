@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 from eth_abi.abi import decode, encode
 from sqlalchemy.engine import Engine
 
-from orchestrator.chain.base import checksum_address
-from orchestrator.errors import ConfigError
-from orchestrator.ports import Chain, Receipt
-from orchestrator.tokens import units
+from orchestrator.adapters.chain.base import checksum_address
+from orchestrator.domain.errors import ConfigError
+from orchestrator.domain.money import units
+from orchestrator.ports.chain import Chain, Receipt
 from wallets.config import TokenConfig, WalletsConfig
 from wallets.errors import PolicyDenied
 from wallets.journal import Journal
@@ -114,7 +114,7 @@ class WalletFleet:
         receipt_timeout: float = 120.0,
     ) -> WalletFleet:
         """The fleet as ``config`` describes it, journaling into ``engine``: the orchestrator's database, which
-        the caller has migrated (``orchestrator.store.migrate``)."""
+        the caller has migrated (``orchestrator.adapters.sql.migrate``)."""
         return cls(
             config=config,
             keystore=Keystore(config.keystore_path(data_dir)),

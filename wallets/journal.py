@@ -8,8 +8,8 @@ an audit event, and advances the nonce. Only after it commits does the wallet br
 leaves either nothing signed or a journaled transaction that ``recover()`` re-broadcasts as the same bytes.
 
 The tables live in the orchestrator's database; Alembic revision 0003 (``orchestrator/migrations``) creates them,
-so ``orchestrator.store.migrate(engine)`` is the only way they come to exist. Nothing here creates an engine at
-import time; ``orchestrator.store.make_engine`` builds one.
+so ``orchestrator.adapters.sql.migrate(engine)`` is the only way they come to exist. Nothing here creates an engine at
+import time; ``orchestrator.adapters.sql.make_engine`` builds one.
 
 Wei amounts can exceed 64 bits, so they are stored as decimal text (``BigUint``) and summed in Python under the
 row locks. Must not import web3 or any chain adapter: it sees signed transactions only as ``SignedTx``.
@@ -32,10 +32,10 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from orchestrator.chain import SignedTx
-from orchestrator.ports import Receipt
-from orchestrator.store.db import read_only, relax
-from orchestrator.tokens import units
+from orchestrator.adapters.chain import SignedTx
+from orchestrator.adapters.sql.db import read_only, relax
+from orchestrator.domain.money import units
+from orchestrator.ports.chain import Receipt
 from wallets.errors import JournalError, PolicyDenied
 
 FLEET = "fleet"
@@ -229,7 +229,7 @@ class Journal:
         except SQLAlchemyError as exc:
             raise JournalError(
                 f"journal database error: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
-                hint="check that the database is reachable and migrated (`orchestrator.store.migrate`)",
+                hint="check that the database is reachable and migrated (`orchestrator.adapters.sql.migrate`)",
                 retryable=True,
             ) from None
 

@@ -34,7 +34,7 @@ from eth_abi.exceptions import DecodingError
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
-from orchestrator.tokens import units
+from orchestrator.domain.money import units
 from wallets.config import MAINNET_CHAIN_IDS, PolicyConfig
 from wallets.errors import PolicyDenied
 from wallets.journal import FLEET, NATIVE, Limit, Spend

@@ -40,11 +40,11 @@ from typing import ClassVar
 
 from eth_account.signers.local import LocalAccount
 
-from orchestrator.chain import NonceTooLow, ReceiptTimeout, SignedTx
-from orchestrator.chain.base import checksum_address
-from orchestrator.chain.tx import decode_eip1559, sign_eip1559
-from orchestrator.errors import ChainError, ChainUnavailable, InsufficientFunds, TransactionReverted
-from orchestrator.ports import Chain, Fees, Receipt
+from orchestrator.adapters.chain import NonceTooLow, ReceiptTimeout, SignedTx
+from orchestrator.adapters.chain.base import checksum_address
+from orchestrator.adapters.chain.tx import decode_eip1559, sign_eip1559
+from orchestrator.domain.errors import ChainError, ChainUnavailable, InsufficientFunds, TransactionReverted
+from orchestrator.ports.chain import Chain, Fees, Receipt
 from wallets.errors import JournalError, NonceDrift, PolicyDenied, TxExpired, TxUncertain
 from wallets.journal import Journal, TxStatus, WalletTx
 from wallets.policy import PolicyGate, Verdict

@@ -1,0 +1,256 @@
+"""``OnchainTaskBoard``: the ``TaskBoard`` port over our TaskBoard contract.
+
+New tasks come from ``TaskPosted`` logs read from a block cursor in bounded ranges (the Chain adapter splits
+ranges the node refuses), so one poll costs O(new tasks), not O(backlog). Each task's spec is fetched from the
+artifact store by CID and validated by ``read_spec``, a step of its own so that the service can mark a task before
+its spec is read (a spec that crashed the reader is quarantined on restart, not read again); a bad spec raises
+``SpecError`` with the reason to quarantine the task.
+
+Events read from a cursor (new tasks, payouts) are taken only once ``confirmations`` blocks are mined on top of
+theirs (``chain.confirmations``): a shallow reorg can drop or reorder the latest blocks, and a task discovered or
+a payout booked from a block that then vanished would be acted on for nothing. The cursor stops at that depth, so
+the events of the newer blocks are read by a later poll.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any
+
+from eth_utils.address import to_checksum_address
+
+from contracts.compile import load_artifact
+from orchestrator.adapters.boards.abi import ContractABI
+from orchestrator.domain.board import BoardStatus, BoardTask, Payout, Rejection
+from orchestrator.domain.errors import (
+    ArtifactError,
+    ArtifactNotFound,
+    ArtifactTooLarge,
+    BoardError,
+    SpecError,
+    TaskNotFound,
+    TransactionReverted,
+)
+from orchestrator.domain.specs import TaskSpec, parse_spec
+from orchestrator.domain.untrusted import printable
+from orchestrator.ports.artifacts import ArtifactStore
+from orchestrator.ports.board import BoardAction
+from orchestrator.ports.chain import Chain, Receipt, Signer
+
+#: What a CID's text can look like (multibase base32/base36/base58, CIDv0 and v1): anything else is refused before
+#: it reaches the store, a log line or an error message.
+_CID_TEXT = re.compile(r"[A-Za-z0-9]{1,128}")
+
+
+@functools.cache
+def board_abi() -> ContractABI:
+    """The TaskBoard ABI (from ``contracts/build``), parsed once per process."""
+    return ContractABI(load_artifact("TaskBoard")["abi"])
+
+
+class OnchainTaskBoard:
+    """A TaskBoard contract at ``address``, reached through ``chain``; specs come from ``store``."""
+
+    def __init__(
+        self,
+        *,
+        chain: Chain,
+        address: str,
+        store: ArtifactStore,
+        name: str = "main",
+        max_spec_bytes: int = 262_144,
+        confirmations: int = 0,
+    ) -> None:
+        if confirmations < 0:
+            raise BoardError(f"confirmations must be >= 0, got {confirmations}", hint="set chain.confirmations >= 0")
+        self.chain = chain
+        self.address = address
+        self.store = store
+        self.name = name
+        self.max_spec_bytes = max_spec_bytes
+        self.confirmations = confirmations
+        self.abi = board_abi()
+
+    def __repr__(self) -> str:
+        return f"OnchainTaskBoard(name={self.name!r}, address={self.address})"
+
+    # ------------------------------------------------------------------------------------------------ reads
+
+    def confirmed_head(self) -> int:
+        """The newest block with ``confirmations`` blocks on top of it (-1 while the chain is shorter)."""
+        return self.chain.block_number() - self.confirmations
+
+    def poll(self, cursor: int) -> tuple[list[BoardTask], int]:
+        """Tasks posted in blocks ``[cursor, confirmed head]``, specs not read yet (``read_spec``); the next cursor
+        is ``confirmed head + 1`` (``confirmed_head``: ``confirmations`` blocks deep)."""
+        head = self.confirmed_head()
+        if cursor > head:
+            return [], cursor
+        logs = self.chain.get_logs(
+            address=self.address, topics=[self.abi.topic("TaskPosted")], from_block=cursor, to_block=head
+        )
+        tasks = []
+        for log in logs:
+            try:
+                event = self.abi.decode_log(log)
+            except Exception as exc:  # a poster's string that is not UTF-8 (a Vyper String holds any bytes)
+                tasks.append(self._undecodable_post(log.topics, exc))
+                continue
+            if event is None:  # pragma: no cover - we filter on topic0
+                continue
+            tasks.append(self._task_from_post(event.args))
+        return tasks, head + 1
+
+    def _undecodable_post(self, topics: tuple[bytes, ...], exc: Exception) -> BoardTask:
+        """A ``TaskPosted`` event whose data does not decode: its task (the id is an indexed topic) is quarantined
+        instead of failing every poll of the board."""
+        zero = "0x" + "0" * 40
+        return BoardTask(
+            board=self.name,
+            task_id=int.from_bytes(topics[1], "big"),
+            poster=zero,
+            token=zero,
+            reward=0,
+            deadline=0,
+            reviewer=zero,
+            spec_cid="",
+            status=BoardStatus.OPEN,
+            quarantine_reason=f"the board's TaskPosted event could not be decoded ({type(exc).__name__})",
+        )
+
+    def _task_from_post(self, args: dict[str, Any]) -> BoardTask:
+        return BoardTask(
+            board=self.name,
+            task_id=int(args["task_id"]),
+            poster=args["poster"],
+            token=args["token"],
+            reward=int(args["reward"]),
+            deadline=int(args["deadline"]),
+            reviewer=args["reviewer"],
+            spec_cid=args["spec_cid"],
+            status=BoardStatus.OPEN,
+        )
+
+    def read_spec(self, task: BoardTask) -> TaskSpec:
+        """Fetch the task's spec by CID (at most ``max_spec_bytes``) and validate it. Raises ``SpecError`` with
+        the reason to quarantine it; a retryable ``ArtifactError`` when the store may answer later."""
+        cid = task.spec_cid
+        shown = printable(cid[:100])
+        if not _CID_TEXT.fullmatch(cid):
+            raise SpecError(f"invalid CID {shown!r} for the spec: a CID is at most 128 letters and digits")
+        try:
+            raw = self.store.get_bytes(cid, max_bytes=self.max_spec_bytes)
+        except ArtifactTooLarge:
+            raise SpecError(
+                f"spec {cid} is larger than the {self.max_spec_bytes:,}-byte limit (board.max_spec_bytes)"
+            ) from None
+        except ArtifactNotFound as exc:  # no store and no gateway holds it (each one's answer is in the message)
+            raise SpecError(f"spec {cid} could not be fetched: {exc.message}") from None
+        except ArtifactError as exc:
+            if exc.retryable:
+                raise
+            raise SpecError(f"spec {cid} could not be fetched: {exc.message}") from None
+        return parse_spec(raw, max_bytes=self.max_spec_bytes)
+
+    def status(self, task_id: int) -> BoardTask:
+        """The task as the contract holds it now (spec not fetched)."""
+        try:
+            out = self.chain.call(self.address, self.abi.encode_call("task", task_id))
+        except TransactionReverted as exc:
+            if "unknown task" in exc.reason:
+                raise TaskNotFound(
+                    f"board {self.name!r} has no task {task_id}", hint="list tasks with `deworker dao tasks`"
+                ) from None
+            raise
+        (t,) = self.abi.decode_output("task", out)
+        poster, token, reward, deadline, reviewer, spec_cid, status, claimant, expires, artifact_cid = t
+        return BoardTask(
+            board=self.name,
+            task_id=task_id,
+            poster=to_checksum_address(poster),
+            token=to_checksum_address(token),
+            reward=int(reward),
+            deadline=int(deadline),
+            reviewer=to_checksum_address(reviewer),
+            spec_cid=spec_cid,
+            status=BoardStatus(status),
+            claimant=None if int(claimant, 16) == 0 else to_checksum_address(claimant),
+            claim_expires=int(expires),
+            artifact_cid=artifact_cid or None,
+        )
+
+    def task_count(self) -> int:
+        out = self.chain.call(self.address, self.abi.encode_call("task_count"))
+        return int(self.abi.decode_output("task_count", out)[0])
+
+    def payouts(self, cursor: int) -> tuple[list[Payout], int]:
+        """``TaskApproved`` events (the board paying a claimant) in blocks ``[cursor, confirmed head]``."""
+        head = self.confirmed_head()
+        if cursor > head:
+            return [], cursor
+        logs = self.chain.get_logs(
+            address=self.address, topics=[self.abi.topic("TaskApproved")], from_block=cursor, to_block=head
+        )
+        payouts = []
+        for log in logs:
+            event = self.abi.decode_log(log)
+            if event is None:  # pragma: no cover
+                continue
+            payouts.append(
+                Payout(
+                    board=self.name,
+                    task_id=int(event.args["task_id"]),
+                    recipient=event.args["claimant"],
+                    token=event.args["token"],
+                    amount=int(event.args["reward"]),
+                    tx_hash=log.tx_hash,
+                    block_number=log.block_number,
+                )
+            )
+        return payouts, head + 1
+
+    # ----------------------------------------------------------------------------------------------- writes
+
+    def claim(self, task_id: int, *, wallet: Signer, expires_at: int | None = None) -> Receipt:
+        return wallet.send(self.address, self.abi.encode_call("claim", task_id), expires_at=expires_at)
+
+    def release(self, task_id: int, *, wallet: Signer) -> Receipt:
+        return wallet.send(self.address, self.abi.encode_call("release", task_id))
+
+    def submit(self, task_id: int, artifact_cid: str, *, wallet: Signer, expires_at: int | None = None) -> Receipt:
+        return wallet.send(self.address, self.abi.encode_call("submit", task_id, artifact_cid), expires_at=expires_at)
+
+    # ------------------------------------------------------------------------------------------ look-ups
+
+    def rejection(self, task_id: int, *, from_block: int) -> Rejection | None:
+        """The latest ``TaskRejected`` event of ``task_id`` since ``from_block``: the reviewer and the reason."""
+        topics: list[bytes | None] = [self.abi.topic("TaskRejected"), task_id.to_bytes(32, "big")]
+        head = self.chain.block_number()
+        logs = self.chain.get_logs(address=self.address, topics=topics, from_block=from_block, to_block=head)
+        for log in reversed(logs):
+            event = self.abi.decode_log(log)
+            if event is not None:
+                return Rejection(
+                    board=self.name,
+                    task_id=task_id,
+                    reviewer=to_checksum_address(event.args["reviewer"]),
+                    reason=str(event.args["reason"]),
+                    tx_hash=log.tx_hash,
+                )
+        return None
+
+    def action_tx(self, task_id: int, action: BoardAction, *, actor: str, from_block: int) -> str | None:
+        """The hash of the latest ``action`` ("claim" or "submit") ``actor`` made on ``task_id`` since
+        ``from_block``, from the board's events; ``None`` if there is none."""
+        topics: list[bytes | None] = [
+            self.abi.topic(_ACTION_EVENTS[action]),
+            task_id.to_bytes(32, "big"),
+            bytes.fromhex(actor.removeprefix("0x").rjust(64, "0")),
+        ]
+        head = self.chain.block_number()
+        logs = self.chain.get_logs(address=self.address, topics=topics, from_block=from_block, to_block=head)
+        return logs[-1].tx_hash if logs else None
+
+
+_ACTION_EVENTS: dict[BoardAction, str] = {"claim": "TaskClaimed", "submit": "TaskSubmitted"}

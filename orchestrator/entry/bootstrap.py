@@ -1,0 +1,305 @@
+"""The one place that builds the object graph from typed config: chain, artifact store, board, DAO signer.
+
+The CLI (and later the service and the web app) call this; nothing else constructs adapters. Nothing is built at
+import time, and each part is built once per ``Runtime`` on first use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from sqlalchemy.engine import Engine
+
+from orchestrator.adapters.artifacts import KuboRpc, LocalArtifactStore, RemoteArtifactStore, TrustlessGateways
+from orchestrator.adapters.artifacts.kubo import authorization
+from orchestrator.adapters.boards.onchain import OnchainTaskBoard
+from orchestrator.adapters.chain import (
+    ANVIL_CHAIN_ID,
+    DetachedAnvil,
+    EthTesterChain,
+    MultiRpcChain,
+    TxSender,
+    anvil_dev_accounts,
+)
+from orchestrator.adapters.sql import Store, make_engine, migrate
+from orchestrator.domain.errors import ConfigError
+from orchestrator.domain.money import TokenBook, TokenInfo
+from orchestrator.domain.secrets import secret_from_env
+from orchestrator.entry.config import Config
+from orchestrator.entry.web.users import UserStore
+from orchestrator.ports.artifacts import ArtifactStore
+from orchestrator.ports.chain import Chain
+from wallets.fleet import WalletFleet
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """Where a DAO's token and board live on one chain."""
+
+    chain_id: int
+    token: str | None
+    board: str
+    block: int
+
+
+class AddressBook:
+    """``<data_dir>/addresses.json``: the deployments ``deworker dao deploy`` made, keyed by chain id."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _read(self) -> dict[str, Any]:
+        if not self.path.exists():
+            return {}
+        try:
+            data: dict[str, Any] = json.loads(self.path.read_text("utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(
+                f"cannot read {self.path}: {exc}",
+                hint=f"delete {self.path} and run `deworker dao deploy` again",
+            ) from exc
+        return data
+
+    def get(self, chain_id: int) -> Deployment | None:
+        entry = self._read().get(str(chain_id))
+        if entry is None:
+            return None
+        return Deployment(chain_id=chain_id, token=entry["token"], board=entry["board"], block=entry["block"])
+
+    def chain_ids(self) -> list[int]:
+        """The chain ids with a saved deployment; none if the file is missing or unreadable (``get`` reports a
+        broken file when a deployment is actually needed)."""
+        try:
+            data = self._read()
+        except ConfigError:
+            return []
+        return [int(k) for k in data if k.isdigit()]
+
+    def save(self, dep: Deployment) -> None:
+        data = self._read()
+        data[str(dep.chain_id)] = {"token": dep.token, "board": dep.board, "block": dep.block}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", "utf-8")
+        os.replace(tmp, self.path)
+
+
+@dataclass
+class Runtime:
+    """Lazily built adapters for one process. ``chain_override`` lets the demo and tests inject a chain."""
+
+    config: Config
+    chain_override: Chain | None = None
+    _senders: dict[str, TxSender] = field(default_factory=dict)
+
+    @cached_property
+    def chain(self) -> Chain:
+        if self.chain_override is not None:
+            return self.chain_override
+        cfg = self.config.chain
+        chain: Chain
+        if cfg.kind == "in-process":
+            chain = EthTesterChain()
+        else:
+            # one adapter for one node or several: a devnet is a pool of one
+            urls = [devnet_url(self.config)] if cfg.kind == "devnet" else cfg.urls
+            chain = MultiRpcChain.from_urls(
+                urls,
+                timeout=cfg.request_timeout,
+                fee_percentile=cfg.fee_percentile,
+                max_log_range=cfg.max_log_range,
+                expected_chain_id=cfg.chain_id,
+                retries=cfg.retries,
+                max_lag_blocks=cfg.max_lag_blocks,
+                head_check_interval=cfg.head_check_interval,
+                node_backoff=cfg.node_backoff,
+                node_backoff_max=cfg.node_backoff_max,
+            )
+        if cfg.chain_id is not None and chain.chain_id != cfg.chain_id:
+            raise ConfigError(
+                f"the node reports chain id {chain.chain_id}, but chain.chain_id is {cfg.chain_id}",
+                key="chain.chain_id",
+                hint="point chain.rpc_url at the right network, or correct chain.chain_id",
+            )
+        return chain
+
+    @cached_property
+    def local_artifacts(self) -> LocalArtifactStore:
+        """The blocks on this machine (``artifacts.path``): the whole store for ``kind: local``, the cache of
+        every other kind, and what ``deworker artifact serve`` serves."""
+        return LocalArtifactStore(self.config.artifacts_path)
+
+    @cached_property
+    def store(self) -> ArtifactStore:
+        """The configured kind: ``local`` (this machine's store, reading what it lacks through
+        ``artifacts.gateways``) or ``kubo`` (the same store as a cache, published to a Kubo node)."""
+        cfg = self.config.artifacts
+        gateways = None
+        if cfg.gateways:
+            gateways = TrustlessGateways(cfg.gateway_urls, timeout=cfg.gateway_timeout, max_bytes=cfg.max_fetch_bytes)
+        kubo = None
+        if cfg.kind == "kubo":
+            kubo = KuboRpc(cfg.kubo.base_url, timeout=cfg.kubo.timeout, authorization=kubo_authorization(self.config))
+        if kubo is None and gateways is None:
+            return self.local_artifacts
+        return RemoteArtifactStore(self.local_artifacts, kubo=kubo, gateways=gateways)
+
+    @cached_property
+    def engine(self) -> Engine:
+        """The database engine, migrated to the newest schema on first use. One per process."""
+        engine = make_engine(self.config.db_url)
+        migrate(engine)
+        return engine
+
+    @cached_property
+    def db(self) -> Store:
+        """The orchestrator's database (``store`` is the artifact store)."""
+        return Store(self.engine, max_revisions=self.config.review.max_revisions, amount_text=self.token_book().format)
+
+    @cached_property
+    def users(self) -> UserStore:
+        """Reviewer accounts, sessions and API tokens of the review web app."""
+        return UserStore(self.engine)
+
+    @cached_property
+    def addresses(self) -> AddressBook:
+        return AddressBook(self.config.data_dir / "addresses.json")
+
+    def token_book(self) -> TokenBook:
+        """The tokens amounts are shown in: ``wallets.tokens`` first, then the DAO's reward token
+        (``dao.token_symbol``, ``dao.token_decimals``) at ``dao.token`` and at every address ``deworker dao deploy``
+        saved — for ``chain.chain_id`` only, when it is set. Reads files only: it never connects to the chain."""
+        cfg = self.config
+        tokens = [TokenInfo(address=t.address, symbol=t.symbol, decimals=t.decimals) for t in cfg.wallets.tokens]
+        chain_ids = [cfg.chain.chain_id] if cfg.chain.chain_id is not None else self.addresses.chain_ids()
+        dao_tokens = [cfg.dao.token] if cfg.dao.token else []
+        for chain_id in chain_ids:
+            dep = self.addresses.get(chain_id)
+            if dep is not None and dep.token is not None:
+                dao_tokens.append(dep.token)
+        for address in dao_tokens:
+            tokens.append(TokenInfo(address=address, symbol=cfg.dao.token_symbol, decimals=cfg.dao.token_decimals))
+        return TokenBook(tokens)
+
+    def deployment(self) -> Deployment:
+        """The board and token for the connected chain: from config, else from the address book."""
+        chain_id = self.chain.chain_id
+        dep = self.addresses.get(chain_id)
+        if self.config.board.address is not None:
+            # Only the board is configured (a machine that shares nothing but the chain): the token is dao.token,
+            # or the address book's; None otherwise — each task carries its own token on the board.
+            token = self.config.dao.token or (dep.token if dep else None)
+            return Deployment(chain_id, token, self.config.board.address, self.config.board.start_block)
+        if dep is None:
+            raise ConfigError(
+                f"no TaskBoard known on chain {chain_id}",
+                key="board.address",
+                hint="run `deworker dao deploy`, or set board.address in config.yaml",
+            )
+        return dep
+
+    @cached_property
+    def board(self) -> OnchainTaskBoard:
+        dep = self.deployment()
+        return OnchainTaskBoard(
+            chain=self.chain,
+            address=dep.board,
+            store=self.store,
+            name=self.config.board.name,
+            max_spec_bytes=self.config.board.max_spec_bytes,
+            confirmations=self.config.chain.confirmations_for(self.chain.chain_id),
+        )
+
+    @cached_property
+    def fleet(self) -> WalletFleet:
+        """The agents' wallets: keystores, the policy gate (bound to this chain's board) and the journal."""
+        try:
+            board: str | None = self.deployment().board
+        except ConfigError:
+            board = None  # no board on this chain yet: `contract: board` rules allow nothing
+        return WalletFleet.build(
+            self.config.wallets,
+            engine=self.engine,
+            data_dir=self.config.data_dir,
+            chain=self.chain,
+            board=board,
+            receipt_timeout=self.config.chain.receipt_timeout,
+        )
+
+    def sender(self, private_key: str | bytes) -> TxSender:
+        """One ``TxSender`` per key per process, so local nonce tracking stays consistent."""
+        account = Account.from_key(private_key)
+        if account.address not in self._senders:
+            self._senders[account.address] = TxSender(
+                self.chain, account, receipt_timeout=self.config.chain.receipt_timeout
+            )
+        return self._senders[account.address]
+
+    def dao_signer(self) -> TxSender:
+        """The DAO's account: the key in ``$<dao.key_env>``, or on a dev chain its first dev account."""
+        key = secret_from_env(self.config.dao.key_env)
+        return self.sender(key if key is not None else self._dev_key(0))
+
+    def dev_key(self, index: int) -> bytes:
+        """A pre-funded dev account key (in-process chain or anvil only): for the demo and tests."""
+        return self._dev_key(index)
+
+    def _dev_key(self, index: int) -> bytes:
+        chain = self.chain
+        if isinstance(chain, EthTesterChain):
+            return chain.dev_accounts()[index].private_key
+        if chain.chain_id == ANVIL_CHAIN_ID:
+            return anvil_dev_accounts(index + 1)[index].private_key
+        raise ConfigError(
+            f"${self.config.dao.key_env} is not set and chain {chain.chain_id} is not a dev chain",
+            key="dao.key_env",
+            hint=f"export {self.config.dao.key_env}=<the DAO account's private key> (never put it in config.yaml)",
+        )
+
+
+def kubo_authorization(config: Config, *, environ: Mapping[str, str] | None = None) -> str | None:
+    """The Authorization header for the Kubo RPC API, from the environment variable the config names."""
+    cfg = config.artifacts.kubo
+    for key, var in (("auth_header_env", cfg.auth_header_env), ("basic_auth_env", cfg.basic_auth_env)):
+        if var is None:
+            continue
+        value = secret_from_env(var, environ=environ)
+        if value is None:
+            raise ConfigError(
+                f"artifacts.kubo.{key} names ${var}, which is not set",
+                key=f"artifacts.kubo.{key}",
+                hint=f"export {var}=... (never put the secret in config.yaml), or remove artifacts.kubo.{key}",
+            )
+        if key == "basic_auth_env":
+            if ":" not in value:
+                raise ConfigError(
+                    f"${var} (artifacts.kubo.basic_auth_env) must hold 'user:password'",
+                    key="artifacts.kubo.basic_auth_env",
+                    hint=f"export {var}=user:password",
+                )
+            return authorization(basic=value)
+        return authorization(header=value)
+    return None
+
+
+def devnet_url(config: Config) -> str:
+    """The URL of the anvil that `deworker devnet up` started for this data dir."""
+    proc = DetachedAnvil.read(devnet_pidfile(config))
+    if proc is None or not proc.alive():
+        raise ConfigError(
+            "chain.kind is 'devnet' but no devnet is running",
+            key="chain.kind",
+            hint="start one with `deworker devnet up`",
+        )
+    return proc.url
+
+
+def devnet_pidfile(config: Config) -> Path:
+    return config.data_dir / "devnet.json"
