@@ -30,7 +30,7 @@ from sqlalchemy import Engine
 
 from orchestrator.adapters.artifacts import LocalArtifactStore
 from orchestrator.adapters.sql import AgentCreate, CostKind, ReviewDecision, SelfCheck, Store, make_engine, migrate
-from orchestrator.domain.board import BoardStatus, BoardTask, Payout
+from orchestrator.domain.board import BoardPhase, BoardTask, Payout
 from orchestrator.domain.lifecycle import TaskState
 from orchestrator.domain.specs import Deliverable, DeliverableKind, TaskSpec
 from orchestrator.entry.web.app import create_app
@@ -61,8 +61,8 @@ def fill(store: Store, artifacts: LocalArtifactStore, pending: int, folder: Path
     spec = SPEC
     task_id = 0
     for n in range(pending):
-        bt = BoardTask("main", n, ADDRESS, ADDRESS, 10**18, 1_900_000_000, ADDRESS, f"bafyspec{n}", BoardStatus.OPEN,
-                       spec=spec)  # fmt: skip
+        bt = BoardTask("main", str(n), ADDRESS, ADDRESS, 10**18, 1_900_000_000, ADDRESS, f"bafyspec{n}",
+                       BoardPhase.OPEN, "OPEN", spec=spec)  # fmt: skip
         task_id = store.upsert_discovered(board_task=bt)[0].id
         store.transition(task_id=task_id, to=S.CLAIMING, actor="bench", agent="alice")
         store.transition(task_id=task_id, to=S.CLAIMED, actor="bench")
@@ -82,8 +82,8 @@ def fill_paid(engine: Engine, artifacts_cid: str, paid: int, first: int) -> None
     for n in range(paid):
         at[0] = now - timedelta(days=90) + timedelta(minutes=(n * 137) % (90 * 24 * 60))
         i = first + n
-        bt = BoardTask("main", i, ADDRESS, ADDRESS, 10**18, 1_900_000_000, ADDRESS, f"bafyspec{i}", BoardStatus.OPEN,
-                       spec=SPEC)  # fmt: skip
+        bt = BoardTask("main", str(i), ADDRESS, ADDRESS, 10**18, 1_900_000_000, ADDRESS, f"bafyspec{i}",
+                       BoardPhase.OPEN, "OPEN", spec=SPEC)  # fmt: skip
         task_id = store.upsert_discovered(board_task=bt)[0].id
         store.transition(task_id=task_id, to=S.CLAIMING, actor="bench", agent="alice")
         store.transition(task_id=task_id, to=S.CLAIMED, actor="bench")
@@ -93,7 +93,7 @@ def fill_paid(engine: Engine, artifacts_cid: str, paid: int, first: int) -> None
         store.record_review(task_id=task_id, artifact_cid=artifacts_cid, decision=ReviewDecision.APPROVE, reviewer="b")
         store.transition(task_id=task_id, to=S.SUBMITTING, actor="bench", cid=artifacts_cid)
         store.transition(task_id=task_id, to=S.SUBMITTED, actor="bench", tx_hash=_tx(i))
-        store.record_reward(payout=Payout("main", i, ADDRESS, ADDRESS, 10**18 + n, _tx(i + 10**9), 1000 + n))
+        store.record_reward(payout=Payout("main", str(i), ADDRESS, ADDRESS, 10**18 + n, _tx(i + 10**9), 1000 + n))
         store.record_cost(agent="alice", kind=CostKind.GAS, amount=21_000 * 10**9, task_id=task_id, tx_hash=_tx(i))
         store.record_cost(agent="alice", kind=CostKind.LLM, amount=4_000, task_id=task_id)
 

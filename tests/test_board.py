@@ -13,8 +13,8 @@ import pytest
 
 from orchestrator.adapters.artifacts import LocalArtifactStore
 from orchestrator.adapters.boards.onchain import OnchainTaskBoard, board_abi
-from orchestrator.domain.board import BoardStatus, BoardTask
-from orchestrator.domain.errors import SpecError, TaskNotFound, TransactionReverted
+from orchestrator.domain.board import BoardPhase, BoardTask
+from orchestrator.domain.errors import SpecError, TaskNotFound, TaskTaken, TransactionReverted
 from orchestrator.domain.specs import Deliverable, DeliverableKind, TaskSpec, dump_spec
 from orchestrator.entry.dao import Dao, token_abi
 from orchestrator.ports.board import TaskBoard
@@ -75,17 +75,17 @@ def test_poll_returns_new_tasks_once_and_reads_their_specs(
     env, dao, board, block = setup
     first = dao.post(SPEC, reward=REWARD, deadline=deadline(env))
     second = dao.post(SPEC.model_copy(update={"title": "Another"}), reward=REWARD, deadline=deadline(env))
-    tasks, cursor = board.poll(block)
-    assert [t.task_id for t in tasks] == [first.task_id, second.task_id]
+    tasks, cursor = board.poll(str(block))
+    assert [int(t.key) for t in tasks] == [first.task_id, second.task_id]
     assert all(t.spec is None and t.quarantine_reason is None for t in tasks)  # poll reads no spec
     assert tasks[0].reward == REWARD and tasks[0].poster == dao.signer.address
     assert read(board, tasks[0]) == (SPEC, None)
     assert board.read_spec(tasks[1]).title == "Another"
-    again, cursor2 = board.poll(cursor)
+    again, cursor2 = board.poll(str(cursor))
     assert again == [] and cursor2 == cursor
     third = dao.post(SPEC, reward=REWARD, deadline=deadline(env))
-    new, _ = board.poll(cursor)
-    assert [t.task_id for t in new] == [third.task_id]
+    new, _ = board.poll(str(cursor))
+    assert [int(t.key) for t in new] == [third.task_id]
 
 
 def test_bad_specs_are_quarantined_and_polling_goes_on(
@@ -103,7 +103,7 @@ def test_bad_specs_are_quarantined_and_polling_goes_on(
     dao.signer.send(dao.board_address, abi.encode_call("post", dao.token, REWARD, d, dao.signer.address, missing_cid))
     dao.signer.send(dao.board_address, abi.encode_call("post", dao.token, REWARD, d, dao.signer.address, "not-a-cid"))
     good = dao.post(SPEC, reward=REWARD, deadline=d)
-    tasks, _ = board.poll(block)
+    tasks, _ = board.poll(str(block))
     specs, reasons = zip(*(read(board, t) for t in tasks), strict=True)
     assert len(tasks) == 6
     assert "not valid JSON" in reasons[0]
@@ -111,7 +111,7 @@ def test_bad_specs_are_quarantined_and_polling_goes_on(
     assert "larger than the 262,144-byte limit" in reasons[2]
     assert "not in the artifact store" in reasons[3] and "could not be fetched" in reasons[3]
     assert "invalid CID" in reasons[4]
-    assert reasons[5] is None and tasks[5].task_id == good.task_id and specs[5] == SPEC
+    assert reasons[5] is None and tasks[5].key == str(good.task_id) and specs[5] == SPEC
     assert all(spec is None for spec in specs[:5])
 
 
@@ -119,48 +119,48 @@ def test_claim_submit_status_and_payout(setup: tuple[ChainEnv, Dao, OnchainTaskB
     env, dao, board, block = setup
     agent = env.sender(1)
     posted = dao.post(SPEC, reward=REWARD, deadline=deadline(env))
-    board.claim(posted.task_id, wallet=agent)
-    status = board.status(posted.task_id)
-    assert status.status is BoardStatus.CLAIMED and status.claimant == agent.address
+    board.claim(str(posted.task_id), wallet=agent)
+    status = board.status(str(posted.task_id))
+    assert status.status_text == "CLAIMED" and status.claimant == agent.address
     assert status.claim_expires > 0
     cid = board.store.put_bytes(b"escrow holds / the reward until review / then it flows to you")
-    board.submit(posted.task_id, cid, wallet=agent)
-    status = board.status(posted.task_id)
-    assert status.status is BoardStatus.SUBMITTED and status.artifact_cid == cid
+    board.deliver(str(posted.task_id), cid, wallet=agent)
+    status = board.status(str(posted.task_id))
+    assert status.status_text == "SUBMITTED" and status.artifact_cid == cid
     receipt = dao.approve(posted.task_id)
-    payouts, cursor = board.payouts(block)
+    payouts, cursor = board.payouts(str(block))
     assert len(payouts) == 1
     p = payouts[0]
-    assert (p.task_id, p.recipient, p.amount, p.token) == (posted.task_id, agent.address, REWARD, dao.token)
+    assert (p.key, p.recipient, p.amount, p.token) == (str(posted.task_id), agent.address, REWARD, dao.token)
     assert p.tx_hash == receipt.tx_hash
     assert dao.token_balance(agent.address) == REWARD
-    assert board.payouts(cursor)[0] == []
-    assert board.status(posted.task_id).status is BoardStatus.APPROVED
+    assert board.payouts(str(cursor))[0] == []
+    assert board.status(str(posted.task_id)).status_text == "APPROVED"
 
 
-def test_losing_a_claim_race_is_a_revert_not_a_retry(
+def test_losing_a_claim_race_is_task_taken_not_a_retry(
     setup: tuple[ChainEnv, Dao, OnchainTaskBoard, int],
 ) -> None:
     env, dao, board, _ = setup
     posted = dao.post(SPEC, reward=REWARD, deadline=deadline(env))
-    board.claim(posted.task_id, wallet=env.sender(1))
-    with pytest.raises(TransactionReverted) as info:
-        board.claim(posted.task_id, wallet=env.sender(2))
-    assert info.value.reason == "task not open" and not info.value.retryable
+    board.claim(str(posted.task_id), wallet=env.sender(1))
+    with pytest.raises(TaskTaken) as info:
+        board.claim(str(posted.task_id), wallet=env.sender(2))
+    assert isinstance(info.value.__cause__, TransactionReverted) and not info.value.retryable
 
 
 def test_release_reopens_and_reject_reopens(setup: tuple[ChainEnv, Dao, OnchainTaskBoard, int]) -> None:
     env, dao, board, _ = setup
     agent = env.sender(1)
     posted = dao.post(SPEC, reward=REWARD, deadline=deadline(env))
-    board.claim(posted.task_id, wallet=agent)
-    board.release(posted.task_id, wallet=agent)
-    assert board.status(posted.task_id).status is BoardStatus.OPEN
-    board.claim(posted.task_id, wallet=agent)
-    board.submit(posted.task_id, board.store.put_bytes(b"draft"), wallet=agent)
+    board.claim(str(posted.task_id), wallet=agent)
+    board.release(str(posted.task_id), wallet=agent)
+    assert board.status(str(posted.task_id)).status_text == "OPEN"
+    board.claim(str(posted.task_id), wallet=agent)
+    board.deliver(str(posted.task_id), board.store.put_bytes(b"draft"), wallet=agent)
     dao.reject(posted.task_id, "too short")
-    after = board.status(posted.task_id)
-    assert after.status is BoardStatus.OPEN and after.claimant is None and after.artifact_cid is None
+    after = board.status(str(posted.task_id))
+    assert after.status_text == "OPEN" and after.claimant is None and after.artifact_cid is None
 
 
 def test_cancel_refunds_and_dao_lists_tasks(setup: tuple[ChainEnv, Dao, OnchainTaskBoard, int]) -> None:
@@ -170,13 +170,15 @@ def test_cancel_refunds_and_dao_lists_tasks(setup: tuple[ChainEnv, Dao, OnchainT
     assert dao.token_balance(dao.signer.address) == before - REWARD
     dao.cancel(posted.task_id)
     assert dao.token_balance(dao.signer.address) == before
-    assert [(t.task_id, t.status) for t in dao.tasks()] == [(posted.task_id, BoardStatus.CANCELLED)]
+    assert [(t.key, t.status_text, t.phase) for t in dao.tasks()] == [
+        (str(posted.task_id), "CANCELLED", BoardPhase.CLOSED)
+    ]
 
 
 def test_unknown_task_is_task_not_found(setup: tuple[ChainEnv, Dao, OnchainTaskBoard, int]) -> None:
     _, _, board, _ = setup
     with pytest.raises(TaskNotFound, match="no task 99"):
-        board.status(99)
+        board.status("99")
 
 
 def test_events_are_taken_only_once_they_are_confirmations_deep(
@@ -186,31 +188,31 @@ def test_events_are_taken_only_once_they_are_confirmations_deep(
     board = OnchainTaskBoard(chain=env.chain, address=latest.address, store=latest.store, name="t", confirmations=3)
     posted = dao.post(SPEC, reward=REWARD, deadline=deadline(env))
     at = posted.receipt.block_number
-    assert [t.task_id for t in latest.poll(block)[0]] == [posted.task_id]  # 0 confirmations: at once
+    assert [int(t.key) for t in latest.poll(str(block))[0]] == [posted.task_id]  # 0 confirmations: at once
 
     cursor = block
     for on_top in range(3):  # the post's block with 0, 1, 2 blocks on top: not deep enough yet
         assert env.chain.block_number() - at == on_top
-        tasks, cursor = board.poll(cursor)
-        assert tasks == [] and cursor <= at  # the cursor never passes an unconfirmed block
+        tasks, cursor = board.poll(str(cursor))
+        assert tasks == [] and int(cursor) <= at  # the cursor never passes an unconfirmed block
         env.mine()
-    tasks, cursor = board.poll(cursor)  # 3 blocks on top
-    assert [t.task_id for t in tasks] == [posted.task_id] and cursor == at + 1
-    assert board.poll(cursor) == ([], cursor)  # taken once
+    tasks, cursor = board.poll(str(cursor))  # 3 blocks on top
+    assert [int(t.key) for t in tasks] == [posted.task_id] and cursor == str(at + 1)
+    assert board.poll(str(cursor)) == ([], cursor)  # taken once
 
     # a payout waits the same depth
     agent = env.sender(1)
-    board.claim(posted.task_id, wallet=agent)
-    board.submit(posted.task_id, board.store.put_bytes(b"deep enough"), wallet=agent)
+    board.claim(str(posted.task_id), wallet=agent)
+    board.deliver(str(posted.task_id), board.store.put_bytes(b"deep enough"), wallet=agent)
     approved = dao.approve(posted.task_id)
     paid_cursor = block
     for _ in range(3):
-        payouts, paid_cursor = board.payouts(paid_cursor)
-        assert payouts == [] and paid_cursor <= approved.block_number
+        payouts, paid_cursor = board.payouts(str(paid_cursor))
+        assert payouts == [] and int(paid_cursor) <= approved.block_number
         env.mine()
-    payouts, paid_cursor = board.payouts(paid_cursor)
-    assert [(p.task_id, p.tx_hash) for p in payouts] == [(posted.task_id, approved.tx_hash)]
-    assert paid_cursor == approved.block_number + 1
+    payouts, paid_cursor = board.payouts(str(paid_cursor))
+    assert [(p.key, p.tx_hash) for p in payouts] == [(str(posted.task_id), approved.tx_hash)]
+    assert paid_cursor == str(approved.block_number + 1)
 
 
 def test_a_spec_no_gateway_serves_quarantines_its_task_with_each_gateways_answer(
@@ -241,7 +243,7 @@ def test_a_spec_no_gateway_serves_quarantines_its_task_with_each_gateways_answer
         tasks, _ = operator.poll(block)
         (_, reason), (spec, none) = (read(operator, t) for t in tasks)
         assert reason is not None and "could not be fetched" in reason and empty.url in reason and daos.url in reason
-        assert none is None and spec is not None and spec.title == "Shared" and tasks[1].task_id == shared.task_id
+        assert none is None and spec is not None and spec.title == "Shared" and tasks[1].key == str(shared.task_id)
         assert cache.has(shared.spec_cid) and not cache.has(unshared)  # verified, cached; nothing of the other
     finally:
         fakes.close()

@@ -29,7 +29,6 @@ from orchestrator.adapters.boards.onchain import board_abi
 from orchestrator.adapters.chain import AnvilProcess, RpcChain
 from orchestrator.adapters.chain.tx import sign_eip1559
 from orchestrator.adapters.sql import Store, make_engine
-from orchestrator.domain.board import BoardStatus
 from orchestrator.domain.errors import TaskNotFound
 from orchestrator.domain.lifecycle import TaskState
 from orchestrator.domain.specs import dump_spec
@@ -396,9 +395,9 @@ def test_a_reorg_removing_our_claim_submit_or_payout_is_reconciled(world: World,
         assert orch.collect() == 1
         assert world.store.find_task(board=world.board.name, board_task_id=task_id).state is S.PAID  # type: ignore[union-attr]
     gone = {
-        "claim": lambda: world.board.status(task_id).status is BoardStatus.OPEN,
-        "submit": lambda: world.board.status(task_id).status is BoardStatus.CLAIMED,
-        "payout": lambda: world.board.status(task_id).status is BoardStatus.SUBMITTED,
+        "claim": lambda: world.board.status(str(task_id)).status_text == "OPEN",
+        "submit": lambda: world.board.status(str(task_id)).status_text == "CLAIMED",
+        "payout": lambda: world.board.status(str(task_id)).status_text == "SUBMITTED",
     }[removed]
     assert not gone()
     rpc.request("anvil_mine", [hex(depth - 1)])  # the transaction is in the oldest of the `depth` blocks replaced
@@ -444,7 +443,7 @@ def test_a_cycle_before_reconcile_after_our_claim_was_reorged_submits_once_the_c
         orch.cycle()
     orch.boundary = None
     reorg(rpc, 1)
-    assert world.board.status(task_id).status is BoardStatus.OPEN
+    assert world.board.status(str(task_id)).status_text == "OPEN"
 
     orch.cycle()  # produces, is refused the submit, restores the claim, then submits (resolved from the board)
     task = world.store.find_task(board=world.board.name, board_task_id=task_id)
@@ -470,10 +469,10 @@ def test_a_reorg_removing_claim_submit_and_payout_together(world: World) -> None
     assert orch.collect() == 1
     assert rpc.block_number() - before == 3  # claim, submit and the DAO's approval: one block each
     reorg(rpc, 3)
-    assert world.board.status(task_id).status is BoardStatus.OPEN
+    assert world.board.status(str(task_id)).status_text == "OPEN"
 
     orch.reconcile()  # our claim and submit re-broadcast in nonce order, the payout un-credited
-    assert world.board.status(task_id).status is BoardStatus.SUBMITTED
+    assert world.board.status(str(task_id)).status_text == "SUBMITTED"
     assert world.store.rewards() == []
     assert_rewards_equal_balances(world)
     world.dao_signer.resync()
@@ -545,7 +544,7 @@ def test_a_post_a_reorg_replaced_under_the_same_id_quarantines_the_stored_task(w
         dao_account, chain_id=rpc.chain_id, nonce=post_nonce, to=board, data=call, value=0, gas=500_000, fees=fees
     )
     reorg(rpc, 2, [(replaced.raw, 0)])  # the post's block and the one above it replaced; the new post mined first
-    assert world.board.status(task_id).spec_cid == cid  # the fault happened: the same id, another post
+    assert world.board.status(str(task_id)).spec_cid == cid  # the fault happened: the same id, another post
 
     assert orch.poll() == 0
     task = world.store.find_task(board=world.board.name, board_task_id=task_id)
@@ -564,7 +563,7 @@ def test_a_post_a_reorg_removed_quarantines_the_stored_task_and_the_cycle_goes_o
     assert orch.poll() == 1
     reorg(rpc, 1)  # the post's block replaced by an empty one: anvil discards the post
     with pytest.raises(TaskNotFound):
-        world.board.status(gone)  # the fault happened
+        world.board.status(str(gone))  # the fault happened
 
     orch.cycle()  # the match finds no such task on the board: quarantined, and the cycle goes on
     task = world.store.find_task(board=world.board.name, board_task_id=gone)
@@ -593,7 +592,7 @@ def test_a_reorg_removing_the_post_and_our_claim_gives_the_task_up(world: World)
     depth = rpc.block_number() - before - 1  # from the post on (the DAO's escrow approval stays)
     reorg(rpc, depth)
     with pytest.raises(TaskNotFound):
-        world.board.status(task_id)
+        world.board.status(str(task_id))
 
     changes = orch.reconcile()
     assert "task 1: post gone (reorg)" in changes, changes
@@ -638,7 +637,7 @@ def test_a_claim_whose_ttl_passes_while_stuck_is_cancelled_and_the_task_released
     task = world.store.find_task(board=world.board.name, board_task_id=task_id)
     assert task is not None and task.state is S.ABANDONED, task.state_reason
     assert "cancelled" in (task.state_reason or "")
-    assert world.board.status(task_id).status is BoardStatus.OPEN and world.board.status(task_id).claimant is None
+    assert world.board.status(str(task_id)).status_text == "OPEN" and world.board.status(str(task_id)).claimant is None
     assert board_events(world, "TaskClaimed", task_id) == 0
     rows = wallet.journal.transactions(wallet=wallet.address)
     claim = "0x" + board_abi().encode_call("claim", 0)[:4].hex()

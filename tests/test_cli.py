@@ -123,12 +123,12 @@ def test_dao_lifecycle_on_devnet(devnet: dict[str, str], tmp_path: Path) -> None
     with RpcChain(env["URL"]) as chain:
         store = LocalArtifactStore(Path(env["DEWORKER_DATA_DIR"]) / "artifacts")
         board = OnchainTaskBoard(chain=chain, address=addresses["board"], store=store)
-        found, _ = board.poll(0)
-        assert [t.task_id for t in found] == [1, 2, 3] and all(board.read_spec(t).title for t in found)
+        found, _ = board.poll("0")
+        assert [int(t.key) for t in found] == [1, 2, 3] and all(board.read_spec(t).title for t in found)
         agent = TxSender(chain, Account.from_key(anvil_dev_accounts(2)[1].private_key))
         for task_id in (1, 2):
-            board.claim(task_id, wallet=agent)
-            board.submit(task_id, store.put_bytes(b"quorum: enough votes to decide"), wallet=agent)
+            board.claim(str(task_id), wallet=agent)
+            board.deliver(str(task_id), store.put_bytes(b"quorum: enough votes to decide"), wallet=agent)
 
     approved = deworker("dao", "approve", "1", "--yes", cwd=tmp_path, env=env)
     assert "approved task 1: 50 DWR paid to" in approved.stdout

@@ -190,3 +190,36 @@ def test_unquoted_addresses_in_wallet_keys_load(tmp_path: Path) -> None:
     text = "wallets:\n  treasury: 0x00a329c0648769A73afAc7F9381E08FB43dBEA72\n"
     loaded = load_config(write(tmp_path, text), environ={})
     assert loaded.wallets.treasury == "0x00a329c0648769a73afac7f9381e08fb43dbea72"
+
+
+def test_boards_is_a_list_of_named_kinds(tmp_path: Path) -> None:
+    two = "0x" + "11" * 20
+    cfg = load_config(
+        write(tmp_path, f"boards:\n  - name: ours\n    kind: taskboard\n  - name: other\n    address: '{two}'\n"),
+        environ={},
+    )
+    assert [(b.name, b.kind) for b in cfg.board_list] == [("ours", "taskboard"), ("other", "taskboard")]
+    assert cfg.dao_board.name == "ours" and cfg.deprecations() == []
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, "boards:\n  - name: x\n    kind: bazaar\n"), environ={})
+    assert info.value.key == "boards.0.kind" and "unknown kind of board 'bazaar'" in str(info.value)
+    with pytest.raises(ConfigError, match="board names must be unique"):
+        load_config(write(tmp_path, "boards:\n  - name: x\n  - name: x\n"), environ={})
+
+
+def test_the_old_board_section_still_works_with_a_deprecation_line(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, "board:\n  name: legacy\n  max_spec_bytes: 4096\n"), environ={})
+    assert [(b.name, b.max_spec_bytes) for b in cfg.board_list] == [("legacy", 4096)]
+    (line,) = cfg.deprecations()
+    assert "'board' is deprecated" in line and "boards:" in line
+    env_only = load_config(write(tmp_path, "data_dir: x\n"), environ={"DEWORKER_BOARD__NAME": "from-env"})
+    assert env_only.dao_board.name == "from-env"  # the environment's DEWORKER_BOARD__* keeps working too
+    with pytest.raises(ConfigError, match="'board' and 'boards' are both set"):
+        load_config(write(tmp_path, "board:\n  name: a\nboards:\n  - name: b\n"), environ={})
+    checked = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "--config", str(write(tmp_path, "board:\n  name: legacy\n")),
+         "config", "check"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stderr
+    assert "deprecated: config key 'board' is deprecated" in checked.stderr

@@ -28,7 +28,6 @@ from orchestrator.adapters.chain import (
     anvil_dev_accounts,
     find_anvil,
 )
-from orchestrator.domain.board import BoardStatus
 from orchestrator.domain.errors import ArtifactNotFound, ConfigError, DeworkerError
 from orchestrator.entry.bootstrap import Runtime
 from orchestrator.entry.cli import context
@@ -108,8 +107,8 @@ class Machines:
             (folder / rel).write_bytes(data)
         cid = self.dao_store.put_path(folder)
         board = self.board_view()
-        board.claim(task_id, wallet=self.agent)
-        board.submit(task_id, cid, wallet=self.agent)
+        board.claim(str(task_id), wallet=self.agent)
+        board.deliver(str(task_id), cid, wallet=self.agent)
         return cid
 
 
@@ -155,7 +154,7 @@ def test_dao_machine_lists_and_posts_with_only_the_board_address(machines: Machi
     # the token of the board's most recent task
     posted = m.ok(m.dao, "dao", "post", "--spec", str(spec), "--reward", "12.5", "--deadline", "2h")
     assert "posted task 2" in posted and "12.5 GOV escrowed" in posted
-    assert m.board_view().status(2).token == m.token
+    assert m.board_view().status("2").token == m.token
     tasks = m.ok(m.dao, "dao", "tasks")
     assert "12.5 GOV" in tasks and tasks.count("open") == 2
 
@@ -166,7 +165,7 @@ def test_dao_token_config_key_wins(machines: Machines, tmp_path: Path) -> None:
     other.write_text(m.dao.read_text() + f"dao:\n  token: {m.token}\n")
     spec = m.spec_file(tmp_path, GLOSSARY, "glossary")
     assert "posted task 1" in m.ok(other, "dao", "post", "--spec", str(spec), "--reward", "3")
-    assert m.board_view().status(1).token == m.token
+    assert m.board_view().status("1").token == m.token
     no_token = tmp_path / "no-token.yaml"
     no_token.write_text(m.dao.read_text() + "dao:\n  token: 0x00000000000000000000000000000000000000ab\n")
     nonce = m.nonce()
@@ -180,7 +179,7 @@ def test_show_lists_files_cats_text_and_writes_them_out(machines: Machines, tmp_
     spec = m.spec_file(tmp_path, FIZZBUZZ, "fizzbuzz")
     m.ok(m.deployer, "dao", "post", "--spec", str(spec), "--reward", "60")
     # the spec is in the deployer's store; the DAO machine gets its blocks as if from the deployer's gateway
-    spec_cid = m.board_view().status(1).spec_cid
+    spec_cid = m.board_view().status("1").spec_cid
     assert (
         m.dao_store.put_bytes(LocalArtifactStore(tmp_path / "deployer" / "artifacts").get_bytes(spec_cid)) == spec_cid
     )
@@ -214,8 +213,8 @@ def test_show_of_an_artifact_the_store_cannot_fetch_is_one_error(machines: Machi
     m.ok(m.deployer, "dao", "post", "--spec", str(spec), "--reward", "5")
     elsewhere = LocalArtifactStore(tmp_path / "elsewhere").put_bytes(b"only on the contributor's machine")
     board = m.board_view()
-    board.claim(1, wallet=m.agent)
-    board.submit(1, elsewhere, wallet=m.agent)
+    board.claim(str(1), wallet=m.agent)
+    board.deliver(str(1), elsewhere, wallet=m.agent)
     failed = m.run(m.dao, "dao", "show", "1")
     assert failed.exit_code == 1 and isinstance(failed.exception, ArtifactNotFound)
     assert f"cannot fetch the artifact {elsewhere} of task 1" in failed.exception.message
@@ -267,12 +266,12 @@ def test_approve_asks_first_and_pays_with_yes(seeded: Machines, tmp_path: Path) 
     assert f"Pay 60 GOV to {m.agent.address} for task 2?" in declined.output
     assert "not approved: nothing was sent" in declined.output
     assert m.nonce() == nonce and m.token_balance(m.agent.address) == before
-    assert m.board_view().status(2).status is BoardStatus.SUBMITTED
+    assert m.board_view().status("2").status_text == "SUBMITTED"
 
     approved = m.ok(m.dao, "dao", "approve", "2", "--yes")
     assert f"approved task 2: 60 GOV paid to {m.agent.address}" in approved and "Pay " not in approved
     assert m.token_balance(m.agent.address) == before + 60 * ETH
-    assert m.board_view().status(2).status is BoardStatus.APPROVED
+    assert m.board_view().status("2").status_text == "APPROVED"
 
 
 def test_approve_with_failing_tests_and_yes_refuses(seeded: Machines, tmp_path: Path) -> None:
@@ -283,7 +282,7 @@ def test_approve_with_failing_tests_and_yes_refuses(seeded: Machines, tmp_path: 
     nonce = m.nonce()
     refused = m.run(m.dao, "dao", "approve", "2", "--check", "--yes")
     assert refused.exit_code == 1 and "the acceptance tests failed" in refused.output and "FAILED" in refused.output
-    assert m.nonce() == nonce and m.board_view().status(2).status is BoardStatus.SUBMITTED
+    assert m.nonce() == nonce and m.board_view().status("2").status_text == "SUBMITTED"
 
 
 def test_wrong_states_and_empty_reasons_are_refused_before_sending(seeded: Machines, tmp_path: Path) -> None:
@@ -306,9 +305,9 @@ def test_wrong_states_and_empty_reasons_are_refused_before_sending(seeded: Machi
         assert message in str(result.exception), (args, str(result.exception))
         assert "reverted" not in str(result.exception)
     assert m.nonce() == nonce
-    assert m.board_view().status(2).status is BoardStatus.SUBMITTED
+    assert m.board_view().status("2").status_text == "SUBMITTED"
     assert "open again" in m.ok(m.dao, "dao", "reject", "2", "--reason", "handle 0 too")
-    assert m.board_view().status(2).status is BoardStatus.OPEN
+    assert m.board_view().status("2").status_text == "OPEN"
 
 
 def test_a_reviewer_that_is_not_the_dao_is_named(seeded: Machines, tmp_path: Path) -> None:
@@ -471,8 +470,8 @@ def test_devnet_names_its_accounts_and_a_fetch_failure_is_one_error_line(
         elsewhere = LocalArtifactStore(tmp_path / "contributor")
         board = OnchainTaskBoard(chain=chain, address=addresses["board"], store=elsewhere)
         agent = TxSender(chain, Account.from_key(anvil_dev_accounts(3)[2].private_key))
-        board.claim(1, wallet=agent)
-        board.submit(1, elsewhere.put_bytes(b"only on the contributor's machine"), wallet=agent)
+        board.claim(str(1), wallet=agent)
+        board.deliver(str(1), elsewhere.put_bytes(b"only on the contributor's machine"), wallet=agent)
     shown = deworker("dao", "show", "1", cwd=tmp_path, env=env, ok=False)
     assert shown.returncode == 1 and "Traceback" not in shown.stderr
     first, fix = shown.stderr.strip().splitlines()

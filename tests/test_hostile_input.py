@@ -191,10 +191,10 @@ def test_hostile_specs_are_quarantined_and_the_board_goes_on(world: World) -> No
 
 def test_a_spec_read_cut_short_by_a_crash_is_quarantined_not_read_again(world: World) -> None:
     task_id = world.post("read when the process died")
-    listed, _ = world.board.poll(world.start_block)
-    (bt,) = [t for t in listed if t.task_id == task_id]
+    listed, _ = world.board.poll(str(world.start_block))
+    (bt,) = [t for t in listed if t.key == str(task_id)]
     world.store.ensure_board(name=world.board.name, kind="OnchainTaskBoard")
-    world.store.begin_spec_read(board=bt.board, board_task_id=bt.task_id)  # the mark a dying process leaves
+    world.store.begin_spec_read(board=bt.board, board_task_id=int(bt.key))  # the mark a dying process leaves
     orch = world.orchestrator([profile("ada")])
     orch.start()
     orch.poll()
@@ -203,18 +203,19 @@ def test_a_spec_read_cut_short_by_a_crash_is_quarantined_not_read_again(world: W
 
 
 def test_text_no_database_can_hold_is_stored_safely(world: World) -> None:
-    from orchestrator.domain.board import BoardStatus, BoardTask
+    from orchestrator.domain.board import BoardPhase, BoardTask
 
     bt = BoardTask(
         board="main",
-        task_id=77,
+        key="77",
         poster=world.dao_signer.address,
         token=world.dao.token,
         reward=1,
         deadline=world.now() + 60,
         reviewer=world.dao_signer.address,
         spec_cid="bafy\u0000",
-        status=BoardStatus.OPEN,
+        phase=BoardPhase.OPEN,
+        status_text="OPEN",
         spec=spec("ok"),
         quarantine_reason="reason with NUL \u0000 in it",
     )

@@ -26,7 +26,6 @@ from orchestrator.adapters.sql import DbSpendLedger, PendingReview, ReviewDecisi
 from orchestrator.adapters.sql.models import Task
 from orchestrator.app.matching import Candidate, Decision, MatchingConfig, decide
 from orchestrator.app.service import NO_REASON_FEEDBACK
-from orchestrator.domain.board import BoardStatus
 from orchestrator.domain.errors import DeworkerError
 from orchestrator.domain.lifecycle import TaskState
 from orchestrator.entry.demo import InstantAgent
@@ -115,7 +114,7 @@ def test_lost_claim_race_is_lost_once(world: World, chain_env: ChainEnv) -> None
     orch.poll()
     (task_id,) = orch.match()
     rival = TxSender(world.chain, Account.from_key(chain_env.accounts[3].private_key))
-    world.board.claim(task, wallet=rival)
+    world.board.claim(str(task), wallet=rival)
 
     assert orch.advance(task_id).state is S.LOST
     assert "another worker claimed it first" in (world.store.get_task(task_id=task_id).state_reason or "")
@@ -133,7 +132,7 @@ def test_failed_agent_releases_the_claim(world: World) -> None:
     got = world.store.find_task(board=world.board.name, board_task_id=task)
     assert got is not None and got.state is S.ABANDONED
     assert (got.state_reason or "").startswith("the agent failed")
-    assert world.board.status(task).status is BoardStatus.OPEN
+    assert world.board.status(str(task)).status_text == "OPEN"
     assert events(world, "TaskReleased", task) == 1
     assert world.store.runs(task_id=got.id)[0].status == "failed"
 
@@ -185,7 +184,7 @@ def test_human_review_revise_then_approve(world: World) -> None:
     review_as_alice(world, revised, ReviewDecision.APPROVE)
     orch.cycle()
     assert states(world)[task] is S.SUBMITTED
-    assert world.board.status(task).artifact_cid == revised.artifact.cid
+    assert world.board.status(str(task)).artifact_cid == revised.artifact.cid
 
 
 class Recording(InstantAgent):
@@ -230,7 +229,7 @@ def test_abandoning_releases_the_claim(world: World) -> None:
     review_as_alice(world, pending, ReviewDecision.ABANDON, "off topic")
     orch.cycle()
     assert states(world)[task] is S.ABANDONED
-    assert world.board.status(task).status is BoardStatus.OPEN
+    assert world.board.status(str(task)).status_text == "OPEN"
     orch.cycle()
     assert events(world, "TaskReleased", task) == 1
 
@@ -285,8 +284,8 @@ def test_dao_rejection_is_revised_with_its_reason_and_submitted_again(world: Wor
     orch.cycle()
     assert {states(world)[t] for t in ids} == {S.SUBMITTED}
     for task in (paid, ended):
-        bt = world.board.status(task)
-        assert bt.status is BoardStatus.SUBMITTED and bt.artifact_cid != first[task]
+        bt = world.board.status(str(task))
+        assert bt.status_text == "SUBMITTED" and bt.artifact_cid != first[task]
         folder = world.artifacts.get_path(bt.artifact_cid or "", world.root / f"revision-{task}")
         texts = [p.read_text("utf-8") for p in folder.rglob("*.md")]
         assert any("Revised after review: mention the migration step" in text for text in texts)
@@ -445,7 +444,7 @@ def test_claim_near_expiry_is_released_before_it_lapses(world: World) -> None:
     (change,) = orch.reconcile()
     assert change.endswith("released before expiry")
     assert states(world)[task] is S.ABANDONED
-    assert world.board.status(task).status is BoardStatus.OPEN
+    assert world.board.status(str(task)).status_text == "OPEN"
     assert world.store.pending_reviews() == []
 
 
@@ -475,7 +474,7 @@ def test_non_retryable_error_releases_the_claim(world: World) -> None:
     (stored,) = world.store.tasks()
     assert stored.state is S.ABANDONED
     assert stored.state_reason == "gave up after an error: the sandbox is broken"
-    assert world.board.status(task).status is BoardStatus.OPEN
+    assert world.board.status(str(task)).status_text == "OPEN"
 
 
 def test_claim_is_persisted_with_its_gas_and_goes_on_to_producing(world: World) -> None:
@@ -584,7 +583,7 @@ def test_a_crashed_run_is_accounted_for_when_the_task_is_given_up(world: World) 
     assert orch.release(stored.id, reason="the operator gave it up").state is S.ABANDONED
     (run,) = world.store.runs(task_id=stored.id)
     assert (run.status, run.cost_usd_micro) == (RunStatus.INTERRUPTED, 27)
-    assert world.board.status(task).status is BoardStatus.OPEN
+    assert world.board.status(str(task)).status_text == "OPEN"
 
 
 # ------------------------------------------------------------------------------------ passing faults, retries
@@ -606,7 +605,7 @@ def test_a_claim_without_gas_waits_and_goes_through_once_funded(world: World) ->
     assert orch.actionable() == []  # waiting out its backoff: the next cycle sends nothing
     orch.cycle()
     assert world.store.get_task(task_id=got.id).retries == 1
-    assert world.board.status(task).status is BoardStatus.OPEN
+    assert world.board.status(str(task)).status_text == "OPEN"
 
     world.dao_signer.send(zed.address, value=10**17)  # the operator funds the wallet ...
     retry_failed(store=world.store, board=world.board, task_id=got.id, now=world.now(), actor="ops")  # ... retries
@@ -705,7 +704,7 @@ def test_an_artifact_no_gateway_serves_yet_is_not_submitted_and_keeps_its_claim(
         got = world.store.find_task(board=world.board.name, board_task_id=task)
         assert got is not None and got.state is S.SUBMITTING
         assert "not published yet" in (got.wait_reason or ""), got.wait_reason
-        assert world.board.status(task).status is BoardStatus.CLAIMED and events(world, "TaskSubmitted", task) == 0
+        assert world.board.status(str(task)).status_text == "CLAIMED" and events(world, "TaskSubmitted", task) == 0
 
         gateway.mode = "good"
         retry_failed(store=world.store, board=world.board, task_id=got.id, now=world.now(), actor="ops")

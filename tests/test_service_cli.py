@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from orchestrator.adapters.boards.onchain import WORK_FUNCTIONS
 from orchestrator.adapters.chain import EthTesterChain
 from orchestrator.adapters.sql import make_engine
 from orchestrator.adapters.sql.queries import DayMoney, Queries
@@ -269,7 +270,7 @@ def test_wallet_sweep_and_list_speak_token_units(narrow: World, monkeypatch: pyt
         journal=narrow.fleet.journal,
         chain=narrow.chain,
         passphrase=lambda: PASSPHRASE,
-        board=narrow.dao.board_address,
+        boards={narrow.dao.board_address: list(WORK_FUNCTIONS)},
     )
     previous = wallet_cli.fleet_factory
     wallet_cli.use_fleet_factory(lambda: fleet)

@@ -20,7 +20,6 @@ from orchestrator.adapters.chain import EthTesterChain, TxSender
 from orchestrator.adapters.sql import Store
 from orchestrator.app.matching import MatchingConfig
 from orchestrator.app.service import FleetAgent, Orchestrator
-from orchestrator.domain.board import BoardStatus
 from orchestrator.domain.money import TokenBook, TokenInfo
 from orchestrator.domain.review import ReviewMode
 from orchestrator.domain.specs import TaskSpec
@@ -79,9 +78,9 @@ class World:
         """The DAO approves every submitted task; returns their board ids."""
         done = []
         for bt in self.dao.tasks():
-            if bt.status is BoardStatus.SUBMITTED:
-                self.dao.approve(bt.task_id)
-                done.append(bt.task_id)
+            if bt.status_text == "SUBMITTED":
+                self.dao.approve(int(bt.key))
+                done.append(int(bt.key))
         return done
 
     def orchestrator(

@@ -46,7 +46,7 @@ from orchestrator.adapters.sql import (
 from orchestrator.adapters.sql.db import alembic_config, relax, target_metadata
 from orchestrator.adapters.sql.models import Task
 from orchestrator.adapters.sql.repo import MAX_CHECKPOINTS, REDERIVABLE_STATES
-from orchestrator.domain.board import BoardStatus, BoardTask, Payout
+from orchestrator.domain.board import BoardPhase, BoardTask, Payout
 from orchestrator.domain.errors import DeworkerError, LifecycleError
 from orchestrator.domain.lifecycle import TERMINAL_STATES, TRANSITIONS, TaskState
 from orchestrator.domain.specs import Deliverable, DeliverableKind, TaskSpec
@@ -113,14 +113,15 @@ def board_task(task_id: int, *, board: str = "main", quarantine: str | None = No
         )
     return BoardTask(
         board=board,
-        task_id=task_id,
+        key=str(task_id),
         poster=ADDR_B,
         token=TOKEN,
         reward=reward,
         deadline=1_900_000_000,
         reviewer=ADDR_B,
         spec_cid=f"bafyspec{task_id}",
-        status=BoardStatus.OPEN,
+        phase=BoardPhase.OPEN,
+        status_text="OPEN",
         spec=spec,
         quarantine_reason=quarantine,
     )
@@ -303,7 +304,7 @@ def test_a_task_goes_through_its_whole_lifecycle(store: Store) -> None:
     store.transition(task_id=task_id, to=S.SUBMITTING, actor="w1", cid="bafyart1", tx_hash=tx(2))
     done = store.transition(task_id=task_id, to=S.SUBMITTED, actor="w1", tx_hash=tx(2))
     assert done.submit_tx_hash == tx(2) and done.artifact_cid == "bafyart1"
-    store.record_reward(payout=Payout("main", 1, ADDR_A, TOKEN, 10**18, tx(3), 99))
+    store.record_reward(payout=Payout("main", str(1), ADDR_A, TOKEN, 10**18, tx(3), 99))
     final = store.get_task(task_id=task_id)
     assert final.state is S.PAID
     states = [e.to_state for e in store.task_events(task_id=task_id)]
@@ -603,7 +604,7 @@ def test_rewards_are_recorded_once(backend: Backend, store: Store) -> None:
     store.upsert_agent(agent=AgentCreate(name="alice", address=ADDR_A, skills=["writing"]))
     task_id = new_task(store)
     force_state(backend.engine, task_id, S.SUBMITTED, agent_name="alice")
-    payout = Payout("main", 1, ADDR_A, TOKEN, 2**255, tx(5), 42)  # more than 64 bits survives exactly
+    payout = Payout("main", str(1), ADDR_A, TOKEN, 2**255, tx(5), 42)  # more than 64 bits survives exactly
     reward, created = store.record_reward(payout=payout)
     again, created_again = store.record_reward(payout=payout)
     assert (created, created_again) == (True, False) and again == reward
@@ -611,28 +612,28 @@ def test_rewards_are_recorded_once(backend: Backend, store: Store) -> None:
     assert store.get_task(task_id=task_id).state is S.PAID
     assert [e.kind for e in store.task_events(task_id=task_id)].count(EventKind.REWARD) == 1
     with pytest.raises(DuplicateRecord, match="already paid"):
-        store.record_reward(payout=Payout("main", 1, ADDR_A, TOKEN, 5, tx(6), 43))
+        store.record_reward(payout=Payout("main", str(1), ADDR_A, TOKEN, 5, tx(6), 43))
     # one transaction may pay several tasks (a DAO batching its approvals); the recipient identifies the agent
     batched, created = store.record_reward(
-        payout=Payout("main", 77, ADDR_A.upper().replace("0X", "0x"), TOKEN, 1, tx(5), 42)
+        payout=Payout("main", str(77), ADDR_A.upper().replace("0X", "0x"), TOKEN, 1, tx(5), 42)
     )
     assert created and batched.agent == "alice" and batched.task_id is None
     with pytest.raises(RecordNotFound, match="neither the task nor the recipient"):
-        store.record_reward(payout=Payout("main", 78, ADDR_B, TOKEN, 1, tx(7), 44))
+        store.record_reward(payout=Payout("main", str(78), ADDR_B, TOKEN, 1, tx(7), 44))
 
 
 def test_a_payout_removed_by_a_reorg_is_uncredited_then_recorded_again(backend: Backend, store: Store) -> None:
     store.upsert_agent(agent=AgentCreate(name="alice", address=ADDR_A, skills=["writing"]))
     task_id = new_task(store)
     force_state(backend.engine, task_id, S.SUBMITTED, agent_name="alice")
-    reward, _ = store.record_reward(payout=Payout("main", 1, ADDR_A, TOKEN, 9, tx(5), 42))
+    reward, _ = store.record_reward(payout=Payout("main", str(1), ADDR_A, TOKEN, 9, tx(5), 42))
     assert [r.id for r in store.rewards(from_block=42)] == [reward.id] and store.rewards(from_block=43) == []
     task = store.uncredit_reward(reward_id=reward.id, reason="payout gone (a reorg)")
     assert task is not None and task.state is S.SUBMITTED and store.rewards() == []
     last = store.task_events(task_id=task_id)[-1]
     assert (last.kind, last.from_state, last.to_state, last.tx_hash) == (EventKind.REWARD, S.PAID, S.SUBMITTED, tx(5))
     assert store.uncredit_reward(reward_id=reward.id, reason="again") is None  # gone already: nothing changes
-    again, created = store.record_reward(payout=Payout("main", 1, ADDR_A, TOKEN, 9, tx(9), 44))  # mined again
+    again, created = store.record_reward(payout=Payout("main", str(1), ADDR_A, TOKEN, 9, tx(9), 44))  # mined again
     assert created and again.tx_hash == tx(9) and store.get_task(task_id=task_id).state is S.PAID
 
 
@@ -658,7 +659,7 @@ def test_cursors_keep_the_hash_of_their_block_and_recent_checkpoints(store: Stor
 def test_reward_for_a_task_not_yet_marked_submitted_keeps_its_state(backend: Backend, store: Store) -> None:
     task_id = new_task(store)
     force_state(backend.engine, task_id, S.SUBMITTING, agent_name="alice")
-    store.record_reward(payout=Payout("main", 1, ADDR_A, TOKEN, 3, tx(8), 50))
+    store.record_reward(payout=Payout("main", str(1), ADDR_A, TOKEN, 3, tx(8), 50))
     assert store.get_task(task_id=task_id).state is S.SUBMITTING
     last = store.task_events(task_id=task_id)[-1]
     assert (last.kind, last.from_state, last.to_state) == (EventKind.REWARD, S.SUBMITTING, S.SUBMITTING)
@@ -668,8 +669,8 @@ def test_profit_and_loss_per_agent_and_task_per_currency(backend: Backend, store
     t1, t2 = new_task(store, 1), new_task(store, 2)
     for task_id, agent in ((t1, "alice"), (t2, "bob")):
         force_state(backend.engine, task_id, S.SUBMITTED, agent_name=agent)
-    store.record_reward(payout=Payout("main", 1, ADDR_A, TOKEN, 5 * 10**20, tx(1), 10))
-    store.record_reward(payout=Payout("main", 2, ADDR_B, TOKEN, 10**18, tx(2), 11))
+    store.record_reward(payout=Payout("main", str(1), ADDR_A, TOKEN, 5 * 10**20, tx(1), 10))
+    store.record_reward(payout=Payout("main", str(2), ADDR_B, TOKEN, 10**18, tx(2), 11))
     store.record_cost(agent="alice", kind=CostKind.GAS, amount=21_000 * 10**9, task_id=t1, tx_hash=tx(11))
     store.record_cost(agent="alice", kind=CostKind.GAS, amount=50_000 * 10**9, task_id=t1, tx_hash=tx(12))
     _, created = store.record_cost(agent="alice", kind=CostKind.GAS, amount=50_000 * 10**9, task_id=t1, tx_hash=tx(12))

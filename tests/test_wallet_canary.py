@@ -131,11 +131,11 @@ def test_the_canary_key_never_leaks(
     posted = dao.post(spec, reward=ETH, deadline=int(time.time()) + 86_400)
     board = OnchainTaskBoard(chain=env.chain, address=board_address, store=store)
     errors: list[BaseException] = []
-    board.claim(posted.task_id, wallet=wallet)
+    board.claim(str(posted.task_id), wallet=wallet)
     for action in (
         lambda: wallet.send(TREASURY, value=2**256, gas=21_000),  # forced signing error (value overflows)
-        lambda: board.release(posted.task_id, wallet=wallet),  # policy refusal
-        lambda: board.claim(posted.task_id, wallet=wallet),  # revert in the gas estimate (already claimed)
+        lambda: board.release(str(posted.task_id), wallet=wallet),  # policy refusal
+        lambda: board.claim(str(posted.task_id), wallet=wallet),  # revert in the gas estimate (already claimed)
         lambda: fleet.keystore.__class__(fleet.keystore.directory, scrypt_n=16, weak_kdf_for_tests=True).unlock(
             "canary", "a wrong passphrase"
         ),
@@ -155,7 +155,7 @@ def test_the_canary_key_never_leaks(
 
     wallet.chain = Unreachable()  # type: ignore[assignment]
     try:
-        board.submit(posted.task_id, store.put_bytes(b"canary work"), wallet=wallet)
+        board.deliver(str(posted.task_id), store.put_bytes(b"canary work"), wallet=wallet)
     except DeworkerError as exc:
         errors.append(exc)
     wallet.chain = real_chain

@@ -20,7 +20,6 @@ from sqlalchemy.engine import Engine
 from orchestrator.adapters.artifacts import LocalArtifactStore
 from orchestrator.adapters.boards.onchain import OnchainTaskBoard
 from orchestrator.adapters.chain import RpcChain
-from orchestrator.domain.board import BoardStatus
 from orchestrator.domain.errors import ChainError
 from orchestrator.domain.specs import Deliverable, DeliverableKind, TaskSpec
 from orchestrator.entry.dao import Dao
@@ -408,13 +407,13 @@ def test_claim_and_submit_through_the_gate(
 
     posted = dao.post(spec, reward=ETH, deadline=int(time.time()) + 86_400)
     board = OnchainTaskBoard(chain=chain_env.chain, address=dao.board_address, store=dao.store)
-    board.claim(posted.task_id, wallet=wallet)
-    board.submit(posted.task_id, dao.store.put_bytes(b"done"), wallet=wallet)
-    assert board.status(posted.task_id).status is BoardStatus.SUBMITTED
+    board.claim(str(posted.task_id), wallet=wallet)
+    board.deliver(str(posted.task_id), dao.store.put_bytes(b"done"), wallet=wallet)
+    assert board.status(str(posted.task_id)).status_text == "SUBMITTED"
     from wallets.errors import PolicyDenied
 
     with pytest.raises(PolicyDenied):
-        board.release(posted.task_id, wallet=wallet)  # not allow-listed
+        board.release(str(posted.task_id), wallet=wallet)  # not allow-listed
     assert [e.rule for e in fleet.journal.audit_events(kind="policy_denied")] == ["allow_list"]
     _ = encode  # keep the import for calldata helpers
 

@@ -127,7 +127,7 @@ def test_value_rules_board_alias_creation_and_mainnet() -> None:
             "allow_value": [{"to": BOARD, "function": "claim(uint256)", "max_wei": 100}],
         }
     )
-    g = gate(policy, board=BOARD)
+    g = gate(policy, boards={BOARD: ["claim(uint256)", "release(uint256)"]})
     assert g.check(chain_id=31337, to=BOARD, data=CLAIM + bytes(32), value=100, gas=None).value_counted == 100
     with pytest.raises(PolicyDenied, match="max_wei"):
         g.check(chain_id=31337, to=BOARD, data=CLAIM + bytes(32), value=101, gas=None)
@@ -222,3 +222,32 @@ def test_refusals_speak_eth_and_gwei_not_wei() -> None:
     with pytest.raises(PolicyDenied) as info:
         gate(policy).check_fee(31337, 75 * 10**9)
     assert "max fee per gas 75 gwei on chain 31337 is above its cap of 50 gwei" in info.value.message
+
+
+def test_the_default_allow_list_is_what_each_board_adapter_calls() -> None:
+    """``contract: board`` without functions (the default) allows, on each configured board, exactly the functions
+    its adapter declares (``TaskBoard.calls()``), and nothing of that on any other contract."""
+    from orchestrator.adapters.artifacts import LocalArtifactStore
+    from orchestrator.adapters.boards.onchain import WORK_FUNCTIONS, OnchainTaskBoard, board_abi
+    from orchestrator.adapters.chain import EthTesterChain
+
+    other_board = "0x5555555555555555555555555555555555555555"
+    board = OnchainTaskBoard(chain=EthTesterChain(), address=BOARD, store=LocalArtifactStore(Path("/nonexistent")))
+    assert sorted(c.signature for c in board.calls()) == sorted(WORK_FUNCTIONS)
+    assert {c.contract for c in board.calls()} == {BOARD}
+    calls: dict[str, list[str]] = {}
+    for c in board.calls():
+        calls.setdefault(c.contract, []).append(c.signature)
+    calls[other_board] = ["claim(uint256)"]  # a second board whose adapter calls only claim
+    g = gate(PolicyConfig(), boards=calls)
+    abi = board_abi()
+    for data in (abi.encode_call("claim", 1), abi.encode_call("submit", 1, "bafy"), abi.encode_call("release", 1)):
+        g.check(chain_id=31337, to=BOARD, data=data, value=0, gas=None)
+    g.check(chain_id=31337, to=other_board, data=abi.encode_call("claim", 1), value=0, gas=None)
+    with pytest.raises(PolicyDenied) as info:  # not declared for that board
+        g.check(chain_id=31337, to=other_board, data=abi.encode_call("release", 1), value=0, gas=None)
+    assert info.value.rule == "allow_list"
+    with pytest.raises(PolicyDenied):  # a board function on a contract that is no board
+        g.check(chain_id=31337, to=STRANGER, data=abi.encode_call("claim", 1), value=0, gas=None)
+    with pytest.raises(ValidationError, match="list the functions"):
+        PolicyConfig.model_validate({"allow": [{"contract": STRANGER}]})

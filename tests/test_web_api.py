@@ -567,9 +567,9 @@ def test_dashboard_and_task_history(web: WebEnv) -> None:
     client = logged_in(web)
     assert decide(client, task_id, cid, "approve").status_code == 303
     submit(web, task_id)
-    web.store.record_reward(payout=Payout("main", 1, AGENT_ADDRESS, DWR.address, 5 * 10**18, tx(901), 42))
+    web.store.record_reward(payout=Payout("main", str(1), AGENT_ADDRESS, DWR.address, 5 * 10**18, tx(901), 42))
     # a payout of a task that is not ours, in a token nobody configured: shown in raw units with its address
-    web.store.record_reward(payout=Payout("other", 7, AGENT_ADDRESS, UNKNOWN_TOKEN, 1_234_567, tx(903), 43))
+    web.store.record_reward(payout=Payout("other", str(7), AGENT_ADDRESS, UNKNOWN_TOKEN, 1_234_567, tx(903), 43))
     web.store.record_cost(agent=AGENT, kind=CostKind.GAS, amount=21_000 * 10**9, task_id=task_id, tx_hash=tx(902))
     web.store.record_cost(agent=AGENT, kind=CostKind.LLM, amount=4_200, task_id=task_id)
     started = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

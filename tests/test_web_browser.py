@@ -157,7 +157,7 @@ def history(env: WebEnv, token: str) -> None:
         past.record_review(task_id=task.id, artifact_cid=cid, decision=ReviewDecision.APPROVE, reviewer="carol")
         past.transition(task_id=task.id, to=S.SUBMITTING, actor="worker", cid=cid, tx_hash=tx(i + 50))
         past.transition(task_id=task.id, to=S.SUBMITTED, actor="worker", tx_hash=tx(i + 50))
-        past.record_reward(payout=Payout("past", i, agents[agent], token, reward * 10**18, tx(i + 80), 1000 + i))
+        past.record_reward(payout=Payout("past", str(i), agents[agent], token, reward * 10**18, tx(i + 80), 1000 + i))
         past.record_cost(agent=agent, kind=CostKind.GAS, amount=2_100_000 * 10**9, task_id=task.id, tx_hash=tx(i + 60))
 
 
@@ -276,7 +276,7 @@ def test_review_in_a_real_browser(world: World, tmp_path: Path) -> None:
         # the orchestrator submits it on chain; the history shows the transaction and the CID
         submitted = orch.advance(task_id)
         assert submitted.state is S.SUBMITTED and submitted.submit_tx_hash is not None
-        assert world.board.status(notes).artifact_cid == revised.artifact_cid
+        assert world.board.status(str(notes)).artifact_cid == revised.artifact_cid
         page.goto(f"{server}/tasks/{task_id}")
         expect(page.locator(".meta .state")).to_have_text("SUBMITTED")
         expect(page.locator(".events")).to_contain_text("carol")

@@ -31,10 +31,10 @@ def test_exact_sums_of_huge_amounts(db_engine: Engine) -> None:
     # payouts of tasks that are not ours, to our agents' addresses: no task lifecycle needed
     amounts = [BIG // 3, BIG // 3, 10**18 + 1, 7]
     for i, amount in enumerate(amounts):
-        store.record_reward(payout=Payout("other", i, ALICE, TOKEN_A, amount, tx(i), 100 + i))
+        store.record_reward(payout=Payout("other", str(i), ALICE, TOKEN_A, amount, tx(i), 100 + i))
     when[0] = datetime(2026, 3, 2, 0, 0, 1, tzinfo=UTC)  # the next UTC day, one minute later
-    store.record_reward(payout=Payout("other", 10, BOB, TOKEN_B, 2**200, tx(10), 110))
-    store.record_reward(payout=Payout("other", 11, ALICE, TOKEN_B, 5, tx(11), 111))
+    store.record_reward(payout=Payout("other", str(10), BOB, TOKEN_B, 2**200, tx(10), 110))
+    store.record_reward(payout=Payout("other", str(11), ALICE, TOKEN_B, 5, tx(11), 111))
     store.record_cost(agent="alice", kind=CostKind.GAS, amount=2**70, tx_hash=tx(20))
     store.record_cost(agent="alice", kind=CostKind.GAS, amount=2**70 + 1, tx_hash=tx(21))
     store.record_cost(agent="bob", kind=CostKind.LLM, amount=4_200)
@@ -62,7 +62,7 @@ def test_an_amount_of_2_to_the_256_minus_1_sums_exactly(db_engine: Engine) -> No
 
     store = Store(db_engine)
     store.upsert_agent(agent=AgentCreate(name="alice", address=ALICE))
-    store.record_reward(payout=Payout("other", 1, ALICE, TOKEN_A, BIG, tx(1), 1))
+    store.record_reward(payout=Payout("other", str(1), ALICE, TOKEN_A, BIG, tx(1), 1))
     with db_engine.connect() as conn:
         chunks = conn.execute(select(*exact_sum_columns(col(Reward.amount)))).one()
         empty = conn.execute(select(*exact_sum_columns(col(Reward.amount))).where(col(Reward.id) < 0)).one()
@@ -98,7 +98,7 @@ def test_days_are_utc_days(db_engine: Engine) -> None:
     when = [datetime(2026, 5, 1, 23, 30, tzinfo=UTC) + timedelta(hours=4)]  # = 2026-05-02 03:30 UTC
     store = Store(db_engine, clock=lambda: when[0])
     store.upsert_agent(agent=AgentCreate(name="alice", address=ALICE))
-    store.record_reward(payout=Payout("other", 1, ALICE, TOKEN_A, 10, tx(1), 1))
+    store.record_reward(payout=Payout("other", str(1), ALICE, TOKEN_A, 10, tx(1), 1))
     (day,) = Queries(db_engine).money_by_day()
     assert day.day == date(2026, 5, 2)
     if db_engine.dialect.name == "postgresql":

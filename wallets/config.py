@@ -50,8 +50,6 @@ DEFAULT_PASSPHRASE_ENV = "DEWORKER_WALLET_PASSPHRASE"
 DEFAULT_MAX_FEE_PER_GAS_WEI = 500 * 10**9
 #: Gas of a plain ETH transfer (no calldata).
 PLAIN_TRANSFER_GAS = 21_000
-#: What an agent's wallet does on a task board: the embedded default allow-list (nothing else is allowed).
-BOARD_WORK_FUNCTIONS: tuple[str, ...] = ("claim(uint256)", "submit(uint256,string)", "release(uint256)")
 
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -93,15 +91,24 @@ class _Section(BaseModel):
 
 
 class AllowRule(_Section):
-    """Calls the agents' wallets may make: these functions on this contract. ``contract: board`` means the
-    task board of the connected chain."""
+    """Calls the agents' wallets may make: these functions on this contract. ``contract: board`` means every
+    configured board, and without ``functions`` the functions each board's adapter says an agent calls there."""
 
     contract: Address | Annotated[str, Field(pattern=r"^board$")] = Field(
         description="contract address, or 'board' for the configured task board"
     )
-    functions: list[Function] = Field(
-        min_length=1, description="selectors (0x1234abcd) or signatures such as claim(uint256)"
+    functions: list[Function] | None = Field(
+        default=None,
+        min_length=1,
+        description="selectors (0x1234abcd) or signatures such as claim(uint256); null (contract: board only) = "
+        "what the board's adapter calls",
     )
+
+    @model_validator(mode="after")
+    def _functions_for_addresses(self) -> AllowRule:
+        if self.functions is None and self.contract != "board":
+            raise ValueError(f"list the functions allowed on {self.contract}")
+        return self
 
 
 class ValueRule(_Section):
@@ -129,8 +136,9 @@ class PolicyConfig(_Section):
     )
     allow_mainnet: bool = Field(default=False, description="must be true to list a mainnet chain id in chain_ids")
     allow: list[AllowRule] = Field(
-        default_factory=lambda: [AllowRule(contract="board", functions=list(BOARD_WORK_FUNCTIONS))],
-        description="(contract, functions) the wallets may call; default: the board's claim, submit and release",
+        default_factory=lambda: [AllowRule(contract="board")],
+        description="(contract, functions) the wallets may call; default: what each board's adapter calls there "
+        "(a TaskBoard: claim, submit and release)",
     )
     allow_value: list[ValueRule] = Field(
         default_factory=list, description="where native value may go (the treasury and fleet wallets always may)"

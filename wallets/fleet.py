@@ -11,7 +11,7 @@ a top-up is a plain transfer from the funder wallet (``wallets.funder``) to an a
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -88,7 +88,7 @@ class WalletFleet:
         journal: Journal,
         chain: Chain,
         passphrase: Callable[[], str],
-        board: str | None = None,
+        boards: Mapping[str, Sequence[str]] | None = None,
         receipt_timeout: float = 120.0,
         boundary: Boundary | None = None,
     ) -> None:
@@ -97,7 +97,7 @@ class WalletFleet:
         self.journal = journal
         self.chain = chain
         self._passphrase = passphrase
-        self.board = board
+        self.boards = dict(boards or {})
         self.receipt_timeout = receipt_timeout
         self.boundary = boundary
         self._wallets: dict[str, KeystoreWallet] = {}
@@ -110,7 +110,7 @@ class WalletFleet:
         engine: Engine,
         data_dir: Path,
         chain: Chain,
-        board: str | None = None,
+        boards: Mapping[str, Sequence[str]] | None = None,
         receipt_timeout: float = 120.0,
     ) -> WalletFleet:
         """The fleet as ``config`` describes it, journaling into ``engine``: the orchestrator's database, which
@@ -121,7 +121,7 @@ class WalletFleet:
             journal=Journal(engine),
             chain=chain,
             passphrase=lambda: passphrase_from(env_var=config.passphrase_env, file=config.passphrase_file),
-            board=board,
+            boards=boards,
             receipt_timeout=receipt_timeout,
         )
 
@@ -136,7 +136,7 @@ class WalletFleet:
             treasury=self.config.treasury,
             fleet=[e.address for e in self.keystore.entries()],
             tokens=[t.address for t in self.config.tokens],
-            board=self.board,
+            boards=self.boards,
         )
 
     # --------------------------------------------------------------------------------------------- wallets

@@ -24,7 +24,7 @@ A refusal raises ``PolicyDenied`` naming the rule; the wallet writes an audit ev
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -82,7 +82,7 @@ class Verdict:
 
 class PolicyGate:
     """The effective policy for one fleet: ``PolicyConfig`` plus the treasury, the fleet's own addresses, the
-    configured tokens (for sweeps) and the board address (what ``contract: board`` means)."""
+    configured tokens (for sweeps) and the boards with what their adapters call (what ``contract: board`` means)."""
 
     def __init__(
         self,
@@ -91,22 +91,23 @@ class PolicyGate:
         treasury: str | None = None,
         fleet: Iterable[str] = (),
         tokens: Iterable[str] = (),
-        board: str | None = None,
+        boards: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.policy = policy
         self.treasury = to_checksum_address(treasury) if treasury else None
         self.fleet = frozenset(to_checksum_address(a) for a in fleet)
         self.tokens = frozenset(to_checksum_address(a) for a in tokens)
-        self.board: str | None = to_checksum_address(board) if board else None
+        #: board contract -> the functions its adapter says an agent's wallet calls there
+        self.boards = {to_checksum_address(a): tuple(fs) for a, fs in (boards or {}).items()}
         self._calls: set[tuple[str, bytes]] = set()
         for rule in policy.allow:
-            if rule.contract == "board":
-                if self.board is None:
-                    continue  # no board known on this chain: nothing to allow
-                contract: str = self.board
+            if rule.contract == "board":  # every configured board (none known on this chain: nothing allowed)
+                for board, called in self.boards.items():
+                    self._calls.update((board, selector_of(f)) for f in (rule.functions or called))
             else:
+                assert rule.functions is not None  # AllowRule refuses an address without functions
                 contract = to_checksum_address(rule.contract)
-            self._calls.update((contract, selector_of(f)) for f in rule.functions)
+                self._calls.update((contract, selector_of(f)) for f in rule.functions)
         self._values: dict[tuple[str, bytes | None], int] = {}
         for value_rule in policy.allow_value:
             key = (

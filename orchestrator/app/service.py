@@ -11,13 +11,14 @@ A task found in CLAIMING or SUBMITTING that this process did not put there (a re
 answer) is resolved from the chain, never by sending blindly: the wallet's ``recover()`` settles its journaled
 transactions first (re-broadcasting the same signed bytes), then the board's view decides — claimant is our
 wallet: CLAIMED; someone else or not open: LOST; still open: no claim of ours is in flight, so it is sent now.
-A claim that reverts with "task not open" is a lost race: LOST, never retried. A submission the DAO rejects
-reopens the task on the board: ``reconcile`` may move it SUBMITTED -> CLAIMING (the DAO's reason becomes the
-agent's feedback), and the claim above runs again from there. Agent runs are repeatable (same workspace;
-artifacts are content-addressed, so recording the same CID again is a no-op); rewards and gas are recorded
-idempotently by board task and by transaction hash; a run's model cost is its share of the task's running total
-in the spend ledger (written per call), so a run the process died in is recorded as INTERRUPTED, with its cost,
-before the agent runs again or the task is given up.
+A claim the board refuses as taken (``TaskTaken``) is a lost race: LOST, never retried. On a board that reopens
+a rejected task (``capabilities.reopens_on_rejection``), ``reconcile`` may move a rejected submission SUBMITTED ->
+CLAIMING (the DAO's reason becomes the agent's feedback), and the claim above runs again from there. A board whose
+tasks are assigned rather than claimed (not ``Claimable``) is asked whether the task is ours instead. Agent runs are
+repeatable (same workspace; artifacts are content-addressed, so recording the same CID again is a no-op); rewards
+and gas are recorded idempotently by board task and by transaction hash; a run's model cost is its share of the
+task's running total in the spend ledger (written per call), so a run the process died in is recorded as
+INTERRUPTED, with its cost, before the agent runs again or the task is given up.
 
 ``boundary(name)`` is an observation hook called at each step boundary (see ``BOUNDARIES``); the crash tests kill
 the process there. It does nothing unless a caller passes one.
@@ -56,20 +57,22 @@ from orchestrator.adapters.sql import (
     TaskPublic,
 )
 from orchestrator.app.matching import Candidate, MatchingConfig, decide, estimate
-from orchestrator.domain.board import BoardStatus, BoardTask
+from orchestrator.domain.board import BoardPhase, BoardTask
 from orchestrator.domain.errors import (
     ChainError,
+    ClaimGone,
     DeworkerError,
     LifecycleError,
     SpecError,
     TaskNotFound,
+    TaskTaken,
     TransactionReverted,
 )
 from orchestrator.domain.lifecycle import TRANSITIONS, TaskState
 from orchestrator.domain.review import AUTO_APPROVE, ReviewMode
 from orchestrator.domain.specs import TaskSpec
 from orchestrator.ports.artifacts import ArtifactStore
-from orchestrator.ports.board import BoardAction, TaskBoard
+from orchestrator.ports.board import BoardAction, Claimable, TaskBoard
 from orchestrator.ports.chain import Chain, Receipt
 from wallets.errors import TxExpired, TxUncertain
 from wallets.wallet import KeystoreWallet
@@ -118,6 +121,11 @@ Cursor = Literal["poll", "payout"]
 
 #: States ``advance`` can move forward without outside input.
 ACTIONABLE = frozenset({S.CLAIMING, S.CLAIMED, S.PRODUCING, S.PRODUCED, S.APPROVED, S.SUBMITTING})
+
+
+def _key(task: TaskPublic) -> str:
+    """The task's key on its board."""
+    return str(task.board_task_id)
 
 
 def _spend_key(task: TaskPublic) -> str:
@@ -185,19 +193,19 @@ def retry_failed(*, store: Store, board: TaskBoard, task_id: int, now: int, acto
     if task.deadline <= now:
         raise LifecycleError(f"task {task_id}: its deadline has passed; it cannot be retried")
     agent = next((a for a in store.agents() if a.name == task.agent_name), None)
-    bt = board.status(task.board_task_id)
+    bt = board.status(_key(task))
     ours = agent is not None and bt.claimant is not None and bt.claimant.lower() == agent.address.lower()
     failed_at = next(
         (e.from_state for e in reversed(store.task_events(task_id=task.id)) if e.to_state is S.FAILED), None
     )
-    if bt.status is BoardStatus.CLAIMED and ours and bt.claim_expires > now:
+    if bt.phase is BoardPhase.HELD and ours and bt.claim_expires > now:
         to = S.SUBMITTING if failed_at is S.SUBMITTING and task.artifact_cid is not None else S.CLAIMING
-    elif bt.status is BoardStatus.OPEN:
+    elif bt.phase is BoardPhase.OPEN:
         to = S.CLAIMING
     else:
         by = f" by {bt.claimant}" if bt.claimant else ""
         raise LifecycleError(
-            f"task {task_id} cannot be retried: the board shows it {bt.status.name}{by}"
+            f"task {task_id} cannot be retried: the board shows it {bt.status_text}{by}"
             + (" and our claim has expired" if ours else ""),
             hint="nothing of ours is left on the board for it",
         )
@@ -282,7 +290,8 @@ class Orchestrator:
         new = 0
         for board in self.boards.values():
             cursor = self._cursor(board, "poll")
-            tasks, next_cursor = board.poll(cursor)
+            tasks, next_text = board.poll(str(cursor))
+            next_cursor = int(next_text)  # a block number: see ``_cursor``
             complete = True
             for bt in tasks:
                 created = self._discover(board, bt)
@@ -371,13 +380,13 @@ class Orchestrator:
         """Read one new task's spec and store the task (1), or find it stored already (0); None: its spec may be
         readable later, poll it again. The task is marked before its spec is read: if the process dies reading
         it, the next poll quarantines it instead of reading it again."""
-        stored = self.store.find_task(board=bt.board, board_task_id=bt.task_id)
+        stored = self.store.find_task(board=bt.board, board_task_id=int(bt.key))
         if stored is not None:  # polled again: a crash before the cursor was saved, or a rewind after a reorg
             self._check_same_post(stored, bt)
             return 0
         if bt.quarantine_reason is not None:  # the board could not even list it properly
             return self._store_discovered(bt)
-        mark = self.store.begin_spec_read(board=bt.board, board_task_id=bt.task_id)
+        mark = self.store.begin_spec_read(board=bt.board, board_task_id=int(bt.key))
         if mark.reading:
             return self._store_discovered(replace(bt, quarantine_reason=INTERRUPTED_READ))
         try:
@@ -392,11 +401,11 @@ class Orchestrator:
                     bt, quarantine_reason=f"spec {bt.spec_cid} could not be read in {MAX_SPEC_READS} polls: {exc}"
                 )
             else:
-                log.warning("task %s/%s: spec not read yet, polling again: %s", bt.board, bt.task_id, exc)
-                self.store.spec_read_failed(board=bt.board, board_task_id=bt.task_id, error=str(exc))
+                log.warning("task %s/%s: spec not read yet, polling again: %s", bt.board, bt.key, exc)
+                self.store.spec_read_failed(board=bt.board, board_task_id=int(bt.key), error=str(exc))
                 return None
         except Exception as exc:  # a parser bug must cost one task, never the board: quarantined, the poll goes on
-            log.exception("task %s/%s: reading its spec failed unexpectedly", bt.board, bt.task_id)
+            log.exception("task %s/%s: reading its spec failed unexpectedly", bt.board, bt.key)
             found = replace(bt, quarantine_reason=f"reading the spec failed unexpectedly: {type(exc).__name__}")
         return self._store_discovered(found)
 
@@ -429,7 +438,7 @@ class Orchestrator:
         except StoreUnavailable:
             raise  # the database's fault, not the task's: the poll fails and the cursor stays
         except StoreError as exc:
-            log.warning("task %s/%s could not be stored, quarantining it: %s", bt.board, bt.task_id, exc.message)
+            log.warning("task %s/%s could not be stored, quarantining it: %s", bt.board, bt.key, exc.message)
             safe = replace(
                 bt,
                 spec=None,
@@ -439,7 +448,7 @@ class Orchestrator:
                 quarantine_reason=f"the task's data could not be stored: {exc.message}",
             )
             _, created = self.store.upsert_discovered(board_task=safe)
-        self.store.end_spec_read(board=bt.board, board_task_id=bt.task_id)
+        self.store.end_spec_read(board=bt.board, board_task_id=int(bt.key))
         return int(created)
 
     # ----------------------------------------------------------------------------------------------- match
@@ -496,7 +505,7 @@ class Orchestrator:
         if task.id in self._import_checked:
             return False
         try:
-            bt = self._board(task).status(task.board_task_id)
+            bt = self._board(task).status(_key(task))
         except TaskNotFound:  # its post was in blocks a reorg replaced, and the new chain has none at that id
             self._import_checked.add(task.id)
             reason = "the board has no such task any more: the post it was discovered from is gone (a reorg)"
@@ -506,12 +515,12 @@ class Orchestrator:
         agent = self._by_address.get(bt.claimant.lower()) if bt.claimant is not None else None
         if agent is None:
             return False
-        if bt.status is BoardStatus.CLAIMED:
+        if bt.phase is BoardPhase.HELD:
             reason = f"the board shows it claimed by our wallet {agent.wallet.address}: imported"
             self._move(task, S.CLAIMING, "importer", reason, agent=agent.name)  # not fresh: confirmed, never sent
             return True
-        if bt.status in (BoardStatus.SUBMITTED, BoardStatus.APPROVED) and bt.artifact_cid:
-            state = "paid" if bt.status is BoardStatus.APPROVED else "submitted"
+        if bt.phase in (BoardPhase.DELIVERED, BoardPhase.SETTLED) and bt.artifact_cid:
+            state = "paid" if bt.phase is BoardPhase.SETTLED else "submitted"
             self.store.import_submitted(
                 task_id=task.id,
                 agent=agent.name,
@@ -556,22 +565,27 @@ class Orchestrator:
         board = self._board(task)
         if not self._take_fresh(task.id):
             agent.wallet.recover()
-            bt = board.status(task.board_task_id)
+            bt = board.status(_key(task))
             if self._is_ours(bt, agent):
                 return self._claimed(
                     task, agent, self._confirmed(task, agent, board, "claim"), "claim confirmed on the board"
                 )
-            if bt.status is not BoardStatus.OPEN:
-                return self._move(task, S.LOST, agent.name, f"board shows {bt.status.name} by {bt.claimant}")
+            if bt.phase is not BoardPhase.OPEN:
+                return self._move(task, S.LOST, agent.name, f"board shows {bt.status_text} by {bt.claimant}")
         self._hook("claiming")
+        if not isinstance(board, Claimable):  # assigned to us by the client: nothing to claim, the board says
+            bt = board.status(_key(task))
+            if bt.phase is BoardPhase.HELD and self._is_ours(bt, agent):
+                return self._claimed(task, agent, None, "assigned to us on the board")
+            return self._move(task, S.LOST, agent.name, f"board shows {bt.status_text}, not assigned to us")
         try:
             # a claim that mines with less than claim_margin left would be released at once: past that, cancel it
-            receipt = board.claim(task.board_task_id, wallet=agent.wallet, expires_at=task.deadline - self.claim_margin)
+            receipt = board.claim(_key(task), wallet=agent.wallet, expires_at=task.deadline - self.claim_margin)
         except TxExpired as exc:
             return self._move(task, S.ABANDONED, agent.name, f"claim not sent or cancelled: {exc.message}")
+        except TaskTaken:
+            return self._move(task, S.LOST, agent.name, "another worker claimed it first")
         except TransactionReverted as exc:
-            if "task not open" in exc.reason:
-                return self._move(task, S.LOST, agent.name, "another worker claimed it first")
             return self._move(task, S.FAILED, agent.name, f"claim reverted: {exc.reason}")
         self._hook("claim-mined")
         return self._claimed(task, agent, receipt, "claimed")
@@ -583,7 +597,7 @@ class Orchestrator:
     def _confirmed(self, task: TaskPublic, agent: FleetAgent, board: TaskBoard, action: BoardAction) -> Receipt | None:
         """The receipt of a claim or submission found confirmed on the board after a restart, so that its hash and
         gas are recorded like any other (idempotent by hash); None if the board's events no longer have it."""
-        tx_hash = board.action_tx(task.board_task_id, action, actor=agent.wallet.address, from_block=self.start_block)
+        tx_hash = board.action_tx(_key(task), action, actor=agent.wallet.address, since=str(self.start_block))
         receipt = self.chain.receipt(tx_hash) if tx_hash is not None else None
         if receipt is None:
             log.warning("task %s: no %s transaction found on the board for its gas", task.id, action)
@@ -695,13 +709,13 @@ class Orchestrator:
         if task.state is S.PRODUCING:  # an agent run cut short by a crash still cost what its calls cost
             self.store.settle_unrecorded_run(task_id=task_id, spend_key=_spend_key(task), agent=agent.name)
         board = self._board(task)
-        bt = board.status(task.board_task_id)
-        if bt.status is BoardStatus.CLAIMED and self._is_ours(bt, agent):
+        bt = board.status(_key(task))
+        if isinstance(board, Claimable) and bt.phase is BoardPhase.HELD and self._is_ours(bt, agent):
             try:
-                receipt = board.release(task.board_task_id, wallet=agent.wallet)
+                receipt = board.release(_key(task), wallet=agent.wallet)
                 self._record_gas(agent, task_id, receipt)
-            except TransactionReverted as exc:
-                log.warning("release of task %s reverted (%s): the claim is gone anyway", task_id, exc.reason)
+            except (ClaimGone, TransactionReverted) as exc:
+                log.warning("release of task %s refused (%s): the claim is gone anyway", task_id, exc.message)
         self._released.add(task_id)
         if task.state is S.ABANDONED:
             return task
@@ -742,12 +756,12 @@ class Orchestrator:
                 self._fresh.add(task.id)
         if not self._take_fresh(task.id):
             agent.wallet.recover()
-            bt = board.status(task.board_task_id)
-            if bt.status in (BoardStatus.SUBMITTED, BoardStatus.APPROVED) and self._is_ours(bt, agent):
+            bt = board.status(_key(task))
+            if bt.phase in (BoardPhase.DELIVERED, BoardPhase.SETTLED) and self._is_ours(bt, agent):
                 receipt = self._confirmed(task, agent, board, "submit")
                 return self._move(task, S.SUBMITTED, agent.name, "submission confirmed on the board", receipt=receipt)
-            if not (bt.status is BoardStatus.CLAIMED and self._is_ours(bt, agent)):
-                return self._move(task, S.ABANDONED, agent.name, f"our claim is gone: {bt.status.name}")
+            if not (bt.phase is BoardPhase.HELD and self._is_ours(bt, agent)):
+                return self._move(task, S.ABANDONED, agent.name, f"our claim is gone: {bt.status_text}")
         # Publish before the transaction that names the CID: the DAO must be able to fetch what it is asked to pay
         # for. A failed publish or read-back is retryable (ArtifactUnavailable): the task waits in SUBMITTING with
         # its claim, and the next attempt resolves it from the chain as above.
@@ -757,14 +771,15 @@ class Orchestrator:
         self._hook("submitting")
         try:
             # the board refuses a submit after the deadline (or the claim's expiry, which is never later)
-            receipt = board.submit(task.board_task_id, cid, wallet=agent.wallet, expires_at=task.deadline)
+            receipt = board.deliver(_key(task), cid, wallet=agent.wallet, expires_at=task.deadline)
         except TxExpired as exc:
             return self._move(task, S.ABANDONED, agent.name, f"submit not sent or cancelled: {exc.message}")
-        except TransactionReverted as exc:
-            gone = "claim expired" in exc.reason or "not claimant" in exc.reason or "task not claimed" in exc.reason
-            if gone and self._claim_restored(task, agent, board):
+        except ClaimGone as exc:
+            if self._claim_restored(task, agent, board):
                 return task  # SUBMITTING, our claim back on the board: the next attempt submits (resolved first)
-            return self._move(task, S.ABANDONED if gone else S.FAILED, agent.name, f"submit reverted: {exc.reason}")
+            return self._move(task, S.ABANDONED, agent.name, f"submit refused: {exc.message}")
+        except TransactionReverted as exc:
+            return self._move(task, S.FAILED, agent.name, f"submit reverted: {exc.reason}")
         self._hook("submit-mined")
         return self._move(task, S.SUBMITTED, agent.name, "submitted", receipt=receipt, cid=cid)
 
@@ -774,8 +789,8 @@ class Orchestrator:
         bytes; True if the board then shows our claim again. Only on this failure path: no cost otherwise."""
         if not agent.wallet.recover().reorged:
             return False
-        bt = board.status(task.board_task_id)
-        restored = bt.status is BoardStatus.CLAIMED and self._is_ours(bt, agent)
+        bt = board.status(_key(task))
+        restored = bt.phase is BoardPhase.HELD and self._is_ours(bt, agent)
         if restored:
             log.warning("task %s: our claim was removed by a reorg and is mined again: submitting again", task.id)
         return restored
@@ -787,7 +802,8 @@ class Orchestrator:
         new = 0
         for board in self.boards.values():
             cursor = self._cursor(board, "payout")
-            payouts, next_cursor = board.payouts(cursor)
+            payouts, next_text = board.payouts(str(cursor))
+            next_cursor = int(next_text)
             for payout in payouts:
                 if payout.recipient.lower() not in self._by_address:
                     continue
@@ -813,9 +829,9 @@ class Orchestrator:
                 continue
             agent = self._agent(task)
             board = self._board(task)
-            bt = board.status(task.board_task_id)
-            if bt.status is BoardStatus.CLAIMED and self._is_ours(bt, agent):
-                self._record_gas(agent, task.id, board.release(task.board_task_id, wallet=agent.wallet))
+            bt = board.status(_key(task))
+            if isinstance(board, Claimable) and bt.phase is BoardPhase.HELD and self._is_ours(bt, agent):
+                self._record_gas(agent, task.id, board.release(_key(task), wallet=agent.wallet))
                 released += 1
             self._released.add(task.id)
         return released
@@ -867,15 +883,18 @@ class Orchestrator:
 
     def _reconcile_task(self, task: TaskPublic, now: int) -> str | None:
         agent = self._agent(task)
-        bt = self._board(task).status(task.board_task_id)
+        bt = self._board(task).status(_key(task))
         ours = self._is_ours(bt, agent)
         if task.state is S.SUBMITTED:
-            if bt.status is BoardStatus.OPEN or (bt.status is BoardStatus.CLAIMED and not ours):
+            # our delivery is off the board without a payout: rejected (a board that reopens a rejected task shows
+            # it open, or already taken by someone else; one that does not shows it closed)
+            reopened = bt.phase is BoardPhase.OPEN or (bt.phase is BoardPhase.HELD and not ours)
+            if reopened or (bt.phase is BoardPhase.CLOSED and not self._board(task).capabilities.reopens_on_rejection):
                 return self._rejected(task, agent, bt, now)
             return None
-        if not (bt.status is BoardStatus.CLAIMED and ours):
+        if not (bt.phase is BoardPhase.HELD and ours):
             self._move(
-                task, S.ABANDONED, "reconciler", f"the board shows {bt.status.name} by {bt.claimant}: our claim is gone"
+                task, S.ABANDONED, "reconciler", f"the board shows {bt.status_text} by {bt.claimant}: our claim is gone"
             )
             return "claim gone"
         closes = min(bt.claim_expires, bt.deadline)
@@ -887,7 +906,7 @@ class Orchestrator:
     def _rejected(self, task: TaskPublic, agent: FleetAgent, bt: BoardTask, now: int) -> str:
         """The DAO rejected our submission. If the task is open again and worth another try, claim it again to
         revise with the DAO's reason as feedback (SUBMITTED -> CLAIMING); otherwise REJECTED."""
-        rejection = self._board(task).rejection(task.board_task_id, from_block=self.start_block)
+        rejection = self._board(task).rejection(_key(task), since=str(self.start_block))
         reason = f": {rejection.reason}" if rejection is not None and rejection.reason else ""
         why_not = self._no_rework(task, agent, bt, now) if rejection is not None else "no rejection event found"
         if why_not is not None:
@@ -906,13 +925,15 @@ class Orchestrator:
 
     def _no_rework(self, task: TaskPublic, agent: FleetAgent, bt: BoardTask, now: int) -> str | None:
         """Why a rejected task is not claimed again (None: it is)."""
+        if not self._board(task).capabilities.reopens_on_rejection:
+            return "the board does not reopen a rejected task"
         earlier = sum(1 for r in self.store.reviews(task_id=task.id) if r.reviewer.startswith("dao:"))
         if earlier >= self.dao_resubmissions:
             return f"review.dao_resubmissions={self.dao_resubmissions} used"
         if task.revision_count >= self.store.max_revisions:
             return f"review.max_revisions={self.store.max_revisions} used"
-        if bt.status is not BoardStatus.OPEN:
-            return f"the board shows {bt.status.name} by {bt.claimant}"
+        if bt.phase is not BoardPhase.OPEN:
+            return f"the board shows {bt.status_text} by {bt.claimant}"
         if bt.deadline - now < self.matching.min_seconds_left:
             return f"deadline in {bt.deadline - now}s, less than matching.min_seconds_left"
         price = self.prices.get(agent.profile.model.model)

@@ -8,14 +8,15 @@ from dataclasses import dataclass
 from orchestrator.domain.specs import TaskSpec
 
 
-class BoardStatus(enum.IntEnum):
-    """The TaskBoard contract's status codes."""
+class BoardPhase(enum.StrEnum):
+    """Where a task stands on its board, in words every kind of board maps onto (the board's own name for its
+    state is ``BoardTask.status_text``). The service decides on phases only, never on a board's status codes."""
 
-    OPEN = 1
-    CLAIMED = 2
-    SUBMITTED = 3
-    APPROVED = 4
-    CANCELLED = 5
+    OPEN = "open"  # anyone may take it (a TaskBoard task nobody claimed; a job market's job awaiting a provider)
+    HELD = "held"  # given to ``claimant``: claimed, or assigned and funded; work may be delivered
+    DELIVERED = "delivered"  # ``claimant`` delivered ``artifact_cid``; the DAO's decision is pending
+    SETTLED = "settled"  # the delivery was accepted and paid
+    CLOSED = "closed"  # over without payment to anyone: cancelled, expired, refunded
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,16 +24,17 @@ class BoardTask:
     """A task as a board reports it. ``spec`` is None exactly when ``quarantine_reason`` is set."""
 
     board: str
-    task_id: int
+    key: str  # the task's id on its board, as text (a board decides what its ids look like)
     poster: str
     token: str
     reward: int  # token base units
     deadline: int  # unix seconds
     reviewer: str
     spec_cid: str
-    status: BoardStatus
-    claimant: str | None = None
-    claim_expires: int = 0
+    phase: BoardPhase
+    status_text: str  # the board's own name for the task's state, for people ("CLAIMED", "Funded", ...)
+    claimant: str | None = None  # who holds it: the claimant, or the provider a job market assigned
+    claim_expires: int = 0  # when the hold ends by itself (unix seconds)
     artifact_cid: str | None = None
     spec: TaskSpec | None = None
     quarantine_reason: str | None = None
@@ -43,7 +45,7 @@ class Rejection:
     """A DAO reviewer's rejection of a submission, as the board recorded it."""
 
     board: str
-    task_id: int
+    key: str
     reviewer: str
     reason: str
     tx_hash: str
@@ -54,7 +56,7 @@ class Payout:
     """A reward paid by a board to an agent's wallet."""
 
     board: str
-    task_id: int
+    key: str
     recipient: str
     token: str
     amount: int

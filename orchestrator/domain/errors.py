@@ -13,7 +13,9 @@ pydantic) are translated where they happen (``raise ChainError(...) from exc``) 
     │   ├── TransactionReverted         the EVM reverted; carries the decoded reason
     │   └── LogQueryTooLarge            the node refused a log range as too large (the caller splits it)
     ├── BoardError
-    │   └── TaskNotFound
+    │   ├── TaskNotFound                the board has no task with this key
+    │   ├── TaskTaken                   someone else holds the task, or it is not open: a lost race, never retried
+    │   └── ClaimGone                   our claim or assignment is gone (expired, another holder)
     ├── DocumentRefused                 a document from outside breaks a parsing limit or a text rule
     │   └── SpecError                   a task spec is malformed, oversized, unreachable: the task is quarantined
     ├── ArtifactError
@@ -103,6 +105,14 @@ class BoardError(DeworkerError):
 
 class TaskNotFound(BoardError):
     """No task with this id on this board."""
+
+
+class TaskTaken(BoardError):
+    """The board gave the task to someone else, or it is not open any more: a lost race. Never retried."""
+
+
+class ClaimGone(BoardError):
+    """The task is no longer held by the wallet acting on it (the claim expired, or another holder has it)."""
 
 
 class DocumentRefused(DeworkerError):

@@ -20,6 +20,8 @@ from sqlalchemy.engine import Engine
 from orchestrator.adapters.artifacts import KuboRpc, LocalArtifactStore, RemoteArtifactStore, TrustlessGateways
 from orchestrator.adapters.artifacts.kubo import authorization
 from orchestrator.adapters.boards.onchain import OnchainTaskBoard
+from orchestrator.adapters.boards.onchain import from_settings as taskboard_from_settings
+from orchestrator.adapters.boards.registry import BoardSettings, build_board
 from orchestrator.adapters.chain import (
     ANVIL_CHAIN_ID,
     DetachedAnvil,
@@ -35,6 +37,7 @@ from orchestrator.domain.secrets import secret_from_env
 from orchestrator.entry.config import Config
 from orchestrator.entry.web.users import UserStore
 from orchestrator.ports.artifacts import ArtifactStore
+from orchestrator.ports.board import TaskBoard
 from orchestrator.ports.chain import Chain
 from wallets.fleet import WalletFleet
 
@@ -192,11 +195,11 @@ class Runtime:
         """The board and token for the connected chain: from config, else from the address book."""
         chain_id = self.chain.chain_id
         dep = self.addresses.get(chain_id)
-        if self.config.board.address is not None:
+        if self.config.dao_board.address is not None:
             # Only the board is configured (a machine that shares nothing but the chain): the token is dao.token,
             # or the address book's; None otherwise — each task carries its own token on the board.
             token = self.config.dao.token or (dep.token if dep else None)
-            return Deployment(chain_id, token, self.config.board.address, self.config.board.start_block)
+            return Deployment(chain_id, token, self.config.dao_board.address, self.config.dao_board.start_block)
         if dep is None:
             raise ConfigError(
                 f"no TaskBoard known on chain {chain_id}",
@@ -206,30 +209,65 @@ class Runtime:
         return dep
 
     @cached_property
+    def boards(self) -> list[TaskBoard]:
+        """Every board of ``boards:`` (or the deprecated ``board:``), built by its kind's adapter (the registry). A
+        TaskBoard entry without an address is the deployment ``deworker dao deploy`` saved for this chain."""
+        confirmations = self.config.chain.confirmations_for(self.chain.chain_id)
+        built: list[TaskBoard] = []
+        for entry in self.config.board_list:
+            if entry is self.config.dao_board:
+                built.append(self.board)
+                continue
+            if entry.address is None:
+                raise ConfigError(
+                    f"board {entry.name!r} has no address", key="boards[].address", hint="set its contract address"
+                )
+            settings = BoardSettings(
+                name=entry.name,
+                kind=entry.kind,
+                address=entry.address,
+                max_spec_bytes=entry.max_spec_bytes,
+                confirmations=confirmations,
+            )
+            built.append(build_board(settings, chain=self.chain, artifacts=self.store))
+        return built
+
+    @cached_property
     def board(self) -> OnchainTaskBoard:
+        """The TaskBoard the DAO commands act on (``Config.dao_board``; also one of ``boards``)."""
         dep = self.deployment()
-        return OnchainTaskBoard(
-            chain=self.chain,
+        entry = self.config.dao_board
+        settings = BoardSettings(
+            name=entry.name,
+            kind="taskboard",
             address=dep.board,
-            store=self.store,
-            name=self.config.board.name,
-            max_spec_bytes=self.config.board.max_spec_bytes,
+            max_spec_bytes=entry.max_spec_bytes,
             confirmations=self.config.chain.confirmations_for(self.chain.chain_id),
         )
+        return taskboard_from_settings(settings, self.chain, self.store)
+
+    def board_calls(self) -> dict[str, list[str]]:
+        """Each board's contract and the functions its adapter calls there: the wallet policy's ``contract: board``
+        allow-list. A TaskBoard not deployed on this chain yet contributes nothing (nothing is allowed there)."""
+        calls: dict[str, list[str]] = {}
+        try:
+            boards = self.boards
+        except ConfigError:
+            return calls  # no board on this chain yet: `contract: board` rules allow nothing
+        for board in boards:
+            for call in board.calls():
+                calls.setdefault(call.contract, []).append(call.signature)
+        return calls
 
     @cached_property
     def fleet(self) -> WalletFleet:
-        """The agents' wallets: keystores, the policy gate (bound to this chain's board) and the journal."""
-        try:
-            board: str | None = self.deployment().board
-        except ConfigError:
-            board = None  # no board on this chain yet: `contract: board` rules allow nothing
+        """The agents' wallets: keystores, the policy gate (bound to this chain's boards) and the journal."""
         return WalletFleet.build(
             self.config.wallets,
             engine=self.engine,
             data_dir=self.config.data_dir,
             chain=self.chain,
-            board=board,
+            boards=self.board_calls(),
             receipt_timeout=self.config.chain.receipt_timeout,
         )
 

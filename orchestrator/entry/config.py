@@ -32,6 +32,7 @@ from pydantic import (
 )
 
 from agents.config import AgentsConfig
+from orchestrator.adapters.boards.registry import KINDS as BOARD_KINDS
 from orchestrator.app.matching import MatchingConfig
 from orchestrator.domain.errors import ConfigError
 from orchestrator.domain.review import ReviewMode
@@ -183,13 +184,23 @@ class ChainConfig(_Section):
 
 
 class BoardConfig(_Section):
+    """One board the fleet works (an entry of ``boards:``)."""
+
     name: str = Field(default="main", min_length=1, max_length=64, description="label for this board")
+    kind: str = Field(default="taskboard", description=f"the kind of board: {', '.join(sorted(BOARD_KINDS))}")
     address: ConfigAddress | None = Field(
         default=None,
-        description="TaskBoard contract address; null = the one `deworker dao deploy` saved for this chain",
+        description="the board's contract address; null (taskboard) = the one `deworker dao deploy` saved",
     )
     start_block: int = Field(default=0, ge=0, description="first block to scan when no cursor is saved")
     max_spec_bytes: int = Field(default=262_144, ge=1024, le=10_485_760, description="larger specs are quarantined")
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        if kind not in BOARD_KINDS:
+            raise ValueError(f"unknown kind of board {kind!r}; known: {', '.join(sorted(BOARD_KINDS))}")
+        return kind
 
 
 _ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
@@ -355,7 +366,10 @@ class Config(_Section):
 
     data_dir: Path = Field(default=Path(".deworker"), description="state: addresses, artifacts, databases")
     chain: ChainConfig = ChainConfig()
-    board: BoardConfig = BoardConfig()
+    boards: list[BoardConfig] = Field(
+        default_factory=lambda: [BoardConfig()], min_length=1, description="every board the fleet polls"
+    )
+    board: BoardConfig | None = Field(default=None, description="deprecated: one board; write it under boards:")
     artifacts: ArtifactsConfig = ArtifactsConfig()
     dao: DaoConfig = DaoConfig()
     agents: AgentsConfig = AgentsConfig()
@@ -366,6 +380,37 @@ class Config(_Section):
     service: ServiceConfig = ServiceConfig()
     matching: MatchingConfig = MatchingConfig()
     logging: LoggingConfig = LoggingConfig()
+
+    @model_validator(mode="after")
+    def _one_way_to_name_boards(self) -> Config:
+        if self.board is not None and "boards" in self.model_fields_set:
+            raise ValueError("'board' and 'boards' are both set: move the 'board' section into the 'boards' list")
+        names = [b.name for b in self.board_list]
+        if len(set(names)) != len(names):
+            raise ValueError(f"board names must be unique, got {names}")
+        return self
+
+    @property
+    def board_list(self) -> list[BoardConfig]:
+        """Every board the fleet polls (the deprecated single ``board:`` section counts as a one-entry list)."""
+        return [self.board] if self.board is not None else self.boards
+
+    @property
+    def dao_board(self) -> BoardConfig:
+        """The TaskBoard the DAO commands and the demo act on: the first ``kind: taskboard`` entry."""
+        for board in self.board_list:
+            if board.kind == "taskboard":
+                return board
+        return BoardConfig()
+
+    def deprecations(self) -> list[str]:
+        """One line per deprecated key in use, with what to write instead (``deworker config check`` prints them)."""
+        if self.board is None:
+            return []
+        return [
+            "config key 'board' is deprecated: write it as a one-entry list, 'boards: [{name: "
+            f"{self.board.name}, kind: {self.board.kind}, ...}}]' (the keys inside stay the same)"
+        ]
 
     @property
     def artifacts_path(self) -> Path:
@@ -475,9 +520,15 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
+#: Keys still read but no longer documented in config.yaml (``Config.deprecations`` says what replaces them).
+DEPRECATED_KEYS = frozenset({"board"})
+
+
 def _known_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
     keys: list[str] = []
     for name, field in model.model_fields.items():
+        if prefix + name in DEPRECATED_KEYS:
+            continue
         keys.append(prefix + name)
         ann = field.annotation
         if isinstance(ann, type) and issubclass(ann, BaseModel):

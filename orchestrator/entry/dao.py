@@ -30,9 +30,9 @@ from eth_abi.exceptions import DecodingError
 from agents.config import TestRunConfig
 from contracts.compile import load_artifact
 from orchestrator.adapters.boards.abi import ContractABI
-from orchestrator.adapters.boards.onchain import OnchainTaskBoard, board_abi
+from orchestrator.adapters.boards.onchain import BoardStatus, OnchainTaskBoard, board_abi
 from orchestrator.adapters.chain import TxSender
-from orchestrator.domain.board import BoardStatus, BoardTask
+from orchestrator.domain.board import BoardTask
 from orchestrator.domain.errors import ArtifactError, BoardError, ChainError, ConfigError, DeworkerError
 from orchestrator.domain.money import TokenInfo, whole_text
 from orchestrator.domain.specs import TaskSpec, dump_spec
@@ -264,7 +264,7 @@ class Dao:
 
     def _latest_task_token(self) -> str | None:
         count = self.board.task_count()
-        return self.board.status(count).token if count else None
+        return self.board.status(str(count)).token if count else None
 
     def _token_call(self, fn: str, *args: object, token: str | None = None) -> Any:
         """One ERC-20 read; an answer that does not decode (no contract at the address) is a ``ChainError``."""
@@ -317,7 +317,7 @@ class Dao:
 
     def task(self, task_id: int) -> BoardTask:
         """The task as the board holds it now (``TaskNotFound`` if there is none)."""
-        return self.board.status(task_id)
+        return self.board.status(str(task_id))
 
     def spec(self, task: BoardTask) -> TaskSpec:
         """The task's spec, fetched by CID and validated (``SpecError`` says why it cannot be read)."""
@@ -326,7 +326,7 @@ class Dao:
     def tasks(self) -> list[BoardTask]:
         """Every task on the board, newest first."""
         count = self.board.task_count()
-        return [self.board.status(i) for i in range(count, 0, -1)]
+        return [self.board.status(str(i)) for i in range(count, 0, -1)]
 
     def fetch_artifact(self, task: BoardTask, workdir: Path) -> Path:
         """Fetch the task's submitted artifact into ``workdir`` through the artifact store, which verifies every
@@ -335,18 +335,18 @@ class Dao:
         cid = task.artifact_cid
         if not cid:
             raise WrongTaskState(
-                f"task {task.task_id} has nothing submitted (it is {task.status.name})",
+                f"task {task.key} has nothing submitted (it is {task.status_text})",
                 hint="wait for a contributor to submit, then try again",
             )
         if not _CID_TEXT.fullmatch(cid):
-            raise ArtifactError(f"task {task.task_id}'s artifact CID {shown(cid, 100)!r} is not a CID")
+            raise ArtifactError(f"task {task.key}'s artifact CID {shown(cid, 100)!r} is not a CID")
         try:
             return self.store.get_path(cid, workdir / cid)
         except ArtifactError as exc:
             # the same kind of error (not found, corrupt, ...), now naming the task
             kind = type(exc) if type(exc).__init__ is DeworkerError.__init__ else ArtifactError
             raise kind(
-                f"cannot fetch the artifact {cid} of task {task.task_id}: {exc.message}",
+                f"cannot fetch the artifact {cid} of task {task.key}: {exc.message}",
                 hint=exc.hint
                 or "the artifact store must reach a node or gateway that has it (see artifacts in config.yaml)",
                 retryable=exc.retryable,
@@ -433,17 +433,16 @@ class Dao:
         return self.signer.send(token, token_abi().encode_call("transfer", to, units))
 
     def _require(self, task: BoardTask, wanted: BoardStatus, verb: str) -> None:
-        if task.status is not wanted:
+        if task.status_text != wanted.name:
             raise WrongTaskState(
-                f"task {task.task_id} is {task.status.name}: only {_article(wanted.name)} {wanted.name} task can "
-                f"be {verb}",
-                hint=f"see its state with `deworker dao show {task.task_id}`",
+                f"task {task.key} is {task.status_text}: only {_article(wanted.name)} {wanted.name} task can be {verb}",
+                hint=f"see its state with `deworker dao show {task.key}`",
             )
 
     def _require_actor(self, task: BoardTask, role: str, address: str, verb: str) -> None:
         if address.lower() != self.signer.address.lower():
             raise NotAllowed(
-                f"task {task.task_id}'s {role} is {address}, not the DAO account {self.signer.address}: "
+                f"task {task.key}'s {role} is {address}, not the DAO account {self.signer.address}: "
                 f"only its {role} can {verb} it",
                 hint=f"act from the {role}'s account: put its key in the variable dao.key_env names",
             )

@@ -50,12 +50,12 @@ from agents.ports import (
     Usage,
 )
 from orchestrator.adapters.artifacts import LocalArtifactStore
-from orchestrator.adapters.boards.onchain import OnchainTaskBoard
+from orchestrator.adapters.boards.onchain import WORK_FUNCTIONS, OnchainTaskBoard
 from orchestrator.adapters.chain import EthTesterChain, TxSender
 from orchestrator.adapters.sql import Store, make_engine, migrate
 from orchestrator.app.matching import MatchingConfig
 from orchestrator.app.service import FleetAgent, Orchestrator
-from orchestrator.domain.board import BoardStatus
+from orchestrator.domain.board import BoardPhase
 from orchestrator.domain.lifecycle import TaskState
 from orchestrator.domain.money import TokenBook, TokenInfo, units
 from orchestrator.domain.review import ReviewMode
@@ -157,7 +157,7 @@ def make_fleet(
         journal=Journal(engine),
         chain=chain,
         passphrase=lambda: passphrase,
-        board=board,
+        boards={board: list(WORK_FUNCTIONS)},  # what the TaskBoard adapter calls there
         receipt_timeout=60.0,
     )
     for name in names:
@@ -335,7 +335,7 @@ def _run(
         store = open_store(
             f"sqlite:///{root / 'deworker.db'}", max_revisions=config.review.max_revisions, amount_text=book.format
         )
-        board = OnchainTaskBoard(chain=chain, address=dao.board_address, store=artifacts, name=config.board.name)
+        board = OnchainTaskBoard(chain=chain, address=dao.board_address, store=artifacts, name=config.dao_board.name)
         orch = Orchestrator(
             boards=[board],
             agents=agents,
@@ -441,8 +441,8 @@ def _dao_approves(dao: Dao) -> int:
     """The DAO's reviewer approves every submitted task (its own review is out of the demo's scope)."""
     approved = 0
     for bt in dao.tasks():
-        if bt.status is BoardStatus.SUBMITTED:
-            dao.approve(bt.task_id)
+        if bt.phase is BoardPhase.DELIVERED:
+            dao.approve(int(bt.key))
             approved += 1
     return approved
 

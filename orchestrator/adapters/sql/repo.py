@@ -263,7 +263,7 @@ class Store:
         now = self._clock()
         task = Task(
             board=bt.board,
-            board_task_id=bt.task_id,
+            board_task_id=int(bt.key),
             title=bt.spec.title if bt.spec else None,
             spec_cid=bt.spec_cid,
             spec=bt.spec.model_dump(mode="json", by_alias=True) if bt.spec else None,
@@ -276,9 +276,9 @@ class Store:
         )
         try:
             # not durable: the poll cursor saved after it is, and a lost task is polled again from the older cursor
-            with self._session(f"storing task {bt.board}/{bt.task_id}", durable=False) as s:
+            with self._session(f"storing task {bt.board}/{bt.key}", durable=False) as s:
                 existing = s.exec(
-                    select(Task).where(col(Task.board) == bt.board, col(Task.board_task_id) == bt.task_id)
+                    select(Task).where(col(Task.board) == bt.board, col(Task.board_task_id) == int(bt.key))
                 ).one_or_none()
                 if existing is not None:
                     return TaskPublic.model_validate(existing), False
@@ -299,7 +299,7 @@ class Store:
                 return TaskPublic.model_validate(task), True
         except DuplicateRecord:
             # another worker stored it between our read and our insert: theirs is the one
-            raced = self.find_task(board=bt.board, board_task_id=bt.task_id)
+            raced = self.find_task(board=bt.board, board_task_id=int(bt.key))
             if raced is None:
                 raise
             return raced, False
@@ -767,13 +767,13 @@ class Store:
         p = payout
         try:
             # not durable: the payout cursor saved after it is; a lost payout is collected again
-            with self._session(f"recording the payout of {p.board}/{p.task_id}", durable=False) as s:
+            with self._session(f"recording the payout of {p.board}/{p.key}", durable=False) as s:
                 existing = self._reward(s, p)
                 if existing is not None:
                     return self._same_reward(existing, p), False
                 task = s.exec(
                     select(Task)
-                    .where(col(Task.board) == p.board, col(Task.board_task_id) == p.task_id)
+                    .where(col(Task.board) == p.board, col(Task.board_task_id) == int(p.key))
                     .with_for_update()
                 ).one_or_none()
                 agent = task.agent_name if task is not None else None
@@ -783,13 +783,13 @@ class Store:
                     ).first()
                 if task is None and agent is None:
                     raise RecordNotFound(
-                        f"payout {p.tx_hash} for {p.board}/{p.task_id} to {p.recipient}: neither the task nor the "
+                        f"payout {p.tx_hash} for {p.board}/{p.key} to {p.recipient}: neither the task nor the "
                         "recipient is ours",
                         hint="record only payouts to the fleet's agent addresses",
                     )
                 reward = Reward(
                     board=p.board,
-                    board_task_id=p.task_id,
+                    board_task_id=int(p.key),
                     task_id=None if task is None else task.id,
                     agent=agent,
                     recipient=p.recipient,
@@ -811,7 +811,7 @@ class Store:
                 s.flush()
                 return RewardPublic.model_validate(reward), True
         except DuplicateRecord:
-            with self._reading(f"reading the payout of {p.board}/{p.task_id}") as s:
+            with self._reading(f"reading the payout of {p.board}/{p.key}") as s:
                 existing = self._reward(s, p)
                 if existing is None:
                     raise
@@ -850,14 +850,14 @@ class Store:
     @staticmethod
     def _reward(s: Session, p: Payout) -> Reward | None:
         return s.exec(
-            select(Reward).where(col(Reward.board) == p.board, col(Reward.board_task_id) == p.task_id)
+            select(Reward).where(col(Reward.board) == p.board, col(Reward.board_task_id) == int(p.key))
         ).one_or_none()
 
     @staticmethod
     def _same_reward(existing: Reward, p: Payout) -> RewardPublic:
         if (existing.tx_hash, existing.amount, existing.token) != (p.tx_hash, p.amount, p.token):
             raise DuplicateRecord(
-                f"task {p.board}/{p.task_id} was already paid {existing.amount} of {existing.token} in "
+                f"task {p.board}/{p.key} was already paid {existing.amount} of {existing.token} in "
                 f"{existing.tx_hash}; now a payout of {p.amount} in {p.tx_hash}",
                 hint="a board pays a task once: check the board's events for a reorg or a second board",
             )

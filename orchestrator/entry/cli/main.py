@@ -121,6 +121,8 @@ def config_check() -> None:
     """Validate the config file and the DEWORKER_* environment, and print the effective configuration."""
     cfg = state.config()
     console.print_json(cfg.model_dump_json())
+    for line in cfg.deprecations():
+        err_console.print(f"[yellow]deprecated:[/] {literal(line)}", highlight=False, soft_wrap=True)
     err_console.print("[green]config OK[/]")
 
 
@@ -142,7 +144,7 @@ def spec_validate(
     """Check a spec file against the schema, exactly as a polling agent would."""
     from orchestrator.domain.specs import parse_spec
 
-    spec = parse_spec(file.read_bytes(), max_bytes=state.config().board.max_spec_bytes)
+    spec = parse_spec(file.read_bytes(), max_bytes=state.config().dao_board.max_spec_bytes)
     console.print(
         f"[green]valid[/] {literal(repr(spec.title))}: {spec.deliverable.kind} deliverable, "
         f"skills {literal(', '.join(spec.skills))}"
@@ -323,8 +325,8 @@ def _dao() -> tuple[Runtime, Dao]:
         store=rt.store,
         board=checksum_address(dep.board),
         token=checksum_address(token) if token else None,
-        name=cfg.board.name,
-        max_spec_bytes=cfg.board.max_spec_bytes,
+        name=cfg.dao_board.name,
+        max_spec_bytes=cfg.dao_board.max_spec_bytes,
     )
     return rt, dao
 
@@ -383,7 +385,7 @@ def dao_post(
     from orchestrator.domain.specs import parse_spec
     from orchestrator.entry.dao import parse_duration, shown, to_base_units
 
-    task_spec = parse_spec(spec.read_bytes(), max_bytes=state.config().board.max_spec_bytes)
+    task_spec = parse_spec(spec.read_bytes(), max_bytes=state.config().dao_board.max_spec_bytes)
     seconds = parse_duration(deadline)
     _, dao = _dao()
     info = dao.token_info(dao.token)
@@ -426,16 +428,16 @@ def dao_tasks(wide: WideOption = False, as_json: JsonOption = False) -> None:
 
     _, dao = _dao()
     board_tasks = dao.tasks()
-    titles = {t.task_id: _board_title(dao, t) for t in board_tasks}
+    titles = {t.key: _board_title(dao, t) for t in board_tasks}
     if as_json:
         emit_json(
             {
                 "board": dao.board_address,
                 "tasks": [
                     {
-                        "id": t.task_id,
-                        "title": titles[t.task_id],
-                        "status": t.status.name.lower(),
+                        "id": int(t.key),
+                        "title": titles[t.key],
+                        "status": t.status_text.lower(),
                         "reward": str(t.reward),
                         "token": t.token,
                         "deadline": t.deadline,
@@ -458,11 +460,11 @@ def dao_tasks(wide: WideOption = False, as_json: JsonOption = False) -> None:
     title = f"Tasks on board {short(dao.board_address, wide=wide)} (times in UTC)"
     out = listing_table(title, columns, wide=wide)
     for t in board_tasks:
-        spec_title = titles[t.task_id]
+        spec_title = titles[t.key]
         cells = [
-            str(t.task_id),
+            t.key,
             "(spec unreadable)" if spec_title is None else literal(shown(spec_title)),
-            t.status.name.lower(),
+            t.status_text.lower(),
             literal(dao.amount(t.reward, t.token)),
             datetime.fromtimestamp(t.deadline, UTC).strftime("%m-%d %H:%M" if narrow else "%Y-%m-%d %H:%M"),
         ]
@@ -479,7 +481,7 @@ def _task_table(dao: Dao, task: BoardTask) -> tuple[Table, TaskSpec | None]:
     from orchestrator.entry.dao import shown
 
     spec: TaskSpec | None = None
-    table = Table(title=f"Task {task.task_id} on board {dao.board_address}", show_header=False)
+    table = Table(title=f"Task {task.key} on board {dao.board_address}", show_header=False)
     try:
         spec = dao.spec(task)
     except (DocumentRefused, ArtifactError) as exc:
@@ -499,7 +501,7 @@ def _task_table(dao: Dao, task: BoardTask) -> tuple[Table, TaskSpec | None]:
         )
     table.add_row("reward", literal(dao.amount(task.reward, task.token)) + f" ({task.token})")
     table.add_row("deadline", _when(task.deadline))
-    table.add_row("state", task.status.name)
+    table.add_row("state", task.status_text)
     table.add_row("reviewer", task.reviewer)
     table.add_row("claimant", task.claimant or "-")
     table.add_row("submitted", literal(task.artifact_cid) or "nothing")
@@ -534,7 +536,7 @@ def dao_show(
     if cat is None:
         console.print(table)
     if not task.artifact_cid:
-        console.print(f"task {task_id} has nothing submitted (it is {task.status.name})")
+        console.print(f"task {task_id} has nothing submitted (it is {task.status_text})")
         if cat is not None or output is not None:
             raise typer.Exit(1)
         return

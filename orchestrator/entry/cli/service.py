@@ -113,7 +113,7 @@ def build_orchestrator(
 ) -> Orchestrator:
     """The service over the runtime's adapters."""
     return Orchestrator(
-        boards=[rt.board],
+        boards=rt.boards,
         agents=agents,
         artifacts=rt.store,
         store=rt.db,
