@@ -1,15 +1,5 @@
-"""The agent branch of Deworker's exception tree.
-
-::
-
-    DeworkerError (orchestrator.domain.errors)
-    └── AgentError                      an agent could not turn a spec into an artifact
-        ├── BudgetExceeded              a token, cost or time budget (per task or per day) is used up
-        ├── ModelUnavailable            retryable: the model endpoint kept failing (429, 5xx, timeout, refused)
-        ├── ModelRequestRejected        the endpoint refused the request itself (400, 401, 404): not retried
-        ├── LocalModelError             the embedded model server cannot be found, installed or started
-        └── ToolError                   a tool refused or failed; the LangChain wrapper turns it into text
-            └── ToolRefused             a safety rule refused the call (path traversal, SSRF, size caps)
+"""The agent branch of Deworker's exception tree (``AgentError`` and below), drawn with every other branch in
+``orchestrator.domain.errors``.
 
 Only ``tools.langchain`` turns a ``ToolError`` into text for the model; every other layer raises.
 Must not import LangChain, openai or httpx.

@@ -129,16 +129,6 @@ def test_kubo_computes_the_ipfs_cid_of_every_directory_vector(
         assert "application/symlink" in kinds
 
 
-def test_kubo_add_of_the_50MiB_vector(kubo: FakeKubo, tmp_path: Path) -> None:
-    (spec,) = [f for f in FILES if f["name"] == "pattern-50MiB"]
-    node = kubo.node()
-    source = tmp_path / "big.bin"
-    source.write_bytes(spec_bytes(spec))
-    assert kubo_store(tmp_path, node).put_path(source) == spec["cid"]
-    assert node.added == [("artifact", spec["cid"])]
-    assert len(node.blocks) == spec["blocks"]
-
-
 def test_fake_kubo_refuses_what_it_cannot_honour(kubo: FakeKubo, tmp_path: Path) -> None:
     """A client that forgot cid-version=1 must not get a right-looking CID from the fake."""
     import httpx

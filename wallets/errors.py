@@ -1,17 +1,5 @@
-"""The wallet branch of Deworker's exception tree.
-
-::
-
-    DeworkerError (orchestrator.domain.errors)
-    └── WalletError
-        ├── KeystoreError               a keystore file is missing, malformed, has loose permissions, or exists
-        │   └── WrongPassphrase         the passphrase does not open the keystore (the MAC does not match)
-        ├── PolicyDenied                the policy gate refused a transaction before signing; ``rule`` names why
-        └── JournalError                the transaction journal cannot be read or written, or disagrees with itself
-            ├── NonceDrift              the chain's nonce and the journal's disagree in a way that needs a repair
-            ├── TxUncertain             a journaled transaction may or may not have reached the node
-            └── TxExpired               the transaction's purpose expired before it mined: a cancellation took
-                                        its nonce (or, not yet sent, it was never signed)
+"""The wallet branch of Deworker's exception tree (``WalletError`` and below), drawn with every other branch in
+``orchestrator.domain.errors``.
 
 Messages never contain key material, passphrases or raw signed transactions: they name the wallet by its name
 and address, transactions by their hash.

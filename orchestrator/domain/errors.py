@@ -1,31 +1,77 @@
-"""The one exception tree of Deworker.
+"""The one exception tree of Deworker, drawn here once for every layer.
 
 Every error raised above an adapter's edge is a ``DeworkerError``; library exceptions (web3, httpx, sqlalchemy,
-pydantic) are translated where they happen (``raise ChainError(...) from exc``) and never leak upward.
+pydantic) are translated where they happen (``raise ChainError(...) from exc``) and never leak upward. A class
+may live in its own layer's module (an adapter's errors next to the adapter; the domain imports none of them):
+the module is in brackets. ``retryable`` is False unless the line starts with "retryable". tests/test_errors.py
+checks this drawing against the classes: every project exception is in it, under the base drawn, in the module
+drawn, and nothing drawn is missing.
 
 ::
 
-    DeworkerError                       retryable=False unless stated
-    ├── ConfigError                     bad or missing configuration: names the key, what was expected, the fix
-    ├── ChainError
-    │   ├── ChainUnavailable            retryable: connection refused, timeout, HTTP 429/5xx, -32005
-    │   ├── InsufficientFunds           retryable: the sender cannot pay the gas yet (a top-up fixes it)
-    │   ├── TransactionReverted         the EVM reverted; carries the decoded reason
-    │   └── LogQueryTooLarge            the node refused a log range as too large (the caller splits it)
-    ├── BoardError
-    │   ├── TaskNotFound                the board has no task with this key
-    │   ├── TaskTaken                   someone else holds the task, or it is not open: a lost race, never retried
-    │   └── ClaimGone                   our claim or assignment is gone (expired, another holder)
-    ├── DocumentRefused                 a document from outside breaks a parsing limit or a text rule
-    │   └── SpecError                   a task spec is malformed, oversized, unreachable: the task is quarantined
-    ├── ArtifactError
-    │   ├── ArtifactNotFound            no source holds it (every gateway answered 404)
-    │   ├── ArtifactUnavailable         retryable: no source could answer now (timeouts, wrong bytes, refused)
-    │   ├── ArtifactTooLarge            larger than the caller's limit (checked before reading the content)
-    │   └── ArtifactCorrupt             stored bytes do not hash to the CID asked for
-    └── LifecycleError                  a task state transition the lifecycle table does not allow
+    DeworkerError [orchestrator.domain.errors]
+    ├── ConfigError [orchestrator.domain.errors]  bad or missing configuration: names the key, expected value, fix
+    ├── ChainError [orchestrator.domain.errors]
+    │   ├── ChainUnavailable [orchestrator.domain.errors]  retryable: refused, timeout, HTTP 429/5xx, -32005
+    │   │   └── _TransientFault [orchestrator.adapters.chain.rpc]  retryable: one failed attempt, inside the
+    │   │                                   retries; what is left of it once they are used up is a ChainUnavailable
+    │   ├── InsufficientFunds [orchestrator.domain.errors]  retryable: the sender cannot pay the gas yet (top-up)
+    │   ├── TransactionReverted [orchestrator.domain.errors]  the EVM reverted; carries the decoded reason
+    │   ├── LogQueryTooLarge [orchestrator.domain.errors]  retryable: a log range too large (the caller splits it)
+    │   ├── NonceTooLow [orchestrator.adapters.chain.base]  the nonce is used by another transaction: re-sign
+    │   ├── ReceiptTimeout [orchestrator.adapters.chain.base]  retryable: no receipt yet; look again, never re-sign
+    │   ├── AnvilNotFound [orchestrator.adapters.chain.anvil]  the anvil binary is not installed (hint: how)
+    │   └── AnvilFailed [orchestrator.adapters.chain.anvil]  anvil did not start, or stopped answering
+    ├── BoardError [orchestrator.domain.errors]
+    │   ├── TaskNotFound [orchestrator.domain.errors]  the board has no task with this key
+    │   ├── TaskTaken [orchestrator.domain.errors]  someone else holds it, or it is not open: a lost race
+    │   ├── ClaimGone [orchestrator.domain.errors]  our claim or assignment is gone (expired, another holder)
+    │   ├── WrongTaskState [orchestrator.entry.dao]  the task is not in the state a DAO action needs
+    │   └── NotAllowed [orchestrator.entry.dao]  the DAO account is not the task's reviewer or poster
+    ├── CannotPay [orchestrator.entry.dao]  the DAO account lacks the tokens or the gas: nothing was sent
+    ├── DocumentRefused [orchestrator.domain.errors]  a document from outside breaks a parsing limit or text rule
+    │   └── SpecError [orchestrator.domain.errors]  a task spec is malformed, oversized, unreachable: quarantined
+    ├── ArtifactError [orchestrator.domain.errors]
+    │   ├── ArtifactNotFound [orchestrator.domain.errors]  no source holds it (every gateway answered 404)
+    │   ├── ArtifactUnavailable [orchestrator.domain.errors]  retryable: no source could answer now
+    │   ├── ArtifactTooLarge [orchestrator.domain.errors]  over the caller's limit (checked before reading it)
+    │   └── ArtifactCorrupt [orchestrator.domain.errors]  stored bytes do not hash to the CID asked for
+    ├── _GatewayFailed [orchestrator.adapters.artifacts.gateway]  one gateway could not serve a request; its
+    │   │                               ``kind`` decides the ArtifactError raised once every gateway failed
+    │   └── _CarRefused [orchestrator.adapters.artifacts.gateway]  it serves no CARs: read its blocks one by one
+    ├── GatewayRefusal [orchestrator.adapters.artifacts.gateway_server]  our gateway answers a request 400/406
+    ├── LifecycleError [orchestrator.domain.errors]  a task state transition the lifecycle table does not allow
+    ├── StoreError [orchestrator.adapters.sql.errors]  the database refused or failed an operation
+    │   ├── StoreUnavailable [orchestrator.adapters.sql.errors]  retryable: cannot connect, or locked too long
+    │   ├── RecordNotFound [orchestrator.adapters.sql.errors]  no task (or run, ...) with this id
+    │   ├── Conflict [orchestrator.adapters.sql.errors]  another worker changed the row first: reload, decide again
+    │   ├── StaleReview [orchestrator.adapters.sql.errors]  the review saw an artifact no longer the current one
+    │   ├── ReviewRefused [orchestrator.adapters.sql.errors]  not possible now (no feedback, revision limit)
+    │   └── DuplicateRecord [orchestrator.adapters.sql.errors]  a unique record disagrees with the stored one
+    ├── WalletError [wallets.errors]
+    │   ├── KeystoreError [wallets.errors]  a keystore file is missing, malformed, loosely permissioned, or exists
+    │   │   └── WrongPassphrase [wallets.errors]  the passphrase does not open the keystore (the MAC differs)
+    │   ├── PolicyDenied [wallets.errors]  the policy gate refused a transaction before signing; ``rule`` says why
+    │   └── JournalError [wallets.errors]  the journal cannot be read or written, or disagrees with itself
+    │       ├── NonceDrift [wallets.errors]  retryable: another transaction took our nonce; the journal is repaired
+    │       ├── TxUncertain [wallets.errors]  a journaled transaction may or may not have reached the node
+    │       └── TxExpired [wallets.errors]  its purpose expired before it mined: a cancellation took its nonce
+    │                                   (or, not yet sent, it was never signed)
+    ├── AgentError [agents.errors]  an agent could not turn a spec into an artifact
+    │   ├── BudgetExceeded [agents.errors]  a token, cost or time budget (per task or per day) is used up
+    │   ├── ModelUnavailable [agents.errors]  retryable: the model endpoint kept failing (429, 5xx, timeout)
+    │   ├── ModelRequestRejected [agents.errors]  the endpoint refused the request itself (400, 401, 404)
+    │   ├── LocalModelError [agents.errors]  the embedded model server cannot be found, installed or started
+    │   ├── ToolError [agents.errors]  a tool refused or failed; the LangChain wrapper turns it into text
+    │   │   └── ToolRefused [agents.errors]  a safety rule refused the call (path traversal, SSRF, size caps)
+    │   └── _NoSubmission [agents.langchain_agent]  an attempt ended without a valid submit_artifact call
+    └── LoginRequired [orchestrator.entry.web.auth]  a page needs a browser session: the app redirects to /login
 
-Messages say what happened *and* what to do about it. They never contain key material.
+Only ``tools.langchain`` turns a ``ToolError`` into text for the model; every other layer raises. SQLAlchemy
+exceptions never leave ``orchestrator.adapters.sql``. An illegal lifecycle transition is a ``LifecycleError`` (a
+bug in the caller), not a ``StoreError``. Messages say what happened *and* what to do about it (``hint``). They
+never contain key material, passphrases or raw signed transactions: a wallet is named by its name and address,
+a transaction by its hash.
 """
 
 from __future__ import annotations

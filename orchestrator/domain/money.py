@@ -1,4 +1,5 @@
-"""Token amounts as people read them: ``TokenBook`` maps an ERC-20 address to its symbol and decimals, from the
+"""Money as people (and scripts) read it, formatted here only: the CLI, the web pages and the JSON output call
+these functions. Token amounts: ``TokenBook`` maps an ERC-20 address to its symbol and decimals, from the
 configuration (``wallets.tokens``; the DAO's reward token, ``dao.token_symbol`` / ``dao.token_decimals`` at the
 address ``deworker dao deploy`` saved). A token the book does not know is shown in raw base units next to its
 address: guessing 18 decimals would show a 6-decimal stablecoin a trillion times too small.
@@ -8,7 +9,7 @@ Must not import the web framework: standard library only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -73,6 +74,30 @@ def whole_text(value: Decimal) -> str:
 def units(amount: int, decimals: int = 18) -> str:
     """Base units as a decimal amount of whole tokens (gas wei as ETH: ``units(21_000 * 10**9)`` is 0.000021)."""
     return whole_text(Decimal(amount) / Decimal(10) ** decimals)
+
+
+def amounts_text(amounts: Mapping[str, int], book: TokenBook) -> str:
+    """Token amounts (base units by token address) on one line, ``12.5 DWR, 3 USDC``; ``0`` for none. Currencies
+    are never added up."""
+    return ", ".join(book.format(units, token) for token, units in amounts.items()) or "0"
+
+
+def base_units(amounts: Mapping[str, int]) -> dict[str, str]:
+    """Amounts by token address in base units, as JSON strings of integers (no JSON parser rounds a string)."""
+    return {token: str(amount) for token, amount in amounts.items()}
+
+
+def usd_text(micro: int) -> str:
+    """Micro-USD as exact dollars without a sign, for tables and terminals: ``4200`` is ``0.0042``."""
+    return f"{Decimal(micro) / 1_000_000:f}"
+
+
+def dollars(micro_or_dollars: int | Decimal | None, *, micro: bool = True) -> str:
+    """Micro-USD (or dollars, ``micro=False``) as ``$0.0123`` (four places, thousands separated); ``—`` for none."""
+    if micro_or_dollars is None:
+        return "—"
+    value = Decimal(micro_or_dollars) / (Decimal(1_000_000) if micro else Decimal(1))
+    return f"${value:,.4f}"
 
 
 #: P&L currency keys besides token addresses: gas in wei of the native coin, LLM cost in micro-USD.

@@ -88,8 +88,3 @@ def show(console: Console, renderable: Any, *, wide: bool) -> None:
 def emit_json(data: object) -> None:
     """The ``--json`` document, on plain stdout (no colour, no wrapping)."""
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
-
-
-def base_units(amounts: dict[str, int]) -> dict[str, str]:
-    """Amounts by token address in base units, as JSON strings of integers."""
-    return {token: str(amount) for token, amount in amounts.items()}

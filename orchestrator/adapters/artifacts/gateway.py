@@ -45,6 +45,7 @@ from orchestrator.domain.errors import (
     ArtifactNotFound,
     ArtifactTooLarge,
     ArtifactUnavailable,
+    DeworkerError,
 )
 
 log = logging.getLogger(__name__)
@@ -55,8 +56,9 @@ RAW_ACCEPT = "application/vnd.ipld.raw"
 FailureKind = Literal["not_found", "too_large", "unavailable"]
 
 
-class _GatewayFailed(Exception):
-    """One gateway could not serve the request; ``kind`` decides the overall error."""
+class _GatewayFailed(DeworkerError):
+    """One gateway could not serve the request; ``kind`` decides the overall error. Not an ``ArtifactError``: the
+    readers below turn the ``ArtifactError``s of a malformed answer into this, and must not catch their own."""
 
     def __init__(self, kind: FailureKind, reason: str) -> None:
         reason = " ".join(reason.split())  # one log line, whatever a server or a library put in it

@@ -63,7 +63,7 @@ from orchestrator.adapters.artifacts.unixfs import (
     decode_pbnode,
     decode_unixfs,
 )
-from orchestrator.domain.errors import ArtifactCorrupt, ArtifactError, ArtifactNotFound
+from orchestrator.domain.errors import ArtifactCorrupt, ArtifactError, ArtifactNotFound, DeworkerError
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ Scope = Literal["all", "entity", "block"]
 _SCOPES: tuple[Scope, ...] = ("all", "entity", "block")
 
 
-class GatewayRefusal(Exception):
+class GatewayRefusal(DeworkerError):
     """A request answered with an error status (raised inside the handler, turned into a plain-text response)."""
 
     def __init__(self, status: int, message: str) -> None:

@@ -84,8 +84,9 @@ NONCE_USED_MARKERS = (
 )
 
 
-class _TransientFault(Exception):
-    """Internal: a fault worth retrying. Turned into ``ChainUnavailable`` once the attempts are used up."""
+class _TransientFault(ChainUnavailable):
+    """Internal: a fault worth retrying. Turned into a plain ``ChainUnavailable`` (naming the node and the attempts)
+    once the attempts are used up."""
 
     def __init__(self, description: str, *, retry_after: float | None = None) -> None:
         super().__init__(description)

@@ -1,15 +1,5 @@
-"""The store branch of Deworker's exception tree.
-
-::
-
-    DeworkerError (orchestrator.domain.errors)
-    └── StoreError                      the database refused or failed an operation
-        ├── StoreUnavailable            retryable: cannot connect, or the database stayed locked past busy_timeout
-        ├── RecordNotFound              no task (or run, ...) with this id
-        ├── Conflict                    another worker changed the row first (optimistic locking): reload, decide again
-        ├── StaleReview                 the review was made on an artifact that is no longer the task's current one
-        ├── ReviewRefused               the decision is not possible now (no feedback, revision limit reached)
-        └── DuplicateRecord             a record that must be unique disagrees with the one already stored
+"""The store branch of Deworker's exception tree (``StoreError`` and below), drawn with every other branch in
+``orchestrator.domain.errors``.
 
 An illegal lifecycle transition raises ``orchestrator.domain.errors.LifecycleError`` (from ``domain.check_transition``),
 not a ``StoreError``: it is a bug in the caller, not a database problem.

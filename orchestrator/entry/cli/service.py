@@ -13,7 +13,6 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC
-from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -28,14 +27,13 @@ from orchestrator.app.matching import MatchingConfig
 from orchestrator.app.service import IN_HAND, Backoff, CycleReport, FleetAgent, Orchestrator
 from orchestrator.domain.errors import ConfigError, DeworkerError
 from orchestrator.domain.lifecycle import TaskState
-from orchestrator.domain.money import TokenBook, units
+from orchestrator.domain.money import TokenBook, amounts_text, base_units, units, usd_text
 from orchestrator.domain.review import ReviewMode
 from orchestrator.entry.cli.context import runtime
 from orchestrator.entry.listing import (
     ColumnKind,
     JsonOption,
     WideOption,
-    base_units,
     cell,
     emit_json,
     is_narrow,
@@ -59,15 +57,6 @@ CHART_WIDTH = 50
 
 def _runtime() -> Runtime:
     return runtime()
-
-
-def _money(amounts: dict[str, int], book: TokenBook) -> str:
-    """Token amounts (base units by token address) as people read them; currencies are never added up."""
-    return ", ".join(book.format(units, token) for token, units in amounts.items()) or "0"
-
-
-def _usd(micro: int) -> str:
-    return f"{Decimal(micro) / 1_000_000:f}"
 
 
 @contextmanager
@@ -225,10 +214,10 @@ def fleet_table(
             "\n".join(f"{t['board_task_id']} {literal(str(t['title'] or ''))}" for t in mine) or "-",
             "\n".join(str(t["state"]) for t in mine) or "idle",
             str(row["tasks_paid"]),
-            _money(row["rewards"], book),  # type: ignore[arg-type]
+            amounts_text(row["rewards"], book),  # type: ignore[arg-type]
         ]
         if not narrow:
-            cells += [units(row["gas_wei"]), _usd(row["llm_usd_micro"])]  # type: ignore[arg-type]
+            cells += [units(row["gas_wei"]), usd_text(row["llm_usd_micro"])]  # type: ignore[arg-type]
         out.add_row(*cells)
     if not out.rows:
         out.caption = "no agents: add agents.profiles to config.yaml (see `deworker agents`)"
@@ -576,13 +565,15 @@ def rewards(wide: WideOption = False, as_json: JsonOption = False) -> None:
     money: list[tuple[str, ColumnKind]] = [("rewards", "number"), ("gas (ETH)", "number"), ("LLM ($)", "number")]
     per_agent = table("P&L per agent (currencies are never mixed)", [("agent", "id"), *money], wide=wide)
     for name, pnl in by_agent.items():
-        per_agent.add_row(literal(name), _money(pnl.rewards, book), units(pnl.gas_wei), _usd(pnl.llm_usd_micro))
+        per_agent.add_row(
+            literal(name), amounts_text(pnl.rewards, book), units(pnl.gas_wei), usd_text(pnl.llm_usd_micro)
+        )
     if not by_agent:
         per_agent.caption = "nothing earned or spent yet"
     show(console, per_agent, wide=wide)
     per_task = table("P&L per task", [("task", "number"), *money], wide=wide)
     for task_id, pnl in by_task:
-        per_task.add_row(str(task_id), _money(pnl.rewards, book), units(pnl.gas_wei), _usd(pnl.llm_usd_micro))
+        per_task.add_row(str(task_id), amounts_text(pnl.rewards, book), units(pnl.gas_wei), usd_text(pnl.llm_usd_micro))
     show(console, per_task, wide=wide)
     console.print("[bold]Rewards received per day (UTC)[/]")
     console.print(earnings_chart(days, book), highlight=False)

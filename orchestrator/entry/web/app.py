@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ from orchestrator.adapters.sql import (
 )
 from orchestrator.adapters.sql.queries import Queries
 from orchestrator.domain.errors import ArtifactError, ArtifactNotFound, DeworkerError, LifecycleError
-from orchestrator.domain.money import TokenBook, units
+from orchestrator.domain.money import TokenBook, dollars, units
 from orchestrator.entry.web.auth import LoginLimiter, LoginRequired, SecurityHeaders, Services
 from orchestrator.entry.web.config import WebSettings
 from orchestrator.entry.web.render import ArtifactRenderer
@@ -115,7 +114,7 @@ def templates(tokens: TokenBook | None = None) -> Jinja2Templates:
         lstrip_blocks=True,
     )
     book = tokens or TokenBook()
-    env.filters.update(ago=ago, short=short, units=units, usd=usd, when=when, amount=book.format)
+    env.filters.update(ago=ago, short=short, units=units, usd=dollars, when=when, amount=book.format)
     env.globals["tokens"] = book
     return Jinja2Templates(env=env)
 
@@ -137,14 +136,6 @@ def short(value: str | None, keep: int = 10) -> str:
     if not value:
         return "—"
     return value if len(value) <= 2 * keep + 1 else f"{value[:keep]}…{value[-6:]}"
-
-
-def usd(micro_or_dollars: int | Decimal | None, *, micro: bool = True) -> str:
-    """Micro-USD (or dollars) as ``$0.0123``."""
-    if micro_or_dollars is None:
-        return "—"
-    value = Decimal(micro_or_dollars) / (Decimal(1_000_000) if micro else Decimal(1))
-    return f"${value:,.4f}"
 
 
 def when(at: datetime) -> str:

@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from orchestrator.adapters.sql import Store
 from orchestrator.adapters.sql.db import translate
 from orchestrator.adapters.sql.queries import Queries
+from orchestrator.domain.errors import DeworkerError
 from orchestrator.entry.web.config import Role, WebSettings
 from orchestrator.entry.web.models import LIMIT_KEY_LEN, LoginFailure, ReviewerPublic
 from orchestrator.entry.web.render import ArtifactRenderer
@@ -180,8 +181,9 @@ def _in(address: str, networks: Sequence[ipaddress.IPv4Network | ipaddress.IPv6N
 # ----------------------------------------------------------------------------------------------- page sessions
 
 
-class LoginRequired(Exception):
-    """Raised by page dependencies without a live session; the app answers with a redirect to /login."""
+class LoginRequired(DeworkerError):
+    """Raised by page dependencies without a live session; the app answers with a redirect to /login (its own
+    handler, found before the ``DeworkerError`` one: Starlette looks handlers up along the class's MRO)."""
 
     def __init__(self, next_url: str) -> None:
         super().__init__(next_url)

@@ -238,6 +238,12 @@ class EarningSeries:
     total: int  # base units
 
 
+def _whole_or_units(tokens: TokenBook, units: int, token: str) -> Decimal:
+    """Whole tokens for a known token, base units for an unknown one (the chart then says "raw base units")."""
+    whole = tokens.whole(units, token)
+    return Decimal(units) if whole is None else whole
+
+
 def earnings(summary: FleetSummary, tokens: TokenBook) -> list[EarningSeries]:
     """Rewards received per token and UTC day (from the reward table), one series per token, largest total first
     when the token is unknown and alphabetical by symbol otherwise."""
@@ -248,9 +254,8 @@ def earnings(summary: FleetSummary, tokens: TokenBook) -> list[EarningSeries]:
     out: list[EarningSeries] = []
     for token, amounts in per_token.items():
         info = tokens.get(token)
-        scale = Decimal(10) ** info.decimals if info else Decimal(1)
         points = [
-            Earning(at=datetime.combine(day, time.min, tzinfo=UTC), amount=Decimal(units) / scale)
+            Earning(at=datetime.combine(day, time.min, tzinfo=UTC), amount=_whole_or_units(tokens, units, token))
             for day, units in amounts
         ]
         total = sum(units for _, units in amounts)
