@@ -144,13 +144,14 @@ def test_a_server_already_on_the_port_is_never_taken_for_ours() -> None:
 
     other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Models)
     threading.Thread(target=other.serve_forever, daemon=True).start()
+    server = LocalModelServer(LocalModelConfig(port=other.server_address[1], n_ctx=512))
     try:
-        server = LocalModelServer(LocalModelConfig(port=other.server_address[1], n_ctx=512))
         with pytest.raises(LocalModelError, match="exited") as info:
             server.start()
         assert "address already in use" in str(info.value).lower()
         assert server.port is None
     finally:
+        server.stop()  # had it started, it would bind the port once the other server is gone
         other.shutdown()
         other.server_close()
 
