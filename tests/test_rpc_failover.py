@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import signal
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,7 @@ from eth_account import Account
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
-from orchestrator.adapters.chain import AnvilProcess, MultiRpcChain, RpcChain, TxSender
-from orchestrator.adapters.chain.anvil import free_port
+from orchestrator.adapters.chain import AnvilFailed, AnvilProcess, MultiRpcChain, RpcChain, TxSender
 from orchestrator.adapters.chain.base import checksum_address
 from orchestrator.adapters.chain.tx import sign_eip1559
 from orchestrator.domain.errors import ChainError, ChainUnavailable
@@ -140,6 +140,21 @@ def env_of(pool: MultiRpcChain, node: AnvilProcess) -> ChainEnv:
     return ChainEnv("anvil-pool", pool, node.dev_accounts(), 31337)
 
 
+def restart_on(port: int) -> AnvilProcess:
+    """A killed node started again on its port, as the pool knows it by URL. The port was free since the kill, so
+    in a parallel run something else may hold it for a while (a connection's local port, another test's server):
+    try again until ``RECEIPT_TIMEOUT``. Never someone else's node: ``AnvilProcess`` probes only the port its own
+    anvil says it listens on."""
+    deadline = time.monotonic() + RECEIPT_TIMEOUT
+    while True:
+        try:
+            return AnvilProcess(port=port).start()
+        except AnvilFailed as exc:
+            if "already in use" not in exc.message or time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)
+
+
 def sync_from(peer: RpcChain, node: RpcChain) -> None:
     """A restarted node catching up from the network: the peer's state (blocks, accounts, head) loaded into it."""
     assert node.request("anvil_loadState", [peer.request("anvil_dumpState")]) is True
@@ -187,7 +202,7 @@ def test_primary_killed_mid_send_then_restarted_and_used_again(
     assert health[b.url].state == "reads" and health[b.url].in_use
 
     a.stop()
-    restarted = AnvilProcess(port=port).start()
+    restarted = restart_on(port)
     try:
         sync_from(rb, ra)  # the restarted node syncs before it is used again
         assert {h.url: h.state for h in pool.health()}[a.url] == "down"  # still backing off: not probed
@@ -237,7 +252,7 @@ def test_a_service_cycle_goes_on_through_the_secondary_and_back(
     assert events(world, "TaskClaimed", first) == events(world, "TaskSubmitted", first) == 1
 
     a.stop()
-    restarted = AnvilProcess(port=port).start()
+    restarted = restart_on(port)
     try:
         sync_from(rb, ra)
         clock.advance(pool.node_backoff)
@@ -388,7 +403,7 @@ def test_a_broadcast_reaching_both_nodes_counts_once(
 
 
 def test_a_transaction_no_node_accepts_raises_the_first_meaningful_error(
-    nodes: tuple[AnvilProcess, AnvilProcess],
+    nodes: tuple[AnvilProcess, AnvilProcess], refused_port: int
 ) -> None:
     a, b = nodes
     clock = Clock()
@@ -405,7 +420,7 @@ def test_a_transaction_no_node_accepts_raises_the_first_meaningful_error(
     assert {h.url: h.state for h in pool.health()}[b.url] == "down"
     pool.close()
 
-    dead = f"http://127.0.0.1:{free_port()}"
+    dead = f"http://127.0.0.1:{refused_port}"
     nowhere, _ = pool_over([dead, b.url], clock, retries=1)
     with pytest.raises(ChainUnavailable) as unavailable:
         nowhere.send_raw(signed.raw)
@@ -439,9 +454,9 @@ def test_a_node_on_another_chain_is_excluded_with_a_log_line(
         only_wrong.close()
 
 
-def test_health_and_errors_never_show_credentials(nodes: tuple[AnvilProcess, AnvilProcess]) -> None:
+def test_health_and_errors_never_show_credentials(nodes: tuple[AnvilProcess, AnvilProcess], refused_port: int) -> None:
     a, _ = nodes
-    secret_url = f"http://user:hunter2@127.0.0.1:{free_port()}/v3/KEY123?apikey=SECRET9"
+    secret_url = f"http://user:hunter2@127.0.0.1:{refused_port}/v3/KEY123?apikey=SECRET9"
     clock = Clock()
     pool, _rec = pool_over([secret_url, a.url], clock)
     assert pool.balance(TREASURY) >= 0
@@ -455,10 +470,10 @@ def test_health_and_errors_never_show_credentials(nodes: tuple[AnvilProcess, Anv
 
 
 def test_status_shows_each_node(
-    nodes: tuple[AnvilProcess, AnvilProcess], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    nodes: tuple[AnvilProcess, AnvilProcess], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refused_port: int
 ) -> None:
     a, b = nodes
-    dead = f"http://127.0.0.1:{free_port()}"
+    dead = f"http://127.0.0.1:{refused_port}"
     rb = direct(b)
     rb.request("anvil_mine", [hex(20)])  # b is ahead: a lags
     monkeypatch.setenv("DEWORKER_DATA_DIR", str(tmp_path))

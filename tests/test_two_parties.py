@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -72,24 +71,22 @@ def model_url() -> Iterator[str]:
         yield url
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 class Party:
     """One machine: a working folder with its config.yaml and a data folder nobody else reads."""
 
-    def __init__(self, root: Path, config: dict[str, Any], *, gateway_port: int) -> None:
+    def __init__(self, root: Path, config: dict[str, Any]) -> None:
         self.root = root
-        self.gateway_port = gateway_port
         root.mkdir()
         self.data = root / "data"
+        self.config = config
         (root / "config.yaml").write_text(yaml.safe_dump(config))
         self.env = {"DEWORKER_DATA_DIR": str(self.data), "DEWORKER_WALLET_PASSPHRASE": PASSPHRASE}
         self.procs: list[subprocess.Popen[str]] = []
+
+    def use_gateways(self, urls: list[str]) -> None:
+        """List the gateways in ``artifacts.gateways`` (read by each ``deworker`` started from now on)."""
+        self.config["artifacts"] = {"gateways": urls}
+        (self.root / "config.yaml").write_text(yaml.safe_dump(self.config))
 
     def run(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
         return deworker(*args, cwd=self.root, env=self.env, ok=ok)
@@ -120,11 +117,15 @@ class Party:
 
 
 def _serve(party: Party) -> str:
-    """``deworker artifact serve`` on the party's port; returns its URL once it answers."""
+    """``deworker artifact serve`` on a port the kernel picks (a port found free first could be taken by another
+    process before the server binds it); returns its URL, the first line it prints, once it answers."""
     import httpx
 
-    proc = party.start("artifact", "serve", "--port", str(party.gateway_port))
-    url = f"http://127.0.0.1:{party.gateway_port}"
+    proc = party.start("artifact", "serve", "--port", "0")
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/\n", first), (first, proc.poll() is None or proc.communicate())
+    url = first.strip().rstrip("/")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
@@ -154,13 +155,7 @@ def test_a_dao_and_an_operator_on_two_machines(tmp_path: Path, model_url: str) -
         find_anvil()
     except AnvilNotFound as exc:
         require(False, f"anvil is not installed: {exc}")
-    dao_port, operator_port = _free_port(), _free_port()
-    gateways = [f"http://127.0.0.1:{dao_port}", f"http://127.0.0.1:{operator_port}"]
-    dao = Party(
-        tmp_path / "dao-machine",
-        {"chain": {"kind": "devnet"}, "artifacts": {"gateways": gateways}},
-        gateway_port=dao_port,
-    )
+    dao = Party(tmp_path / "dao-machine", {"chain": {"kind": "devnet"}})
     up = dao.run("devnet", "up", "--port", "0")
     try:
         rpc_url = re.search(r"http://127\.0\.0\.1:\d+", up.stdout)
@@ -171,7 +166,6 @@ def test_a_dao_and_an_operator_on_two_machines(tmp_path: Path, model_url: str) -
             {
                 "chain": {"kind": "rpc", "rpc_url": rpc_url.group(0)},
                 "board": {"address": board.group(1)},
-                "artifacts": {"gateways": gateways},
                 "agents": {
                     "profiles": [
                         {
@@ -184,7 +178,6 @@ def test_a_dao_and_an_operator_on_two_machines(tmp_path: Path, model_url: str) -
                 },
                 "service": {"poll_interval": 0.5, "reconcile_interval": 1},
             },
-            gateway_port=operator_port,
         )
         _exchange(dao, operator)
     finally:
@@ -195,8 +188,9 @@ def test_a_dao_and_an_operator_on_two_machines(tmp_path: Path, model_url: str) -
 def _exchange(dao: Party, operator: Party) -> None:
     db = Store(make_engine(f"sqlite:///{operator.data / 'deworker.db'}"))
     try:
-        _serve(dao)
-        _serve(operator)
+        gateways = [_serve(dao), _serve(operator)]
+        dao.use_gateways(gateways)
+        operator.use_gateways(gateways)
         for name, spec in (("code", CODE_SPEC), ("text", TEXT_SPEC)):
             (dao.root / f"{name}.json").write_text(json.dumps(spec))
             dao.run("dao", "post", "--spec", f"{name}.json", "--reward", "50")

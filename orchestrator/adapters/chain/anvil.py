@@ -1,7 +1,8 @@
 """``AnvilProcess``: start and stop a local anvil dev node (Foundry) for tests and ``deworker devnet up``.
 
-anvil listens on 127.0.0.1 only, on a free port unless one is given, and is ready when it answers
-``eth_chainId``. It runs as a child (context manager) or detached with a pid file that a later process
+anvil listens on 127.0.0.1 only, on a port the kernel picks unless one is given (``--port 0``: the port is
+read back from anvil's own "Listening on" line, so no other process can take it in between), and is ready when
+it answers ``eth_chainId``. It runs as a child (context manager) or detached with a pid file that a later process
 reads to find and stop it. ``--state FILE`` persists the chain across restarts.
 
 The binary comes from npm ``@foundry-rs/anvil`` (``make test`` installs it under ``.tools/``); no Node is
@@ -15,6 +16,7 @@ import ctypes
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -41,6 +43,8 @@ ANVIL_TOOLS_GLOB = ".tools/node_modules/@foundry-rs/anvil-*/bin/anvil"
 #: anvil's well-known development mnemonic: its accounts are public, for local chains only
 ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
 ANVIL_CHAIN_ID = 31337
+#: what anvil prints once its socket is bound (on port 0: the port the kernel gave it)
+_LISTENING = re.compile(rb"Listening on [^\s:]+:(\d+)")
 INSTALL_HINT = (
     "run `make test` (it installs anvil into .tools/), "
     f"or `npm install --prefix .tools {ANVIL_NPM_PACKAGE}`, "
@@ -92,13 +96,6 @@ def anvil_dev_accounts(count: int = 10, *, mnemonic: str = ANVIL_MNEMONIC) -> li
         key = key_from_seed(seed, f"m/44'/60'/0'/0/{i}")
         accounts.append(DevAccount(address=Account.from_key(key).address, private_key=bytes(key)))
     return accounts
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free right now (another process may still take it before we bind it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -243,8 +240,10 @@ class AnvilProcess:
         return anvil_dev_accounts(count)
 
     def command(self, port: int) -> list[str]:
-        """The command line for ``port``."""
-        cmd = [str(self.binary), "--host", self.host, "--port", str(port), "--silent"]
+        """The command line for ``port`` (0: any free port)."""
+        # not --silent: it would hide the "Listening on" line the port is read from; the log gets a banner and
+        # one line per RPC method called
+        cmd = [str(self.binary), "--host", self.host, "--port", str(port)]
         if self.chain_id_arg is not None:
             cmd += ["--chain-id", str(self.chain_id_arg)]
         if self.state_file is not None:
@@ -257,20 +256,7 @@ class AnvilProcess:
         """Start anvil and wait until it answers ``eth_chainId``; ``pid_file`` runs it detached."""
         if self.running:
             return self
-        attempts = 1 if self._requested_port is not None else 3  # a random free port can be taken meanwhile
-        last_error: AnvilFailed | None = None
-        for _ in range(attempts):
-            port = self._requested_port if self._requested_port is not None else free_port(self.host)
-            try:
-                self._launch(port, pid_file=Path(pid_file) if pid_file is not None else None)
-                break
-            except AnvilFailed as exc:
-                last_error = exc
-                if "in use" not in exc.message.lower():
-                    raise
-        else:
-            assert last_error is not None
-            raise last_error
+        self._launch(self._requested_port or 0, pid_file=Path(pid_file) if pid_file is not None else None)
         if pid_file is not None:
             record = {
                 "pid": self.pid,
@@ -284,12 +270,8 @@ class AnvilProcess:
         return self
 
     def _launch(self, port: int, *, pid_file: Path | None) -> None:
-        if not port_is_free(port, self.host):
-            # checked first: a node already listening there would answer our readiness probe
-            raise AnvilFailed(
-                f"port {port} on {self.host} is already in use",
-                hint="stop whatever listens there (a devnet started earlier?) or choose another port",
-            )
+        if port and not port_is_free(port, self.host):
+            raise _port_in_use(self.host, port)  # checked first for a clear message; anvil's own bind decides
         detached = pid_file is not None
         if self.log_file is None and pid_file is not None:
             self.log_file = pid_file.with_suffix(".log")  # a detached node's log outlives this process
@@ -306,6 +288,7 @@ class AnvilProcess:
             not detached and sys.platform == "linux" and threading.current_thread() is threading.main_thread()
         )
         with open(log_path, "ab") as log:
+            ours_from = log.tell()  # a log file given may hold earlier runs' lines: read only this run's
             process = subprocess.Popen(
                 self.command(port),
                 stdin=subprocess.DEVNULL,
@@ -314,29 +297,35 @@ class AnvilProcess:
                 start_new_session=detached,
                 preexec_fn=_die_with_parent if tie_to_parent else None,
             )
-        self._process = process
-        self.port = port
-        url = f"http://{self.host}:{port}"
+        self._process, self.port = process, None
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                tail = _tail(log_path)
+                tail = _tail(log_path, since=ours_from)
                 self._process, self.port = None, None
                 if self._own_log is not None:
                     self._own_log.unlink(missing_ok=True)
                     self._own_log = None
+                if "address already in use" in tail.lower():
+                    raise _port_in_use(self.host, port)
                 raise AnvilFailed(
                     f"anvil exited with code {process.returncode} while starting on port {port}: {tail}",
                     hint="see the log above; a port in use or a corrupt --state file are the usual causes",
                 )
-            chain_id = _answers(url, timeout=0.5)
-            if chain_id is not None:
-                self._chain_id = chain_id
-                return
+            if self.port is None:
+                # Only our own process's "Listening on" line says the port is ours: probing first could reach
+                # another node that took the port (on a busy machine, e.g. a parallel test run) and call it ready.
+                self.port = _listening_port(log_path, since=ours_from)
+            if self.port is not None:
+                chain_id = _answers(self.url, timeout=0.5)
+                if chain_id is not None:
+                    self._chain_id = chain_id
+                    return
             time.sleep(0.02)
+        where = f"on {self.url}" if self.port is not None else f"(no 'Listening on' line in {log_path})"
         self.stop()
         raise AnvilFailed(
-            f"anvil did not answer on {url} within {self.startup_timeout:g} s",
+            f"anvil did not answer {where} within {self.startup_timeout:g} s",
             hint="check the machine's load and the anvil log; raise startup_timeout",
         )
 
@@ -373,9 +362,29 @@ def _die_with_parent() -> None:
     libc.prctl(1, signal.SIGTERM)  # 1 == PR_SET_PDEATHSIG
 
 
-def _tail(path: Path, chars: int = 600) -> str:
+def _port_in_use(host: str, port: int) -> AnvilFailed:
+    return AnvilFailed(
+        f"port {port} on {host} is already in use",
+        hint="stop whatever listens there (a devnet started earlier?) or choose another port",
+    )
+
+
+def _listening_port(log: Path, *, since: int) -> int | None:
+    """The port of anvil's "Listening on HOST:PORT" line in ``log`` after offset ``since``, once it is there."""
     try:
-        text = path.read_text(errors="replace").strip()
+        with open(log, "rb") as f:
+            f.seek(since)
+            found = _LISTENING.search(f.read())
+    except OSError:
+        return None
+    return int(found.group(1)) if found else None
+
+
+def _tail(path: Path, chars: int = 600, *, since: int = 0) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(since)
+            text = f.read().decode(errors="replace").strip()
     except OSError:
         return "(no log)"
     return text[-chars:] or "(empty log)"
