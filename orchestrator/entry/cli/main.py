@@ -158,7 +158,7 @@ def artifact_add(
 ) -> None:
     """Add a file or directory to the local store and print only its CID (like `ipfs add -Q`)."""
 
-    sys.stdout.write(runtime().store.put_path(path) + "\n")
+    sys.stdout.write(runtime().artifacts.put_path(path) + "\n")
 
 
 @artifact_app.command("get")
@@ -168,7 +168,7 @@ def artifact_get(
 ) -> None:
     """Write the content of CID to PATH, verifying every block against its hash."""
 
-    runtime().store.get_path(cid, output)
+    runtime().artifacts.get_path(cid, output)
     err_console.print(f"wrote {output}")
 
 
@@ -320,7 +320,7 @@ def _dao() -> tuple[Runtime, Dao]:
     dao = Dao(  # checksummed: an unquoted 0x... in YAML comes back lower-case
         chain=rt.chain,
         signer=rt.dao_signer(),
-        store=rt.store,
+        store=rt.artifacts,
         board=checksum_address(dep.board),
         token=checksum_address(token) if token else None,
         name=cfg.board.name,
