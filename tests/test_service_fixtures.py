@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.engine import Engine
+
 from agents.config import AgentProfile
 from agents.ports import AgentRunner
 from orchestrator.adapters.chain import TxSender
@@ -144,9 +146,11 @@ def build_world(
     *,
     agents: Sequence[str] = ("ada", "grace"),
     deployment: tuple[str, str, int] | None = None,
+    engine: Engine | None = None,
 ) -> World:
     """Deploy (or, with ``deployment`` = (token, board, block), reuse) a board; a ``Runtime`` over it with the
-    tests' matching (deadlines a minute away still taken); the fleet's wallets created and funded."""
+    tests' matching (deadlines a minute away still taken) and its database in ``root``, or ``engine``; the fleet's
+    wallets created and funded."""
     config = Config(
         data_dir=root,
         chain=ChainConfig(receipt_timeout=60.0),
@@ -156,6 +160,7 @@ def build_world(
     rt = Runtime(
         config,
         chain_override=chain,
+        engine_override=engine,
         keystore_override=Keystore(root / "keystores", scrypt_n=TEST_SCRYPT_N, weak_kdf_for_tests=True),
         passphrase_override=lambda: PASSPHRASE,
     )

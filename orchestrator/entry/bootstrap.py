@@ -119,7 +119,7 @@ class Runtime:
     The overrides, for the demo, the tests and the benchmarks (None: built from ``config``):
     ``chain_override`` a chain to use (a node the caller started, a counting proxy); ``node_url`` one JSON-RPC
     node to use instead of the ``chain`` section's (the devnet's, as ``deworker devnet`` starts it);
-    ``artifacts_override`` the
+    ``engine_override`` the database (migrated by the caller) instead of ``db.url``'s; ``artifacts_override`` the
     artifact store; ``keystore_override`` the fleet's keystore (tests: a cheap KDF); ``passphrase_override`` where
     the fleet's passphrase comes from instead of ``wallets.passphrase_env``/``_file``; ``runner_factory`` what runs
     each agent profile instead of a LangChain agent on its model (then no embedded model is started);
@@ -128,6 +128,7 @@ class Runtime:
     config: Config
     chain_override: Chain | None = None
     node_url: str | None = None
+    engine_override: Engine | None = None
     artifacts_override: ArtifactStore | None = None
     keystore_override: Keystore | None = None
     passphrase_override: Callable[[], str] | None = None
@@ -197,6 +198,8 @@ class Runtime:
     @cached_property
     def engine(self) -> Engine:
         """The database engine, migrated to the newest schema on first use. One per process."""
+        if self.engine_override is not None:
+            return self.engine_override
         engine = make_engine(self.config.db_url)
         migrate(engine)
         return engine
