@@ -35,18 +35,19 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from agents.config import AgentProfile
-from orchestrator.adapters.artifacts import LocalArtifactStore
-from orchestrator.adapters.boards.onchain import OnchainTaskBoard, board_abi
+from agents.config import AgentProfile, AgentsConfig
+from orchestrator.adapters.boards.onchain import board_abi
 from orchestrator.adapters.chain import AnvilNotFound, AnvilProcess, EthTesterChain, RpcChain, TxSender, find_anvil
 from orchestrator.adapters.sql import TaskPublic
 from orchestrator.app.matching import MatchingConfig
-from orchestrator.app.service import FleetAgent, Orchestrator
+from orchestrator.app.service import Orchestrator
 from orchestrator.domain.lifecycle import TaskState
 from orchestrator.domain.specs import TaskSpec, dump_spec
-from orchestrator.entry.config import DaoConfig
+from orchestrator.entry.bootstrap import Runtime
+from orchestrator.entry.config import ChainConfig, Config, DaoConfig, ReviewConfig
 from orchestrator.entry.dao import Dao, token_abi
-from orchestrator.entry.demo import InstantAgent, deploy, make_fleet, open_store
+from orchestrator.entry.demo import deploy, deploy_board, fund_wallets, instant_agents
+from orchestrator.ports.artifacts import ArtifactStore
 from orchestrator.ports.chain import Chain, Fees
 from wallets.config import PolicyConfig, WalletsConfig
 from wallets.keystore import Keystore
@@ -124,7 +125,8 @@ class Run:
 def chains(kind: str, anvil_binary: str | None) -> Iterator[tuple[Chain, list[bytes]]]:
     """A fresh chain of ``kind`` and its funded dev keys."""
     if kind == "eth-tester":
-        chain = EthTesterChain()
+        chain = Runtime(Config()).chain  # chain.kind in-process
+        assert isinstance(chain, EthTesterChain)
         yield chain, [a.private_key for a in chain.dev_accounts()]
         return
     assert anvil_binary is not None
@@ -143,10 +145,9 @@ def raw_tps(chain: Chain, key: bytes) -> float:
     return RAW_TX / (time.perf_counter() - started)
 
 
-def board_tps(chain: Chain, signer: TxSender, key: bytes, root: Path) -> float:
+def board_tps(chain: Chain, signer: TxSender, key: bytes, artifacts: ArtifactStore) -> float:
     """The board's ``claim`` and ``submit`` per second, sent raw from ``key`` on a second board (its tasks must not
     reach the orchestrator), with gas estimated once per function, as ``raw_tps`` sends transfers."""
-    artifacts = LocalArtifactStore(root / "floor-artifacts")
     dao, _block = deploy(chain, signer, artifacts, DaoConfig(claim_ttl=86_400))
     cid = artifacts.put_bytes(dump_spec(SPEC))  # an artifact CID has the same length (CIDv1, base32)
     pairs = RAW_TX // TX_PER_TASK
@@ -194,33 +195,29 @@ def post_many(
 
 
 def world(chain: Chain, keys: list[bytes], root: Path) -> tuple[TxSender, Orchestrator, Dao, int]:
-    artifacts = LocalArtifactStore(root / "artifacts")
-    signer = TxSender(chain, Account.from_key(keys[0]))
-    dao, block = deploy(chain, signer, artifacts, DaoConfig(claim_ttl=86_400))
+    """The service on ``chain`` as the composition root builds it: instant agents, automatic review, a profit gate
+    that takes every task, wallet caps high enough for the run, a cheap keystore."""
     caps = PolicyConfig(wallet_daily_cap_wei=10**20, fleet_daily_cap_wei=10**21)
-    fleet = make_fleet(
-        chain,
-        board=dao.board_address,
-        root=root,
-        names=AGENTS,
-        funder=signer,
-        passphrase="benchmark",
-        keystore=Keystore(root / "keystores", scrypt_n=BENCH_SCRYPT_N, weak_kdf_for_tests=True),
-        config=WalletsConfig(policy=caps),
-        fund_wei=10**18,
-    )
-    profiles = [_profile(name) for name in AGENTS]
-    orch = Orchestrator(
-        boards=[OnchainTaskBoard(chain=chain, address=dao.board_address, store=artifacts)],
-        agents=[FleetAgent(profile=p, runner=InstantAgent(p.name), wallet=fleet.wallet(p.name)) for p in profiles],
-        artifacts=artifacts,
-        store=open_store(f"sqlite:///{root / 'deworker.db'}"),
-        chain=chain,
-        workspace=root / "work",
+    config = Config(
+        data_dir=root,
+        chain=ChainConfig(receipt_timeout=60.0),
+        dao=DaoConfig(claim_ttl=86_400),
+        wallets=WalletsConfig(policy=caps),
+        agents=AgentsConfig(profiles=[_profile(name) for name in AGENTS]),
+        review=ReviewConfig(mode="auto"),
         matching=MatchingConfig(max_tasks_per_agent=100, min_seconds_left=60, min_margin_usd=-(10**9)),
-        review_mode="auto",
-        start_block=block,
     )
+    rt = Runtime(
+        config,
+        chain_override=chain,
+        keystore_override=Keystore(root / "keystores", scrypt_n=BENCH_SCRYPT_N, weak_kdf_for_tests=True),
+        passphrase_override=lambda: "benchmark",
+        runner_factory=instant_agents,
+    )
+    signer = rt.sender(keys[0])
+    dao, block = deploy_board(rt, signer)
+    fund_wallets(rt.fleet, AGENTS, funder=signer, fund_wei=10**18)
+    orch = rt.orchestrator(rt.fleet_agents(config.agents.profiles))
     return signer, orch, dao, block
 
 
@@ -245,7 +242,7 @@ def throughput(kind: str, anvil_binary: str | None, n: int, workers: int, progre
         progress.advance(bar)
         bar = progress.add_task(f"{kind}: floors", total=1)
         floor_tps = raw_tps(inner, keys[-1])
-        floor_board_tps = board_tps(inner, signer, keys[-2], Path(tmp))
+        floor_board_tps = board_tps(inner, signer, keys[-2], dao.store)
         progress.advance(bar)
         orch.start()
         counting.calls.clear()

@@ -254,7 +254,7 @@ def runtime_store(tmp: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatc
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     config = load_config(environ={**env, "DEWORKER_DATA_DIR": str(tmp)})
-    return Runtime(config).store
+    return Runtime(config).artifacts
 
 
 def test_auth_header_comes_from_the_env_and_never_shows(
@@ -346,7 +346,7 @@ def test_a_bad_gateway_in_the_file_names_file_and_line(tmp_path: Path) -> None:
 
 def test_runtime_builds_each_kind(tmp_path: Path) -> None:
     def store(**env: str) -> object:
-        return Runtime(load_config(environ={"DEWORKER_DATA_DIR": str(tmp_path), **env})).store
+        return Runtime(load_config(environ={"DEWORKER_DATA_DIR": str(tmp_path), **env})).artifacts
 
     assert isinstance(store(), LocalArtifactStore)
     with_gateways = store(DEWORKER_ARTIFACTS__GATEWAYS="https://a.example, https://b.example/")

@@ -7,7 +7,6 @@ journal: every nonce mines exactly once, no nonce gap, every attempt journaled w
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import os
@@ -28,7 +27,7 @@ from sqlalchemy.engine import Engine
 from orchestrator.adapters.boards.onchain import board_abi
 from orchestrator.adapters.chain import AnvilProcess, RpcChain
 from orchestrator.adapters.chain.tx import sign_eip1559
-from orchestrator.adapters.sql import Store, make_engine
+from orchestrator.adapters.sql import make_engine
 from orchestrator.domain.errors import TaskNotFound
 from orchestrator.domain.lifecycle import TaskState
 from orchestrator.domain.specs import dump_spec
@@ -306,8 +305,7 @@ def test_sigkill_between_signing_a_replacement_and_broadcasting_it(
 
 @pytest.fixture
 def world(env: ChainEnv, db_engine: Engine, tmp_path: Path) -> World:
-    built = build_world(env.chain, [a.private_key for a in env.accounts], tmp_path, agents=("ada",))
-    return dataclasses.replace(built, store=Store(db_engine))
+    return build_world(env.chain, [a.private_key for a in env.accounts], tmp_path, agents=("ada",), engine=db_engine)
 
 
 class StopAt(Exception):

@@ -38,6 +38,27 @@ def test_demo_with_instant_agents_pays_and_reconciles(tmp_path: Path) -> None:
     assert "not worth it" in text and "spec does not match" in text
 
 
+@pytest.mark.parametrize(
+    ("min_margin", "last_line"),
+    [("0.10", "1 tasks paid, 0 quarantined, 0 skipped"), ("100", "0 tasks paid, 0 quarantined, 1 skipped")],
+)
+def test_the_demo_matches_as_the_config_says(tmp_path: Path, min_margin: str, last_line: str) -> None:
+    """The demo's profit gate is ``matching`` from the config: a 25-token task is taken at the default margin and
+    skipped, with the reason, when ``matching.min_margin_usd`` asks for more than it pays."""
+    folder = tmp_path / "tasks"
+    folder.mkdir()
+    source = resources.files("orchestrator").joinpath("demo_tasks", "04-glossary.json")
+    (folder / "glossary.json").write_text(source.read_text("utf-8"), "utf-8")
+    out = io.StringIO()
+    config = Config(data_dir=tmp_path / "data", matching={"min_margin_usd": min_margin})
+    ok = demo.run(config, console=Console(file=out, width=400, force_terminal=False), agent="instant", tasks_dir=folder)
+    lines = out.getvalue().strip().splitlines()
+    assert ok
+    assert lines[-1] == f"demo: {last_line}; balances reconcile"
+    skipped = "is below matching.min_margin_usd=$100" in out.getvalue()
+    assert skipped == (min_margin == "100")
+
+
 def test_bundled_tasks_are_varied() -> None:
     tasks = demo.bundled_tasks()
     assert len(tasks) >= 6

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -23,7 +22,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
-from orchestrator.adapters.sql import Store
 from orchestrator.app.service import INTERRUPTED_READ
 from orchestrator.domain.errors import DocumentRefused, SpecError
 from orchestrator.domain.lifecycle import TaskState
@@ -161,8 +159,7 @@ def test_hostile_documents_give_a_reason_never_a_crash(
 
 @pytest.fixture
 def world(chain_env: ChainEnv, tmp_path: Path, db_engine: Engine) -> World:
-    built = build_world(chain_env.chain, [a.private_key for a in chain_env.accounts], tmp_path)
-    return dataclasses.replace(built, store=Store(db_engine))
+    return build_world(chain_env.chain, [a.private_key for a in chain_env.accounts], tmp_path, engine=db_engine)
 
 
 def test_hostile_specs_are_quarantined_and_the_board_goes_on(world: World) -> None:

@@ -653,10 +653,6 @@ def test_a_fresh_database_imports_our_own_tasks_from_the_board(world: World) -> 
     """Regression: pointing db.url at a fresh database with the same wallets marked the fleet's own tasks LOST
     ("another worker claimed it first"). A task one of our wallets holds on the board is ours: imported as the
     chain says — paid (the reward collected), submitted, or claimed (confirmed, never claimed again)."""
-    import dataclasses
-
-    from orchestrator.entry.demo import open_store
-
     paid, submitted = world.post("write a haiku"), world.post("write a limerick")
     orch = world.orchestrator([profile("ada")])
     orch.start()
@@ -668,7 +664,7 @@ def test_a_fresh_database_imports_our_own_tasks_from_the_board(world: World) -> 
     human.cycle()  # claimed and produced, awaiting a human: the claim is ours on the board
     assert states(world) == {paid: S.PAID, submitted: S.SUBMITTED, claimed: S.AWAITING_REVIEW}
 
-    fresh = dataclasses.replace(world, store=open_store(f"sqlite:///{world.root / 'fresh.db'}"))
+    fresh = world.elsewhere(db_url=f"sqlite:///{world.root / 'fresh.db'}")
     again = fresh.orchestrator([profile("ada")], review_mode="human")
     again.start()
     again.cycle()
@@ -683,7 +679,6 @@ def test_an_artifact_no_gateway_serves_yet_is_not_submitted_and_keeps_its_claim(
     """Publish before submit: the artifact is read back through the configured gateways before the transaction
     that names its CID. While no gateway serves it, the task waits in SUBMITTING with its claim and the reason;
     once one does, it is submitted, once."""
-    import dataclasses
 
     from orchestrator.adapters.artifacts import LocalArtifactStore
     from orchestrator.adapters.artifacts.gateway import TrustlessGateways
@@ -696,7 +691,7 @@ def test_an_artifact_no_gateway_serves_yet_is_not_submitted_and_keeps_its_claim(
         cache = LocalArtifactStore(world.root / "artifacts")
         gateway = fakes.gateway(cache, mode="missing")  # the operator's own gateway, not serving yet
         remote = RemoteArtifactStore(cache, gateways=TrustlessGateways([gateway.url], timeout=5))
-        operator = dataclasses.replace(world, artifacts=remote)  # type: ignore[arg-type]
+        operator = world.elsewhere(artifacts=remote)
         task = operator.post("write a haiku")
         orch = operator.orchestrator([profile("ada")])
         orch.start()

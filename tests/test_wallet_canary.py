@@ -27,7 +27,7 @@ from orchestrator.adapters.boards.onchain import OnchainTaskBoard
 from orchestrator.adapters.chain import EthTesterChain, RpcChain
 from orchestrator.adapters.sql import Store
 from orchestrator.app.matching import MatchingConfig
-from orchestrator.app.service import FleetAgent, Orchestrator
+from orchestrator.app.service import FleetAgent, Orchestrator, ServiceSettings
 from orchestrator.domain.errors import ChainError, ChainUnavailable, DeworkerError
 from orchestrator.domain.lifecycle import TaskState
 from orchestrator.domain.specs import Deliverable, DeliverableKind, TaskSpec
@@ -192,9 +192,11 @@ def test_the_canary_key_never_leaks(
         store=db,
         chain=env.chain,
         workspace=tmp_path / "work",
-        matching=MatchingConfig(min_seconds_left=60),
-        review_mode="human",
-        start_block=env.chain.block_number() + 1,
+        settings=ServiceSettings(
+            matching=MatchingConfig(min_seconds_left=60),
+            review_mode="human",
+            start_block=env.chain.block_number() + 1,
+        ),
         clock=now,
         boundary=boundary,
     )

@@ -32,7 +32,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -172,6 +172,22 @@ class Backoff:
         return float(min(self.maximum, self.initial * 2 ** min(max(failures - 1, 0), 30)))
 
 
+@dataclass(frozen=True, slots=True)
+class ServiceSettings:
+    """What the service's steps read from config (``orchestrator.entry.bootstrap.Runtime.settings`` builds it):
+    the profit gate, model prices, the review gate, where polling starts when no cursor is saved, how close to its
+    end a claim is given up (``service.claim_margin``), how often a rejected submission is revised
+    (``review.dao_resubmissions``), and the backoff of passing faults."""
+
+    matching: MatchingConfig = field(default_factory=MatchingConfig)
+    prices: Mapping[str, ModelPrice] = field(default_factory=dict)
+    review_mode: ReviewMode = "auto_if_tests_pass"
+    start_block: int = 0
+    claim_margin: int = 600
+    dao_resubmissions: int = 1
+    backoff: Backoff = field(default_factory=Backoff)
+
+
 def retry_failed(*, store: Store, board: TaskBoard, task_id: int, now: int, actor: str) -> TaskPublic:
     """An operator's retry of a task (``deworker tasks retry``): a task waiting out a backoff is tried at once; a
     FAILED one goes back to SUBMITTING (its claim still ours and valid, an approved artifact in hand) or to
@@ -230,29 +246,24 @@ class Orchestrator:
         store: Store,
         chain: Chain,
         workspace: Path,
-        matching: MatchingConfig | None = None,
-        prices: Mapping[str, ModelPrice] | None = None,
-        review_mode: ReviewMode = "auto_if_tests_pass",
-        start_block: int = 0,
-        claim_margin: int = 600,
-        dao_resubmissions: int = 1,
-        backoff: Backoff | None = None,
+        settings: ServiceSettings | None = None,
         clock: Callable[[], int] = _utc_seconds,
         boundary: Boundary | None = None,
     ) -> None:
+        settings = settings or ServiceSettings()
         self.boards = {b.name: b for b in boards}
         self.agents = {a.name: a for a in agents}
         self.artifacts = artifacts
         self.store = store
         self.chain = chain
         self.workspace = workspace
-        self.matching = matching or MatchingConfig()
-        self.prices = dict(prices or {})
-        self.review_mode: ReviewMode = review_mode
-        self.start_block = start_block
-        self.claim_margin = claim_margin
-        self.dao_resubmissions = dao_resubmissions
-        self.backoff = backoff or Backoff()
+        self.matching = settings.matching  # one attribute per setting: the steps read them directly
+        self.prices = dict(settings.prices)
+        self.review_mode: ReviewMode = settings.review_mode
+        self.start_block = settings.start_block
+        self.claim_margin = settings.claim_margin
+        self.dao_resubmissions = settings.dao_resubmissions
+        self.backoff = settings.backoff
         self.clock = clock
         self.boundary = boundary
         self._fresh: set[int] = set()  # tasks this process moved to CLAIMING/SUBMITTING: no chain check needed

@@ -1,22 +1,30 @@
-"""The one place that builds the object graph from typed config: chain, artifact store, board, DAO signer.
+"""The one place that builds the object graph from typed config: chain, artifact store, database, board, wallet
+fleet, agents (profile -> runner + wallet), the service's settings, the ``Orchestrator`` and its scheduler.
 
-The CLI (and later the service and the web app) call this; nothing else constructs adapters. Nothing is built at
-import time, and each part is built once per ``Runtime`` on first use.
+The CLI, the web app, the demo, the service tests and the benchmarks all get their objects from a ``Runtime``;
+nothing else constructs adapters (``tests/test_composition_root.py`` checks it for ``orchestrator/``). What a caller
+needs differently (another chain, a cheap keystore, agents without a model, the chain's clock, a crash hook) is a
+keyword argument of ``Runtime``, never its own wiring. Nothing is built at import time, and each part is built once
+per ``Runtime`` on first use.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_account import Account
 from sqlalchemy.engine import Engine
 
+from agents.config import AgentProfile
+from agents.ports import AgentRunner
 from orchestrator.adapters.artifacts import KuboRpc, LocalArtifactStore, RemoteArtifactStore, TrustlessGateways
 from orchestrator.adapters.artifacts.kubo import authorization
 from orchestrator.adapters.boards.onchain import OnchainTaskBoard
@@ -27,12 +35,16 @@ from orchestrator.adapters.chain import (
     DetachedAnvil,
     EthTesterChain,
     MultiRpcChain,
+    RpcChain,
     TxSender,
     anvil_dev_accounts,
 )
 from orchestrator.adapters.sql import Store, make_engine, migrate
+from orchestrator.adapters.sql.queries import Queries
+from orchestrator.app.service import Backoff, Boundary, CycleReport, FleetAgent, Orchestrator, ServiceSettings
 from orchestrator.domain.errors import ConfigError
 from orchestrator.domain.money import TokenBook, TokenInfo
+from orchestrator.domain.review import ReviewMode
 from orchestrator.domain.secrets import secret_from_env
 from orchestrator.entry.config import Config
 from orchestrator.entry.web.users import UserStore
@@ -40,6 +52,14 @@ from orchestrator.ports.artifacts import ArtifactStore
 from orchestrator.ports.board import TaskBoard
 from orchestrator.ports.chain import Chain
 from wallets.fleet import WalletFleet
+from wallets.journal import Journal
+from wallets.keystore import Keystore, passphrase_from
+
+if TYPE_CHECKING:
+    from orchestrator.entry.scheduler import ServiceRunner
+
+#: Makes the agent runner of one profile (``Runtime(runner_factory=...)``).
+RunnerFactory = Callable[[AgentProfile], AgentRunner]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,10 +116,27 @@ class AddressBook:
 
 @dataclass
 class Runtime:
-    """Lazily built adapters for one process. ``chain_override`` lets the demo and tests inject a chain."""
+    """Lazily built adapters for one process, and the service over them.
+
+    The overrides, for the demo, the tests and the benchmarks (None: built from ``config``):
+    ``chain_override`` a chain to use (a node the caller started, a counting proxy); ``node_url`` one JSON-RPC
+    node to use instead of the ``chain`` section's (the devnet's, as ``deworker devnet`` starts it);
+    ``engine_override`` the database (migrated by the caller) instead of ``db.url``'s; ``artifacts_override`` the
+    artifact store; ``keystore_override`` the fleet's keystore (tests: a cheap KDF); ``passphrase_override`` where
+    the fleet's passphrase comes from instead of ``wallets.passphrase_env``/``_file``; ``runner_factory`` what runs
+    each agent profile instead of a LangChain agent on its model (then no embedded model is started);
+    ``clock`` the service's clock (default: ``now``); ``boundary`` the service's step-boundary hook."""
 
     config: Config
     chain_override: Chain | None = None
+    node_url: str | None = None
+    engine_override: Engine | None = None
+    artifacts_override: ArtifactStore | None = None
+    keystore_override: Keystore | None = None
+    passphrase_override: Callable[[], str] | None = None
+    runner_factory: RunnerFactory | None = None
+    clock: Callable[[], int] | None = None
+    boundary: Boundary | None = None
     _senders: dict[str, TxSender] = field(default_factory=dict)
 
     @cached_property
@@ -107,6 +144,10 @@ class Runtime:
         if self.chain_override is not None:
             return self.chain_override
         cfg = self.config.chain
+        if self.node_url is not None:
+            return RpcChain(
+                self.node_url, timeout=cfg.request_timeout, retries=cfg.retries, max_log_range=cfg.max_log_range
+            )
         chain: Chain
         if cfg.kind == "in-process":
             chain = EthTesterChain()
@@ -140,9 +181,11 @@ class Runtime:
         return LocalArtifactStore(self.config.artifacts_path)
 
     @cached_property
-    def store(self) -> ArtifactStore:
+    def artifacts(self) -> ArtifactStore:
         """The configured kind: ``local`` (this machine's store, reading what it lacks through
         ``artifacts.gateways``) or ``kubo`` (the same store as a cache, published to a Kubo node)."""
+        if self.artifacts_override is not None:
+            return self.artifacts_override
         cfg = self.config.artifacts
         gateways = None
         if cfg.gateways:
@@ -157,14 +200,28 @@ class Runtime:
     @cached_property
     def engine(self) -> Engine:
         """The database engine, migrated to the newest schema on first use. One per process."""
+        if self.engine_override is not None:
+            return self.engine_override
         engine = make_engine(self.config.db_url)
         migrate(engine)
         return engine
 
     @cached_property
     def db(self) -> Store:
-        """The orchestrator's database (``store`` is the artifact store)."""
+        """The orchestrator's database (``artifacts`` is the artifact store)."""
         return Store(self.engine, max_revisions=self.config.review.max_revisions, amount_text=self.token_book().format)
+
+    @cached_property
+    def queries(self) -> Queries:
+        """The read-only views over the database (listings, sums in SQL)."""
+        return Queries(self.engine)
+
+    @cached_property
+    def keystore(self) -> Keystore:
+        """The fleet's keystore files (``wallets.keystore_dir``); reading addresses decrypts nothing."""
+        if self.keystore_override is not None:
+            return self.keystore_override
+        return Keystore(self.config.wallets.keystore_path(self.config.data_dir))
 
     @cached_property
     def users(self) -> UserStore:
@@ -229,7 +286,7 @@ class Runtime:
                 max_spec_bytes=entry.max_spec_bytes,
                 confirmations=confirmations,
             )
-            built.append(build_board(settings, chain=self.chain, artifacts=self.store))
+            built.append(build_board(settings, chain=self.chain, artifacts=self.artifacts))
         return built
 
     @cached_property
@@ -244,7 +301,7 @@ class Runtime:
             max_spec_bytes=entry.max_spec_bytes,
             confirmations=self.config.chain.confirmations_for(self.chain.chain_id),
         )
-        return taskboard_from_settings(settings, self.chain, self.store)
+        return taskboard_from_settings(settings, self.chain, self.artifacts)
 
     def board_calls(self) -> dict[str, list[str]]:
         """Each board's contract and the functions its adapter calls there: the wallet policy's ``contract: board``
@@ -262,14 +319,124 @@ class Runtime:
     @cached_property
     def fleet(self) -> WalletFleet:
         """The agents' wallets: keystores, the policy gate (bound to this chain's boards) and the journal."""
-        return WalletFleet.build(
-            self.config.wallets,
-            engine=self.engine,
-            data_dir=self.config.data_dir,
+        cfg = self.config.wallets
+        return WalletFleet(
+            config=cfg,
+            keystore=self.keystore,
+            journal=Journal(self.engine),
             chain=self.chain,
+            passphrase=self.passphrase_override
+            or (lambda: passphrase_from(env_var=cfg.passphrase_env, file=cfg.passphrase_file)),
             boards=self.board_calls(),
             receipt_timeout=self.config.chain.receipt_timeout,
         )
+
+    # ------------------------------------------------------------------------------------------- the service
+
+    def now(self) -> int:
+        """The service's clock by default: the in-process chain's (it can differ from the wall clock), else the
+        wall clock in unix seconds."""
+        chain = self.chain
+        if isinstance(chain, EthTesterChain):
+            return int(chain.latest_timestamp())
+        return int(time.time())
+
+    def settings(self, *, review_mode: ReviewMode | None = None) -> ServiceSettings:
+        """The service's settings from config; ``review_mode`` overrides ``review.mode`` (``deworker run
+        --review``). Connects to the chain: the start block is the board's deployment block."""
+        cfg = self.config
+        return ServiceSettings(
+            matching=cfg.matching,
+            prices=cfg.agents.prices,
+            review_mode=review_mode or cfg.review.mode,
+            start_block=self.deployment().block,
+            claim_margin=cfg.service.claim_margin,
+            dao_resubmissions=cfg.review.dao_resubmissions,
+            backoff=Backoff(cfg.service.retry_initial_seconds, cfg.service.retry_max_seconds),
+        )
+
+    def fleet_agents(
+        self, profiles: Sequence[AgentProfile], *, runner: RunnerFactory | None = None
+    ) -> list[FleetAgent]:
+        """``profiles`` as the service drives them: each with ``runner(profile)`` (default: the runtime's
+        ``runner_factory``) and its wallet from the fleet."""
+        make = runner or self.runner_factory
+        if make is None:
+            raise ConfigError("no agent runner: use Runtime.agents(), which starts the model the profiles need")
+        return [FleetAgent(profile=p, runner=make(p), wallet=self.fleet.wallet(p.wallet)) for p in profiles]
+
+    @contextmanager
+    def agents(self, profiles: Sequence[AgentProfile] | None = None) -> Iterator[list[FleetAgent]]:
+        """The agent profiles (default ``agents.profiles``) as ``FleetAgent``s, for as long as the block runs: a
+        LangChain agent on each profile's model, starting the embedded model if a profile uses it (unless
+        ``runner_factory`` was given); every wallet unlocked once, in parallel, before the first send."""
+        profiles = list(self.config.agents.profiles if profiles is None else profiles)
+        if not profiles:
+            raise ConfigError(
+                "no agents configured: agents.profiles is empty",
+                key="agents.profiles",
+                hint="add a profile (config.yaml shows an example), or try `deworker demo`",
+            )
+        with ExitStack() as stack:
+            runner = self.runner_factory or self.runners(stack, profiles)
+            self.fleet.unlock_all()
+            yield self.fleet_agents(profiles, runner=runner)
+
+    def runners(self, stack: ExitStack, profiles: Sequence[AgentProfile] | None = None) -> RunnerFactory:
+        """LangChain agents on the models of ``profiles`` (default ``agents.profiles``), their daily spend in the
+        database; the embedded model is reused if ``deworker model serve --detach`` left it running, else started
+        for as long as ``stack`` is open."""
+        from agents.langchain_agent import agent_from_profile
+        from agents.llm_server import LocalModelServer, detached_status
+        from orchestrator.adapters.sql import DbSpendLedger
+
+        profiles = self.config.agents.profiles if profiles is None else profiles
+        local_url = local_model = None
+        if any(p.model.base_url is None for p in profiles):
+            running = detached_status(self.config.data_dir)
+            if running is None:
+                server = stack.enter_context(LocalModelServer(self.config.agents.local_model))
+                local_url, local_model = server.base_url, server.model
+            else:
+                local_url, local_model = running.base_url, running.model
+        ledger = DbSpendLedger(self.engine)  # daily budgets hold across restarts and processes
+        agents_cfg = self.config.agents
+
+        def runner(profile: AgentProfile) -> AgentRunner:
+            return agent_from_profile(
+                profile, agents_cfg, local_base_url=local_url, local_model=local_model, ledger=ledger
+            )
+
+        return runner
+
+    def orchestrator(
+        self,
+        agents: Sequence[FleetAgent],
+        *,
+        settings: ServiceSettings | None = None,
+        boundary: Boundary | None = None,
+    ) -> Orchestrator:
+        """The service over this runtime's boards, artifacts, database and chain, driving ``agents``, with
+        ``settings`` (default: ``settings()``) and ``boundary`` (default: the runtime's)."""
+        return Orchestrator(
+            boards=self.boards,
+            agents=agents,
+            artifacts=self.artifacts,
+            store=self.db,
+            chain=self.chain,
+            workspace=self.config.data_dir / "work",
+            settings=settings or self.settings(),
+            clock=self.clock or self.now,
+            boundary=boundary or self.boundary,
+        )
+
+    def scheduler(
+        self, orchestrator: Orchestrator, *, on_cycle: Callable[[CycleReport], None] | None = None
+    ) -> ServiceRunner:
+        """The scheduler of ``orchestrator``'s cycles and steps (``service.*``), with the fleet's upkeep."""
+        from orchestrator.entry.scheduler import ServiceRunner  # APScheduler: only for the commands that run
+
+        return ServiceRunner(orchestrator, self.config.service, on_cycle=on_cycle, upkeep=self.fleet.upkeep)
 
     def sender(self, private_key: str | bytes) -> TxSender:
         """One ``TxSender`` per key per process, so local nonce tracking stays consistent."""

@@ -11,8 +11,10 @@ on-chain token balance equals the rewards recorded in the database, and its last
 ``demo: N tasks paid, M quarantined, K skipped; balances reconcile``.
 
 ``--agent instant`` swaps the model for ``InstantAgent`` (a templated artifact, no model) to show the pipeline
-alone. The world-building functions here (``deploy``, ``make_fleet``, ``InstantAgent``) are reused by the tests
-and ``benchmarks/pipeline.py``.
+alone. Everything is built by ``orchestrator.entry.bootstrap.Runtime`` from the user's config on embedded defaults
+(``demo_config``): its ``matching``, ``review``, ``service``, ``dao`` and ``web`` sections apply. The world-building
+functions here (``deploy``, ``deploy_board``, ``fund_wallets``, ``InstantAgent``) are reused by the tests and
+``benchmarks/pipeline.py``.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from agents.config import AgentProfile, AgentsConfig, Budgets, ModelEndpoint
+from agents.config import AgentProfile, Budgets, ModelEndpoint
 from agents.ports import (
     MANIFEST_NAME,
     AgentResult,
@@ -49,18 +51,15 @@ from agents.ports import (
     SelfCheckStatus,
     Usage,
 )
-from orchestrator.adapters.artifacts import LocalArtifactStore
-from orchestrator.adapters.boards.onchain import WORK_FUNCTIONS, OnchainTaskBoard
-from orchestrator.adapters.chain import EthTesterChain, TxSender
-from orchestrator.adapters.sql import Store, make_engine, migrate
-from orchestrator.app.matching import MatchingConfig
-from orchestrator.app.service import FleetAgent, Orchestrator
+from orchestrator.adapters.chain import TxSender
+from orchestrator.adapters.sql import Store
 from orchestrator.domain.board import BoardPhase
 from orchestrator.domain.lifecycle import TaskState
-from orchestrator.domain.money import TokenBook, TokenInfo, units
+from orchestrator.domain.money import units
 from orchestrator.domain.review import ReviewMode
 from orchestrator.domain.specs import TaskSpec
-from orchestrator.entry.config import Config, DaoConfig
+from orchestrator.entry.bootstrap import Deployment, RunnerFactory, Runtime
+from orchestrator.entry.config import ArtifactsConfig, BoardConfig, ChainConfig, Config, DaoConfig, DbConfig
 from orchestrator.entry.dao import Dao, from_base_units, to_base_units
 from orchestrator.entry.listing import short
 from orchestrator.entry.listing import table as listing_table
@@ -69,8 +68,6 @@ from orchestrator.ports.artifacts import ArtifactStore
 from orchestrator.ports.chain import Chain
 from wallets.config import WalletsConfig
 from wallets.fleet import WalletFleet
-from wallets.journal import Journal
-from wallets.keystore import Keystore
 
 S = TaskState
 AGENT_NAMES = ("ada", "grace", "linus")
@@ -134,45 +131,31 @@ def post_tasks(
             on_post()
 
 
-def make_fleet(
-    chain: Chain,
-    *,
-    board: str,
-    root: Path,
-    names: Sequence[str],
-    funder: TxSender,
-    passphrase: str,
-    keystore: Keystore | None = None,
-    config: WalletsConfig | None = None,
-    fund_wei: int = AGENT_FUNDING_WEI,
+def deploy_board(rt: Runtime, signer: TxSender) -> tuple[Dao, int]:
+    """``deploy`` on the runtime's chain and artifact store, recorded in its address book as ``deworker dao
+    deploy`` does: the runtime's board, fleet policy, token book and start block are this deployment's."""
+    dao, block = deploy(rt.chain, signer, rt.artifacts, rt.config.dao)
+    rt.addresses.save(Deployment(chain_id=rt.chain.chain_id, token=dao.token, board=dao.board_address, block=block))
+    return dao, block
+
+
+def fund_wallets(
+    fleet: WalletFleet, names: Sequence[str], *, funder: TxSender, fund_wei: int = AGENT_FUNDING_WEI
 ) -> WalletFleet:
-    """Keystores for ``names`` under ``root`` (created if missing), the journal in the run's database
-    (``root/deworker.db``, migrated), each wallet funded for gas by ``funder`` when it has less than ``fund_wei``."""
-    cfg = config or WalletsConfig()
-    engine = make_engine(f"sqlite:///{root / 'deworker.db'}")
-    migrate(engine)
-    fleet = WalletFleet(
-        config=cfg,
-        keystore=keystore or Keystore(root / "keystores"),
-        journal=Journal(engine),
-        chain=chain,
-        passphrase=lambda: passphrase,
-        boards={board: list(WORK_FUNCTIONS)},  # what the TaskBoard adapter calls there
-        receipt_timeout=60.0,
-    )
+    """A keystore for each of ``names`` (created if missing), each wallet funded for gas by ``funder`` when it has
+    less than ``fund_wei``."""
     for name in names:
         if not fleet.keystore.path(name).exists():
             fleet.create(name)
         address = fleet.keystore.entry(name).address
-        if chain.balance(address) < fund_wei:
+        if fleet.chain.balance(address) < fund_wei:
             funder.send(address, value=fund_wei)
     return fleet
 
 
-def open_store(url: str, *, max_revisions: int = 3, amount_text: Callable[[int, str], str] | None = None) -> Store:
-    engine = make_engine(url)
-    migrate(engine)
-    return Store(engine, max_revisions=max_revisions, amount_text=amount_text)
+def instant_agents(profile: AgentProfile) -> AgentRunner:
+    """A ``RunnerFactory``: an ``InstantAgent`` for every profile."""
+    return InstantAgent(profile.name)
 
 
 class InstantAgent:
@@ -238,6 +221,24 @@ def demo_profiles(names: Sequence[str] = AGENT_NAMES) -> list[AgentProfile]:
 # --------------------------------------------------------------------------------------------------- running
 
 
+def demo_config(config: Config, root: Path) -> Config:
+    """The demo's configuration: the user's ``matching``, ``review``, ``service``, ``dao``, ``web`` and
+    ``agents`` sections on embedded defaults under ``root`` (in-process chain, SQLite, local CID store, default
+    wallets) and the demo's agent profiles. The matching's token decimals are those of the token the demo deploys."""
+    return config.model_copy(
+        update={
+            "data_dir": root,
+            "chain": ChainConfig(),
+            "artifacts": ArtifactsConfig(),
+            "db": DbConfig(),
+            "boards": [BoardConfig(name=config.dao_board.name, max_spec_bytes=config.dao_board.max_spec_bytes)],
+            "wallets": WalletsConfig(),
+            "agents": config.agents.model_copy(update={"profiles": demo_profiles()}),
+            "matching": config.matching.model_copy(update={"token_decimals": config.dao.token_decimals}),
+        }
+    )
+
+
 def run(
     config: Config,
     *,
@@ -248,111 +249,42 @@ def run(
 ) -> bool:
     """Run the demo; True when on-chain balances reconcile with the rewards recorded in the database."""
     console.rule("[bold]Deworker demo[/] — in-process chain, SQLite, local CID store, " + _agent_label(agent))
+    passphrase = secrets.token_urlsafe(24)
     with tempfile.TemporaryDirectory(prefix="deworker-demo-") as tmp, ExitStack() as stack:
-        root = Path(tmp)
-        chain = EthTesterChain()
-
-        base_url = stack.enter_context(_local_model(config, console)) if agent == "local" else None
-        agents_cfg = AgentsConfig(profiles=demo_profiles())
-
-        def runner(profile: AgentProfile) -> AgentRunner:
-            if base_url is None:
-                return InstantAgent(profile.name)
-            from agents.langchain_agent import agent_from_profile
-            from orchestrator.adapters.sql import DbSpendLedger
-
-            # the demo's database (``_run`` opens the same file): daily spend is recorded where a real run keeps it
-            engine = make_engine(f"sqlite:///{root / 'deworker.db'}")
-            migrate(engine)
-            return agent_from_profile(profile, agents_cfg, local_base_url=base_url, ledger=DbSpendLedger(engine))
-
-        return _run(config, chain, root, console, tasks_dir=tasks_dir, review=review, runner=runner)
+        rt = Runtime(demo_config(config, Path(tmp)), passphrase_override=lambda: passphrase)
+        runner: RunnerFactory = instant_agents
+        if agent == "local":
+            with console.status("starting the embedded local model (SmolLM2-135M)..."):
+                runner = rt.runners(stack)
+        return _run(rt, console, tasks_dir=tasks_dir, review=review, runner=runner)
 
 
 def _agent_label(agent: AgentKind) -> str:
     return "embedded local model" if agent == "local" else "instant agents (no model)"
 
 
-@contextmanager
-def _local_model(config: Config, console: Console) -> Iterator[str]:
-    from agents.llm_server import LocalModelServer
-
-    with console.status("starting the embedded local model (SmolLM2-135M)..."):
-        server = LocalModelServer(config.agents.local_model)
-        info = server.start()
-    try:
-        yield info.base_url
-    finally:
-        server.stop()
-
-
-def _run(
-    config: Config,
-    chain: Chain,
-    root: Path,
-    console: Console,
-    *,
-    tasks_dir: Path | None,
-    review: ReviewMode,
-    runner: Callable[[AgentProfile], AgentRunner],
-) -> bool:
+def _run(rt: Runtime, console: Console, *, tasks_dir: Path | None, review: ReviewMode, runner: RunnerFactory) -> bool:
     tasks = bundled_tasks(tasks_dir)
-    artifacts = LocalArtifactStore(root / "artifacts")
-    dev = chain.dev_accounts() if isinstance(chain, EthTesterChain) else []
-    from eth_account import Account
-
-    dao_signer = TxSender(chain, Account.from_key(dev[0].private_key))
+    dao_signer = rt.sender(rt.dev_key(0))
     progress = Progress(
         TextColumn("{task.description:<30}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     )
     with progress, ExitStack() as stack:
         step = progress.add_task("DAO deploys token + board", total=1)
-        dao, block = deploy(chain, dao_signer, artifacts, config.dao)
+        dao, _block = deploy_board(rt, dao_signer)
         progress.advance(step)
         step = progress.add_task("DAO posts tasks", total=len(tasks))
-        deadline = _now(chain) + 3 * 86_400
-        post_tasks(dao, tasks, deadline=deadline, on_post=lambda: progress.advance(step))
+        post_tasks(dao, tasks, deadline=rt.now() + 3 * 86_400, on_post=lambda: progress.advance(step))
         step = progress.add_task("agent wallets (keystores)", total=1)
-        fleet = make_fleet(
-            chain,
-            board=dao.board_address,
-            root=root,
-            names=AGENT_NAMES,
-            funder=dao_signer,
-            passphrase=secrets.token_urlsafe(24),
-        )
+        fund_wallets(rt.fleet, AGENT_NAMES, funder=dao_signer)
         progress.advance(step)
-        profiles = demo_profiles()
-        agents = [
-            FleetAgent(
-                profile=p,
-                runner=runner(p),
-                wallet=fleet.wallet(p.wallet),
-            )
-            for p in profiles
-        ]
-        book = TokenBook([TokenInfo(address=dao.token, symbol=dao.symbol(), decimals=dao.decimals())])
-        store = open_store(
-            f"sqlite:///{root / 'deworker.db'}", max_revisions=config.review.max_revisions, amount_text=book.format
-        )
-        board = OnchainTaskBoard(chain=chain, address=dao.board_address, store=artifacts, name=config.dao_board.name)
-        orch = Orchestrator(
-            boards=[board],
-            agents=agents,
-            artifacts=artifacts,
-            store=store,
-            chain=chain,
-            workspace=root / "work",
-            matching=MatchingConfig(token_decimals=config.dao.token_decimals),
-            review_mode=review,
-            start_block=block,
-            dao_resubmissions=config.review.dao_resubmissions,
-            clock=lambda: _now(chain),
-        )
+        agents = rt.fleet_agents(rt.config.agents.profiles, runner=runner)
+        orch = rt.orchestrator(agents, settings=rt.settings(review_mode=review))
+        store = rt.db
         orch.start()
         bars = _StageBars(progress, len(tasks))
         if review == "human":
-            stack.enter_context(_review_inbox(config, store, artifacts, dao, root, console))
+            stack.enter_context(_review_inbox(rt, console))
         started = time.monotonic()
         while True:
             orch.cycle()
@@ -367,31 +299,27 @@ def _run(
                 break
             if not approved:
                 time.sleep(0.2)
-    return _report(console, store, dao, fleet, [a.name for a in agents])
+    return _report(console, store, dao, rt.fleet, [a.name for a in agents])
 
 
 @contextmanager
-def _review_inbox(
-    config: Config, store: Store, artifacts: ArtifactStore, dao: Dao, root: Path, console: Console
-) -> Iterator[None]:
+def _review_inbox(rt: Runtime, console: Console) -> Iterator[None]:
     """``--review human``: the review web app over the demo's database, on ``web.host:web.port`` (a free port if
     that one is taken), with a one-off reviewer account and API token, printed for the user."""
     from orchestrator.entry.web.app import create_app
     from orchestrator.entry.web.config import Role, WebSettings
     from orchestrator.entry.web.server import bind, serve_in_thread
-    from orchestrator.entry.web.users import UserStore
 
-    users = UserStore(store.engine)
+    config, root, users = rt.config, rt.config.data_dir, rt.users
     password = secrets.token_urlsafe(12)
     users.add_user(name=DEMO_REVIEWER, password=password, role=Role.REVIEWER)
     token, _ = users.create_token(name=DEMO_REVIEWER, label="demo")
-    tokens = TokenBook([TokenInfo(address=dao.token, symbol=dao.symbol(), decimals=dao.decimals())])
     app = create_app(
-        engine=store.engine,
-        store=store,
-        artifacts=artifacts,
+        engine=rt.engine,
+        store=rt.db,
+        artifacts=rt.artifacts,
         users=users,
-        settings=WebSettings.resolve(config.web, data_dir=root, tokens=tokens),
+        settings=WebSettings.resolve(config.web, data_dir=root, tokens=rt.token_book()),
     )
     with serve_in_thread(app, bind(config.web.host, config.web.port, fallback=True)) as url:
         console.print(
@@ -504,10 +432,3 @@ def _report(console: Console, store: Store, dao: Dao, fleet: WalletFleet, agents
         highlight=False,
     )
     return reconcile
-
-
-def _now(chain: Chain) -> int:
-    """The chain's notion of now (the in-process chain's clock can differ from the wall clock)."""
-    if isinstance(chain, EthTesterChain):
-        return int(chain.latest_timestamp())
-    return int(time.time())

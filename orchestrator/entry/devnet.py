@@ -34,7 +34,6 @@ from orchestrator.entry.config import Config
 from orchestrator.entry.dao import Dao
 from orchestrator.ports.chain import Chain, Receipt
 from wallets.errors import KeystoreError
-from wallets.keystore import Keystore
 
 #: Dev account indexes: the DAO's (the default DAO signer) and the devnet funder's (``fund`` sends ETH from it).
 DAO_ACCOUNT = 0
@@ -53,13 +52,7 @@ class DevnetInfo:
 
 
 def _runtime_on(config: Config, url: str) -> Runtime:
-    rpc = RpcChain(
-        url,
-        timeout=config.chain.request_timeout,
-        retries=config.chain.retries,
-        max_log_range=config.chain.max_log_range,
-    )
-    return Runtime(config, chain_override=rpc)
+    return Runtime(config, node_url=url)
 
 
 def up(config: Config, *, port: int = 8545) -> DevnetInfo:
@@ -162,7 +155,7 @@ def resolve_target(config: Config, target: str) -> tuple[str, str]:
         address = checksum_address(target)
         return address, address
     wallet = {p.name: p.wallet for p in config.agents.profiles}.get(target, target)
-    keystore = Keystore(config.wallets.keystore_path(config.data_dir))
+    keystore = Runtime(config).keystore  # reads the file: nothing is decrypted, no chain is needed
     try:
         entry = keystore.entry(wallet)
     except KeystoreError as exc:

@@ -160,7 +160,7 @@ def artifact_add(
 ) -> None:
     """Add a file or directory to the local store and print only its CID (like `ipfs add -Q`)."""
 
-    sys.stdout.write(runtime().store.put_path(path) + "\n")
+    sys.stdout.write(runtime().artifacts.put_path(path) + "\n")
 
 
 @artifact_app.command("get")
@@ -170,7 +170,7 @@ def artifact_get(
 ) -> None:
     """Write the content of CID to PATH, verifying every block against its hash."""
 
-    runtime().store.get_path(cid, output)
+    runtime().artifacts.get_path(cid, output)
     err_console.print(f"wrote {output}")
 
 
@@ -322,7 +322,7 @@ def _dao() -> tuple[Runtime, Dao]:
     dao = Dao(  # checksummed: an unquoted 0x... in YAML comes back lower-case
         chain=rt.chain,
         signer=rt.dao_signer(),
-        store=rt.store,
+        store=rt.artifacts,
         board=checksum_address(dep.board),
         token=checksum_address(token) if token else None,
         name=cfg.dao_board.name,

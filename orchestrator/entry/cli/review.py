@@ -94,7 +94,7 @@ def serve(
     app = create_app(
         engine=rt.engine,
         store=rt.db,
-        artifacts=rt.store,
+        artifacts=rt.artifacts,
         users=ctx.users(),
         settings=WebSettings.resolve(ctx.web, data_dir=rt.config.data_dir, tokens=rt.token_book()),
         gateway=rt.local_artifacts,
@@ -243,7 +243,7 @@ def show(task_id: Annotated[int, typer.Argument(help="Task id.")]) -> None:
         return
     console.print(f"artifact {task.artifact_cid}", soft_wrap=True)
     settings = WebSettings.resolve(ctx.web, data_dir=rt.config.data_dir)
-    renderer = ArtifactRenderer(rt.store, cache_dir=settings.cache_dir, preview_bytes=ctx.web.preview_kib * 1024)
+    renderer = ArtifactRenderer(rt.artifacts, cache_dir=settings.cache_dir, preview_bytes=ctx.web.preview_kib * 1024)
     for f in renderer.files(task.artifact_cid):
         console.print(f"  {literal(f.path)}  ({f.size:,} bytes)  {literal(str(f.location))}", soft_wrap=True)
 

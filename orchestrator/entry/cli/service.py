@@ -1,8 +1,8 @@
 """``deworker run | status | tasks | agents | rewards``: the orchestrator service's Typer sub-app (registered by
 ``orchestrator.entry.cli.main`` without a name, so the commands sit at the top level).
 
-``run`` builds the service from the config through ``orchestrator.entry.bootstrap.Runtime`` (chain, board, stores,
-wallet fleet) and the agent profiles, and shows a live fleet table until SIGINT/SIGTERM. The read-only commands
+``run`` gets the service from ``orchestrator.entry.bootstrap.Runtime`` (agents, ``Orchestrator``, scheduler: all
+built from the config there), and shows a live fleet table until SIGINT/SIGTERM. The read-only commands
 only open the database. Errors are ``DeworkerError``s, printed as one line plus the fix by
 ``orchestrator.entry.cli.main.main``.
 """
@@ -10,8 +10,7 @@ only open the database. Errors are ``DeworkerError``s, printed as one line plus 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from datetime import UTC
 from typing import TYPE_CHECKING, Annotated
 
@@ -23,8 +22,7 @@ from rich.table import Table
 from orchestrator.adapters.chain import MultiRpcChain, NodeHealth
 from orchestrator.adapters.sql import PnL, Store, TaskPublic
 from orchestrator.adapters.sql.queries import DayMoney, Queries, TaskPage
-from orchestrator.app.matching import MatchingConfig
-from orchestrator.app.service import IN_HAND, Backoff, CycleReport, FleetAgent, Orchestrator
+from orchestrator.app.service import IN_HAND, CycleReport
 from orchestrator.domain.errors import ConfigError, DeworkerError
 from orchestrator.domain.lifecycle import TaskState
 from orchestrator.domain.money import TokenBook, amounts_text, base_units, units, usd_text
@@ -59,65 +57,6 @@ def _runtime() -> Runtime:
     return runtime()
 
 
-@contextmanager
-def _agents(rt: Runtime) -> Iterator[list[FleetAgent]]:
-    """The configured agent profiles as ``FleetAgent``s; starts the embedded model if a profile uses it."""
-    from agents.langchain_agent import agent_from_profile
-    from agents.llm_server import LocalModelServer, detached_status
-    from orchestrator.adapters.sql import DbSpendLedger
-
-    profiles = rt.config.agents.profiles
-    if not profiles:
-        raise ConfigError(
-            "no agents configured: agents.profiles is empty",
-            key="agents.profiles",
-            hint="add a profile (config.yaml shows an example), or try `deworker demo`",
-        )
-    with ExitStack() as stack:
-        local_url = local_model = None
-        if any(p.model.base_url is None for p in profiles):
-            # reuse the server `deworker model serve --detach` left running, else start one for this run
-            running = detached_status(rt.config.data_dir)
-            if running is None:
-                server = stack.enter_context(LocalModelServer(rt.config.agents.local_model))
-                local_url, local_model = server.base_url, server.model
-            else:
-                local_url, local_model = running.base_url, running.model
-        ledger = DbSpendLedger(rt.engine)  # daily budgets hold across restarts and processes
-        rt.fleet.unlock_all()  # every keystore decrypted once, in parallel, before the first send
-        yield [
-            FleetAgent(
-                profile=p,
-                runner=agent_from_profile(
-                    p, rt.config.agents, local_base_url=local_url, local_model=local_model, ledger=ledger
-                ),
-                wallet=rt.fleet.wallet(p.wallet),
-            )
-            for p in profiles
-        ]
-
-
-def build_orchestrator(
-    rt: Runtime, agents: list[FleetAgent], *, review_mode: ReviewMode, matching: MatchingConfig, claim_margin: int
-) -> Orchestrator:
-    """The service over the runtime's adapters."""
-    return Orchestrator(
-        boards=rt.boards,
-        agents=agents,
-        artifacts=rt.store,
-        store=rt.db,
-        chain=rt.chain,
-        workspace=rt.config.data_dir / "work",
-        matching=matching,
-        prices=rt.config.agents.prices,
-        review_mode=review_mode,
-        start_block=rt.deployment().block,
-        claim_margin=claim_margin,
-        dao_resubmissions=rt.config.review.dao_resubmissions,
-        backoff=Backoff(rt.config.service.retry_initial_seconds, rt.config.service.retry_max_seconds),
-    )
-
-
 # ------------------------------------------------------------------------------------------------- tables
 
 
@@ -125,9 +64,8 @@ def configured_agents(rt: Runtime) -> dict[str, str | None]:
     """The agent profiles in the config, each with its wallet's address when its keystore file exists (read from
     the file: nothing is decrypted). ``status`` shows them before the service first registered them."""
     from wallets.errors import KeystoreError
-    from wallets.keystore import Keystore
 
-    keystore = Keystore(rt.config.wallets.keystore_path(rt.config.data_dir))
+    keystore = rt.keystore
     out: dict[str, str | None] = {}
     for p in rt.config.agents.profiles:
         try:
@@ -324,19 +262,15 @@ def run(
 
     On a terminal the fleet table updates in place; without one (a log file, systemd) one line per cycle that
     changed something is printed instead."""
-    from orchestrator.entry.scheduler import ServiceRunner
-
     rt = _runtime()
     mode: ReviewMode = rt.config.review.mode
     if review is not None:
         if review not in ("human", "auto", "auto_if_tests_pass"):
             raise ConfigError(f"--review {review!r} is not a review mode", hint="use human, auto or auto_if_tests_pass")
         mode = review  # type: ignore[assignment]  # checked just above
-    matching = rt.config.matching
-    service = rt.config.service
-    with _agents(rt) as agents:
-        orch = build_orchestrator(rt, agents, review_mode=mode, matching=matching, claim_margin=service.claim_margin)
-        book, queries = rt.token_book(), Queries(rt.engine)
+    with rt.agents() as agents:
+        orch = rt.orchestrator(agents, settings=rt.settings(review_mode=mode))
+        book, queries = rt.token_book(), rt.queries
         narrow = is_narrow(console, wide=False)
 
         def fleet() -> Table:
@@ -358,8 +292,7 @@ def run(
                     if report.discovered or report.advanced or report.rewards:
                         console.print(cycle_line(report), highlight=False)
 
-            runner = ServiceRunner(orch, service, on_cycle=refresh, upkeep=rt.fleet.upkeep)
-            runner.run_forever(on_stop=stopping)
+            rt.scheduler(orch, on_cycle=refresh).run_forever(on_stop=stopping)
     console.print("stopped: every step finished or will resume from the database", highlight=False)
 
 
@@ -415,7 +348,7 @@ def status(wide: WideOption = False, as_json: JsonOption = False) -> None:
     Examples: `deworker status`, `deworker status --wide` (full addresses, gas and LLM cost), `deworker status
     --json`."""
     rt = _runtime()
-    queries, configured = Queries(rt.engine), configured_agents(rt)
+    queries, configured = rt.queries, configured_agents(rt)
     nodes: list[NodeHealth] | None = None
     chain_error: str | None = None
     if rt.config.chain.kind != "in-process":  # a chain inside this process: nothing to report on
@@ -476,7 +409,7 @@ def tasks(
         return
     rt = _runtime()
     offset = (page - 1) * limit
-    found = Queries(rt.engine).task_page(state=state, limit=limit, offset=offset)
+    found = rt.queries.task_page(state=state, limit=limit, offset=offset)
     if as_json:
         emit_json({"total": found.total, "offset": offset, "tasks": [task_json(t) for t in found.tasks]})
         return
@@ -551,7 +484,7 @@ def rewards(wide: WideOption = False, as_json: JsonOption = False) -> None:
 
     Examples: `deworker rewards`, `deworker rewards --json` (amounts in base units: wei, micro-USD)."""
     rt = _runtime()
-    book, queries = rt.token_book(), Queries(rt.engine)
+    book, queries = rt.token_book(), rt.queries
     by_agent, by_task, days = queries.pnl_by_agent(), sorted(rt.db.pnl_by_task().items()), queries.money_by_day()
     if as_json:
         emit_json(
