@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 
 from agents.config import AgentProfile
 from orchestrator.adapters.artifacts import LocalArtifactStore
-from orchestrator.adapters.boards.onchain import OnchainTaskBoard
+from orchestrator.adapters.boards.onchain import WORK_FUNCTIONS, OnchainTaskBoard
 from orchestrator.adapters.chain import EthTesterChain, RpcChain
 from orchestrator.adapters.sql import Store
 from orchestrator.app.matching import MatchingConfig
@@ -114,7 +114,7 @@ def test_the_canary_key_never_leaks(
     )
     source = tmp_path / "canary-source.json"
     source.write_text(json.dumps(Account.encrypt(CANARY, PASSPHRASE, kdf="scrypt", iterations=16)))
-    fleet = make_fleet(env, sqlite_engine, config=cfg, names=(), board=board_address)
+    fleet = make_fleet(env, sqlite_engine, config=cfg, names=(), boards={board_address: list(WORK_FUNCTIONS)})
     entry = fleet.keystore.import_file("canary", source, PASSPHRASE)
     source.unlink()
     sender.send(entry.address, value=ETH)

@@ -18,7 +18,7 @@ from eth_abi.abi import encode
 from sqlalchemy.engine import Engine
 
 from orchestrator.adapters.artifacts import LocalArtifactStore
-from orchestrator.adapters.boards.onchain import OnchainTaskBoard
+from orchestrator.adapters.boards.onchain import WORK_FUNCTIONS, OnchainTaskBoard
 from orchestrator.adapters.chain import RpcChain
 from orchestrator.domain.errors import ChainError
 from orchestrator.domain.specs import Deliverable, DeliverableKind, TaskSpec
@@ -394,7 +394,7 @@ def test_claim_and_submit_through_the_gate(
     cfg = wallets_config(
         tmp_path, allow=[{"contract": "board", "functions": ["claim(uint256)", "submit(uint256,string)"]}]
     )
-    fleet = make_fleet(chain_env, sqlite_engine, config=cfg, board=dao.board_address)
+    fleet = make_fleet(chain_env, sqlite_engine, config=cfg, boards={dao.board_address: list(WORK_FUNCTIONS)})
     wallet = fleet.wallet("alice")
     spec = TaskSpec(
         title="t",
