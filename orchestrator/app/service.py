@@ -122,7 +122,7 @@ ACTIONABLE = frozenset({S.CLAIMING, S.CLAIMED, S.PRODUCING, S.PRODUCED, S.APPROV
 
 def _spend_key(task: TaskPublic) -> str:
     """The task's id for its agent and the spend ledger (``AgentTask.task_id``)."""
-    return f"{task.board}:{task.board_task_id}"
+    return f"{task.board}:{task.task_key}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +185,7 @@ def retry_failed(*, store: Store, board: TaskBoard, task_id: int, now: int, acto
     if task.deadline <= now:
         raise LifecycleError(f"task {task_id}: its deadline has passed; it cannot be retried")
     agent = next((a for a in store.agents() if a.name == task.agent_name), None)
-    bt = board.status(task.board_task_id)
+    bt = board.status(int(task.task_key))
     ours = agent is not None and bt.claimant is not None and bt.claimant.lower() == agent.address.lower()
     failed_at = next(
         (e.from_state for e in reversed(store.task_events(task_id=task.id)) if e.to_state is S.FAILED), None
@@ -295,7 +295,7 @@ class Orchestrator:
                 # the hash is read just after the logs: a reorg in between (one round trip) saves the new chain's
                 # hash over the old chain's logs, and that reorg goes unseen; chain.confirmations covers it
                 self.store.set_poll_cursor(
-                    board=board.name, cursor=next_cursor, block_hash=self._block_hash(next_cursor - 1)
+                    board=board.name, cursor=str(next_cursor), block_hash=self._block_hash(next_cursor - 1)
                 )
         return new
 
@@ -313,9 +313,10 @@ class Orchestrator:
         blocks whose transaction the chain no longer has are un-credited first (``collect`` records them again
         when they reappear)."""
         row = self.store.board(name=board.name)
-        cursor: int | None = getattr(row, f"{kind}_cursor") if row is not None else None
-        if row is None or cursor is None:
+        saved_cursor: str | None = getattr(row, f"{kind}_cursor") if row is not None else None
+        if row is None or saved_cursor is None:
             return self.start_block
+        cursor = int(saved_cursor)  # this board's cursors are block numbers
         saved: str | None = getattr(row, f"{kind}_cursor_hash")
         if saved is None or cursor - 1 < self.start_block or self._block_hash(cursor - 1) == saved:
             return cursor
@@ -336,7 +337,7 @@ class Orchestrator:
             if changes is not None:
                 changes.extend(uncredited)
         setter = self.store.set_poll_cursor if kind == "poll" else self.store.set_payout_cursor
-        setter(board=board.name, cursor=start, block_hash=self._block_hash(start - 1), rewind=True)
+        setter(board=board.name, cursor=str(start), block_hash=self._block_hash(start - 1), rewind=True)
         return start
 
     def _block_hash(self, number: int) -> str | None:
@@ -362,7 +363,7 @@ class Orchestrator:
                 f"payout {reward.tx_hash} of block {reward.block_number} is gone from the chain (a reorg): "
                 "un-credited until it mines again"
             )
-            log.warning("task %s/%s: %s", reward.board, reward.board_task_id, reason)
+            log.warning("task %s/%s: %s", reward.board, reward.task_key, reason)
             self.store.uncredit_reward(reward_id=reward.id, reason=reason)
             changes.append(f"task {reward.task_id}: payout un-credited (reorg)")
         return changes
@@ -371,13 +372,13 @@ class Orchestrator:
         """Read one new task's spec and store the task (1), or find it stored already (0); None: its spec may be
         readable later, poll it again. The task is marked before its spec is read: if the process dies reading
         it, the next poll quarantines it instead of reading it again."""
-        stored = self.store.find_task(board=bt.board, board_task_id=bt.task_id)
+        stored = self.store.find_task(board=bt.board, task_key=str(bt.task_id))
         if stored is not None:  # polled again: a crash before the cursor was saved, or a rewind after a reorg
             self._check_same_post(stored, bt)
             return 0
         if bt.quarantine_reason is not None:  # the board could not even list it properly
             return self._store_discovered(bt)
-        mark = self.store.begin_spec_read(board=bt.board, board_task_id=bt.task_id)
+        mark = self.store.begin_spec_read(board=bt.board, task_key=str(bt.task_id))
         if mark.reading:
             return self._store_discovered(replace(bt, quarantine_reason=INTERRUPTED_READ))
         try:
@@ -393,7 +394,7 @@ class Orchestrator:
                 )
             else:
                 log.warning("task %s/%s: spec not read yet, polling again: %s", bt.board, bt.task_id, exc)
-                self.store.spec_read_failed(board=bt.board, board_task_id=bt.task_id, error=str(exc))
+                self.store.spec_read_failed(board=bt.board, task_key=str(bt.task_id), error=str(exc))
                 return None
         except Exception as exc:  # a parser bug must cost one task, never the board: quarantined, the poll goes on
             log.exception("task %s/%s: reading its spec failed unexpectedly", bt.board, bt.task_id)
@@ -439,7 +440,7 @@ class Orchestrator:
                 quarantine_reason=f"the task's data could not be stored: {exc.message}",
             )
             _, created = self.store.upsert_discovered(board_task=safe)
-        self.store.end_spec_read(board=bt.board, board_task_id=bt.task_id)
+        self.store.end_spec_read(board=bt.board, task_key=str(bt.task_id))
         return int(created)
 
     # ----------------------------------------------------------------------------------------------- match
@@ -496,7 +497,7 @@ class Orchestrator:
         if task.id in self._import_checked:
             return False
         try:
-            bt = self._board(task).status(task.board_task_id)
+            bt = self._board(task).status(int(task.task_key))
         except TaskNotFound:  # its post was in blocks a reorg replaced, and the new chain has none at that id
             self._import_checked.add(task.id)
             reason = "the board has no such task any more: the post it was discovered from is gone (a reorg)"
@@ -556,7 +557,7 @@ class Orchestrator:
         board = self._board(task)
         if not self._take_fresh(task.id):
             agent.wallet.recover()
-            bt = board.status(task.board_task_id)
+            bt = board.status(int(task.task_key))
             if self._is_ours(bt, agent):
                 return self._claimed(
                     task, agent, self._confirmed(task, agent, board, "claim"), "claim confirmed on the board"
@@ -566,7 +567,7 @@ class Orchestrator:
         self._hook("claiming")
         try:
             # a claim that mines with less than claim_margin left would be released at once: past that, cancel it
-            receipt = board.claim(task.board_task_id, wallet=agent.wallet, expires_at=task.deadline - self.claim_margin)
+            receipt = board.claim(int(task.task_key), wallet=agent.wallet, expires_at=task.deadline - self.claim_margin)
         except TxExpired as exc:
             return self._move(task, S.ABANDONED, agent.name, f"claim not sent or cancelled: {exc.message}")
         except TransactionReverted as exc:
@@ -583,7 +584,7 @@ class Orchestrator:
     def _confirmed(self, task: TaskPublic, agent: FleetAgent, board: TaskBoard, action: BoardAction) -> Receipt | None:
         """The receipt of a claim or submission found confirmed on the board after a restart, so that its hash and
         gas are recorded like any other (idempotent by hash); None if the board's events no longer have it."""
-        tx_hash = board.action_tx(task.board_task_id, action, actor=agent.wallet.address, from_block=self.start_block)
+        tx_hash = board.action_tx(int(task.task_key), action, actor=agent.wallet.address, from_block=self.start_block)
         receipt = self.chain.receipt(tx_hash) if tx_hash is not None else None
         if receipt is None:
             log.warning("task %s: no %s transaction found on the board for its gas", task.id, action)
@@ -651,7 +652,7 @@ class Orchestrator:
         started = datetime.now(UTC)
         result = agent.runner.run(
             AgentTask(task_id=key, spec=TaskSpec.model_validate(task.spec)),
-            self.workspace / f"{task.board}-{task.board_task_id}",
+            self.workspace / f"{task.board}-{task.task_key}",
             feedback=feedback,
             start_over=start_over,
         )
@@ -695,10 +696,10 @@ class Orchestrator:
         if task.state is S.PRODUCING:  # an agent run cut short by a crash still cost what its calls cost
             self.store.settle_unrecorded_run(task_id=task_id, spend_key=_spend_key(task), agent=agent.name)
         board = self._board(task)
-        bt = board.status(task.board_task_id)
+        bt = board.status(int(task.task_key))
         if bt.status is BoardStatus.CLAIMED and self._is_ours(bt, agent):
             try:
-                receipt = board.release(task.board_task_id, wallet=agent.wallet)
+                receipt = board.release(int(task.task_key), wallet=agent.wallet)
                 self._record_gas(agent, task_id, receipt)
             except TransactionReverted as exc:
                 log.warning("release of task %s reverted (%s): the claim is gone anyway", task_id, exc.reason)
@@ -742,7 +743,7 @@ class Orchestrator:
                 self._fresh.add(task.id)
         if not self._take_fresh(task.id):
             agent.wallet.recover()
-            bt = board.status(task.board_task_id)
+            bt = board.status(int(task.task_key))
             if bt.status in (BoardStatus.SUBMITTED, BoardStatus.APPROVED) and self._is_ours(bt, agent):
                 receipt = self._confirmed(task, agent, board, "submit")
                 return self._move(task, S.SUBMITTED, agent.name, "submission confirmed on the board", receipt=receipt)
@@ -757,7 +758,7 @@ class Orchestrator:
         self._hook("submitting")
         try:
             # the board refuses a submit after the deadline (or the claim's expiry, which is never later)
-            receipt = board.submit(task.board_task_id, cid, wallet=agent.wallet, expires_at=task.deadline)
+            receipt = board.submit(int(task.task_key), cid, wallet=agent.wallet, expires_at=task.deadline)
         except TxExpired as exc:
             return self._move(task, S.ABANDONED, agent.name, f"submit not sent or cancelled: {exc.message}")
         except TransactionReverted as exc:
@@ -774,7 +775,7 @@ class Orchestrator:
         bytes; True if the board then shows our claim again. Only on this failure path: no cost otherwise."""
         if not agent.wallet.recover().reorged:
             return False
-        bt = board.status(task.board_task_id)
+        bt = board.status(int(task.task_key))
         restored = bt.status is BoardStatus.CLAIMED and self._is_ours(bt, agent)
         if restored:
             log.warning("task %s: our claim was removed by a reorg and is mined again: submitting again", task.id)
@@ -798,7 +799,7 @@ class Orchestrator:
                 new += created
             self._hook("collected")
             self.store.set_payout_cursor(
-                board=board.name, cursor=next_cursor, block_hash=self._block_hash(next_cursor - 1)
+                board=board.name, cursor=str(next_cursor), block_hash=self._block_hash(next_cursor - 1)
             )
         return new
 
@@ -813,9 +814,9 @@ class Orchestrator:
                 continue
             agent = self._agent(task)
             board = self._board(task)
-            bt = board.status(task.board_task_id)
+            bt = board.status(int(task.task_key))
             if bt.status is BoardStatus.CLAIMED and self._is_ours(bt, agent):
-                self._record_gas(agent, task.id, board.release(task.board_task_id, wallet=agent.wallet))
+                self._record_gas(agent, task.id, board.release(int(task.task_key), wallet=agent.wallet))
                 released += 1
             self._released.add(task.id)
         return released
@@ -867,7 +868,7 @@ class Orchestrator:
 
     def _reconcile_task(self, task: TaskPublic, now: int) -> str | None:
         agent = self._agent(task)
-        bt = self._board(task).status(task.board_task_id)
+        bt = self._board(task).status(int(task.task_key))
         ours = self._is_ours(bt, agent)
         if task.state is S.SUBMITTED:
             if bt.status is BoardStatus.OPEN or (bt.status is BoardStatus.CLAIMED and not ours):
@@ -887,7 +888,7 @@ class Orchestrator:
     def _rejected(self, task: TaskPublic, agent: FleetAgent, bt: BoardTask, now: int) -> str:
         """The DAO rejected our submission. If the task is open again and worth another try, claim it again to
         revise with the DAO's reason as feedback (SUBMITTED -> CLAIMING); otherwise REJECTED."""
-        rejection = self._board(task).rejection(task.board_task_id, from_block=self.start_block)
+        rejection = self._board(task).rejection(int(task.task_key), from_block=self.start_block)
         reason = f": {rejection.reason}" if rejection is not None and rejection.reason else ""
         why_not = self._no_rework(task, agent, bt, now) if rejection is not None else "no rejection event found"
         if why_not is not None:
