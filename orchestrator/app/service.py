@@ -1,6 +1,6 @@
 """``Orchestrator``: one method per arrow of the flow — poll, match, claim, produce, review, submit, collect — and
 ``reconcile`` (database vs chain), over the ports: ``TaskBoard``, ``AgentRunner``, ``ArtifactStore``, the ``Store``
-and one policy-gated ``KeystoreWallet`` per agent.
+and one policy-gated wallet per agent (``AgentWallet``).
 
 Crash safety. Every money step is persisted before and after it runs::
 
@@ -71,8 +71,8 @@ from orchestrator.domain.specs import TaskSpec
 from orchestrator.ports.artifacts import ArtifactStore
 from orchestrator.ports.board import BoardAction, TaskBoard
 from orchestrator.ports.chain import Chain, Receipt
+from orchestrator.ports.wallet import AgentWallet
 from wallets.errors import TxExpired, TxUncertain
-from wallets.wallet import KeystoreWallet
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ class FleetAgent:
 
     profile: AgentProfile
     runner: AgentRunner
-    wallet: KeystoreWallet
+    wallet: AgentWallet
 
     @property
     def name(self) -> str:

@@ -5,11 +5,20 @@ through ``TaskSpec``); the SQL adapter maps its rows to it.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import datetime
 
 from orchestrator.domain.lifecycle import TaskState
 from orchestrator.domain.specs import TaskSpec
+
+
+class RunStatus(enum.StrEnum):
+    """How an agent run ended."""
+
+    PRODUCED = "produced"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"  # the process died during the run: usage and cost recovered from the spend ledger
 
 
 @dataclass(frozen=True, slots=True)

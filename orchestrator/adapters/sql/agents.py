@@ -6,13 +6,15 @@ from sqlmodel import col, select
 
 from orchestrator.adapters.sql.base import SqlRepository, T
 from orchestrator.adapters.sql.models import Agent, AgentCreate, AgentPublic
+from orchestrator.ports.repos import AgentProfile
 
 
 class SqlAgents(SqlRepository[T]):
     """The ``agent`` table, keyed by name."""
 
-    def upsert_agent(self, *, agent: AgentCreate) -> AgentPublic:
+    def upsert_agent(self, *, agent: AgentProfile) -> AgentPublic:
         """Create the agent, or update its address, skills and enabled flag (the name is the key)."""
+        agent = agent if isinstance(agent, AgentCreate) else AgentCreate.model_validate(agent, from_attributes=True)
         with self._transaction(f"saving agent {agent.name!r}") as s:
             row = s.exec(select(Agent).where(col(Agent.name) == agent.name).with_for_update()).one_or_none()
             if row is None:

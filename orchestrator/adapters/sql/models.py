@@ -23,8 +23,10 @@ from sqlalchemy import JSON, BigInteger, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from orchestrator.adapters.sql.types import U256, StrEnumText, UtcDateTime
+from orchestrator.domain.ledger import CostKind as CostKind  # re-exported: the tables use them
 from orchestrator.domain.lifecycle import TaskState
 from orchestrator.domain.review import ReviewDecision, SelfCheck
+from orchestrator.domain.task import RunStatus as RunStatus
 
 SQLModel.metadata.naming_convention = {
     "ix": "ix_%(column_0_label)s",
@@ -49,21 +51,6 @@ class EventKind(enum.StrEnum):
     ARTIFACT = "artifact"  # a new current artifact (state unchanged)
     REVIEW = "review"  # a reviewer's decision (actor = the reviewer)
     REWARD = "reward"  # a payout was recorded (SUBMITTED -> PAID, or state unchanged)
-
-
-class RunStatus(enum.StrEnum):
-    """How an agent run ended."""
-
-    PRODUCED = "produced"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"  # the process died during the run: usage and cost recovered from the spend ledger
-
-
-class CostKind(enum.StrEnum):
-    """What a cost row is; its ``amount`` unit follows from it."""
-
-    GAS = "gas"  # wei of the chain's native coin
-    LLM = "llm"  # micro-USD
 
 
 # ---------------------------------------------------------------------------------------------------- boards

@@ -30,6 +30,7 @@ from orchestrator.adapters.sql.reviews import PendingReview, SqlReviews
 from orchestrator.adapters.sql.runs import SqlRuns
 from orchestrator.adapters.sql.tasks import SqlTasks
 from orchestrator.domain.task import Task
+from orchestrator.ports.repos import Agents, Cursors, Ledger, Reviews, Runs, Tasks
 
 R = TypeVar("R")
 
@@ -62,14 +63,15 @@ class Store(
 
 @dataclass(frozen=True, slots=True)
 class Repositories:
-    """The SQL repositories as the application's ports see them (each returns the domain ``Task``)."""
+    """The SQL repositories as the application's ports (each returns the domain ``Task``). Typed as the ports, so
+    mypy checks that each repository implements its port."""
 
-    tasks: SqlTasks[Task]
-    runs: SqlRuns[Task]
-    reviews: SqlReviews[Task]
-    ledger: SqlLedger[Task]
-    cursors: SqlCursors[Task]
-    agents: SqlAgents[Task]
+    tasks: Tasks
+    runs: Runs
+    reviews: Reviews
+    ledger: Ledger
+    cursors: Cursors
+    agents: Agents
 
 
 def repositories(

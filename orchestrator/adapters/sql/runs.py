@@ -27,6 +27,7 @@ from orchestrator.adapters.sql.models import (
 from orchestrator.adapters.sql.models import Task as TaskRow
 from orchestrator.adapters.sql.spend import TaskSpend
 from orchestrator.domain.review import SelfCheck
+from orchestrator.ports.repos import NewRun
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 class SqlRuns(SqlRepository[T]):
     """The ``run`` and ``artifact`` tables."""
 
-    def record_run(self, *, run: RunCreate, spend_key: str | None = None) -> RunPublic:
+    def record_run(self, *, run: NewRun, spend_key: str | None = None) -> RunPublic:
         """Record a finished agent run (its attempt number is assigned here) and its LLM cost as a cost row.
 
         With ``spend_key`` (the task's key in the spend ledger, ``<board>:<board task id>``) and a ledger total for
@@ -102,8 +103,9 @@ class SqlRuns(SqlRepository[T]):
         )
         return None if min(left) < 0 else left
 
-    def _add_run(self, s: Session, run: RunCreate, spend_key: str | None = None) -> Run:
+    def _add_run(self, s: Session, new: NewRun, spend_key: str | None = None) -> Run:
         """``record_run`` with the task locked in ``s``."""
+        run = new if isinstance(new, RunCreate) else RunCreate.model_validate(new, from_attributes=True)
         if spend_key is not None:
             left = self._unattributed(s, run.task_id, spend_key)
             if left is not None:
@@ -146,7 +148,7 @@ class SqlRuns(SqlRepository[T]):
     def record_produced(
         self,
         *,
-        run: RunCreate,
+        run: NewRun,
         cid: str,
         manifest: dict[str, Any],
         self_check: SelfCheck,
