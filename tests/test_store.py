@@ -43,9 +43,10 @@ from orchestrator.adapters.sql import (
     make_engine,
     migrate,
 )
+from orchestrator.adapters.sql.base import REDERIVABLE_STATES
+from orchestrator.adapters.sql.cursors import MAX_CHECKPOINTS
 from orchestrator.adapters.sql.db import alembic_config, relax, target_metadata
 from orchestrator.adapters.sql.models import Task
-from orchestrator.adapters.sql.repo import MAX_CHECKPOINTS, REDERIVABLE_STATES
 from orchestrator.domain.board import BoardStatus, BoardTask, Payout
 from orchestrator.domain.errors import DeworkerError, LifecycleError
 from orchestrator.domain.lifecycle import TERMINAL_STATES, TRANSITIONS, TaskState
@@ -714,6 +715,15 @@ def test_cursors_keep_the_hash_of_their_block_and_recent_checkpoints(store: Stor
     assert all(int(n) <= 29 for n, _ in saved.checkpoints)
 
 
+def test_a_cursor_that_is_not_a_block_number_is_saved_as_given(store: Store) -> None:
+    # a board whose cursor is opaque text (a page token): no order to keep, no block to checkpoint
+    store.ensure_board(name="main", kind="market")
+    assert store.set_poll_cursor(board="main", cursor="page-b", block_hash=tx(1)) == "page-b"
+    assert store.set_poll_cursor(board="main", cursor="page-a") == "page-a"
+    saved = store.board(name="main")
+    assert saved is not None and (saved.poll_cursor, saved.checkpoints) == ("page-a", None)
+
+
 def test_reward_for_a_task_not_yet_marked_submitted_keeps_its_state(backend: Backend, store: Store) -> None:
     task_id = new_task(store)
     force_state(backend.engine, task_id, S.SUBMITTING, agent_name="alice")
@@ -780,7 +790,7 @@ def test_run_costs_are_shares_of_the_ledger_total(
     run = RunCreate(task_id=task_id, agent="alice", started_at=T0, finished_at=T0, status=RunStatus.PRODUCED)
     assert store.settle_unrecorded_run(task_id=task_id, spend_key=key, agent="alice") is None  # no ledger row
     ledger.record("alice", task=key, usage=call, cost=Decimal("0.0000275"))  # a run the process died in
-    with caplog.at_level(logging.WARNING, logger="orchestrator.adapters.sql.repo"):
+    with caplog.at_level(logging.WARNING, logger="orchestrator.adapters.sql.runs"):
         settled = store.settle_unrecorded_run(task_id=task_id, spend_key=key, agent="alice")
     assert settled is not None and settled.status is RunStatus.INTERRUPTED
     assert (settled.prompt_tokens, settled.completion_tokens, settled.cost_usd_micro) == (100, 20, 27)

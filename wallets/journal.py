@@ -192,7 +192,6 @@ class Journal:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._postgres = engine.dialect.name == "postgresql"
 
     def __repr__(self) -> str:
         return f"Journal({self.engine.url.render_as_string(hide_password=True)!r})"

@@ -59,7 +59,7 @@ def usd(micro: int) -> str:
     return f"{Decimal(micro) / 1_000_000:f}"
 
 
-def _utcnow() -> datetime:
+def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
@@ -111,7 +111,7 @@ class SqlRepository(Generic[T]):
         *,
         task_out: Callable[[TaskRow], T],
         max_revisions: int = 3,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
         amount_text: Callable[[int, str], str] | None = None,
     ) -> None:
         self._engine = engine

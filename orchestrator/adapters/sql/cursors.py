@@ -31,11 +31,17 @@ def _with_checkpoint(
     return kept[-MAX_CHECKPOINTS:]
 
 
-def _moves_on(current: str | None, cursor: str, *, rewind: bool) -> bool:
+def _block_number(cursor: str) -> int | None:
+    """The block number a cursor is, or None for a cursor of another kind."""
+    return int(cursor) if cursor.isascii() and cursor.isdecimal() else None
+
+
+def _moves_on(current: str, cursor: str, *, rewind: bool) -> bool:
     """Whether ``cursor`` replaces ``current``: block numbers only forwards (or on a rewind), others always."""
-    if current is None or not (current.isdecimal() and cursor.isdecimal()):
+    old, new = _block_number(current), _block_number(cursor)
+    if old is None or new is None:
         return current != cursor
-    return int(cursor) > int(current) or (rewind and cursor != current)
+    return new > old or (rewind and new != old)
 
 
 class SqlCursors(SqlRepository[T]):
@@ -80,6 +86,7 @@ class SqlCursors(SqlRepository[T]):
                 return current
             setattr(row, column, cursor)
             setattr(row, f"{column}_hash", block_hash)
-            if block_hash is not None and cursor.isdecimal():
-                row.checkpoints = _with_checkpoint(row.checkpoints, int(cursor) - 1, block_hash, rewind=rewind)
+            number = _block_number(cursor)
+            if block_hash is not None and number is not None:
+                row.checkpoints = _with_checkpoint(row.checkpoints, number - 1, block_hash, rewind=rewind)
             return cursor

@@ -22,8 +22,8 @@ from typing import TypeVar
 from sqlalchemy import Engine
 
 from orchestrator.adapters.sql.agents import SqlAgents
-from orchestrator.adapters.sql.base import REDERIVABLE_STATES, _utcnow, public_from_row, task_from_row
-from orchestrator.adapters.sql.cursors import MAX_CHECKPOINTS, SqlCursors
+from orchestrator.adapters.sql.base import public_from_row, task_from_row, utcnow
+from orchestrator.adapters.sql.cursors import SqlCursors
 from orchestrator.adapters.sql.ledger import SqlLedger
 from orchestrator.adapters.sql.models import TaskPublic
 from orchestrator.adapters.sql.reviews import PendingReview, SqlReviews
@@ -34,7 +34,7 @@ from orchestrator.ports.repos import Agents, Cursors, Ledger, Reviews, Runs, Tas
 
 R = TypeVar("R")
 
-__all__ = ["MAX_CHECKPOINTS", "REDERIVABLE_STATES", "PendingReview", "Repositories", "Store", "repositories"]
+__all__ = ["PendingReview", "Repositories", "Store", "repositories"]
 
 
 class Store(
@@ -53,7 +53,7 @@ class Store(
         engine: Engine,
         *,
         max_revisions: int = 3,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
         amount_text: Callable[[int, str], str] | None = None,
     ) -> None:
         super().__init__(
@@ -78,7 +78,7 @@ def repositories(
     engine: Engine,
     *,
     max_revisions: int = 3,
-    clock: Callable[[], datetime] = _utcnow,
+    clock: Callable[[], datetime] = utcnow,
     amount_text: Callable[[int, str], str] | None = None,
 ) -> Repositories:
     """Every repository over ``engine``, with the same settings as ``Store``."""
