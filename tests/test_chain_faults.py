@@ -391,7 +391,7 @@ def test_a_reorg_removing_our_claim_submit_or_payout_is_reconciled(world: World,
     if removed == "payout":
         world.approve_submitted()
         assert orch.collect() == 1
-        assert world.store.find_task(board=world.board.name, board_task_id=task_id).state is S.PAID  # type: ignore[union-attr]
+        assert world.store.find_task(board=world.board.name, task_key=str(task_id)).state is S.PAID  # type: ignore[union-attr]
     gone = {
         "claim": lambda: world.board.status(str(task_id)).status_text == "OPEN",
         "submit": lambda: world.board.status(str(task_id)).status_text == "CLAIMED",
@@ -404,7 +404,7 @@ def test_a_reorg_removing_our_claim_submit_or_payout_is_reconciled(world: World,
 
     changes = orch.reconcile()
 
-    task = world.store.find_task(board=world.board.name, board_task_id=task_id)
+    task = world.store.find_task(board=world.board.name, task_key=str(task_id))
     assert task is not None
     if removed == "payout":
         assert task.state is S.SUBMITTED and world.store.rewards() == []  # un-credited, with an event
@@ -422,7 +422,7 @@ def test_a_reorg_removing_our_claim_submit_or_payout_is_reconciled(world: World,
         world.approve_submitted()
     orch.collect()
     orch.reconcile()
-    task = world.store.find_task(board=world.board.name, board_task_id=task_id)
+    task = world.store.find_task(board=world.board.name, task_key=str(task_id))
     assert task is not None and task.state is S.PAID
     assert_books_right(world, task_id)
     assert world.dao.token_balance(world.fleet.keystore.entry("ada").address) == 10 * 10**18
@@ -444,13 +444,13 @@ def test_a_cycle_before_reconcile_after_our_claim_was_reorged_submits_once_the_c
     assert world.board.status(str(task_id)).status_text == "OPEN"
 
     orch.cycle()  # produces, is refused the submit, restores the claim, then submits (resolved from the board)
-    task = world.store.find_task(board=world.board.name, board_task_id=task_id)
+    task = world.store.find_task(board=world.board.name, task_key=str(task_id))
     assert task is not None and task.state is S.SUBMITTED, task.state_reason
     (event,) = world.fleet.wallet("ada").journal.audit_events(kind="reorged")
     assert event.tx_hash == task.claim_tx_hash
     world.approve_submitted()
     orch.collect()
-    task = world.store.find_task(board=world.board.name, board_task_id=task_id)
+    task = world.store.find_task(board=world.board.name, task_key=str(task_id))
     assert task is not None and task.state is S.PAID
     assert_books_right(world, task_id)
 
@@ -492,7 +492,7 @@ def test_a_reorg_below_the_cursors_is_read_again_from_the_last_common_block(
     orch.cycle()  # claimed and submitted; both cursors saved
     saved = world.store.board(name=world.board.name)
     assert saved is not None and saved.payout_cursor is not None
-    common = saved.payout_cursor - 1  # the newest checkpoint the reorg below leaves in place
+    common = int(saved.payout_cursor) - 1  # the newest checkpoint the reorg below leaves in place
     token, board = world.dao.token, world.board.address
     world.dao_signer.send(token, token_abi().encode_call("approve", board, 10**20))  # escrow for the late post
     cid = world.artifacts.put_bytes(dump_spec(spec("posted in a replaced block")))
@@ -501,7 +501,7 @@ def test_a_reorg_below_the_cursors_is_read_again_from_the_last_common_block(
     orch.poll()
     orch.collect()  # the cursors stop at the head, two empty blocks above the last event
     cursors = world.store.board(name=world.board.name)
-    assert cursors is not None and cursors.poll_cursor == rpc.block_number() + 1
+    assert cursors is not None and cursors.poll_cursor == str(rpc.block_number() + 1)
     approve = world.dao_signer.sign(board, board_abi().encode_call("approve", first))
     post = world.dao_signer.sign(
         board, board_abi().encode_call("post", token, 10**18, deadline, world.dao_signer.address, cid)
@@ -545,7 +545,7 @@ def test_a_post_a_reorg_replaced_under_the_same_id_quarantines_the_stored_task(w
     assert world.board.status(str(task_id)).spec_cid == cid  # the fault happened: the same id, another post
 
     assert orch.poll() == 0
-    task = world.store.find_task(board=world.board.name, board_task_id=task_id)
+    task = world.store.find_task(board=world.board.name, task_key=str(task_id))
     assert task is not None and task.state is S.QUARANTINED, task.state_reason
     assert "a reorg replaced it" in (task.state_reason or "") and cid in (task.state_reason or "")
     assert orch.match() == []  # nothing is claimed for it
@@ -564,7 +564,7 @@ def test_a_post_a_reorg_removed_quarantines_the_stored_task_and_the_cycle_goes_o
         world.board.status(str(gone))  # the fault happened
 
     orch.cycle()  # the match finds no such task on the board: quarantined, and the cycle goes on
-    task = world.store.find_task(board=world.board.name, board_task_id=gone)
+    task = world.store.find_task(board=world.board.name, task_key=str(gone))
     assert task is not None and task.state is S.QUARANTINED, task.state_reason
     assert "the post it was discovered from is gone" in (task.state_reason or "")
     world.dao_signer.resync()
@@ -594,7 +594,7 @@ def test_a_reorg_removing_the_post_and_our_claim_gives_the_task_up(world: World)
 
     changes = orch.reconcile()
     assert "task 1: post gone (reorg)" in changes, changes
-    task = world.store.find_task(board=world.board.name, board_task_id=task_id)
+    task = world.store.find_task(board=world.board.name, task_key=str(task_id))
     assert task is not None and task.state is S.ABANDONED
     wallet = world.fleet.wallet("ada")
     claim = "0x" + board_abi().encode_call("claim", 0)[:4].hex()
@@ -632,7 +632,7 @@ def test_a_claim_whose_ttl_passes_while_stuck_is_cancelled_and_the_task_released
         orch.advance(chosen)
         done.set()
     rpc.request("evm_setAutomine", [True])
-    task = world.store.find_task(board=world.board.name, board_task_id=task_id)
+    task = world.store.find_task(board=world.board.name, task_key=str(task_id))
     assert task is not None and task.state is S.ABANDONED, task.state_reason
     assert "cancelled" in (task.state_reason or "")
     assert world.board.status(str(task_id)).status_text == "OPEN" and world.board.status(str(task_id)).claimant is None

@@ -114,7 +114,7 @@ def test_sigkill_at_every_boundary(anvil_snapshot: AnvilProcess, tmp_path: Path,
             receipts = [chain.receipt(h) for h in (t.claim_tx_hash, t.submit_tx_hash)]
             assert gas[t.id].gas_wei == sum(r.fee_wei for r in receipts if r is not None), point
             assert t.artifact_cid is not None and world.artifacts.has(t.artifact_cid)
-            assert world.board.status(str(t.board_task_id)).artifact_cid == t.artifact_cid
+            assert world.board.status(t.task_key).artifact_cid == t.artifact_cid
         address = world.fleet.keystore.entry("ada").address
         assert world.store.pnl_by_agent()["ada"].rewards[world.dao.token] == world.dao.token_balance(address)
 

@@ -175,14 +175,16 @@ def test_hostile_specs_are_quarantined_and_the_board_goes_on(world: World) -> No
     orch = world.orchestrator([profile("ada")])
     orch.start()
     assert orch.poll() == len(hostile) + 1
-    by_id = {t.board_task_id: t for t in world.store.tasks()}
+    by_id = {int(t.task_key): t for t in world.store.tasks()}
     for task_id in ids:
         assert by_id[task_id].state is TaskState.QUARANTINED and by_id[task_id].state_reason
     assert "nested 100,000 levels deep" in (by_id[ids[0]].state_reason or "")
     assert "contains the control character U+00" in (by_id[ids[1]].state_reason or "")
     assert by_id[honest].state is TaskState.DISCOVERED and by_id[honest].title == "an honest task"
     board_row = world.store.board(name=world.board.name)
-    assert board_row is not None and board_row.poll_cursor is not None and board_row.poll_cursor > world.start_block
+    assert (
+        board_row is not None and board_row.poll_cursor is not None and int(board_row.poll_cursor) > world.start_block
+    )
     assert orch.poll() == 0  # the cursor moved past them: nothing is read twice
 
 
@@ -191,11 +193,11 @@ def test_a_spec_read_cut_short_by_a_crash_is_quarantined_not_read_again(world: W
     listed, _ = world.board.poll(str(world.start_block))
     (bt,) = [t for t in listed if t.key == str(task_id)]
     world.store.ensure_board(name=world.board.name, kind="OnchainTaskBoard")
-    world.store.begin_spec_read(board=bt.board, board_task_id=int(bt.key))  # the mark a dying process leaves
+    world.store.begin_spec_read(board=bt.board, task_key=bt.key)  # the mark a dying process leaves
     orch = world.orchestrator([profile("ada")])
     orch.start()
     orch.poll()
-    task = world.store.find_task(board=bt.board, board_task_id=task_id)
+    task = world.store.find_task(board=bt.board, task_key=str(task_id))
     assert task is not None and task.state is TaskState.QUARANTINED and task.state_reason == INTERRUPTED_READ
 
 
@@ -219,7 +221,7 @@ def test_text_no_database_can_hold_is_stored_safely(world: World) -> None:
     world.store.ensure_board(name="main", kind="test")
     task, created = world.store.upsert_discovered(board_task=bt)
     assert created and task.state is TaskState.QUARANTINED
-    stored = world.store.find_task(board="main", board_task_id=77)
+    stored = world.store.find_task(board="main", task_key=str(77))
     assert stored is not None and stored.spec_cid == "bafy\ufffd"
     assert stored.state_reason == "reason with NUL \ufffd in it"
     with world.store.engine.begin() as conn:  # the floor under every write: lone surrogates too, on both backends
@@ -236,10 +238,10 @@ def test_a_deadline_no_database_can_hold_quarantines_the_task(world: World) -> N
     orch = world.orchestrator([profile("ada")])
     orch.start()
     orch.poll()
-    task = world.store.find_task(board=world.board.name, board_task_id=posted.task_id)
+    task = world.store.find_task(board=world.board.name, task_key=str(posted.task_id))
     assert task is not None and task.state is TaskState.QUARANTINED
     assert "could not be stored" in (task.state_reason or "")
-    after = world.store.find_task(board=world.board.name, board_task_id=honest)
+    after = world.store.find_task(board=world.board.name, task_key=str(honest))
     assert after is not None and after.state is TaskState.DISCOVERED
 
 

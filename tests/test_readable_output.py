@@ -26,10 +26,10 @@ from orchestrator.entry.cli import main as cli
 from orchestrator.entry.cli.service import tasks_title
 from orchestrator.entry.config import ServiceConfig
 from orchestrator.entry.scheduler import ServiceRunner
+from orchestrator.ports.wallet import RecoveryReport
 from tests.test_cli import deworker
 from tests.test_service_fixtures import World, build_world, profile
 from wallets.fleet import SweepResult, Upkeep
-from wallets.wallet import RecoveryReport
 
 DEAD_NODE = "http://127.0.0.1:9"  # the discard port: nothing listens there
 

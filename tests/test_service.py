@@ -55,7 +55,7 @@ def events(world: World, name: str, task_id: int) -> int:
 
 
 def states(world: World) -> dict[int, TaskState]:
-    return {t.board_task_id: t.state for t in world.store.tasks()}
+    return {int(t.task_key): t.state for t in world.store.tasks()}
 
 
 # ------------------------------------------------------------------------------------------------ end to end
@@ -75,7 +75,7 @@ def test_end_to_end_rewards_equal_balances(world: World) -> None:
     got = states(world)
     assert {got[i] for i in writing} == {S.SUBMITTED}
     assert got[no_skill] is S.SKIPPED and got[tiny] is S.SKIPPED and got[bad] is S.QUARANTINED
-    reasons = {t.board_task_id: t.state_reason or "" for t in world.store.tasks()}
+    reasons = {int(t.task_key): t.state_reason or "" for t in world.store.tasks()}
     assert "no agent has all the skills ['rust']" in reasons[no_skill]
     assert reasons[tiny].startswith("not worth it: reward $0.0000")
     assert sorted(world.approve_submitted()) == writing
@@ -100,7 +100,7 @@ def test_capacity_waits_instead_of_skipping(world: World) -> None:
     orch = world.orchestrator([profile("ada")], matching=MatchingConfig(min_seconds_left=60, max_tasks_per_agent=1))
     orch.start()
     orch.poll()
-    assert orch.match() == [world.store.find_task(board=world.board.name, board_task_id=ids[0]).id]  # type: ignore[union-attr]
+    assert orch.match() == [world.store.find_task(board=world.board.name, task_key=str(ids[0])).id]  # type: ignore[union-attr]
     assert [states(world)[i] for i in ids] == [S.CLAIMING, S.DISCOVERED, S.DISCOVERED]
 
 
@@ -129,7 +129,7 @@ def test_failed_agent_releases_the_claim(world: World) -> None:
     orch = world.orchestrator([profile("ada")], runners={"ada": failing})
     orch.start()
     orch.cycle()
-    got = world.store.find_task(board=world.board.name, board_task_id=task)
+    got = world.store.find_task(board=world.board.name, task_key=str(task))
     assert got is not None and got.state is S.ABANDONED
     assert (got.state_reason or "").startswith("the agent failed")
     assert world.board.status(str(task)).status_text == "OPEN"
@@ -146,7 +146,7 @@ def test_langchain_agent_with_fake_model_end_to_end(world: World) -> None:
     orch = world.orchestrator([profile("ada")], runners={"ada": agent}, review_mode="auto_if_tests_pass")
     orch.start()
     orch.cycle()
-    got = world.store.find_task(board=world.board.name, board_task_id=task)
+    got = world.store.find_task(board=world.board.name, task_key=str(task))
     assert got is not None and got.state is S.AWAITING_REVIEW  # no acceptance tests: a human decides
     (pending,) = world.store.pending_reviews()
     assert pending.artifact.manifest["agent"] == "ada"
@@ -270,10 +270,10 @@ def test_dao_rejection_is_revised_with_its_reason_and_submitted_again(world: Wor
     orch = world.orchestrator([profile("ada")])
     orch.start()
     orch.cycle()
-    first = {t.board_task_id: t.artifact_cid for t in world.store.tasks()}
+    first = {int(t.task_key): t.artifact_cid for t in world.store.tasks()}
     for task in (paid, ended):
         world.dao.reject(task, "mention the migration step")
-    ids = {t.board_task_id: t.id for t in world.store.tasks()}
+    ids = {int(t.task_key): t.id for t in world.store.tasks()}
 
     changes = orch.reconcile()
 
@@ -599,7 +599,7 @@ def test_a_claim_without_gas_waits_and_goes_through_once_funded(world: World) ->
     orch = world.orchestrator([profile("zed")])
     orch.start()
     orch.cycle()
-    got = world.store.find_task(board=world.board.name, board_task_id=task)
+    got = world.store.find_task(board=world.board.name, task_key=str(task))
     assert got is not None and got.state is S.CLAIMING and got.retries == 1
     assert got.wait_reason is not None and "insufficient funds" in got.wait_reason.lower(), got.wait_reason
     assert orch.actionable() == []  # waiting out its backoff: the next cycle sends nothing
@@ -623,7 +623,7 @@ def test_an_operator_retries_a_failed_task_without_a_second_claim(world: World) 
     orch = world.orchestrator([profile("ada")], review_mode="human")
     orch.start()
     orch.cycle()
-    got = world.store.find_task(board=world.board.name, board_task_id=task)
+    got = world.store.find_task(board=world.board.name, task_key=str(task))
     assert got is not None and got.state is S.AWAITING_REVIEW
     failed = world.store.transition(task_id=got.id, to=S.ABANDONED, actor="test", reason="given up")
     with pytest.raises(LifecycleError, match="only a FAILED task"):
@@ -631,7 +631,7 @@ def test_an_operator_retries_a_failed_task_without_a_second_claim(world: World) 
 
     other = world.post("write a limerick")
     orch.cycle()
-    second = world.store.find_task(board=world.board.name, board_task_id=other)
+    second = world.store.find_task(board=world.board.name, task_key=str(other))
     assert second is not None and second.state is S.AWAITING_REVIEW
     assert second.artifact_cid is not None
     world.store.record_review(  # sent back to the agent, whose run then fails for good: the claim is still ours
@@ -696,7 +696,7 @@ def test_an_artifact_no_gateway_serves_yet_is_not_submitted_and_keeps_its_claim(
         orch = operator.orchestrator([profile("ada")])
         orch.start()
         orch.cycle()
-        got = world.store.find_task(board=world.board.name, board_task_id=task)
+        got = world.store.find_task(board=world.board.name, task_key=str(task))
         assert got is not None and got.state is S.SUBMITTING
         assert "not published yet" in (got.wait_reason or ""), got.wait_reason
         assert world.board.status(str(task)).status_text == "CLAIMED" and events(world, "TaskSubmitted", task) == 0

@@ -201,7 +201,7 @@ def test_hostile_specs_do_not_stop_deworker_run(
 
     def state_of(task_id: int) -> TaskState | None:
         try:
-            task = store.find_task(board="main", board_task_id=task_id)
+            task = store.find_task(board="main", task_key=str(task_id))
         except Exception:  # the service has not created its tables yet
             return None
         return None if task is None else task.state

@@ -43,9 +43,10 @@ from orchestrator.adapters.sql import (
     make_engine,
     migrate,
 )
+from orchestrator.adapters.sql.base import REDERIVABLE_STATES
+from orchestrator.adapters.sql.cursors import MAX_CHECKPOINTS
 from orchestrator.adapters.sql.db import alembic_config, relax, target_metadata
 from orchestrator.adapters.sql.models import Task
-from orchestrator.adapters.sql.repo import MAX_CHECKPOINTS, REDERIVABLE_STATES
 from orchestrator.domain.board import BoardPhase, BoardTask, Payout
 from orchestrator.domain.errors import DeworkerError, LifecycleError
 from orchestrator.domain.lifecycle import TERMINAL_STATES, TRANSITIONS, TaskState
@@ -215,6 +216,65 @@ def test_reviews_that_gave_a_task_up_become_abandon_decisions(tmp_path: Path) ->
     with engine.connect() as conn:
         assert conn.execute(text("SELECT decision FROM review")).scalars().all() == ["reject"]
     engine.dispose()
+
+
+def test_integer_task_ids_and_cursors_become_text_keys(backend: Backend) -> None:
+    # before 0012 a task's id on its board and the board's cursors were integers; rows written then are kept
+    config = alembic_config(backend.engine)
+    command.downgrade(config, "0011")
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    big = 2**63 - 1  # the largest BIGINT: its text must be exact
+    with backend.engine.begin() as conn:  # rows as the schema of 0011 holds them
+        conn.execute(text("INSERT INTO board (name, kind, poll_cursor, payout_cursor) VALUES ('main', 'x', 41, 7)"))
+        task_id = conn.execute(
+            text(
+                "INSERT INTO task (board, board_task_id, spec_cid, token, reward, deadline, state, revision_count, "
+                "retries, created_at, updated_at, version) VALUES ('main', :key, 'bafkspec', :token, '5', 0, "
+                "'PAID', 0, 0, :at, :at, 3) RETURNING id"
+            ),
+            {"key": big, "token": TOKEN, "at": at},
+        ).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO task_event (task_id, kind, to_state, actor, at) "
+                "VALUES (:t, 'discovered', 'PAID', 'p', :at)"
+            ),
+            {"t": task_id, "at": at},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO reward (board, board_task_id, task_id, recipient, token, amount, tx_hash, block_number, "
+                "at) VALUES ('main', :key, :t, :addr, :token, '5', :tx, 40, :at)"
+            ),
+            {"key": big, "t": task_id, "addr": ADDR_A, "token": TOKEN, "tx": tx(1), "at": at},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO spec_read (board, board_task_id, attempts, reading, updated_at) "
+                "VALUES ('main', 3, 1, true, :at)"
+            ),
+            {"at": at},
+        )
+    migrate(backend.engine)
+    store = Store(backend.engine)
+    task = store.get_task(task_id=task_id)
+    assert (task.task_key, task.state, task.version) == (str(big), S.PAID, 3)
+    assert store.find_task(board="main", task_key=str(big)) == task
+    assert [(r.task_key, r.task_id, r.amount) for r in store.rewards()] == [(str(big), task_id, 5)]
+    assert [e.kind for e in store.task_events(task_id=task_id)] == [EventKind.DISCOVERED]
+    assert store.begin_spec_read(board="main", task_key="3").reading  # the mark kept its key
+    board = store.board(name="main")
+    assert board is not None and (board.poll_cursor, board.payout_cursor) == ("41", "7")
+    assert store.set_poll_cursor(board="main", cursor="42") == "42"  # still ordered as a block number
+    assert store.set_poll_cursor(board="main", cursor="9") == "42"
+    with backend.engine.connect() as conn:  # the same schema as a database built at head
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(ctx, target_metadata()) == []
+    command.downgrade(config, "0011")  # and back: decimal text becomes the integer again
+    with backend.engine.connect() as conn:
+        assert conn.execute(text("SELECT board_task_id FROM task")).scalar_one() == big
+        assert conn.execute(text("SELECT poll_cursor FROM board")).scalar_one() == 42
+    migrate(backend.engine)
 
 
 def test_sqlite_engine_settings(tmp_path: Path) -> None:
@@ -640,20 +700,29 @@ def test_a_payout_removed_by_a_reorg_is_uncredited_then_recorded_again(backend: 
 def test_cursors_keep_the_hash_of_their_block_and_recent_checkpoints(store: Store) -> None:
     store.ensure_board(name="main", kind="onchain")
     for cursor in range(1, 41):
-        store.set_poll_cursor(board="main", cursor=cursor, block_hash=tx(cursor - 1))
-    store.set_payout_cursor(board="main", cursor=40, block_hash=tx(39))
+        store.set_poll_cursor(board="main", cursor=str(cursor), block_hash=tx(cursor - 1))
+    store.set_payout_cursor(board="main", cursor="40", block_hash=tx(39))
     saved = store.board(name="main")
-    assert saved is not None and (saved.poll_cursor, saved.poll_cursor_hash) == (40, tx(39))
+    assert saved is not None and (saved.poll_cursor, saved.poll_cursor_hash) == ("40", tx(39))
     assert saved.payout_cursor_hash == tx(39)
     assert saved.checkpoints is not None and len(saved.checkpoints) == MAX_CHECKPOINTS  # the newest only
     assert saved.checkpoints[-1] == [39, tx(39)] and saved.checkpoints[0] == [39 - MAX_CHECKPOINTS + 1, tx(8)]
-    assert store.set_poll_cursor(board="main", cursor=30, block_hash=tx(99)) == 40  # not backwards by itself
+    assert store.set_poll_cursor(board="main", cursor="30", block_hash=tx(99)) == "40"  # not backwards by itself
     # a rewind after a reorg: the cursor goes back, checkpoints above its block go (those blocks were replaced)
-    assert store.set_poll_cursor(board="main", cursor=30, block_hash=tx(99), rewind=True) == 30
+    assert store.set_poll_cursor(board="main", cursor="30", block_hash=tx(99), rewind=True) == "30"
     saved = store.board(name="main")
-    assert saved is not None and (saved.poll_cursor, saved.poll_cursor_hash) == (30, tx(99))
+    assert saved is not None and (saved.poll_cursor, saved.poll_cursor_hash) == ("30", tx(99))
     assert saved.checkpoints is not None and saved.checkpoints[-1] == [29, tx(99)]
     assert all(int(n) <= 29 for n, _ in saved.checkpoints)
+
+
+def test_a_cursor_that_is_not_a_block_number_is_saved_as_given(store: Store) -> None:
+    # a board whose cursor is opaque text (a page token): no order to keep, no block to checkpoint
+    store.ensure_board(name="main", kind="market")
+    assert store.set_poll_cursor(board="main", cursor="page-b", block_hash=tx(1)) == "page-b"
+    assert store.set_poll_cursor(board="main", cursor="page-a") == "page-a"
+    saved = store.board(name="main")
+    assert saved is not None and (saved.poll_cursor, saved.checkpoints) == ("page-a", None)
 
 
 def test_reward_for_a_task_not_yet_marked_submitted_keeps_its_state(backend: Backend, store: Store) -> None:
@@ -722,7 +791,7 @@ def test_run_costs_are_shares_of_the_ledger_total(
     run = RunCreate(task_id=task_id, agent="alice", started_at=T0, finished_at=T0, status=RunStatus.PRODUCED)
     assert store.settle_unrecorded_run(task_id=task_id, spend_key=key, agent="alice") is None  # no ledger row
     ledger.record("alice", task=key, usage=call, cost=Decimal("0.0000275"))  # a run the process died in
-    with caplog.at_level(logging.WARNING, logger="orchestrator.adapters.sql.repo"):
+    with caplog.at_level(logging.WARNING, logger="orchestrator.adapters.sql.runs"):
         settled = store.settle_unrecorded_run(task_id=task_id, spend_key=key, agent="alice")
     assert settled is not None and settled.status is RunStatus.INTERRUPTED
     assert (settled.prompt_tokens, settled.completion_tokens, settled.cost_usd_micro) == (100, 20, 27)
@@ -755,15 +824,15 @@ def test_resumable_tasks_are_the_non_terminal_ones(backend: Backend, store: Stor
 
 def test_cursors_move_forward_only(store: Store) -> None:
     with pytest.raises(RecordNotFound, match="ensure_board"):
-        store.set_poll_cursor(board="main", cursor=5)
+        store.set_poll_cursor(board="main", cursor="5")
     board = store.ensure_board(name="main", kind="onchain")
     assert (board.poll_cursor, board.payout_cursor) == (None, None)
     assert store.ensure_board(name="main", kind="onchain") == board
-    assert store.set_poll_cursor(board="main", cursor=100) == 100
-    assert store.set_poll_cursor(board="main", cursor=90) == 100  # a slow worker cannot rewind it
-    assert store.set_payout_cursor(board="main", cursor=7) == 7
+    assert store.set_poll_cursor(board="main", cursor="100") == "100"
+    assert store.set_poll_cursor(board="main", cursor="90") == "100"  # a slow worker cannot rewind it
+    assert store.set_payout_cursor(board="main", cursor="7") == "7"
     saved = store.board(name="main")
-    assert saved is not None and (saved.poll_cursor, saved.payout_cursor) == (100, 7)
+    assert saved is not None and (saved.poll_cursor, saved.payout_cursor) == ("100", "7")
     assert store.board(name="other") is None
 
 
@@ -838,7 +907,7 @@ def test_only_rederivable_records_commit_without_fsync(tmp_path: Path) -> None:
         task_id = new_task(store)
 
     assert level_of(discover) == "NORMAL"
-    assert level_of(lambda: store.set_poll_cursor(board="main", cursor=10)) == "FULL"
+    assert level_of(lambda: store.set_poll_cursor(board="main", cursor="10")) == "FULL"
     assert level_of(lambda: store.transition(task_id=task_id, to=S.CLAIMING, actor="m", agent="a")) == "FULL"
     assert (
         level_of(lambda: store.record_cost(agent="a", kind=CostKind.GAS, amount=1, task_id=task_id, tx_hash=tx(1)))
@@ -866,7 +935,7 @@ def test_only_rederivable_records_commit_without_fsync(tmp_path: Path) -> None:
     )
     assert level_of(lambda: store.transition(task_id=task_id, to=S.SUBMITTING, actor="a", cid="bafyart")) == "FULL"
     assert level_of(lambda: store.transition(task_id=task_id, to=S.SUBMITTED, actor="a", cid="bafyart")) == "NORMAL"
-    assert level_of(lambda: store.set_payout_cursor(board="main", cursor=1)) == "FULL"  # the default stays durable
+    assert level_of(lambda: store.set_payout_cursor(board="main", cursor="1")) == "FULL"  # the default stays durable
     engine.dispose()
     reopened = Store(make_engine(f"sqlite:///{tmp_path / 'store.db'}"))
     assert reopened.get_task(task_id=task_id).state is S.SUBMITTED  # relaxed commits are commits

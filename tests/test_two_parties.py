@@ -201,7 +201,7 @@ def _exchange(dao: Party, operator: Party) -> None:
 
         def states() -> dict[int, TaskState]:
             try:
-                return {t.board_task_id: t.state for t in db.tasks()}
+                return {int(t.task_key): t.state for t in db.tasks()}
             except Exception:  # the service has not created its tables yet
                 return {}
 
@@ -209,7 +209,7 @@ def _exchange(dao: Party, operator: Party) -> None:
         watched = [run, *dao.procs, *operator.procs]
         _wait("both tasks submitted", lambda: states() == {1: TaskState.SUBMITTED, 2: TaskState.SUBMITTED}, watched)
         # the operator read both specs through the DAO's gateway: they are in its own store now, verified
-        first_cid = db.find_task(board="main", board_task_id=2).artifact_cid  # type: ignore[union-attr]
+        first_cid = db.find_task(board="main", task_key=str(2)).artifact_cid  # type: ignore[union-attr]
         assert first_cid is not None
 
         shown = dao.run("dao", "show", "1").stdout
@@ -222,7 +222,7 @@ def _exchange(dao: Party, operator: Party) -> None:
         dao.run("dao", "reject", "2", "--reason", REJECTION)
 
         def revised() -> bool:
-            task = db.find_task(board="main", board_task_id=2)
+            task = db.find_task(board="main", task_key=str(2))
             return (
                 states().get(1) is TaskState.PAID
                 and task is not None

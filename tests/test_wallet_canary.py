@@ -238,7 +238,7 @@ def test_the_canary_key_never_leaks(
     failing = dao.post(spec, reward=10 * ETH, deadline=now() + 86_400).task_id
     orch.cycle()
     flaky.mode = None
-    by_board_id = {t.board_task_id: t for t in db.tasks()}
+    by_board_id = {int(t.task_key): t for t in db.tasks()}
     assert by_board_id[work].state is TaskState.PAID
     assert by_board_id[failing].state is not TaskState.PAID and by_board_id[failing].state_reason
     wallet.chain = real_chain

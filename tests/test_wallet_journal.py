@@ -24,6 +24,7 @@ from orchestrator.domain.errors import ChainError
 from orchestrator.domain.specs import Deliverable, DeliverableKind, TaskSpec
 from orchestrator.entry.dao import Dao
 from orchestrator.ports.chain import Signer
+from orchestrator.ports.wallet import AgentWallet, RecoveryReport
 from tests.conftest import ChainEnv, require
 from tests.test_wallet_fixtures import (
     ETH,
@@ -62,6 +63,15 @@ def test_wallet_is_a_signer(chain_env: ChainEnv, sqlite_engine: Engine, make_fle
     wallet = make_fleet(chain_env, sqlite_engine).wallet("alice")
     assert isinstance(wallet, Signer)
     assert "alice" in repr(wallet) and wallet.address in repr(wallet)
+
+
+def test_wallet_is_the_services_agent_wallet(
+    chain_env: ChainEnv, sqlite_engine: Engine, make_fleet: FleetFactory
+) -> None:
+    wallet = make_fleet(chain_env, sqlite_engine).wallet("alice")
+    assert isinstance(wallet, AgentWallet)  # the port the service holds an agent's wallet by
+    report = wallet.recover()
+    assert isinstance(report, RecoveryReport) and str(report).startswith("nothing to recover")
 
 
 def test_fifty_concurrent_sends_mine_with_contiguous_nonces(

@@ -623,11 +623,11 @@ def test_task_list_is_paginated_in_sql(web: WebEnv) -> None:
     size = 3
     for page, expected in ((1, [7, 6, 5]), (2, [4, 3, 2]), (3, [1]), (99, [1])):  # past the end: the last page
         shown, where = views.task_list(web.app.state.services.queries, page=page, size=size)
-        assert [t.board_task_id for t in shown] == expected and where.total == 7 and where.last == 3
+        assert [int(t.task_key) for t in shown] == expected and where.total == 7 and where.last == 3
     html = client.get("/tasks").text  # 7 tasks fit one page of 100: no pager
     assert 'aria-label="pages"' not in html and "0.7 DWR" in html
     api = client.get("/api/tasks", params={"limit": 2, "offset": 2}, headers=_bearer(web)).json()
-    assert [t["board_task_id"] for t in api["tasks"]] == [5, 4] and api["total"] == 7
+    assert [t["task_key"] for t in api["tasks"]] == ["5", "4"] and api["total"] == 7
     assert client.get("/api/tasks", params={"limit": 0}, headers=_bearer(web, "r2")).status_code == 422
 
 

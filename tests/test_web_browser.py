@@ -200,7 +200,7 @@ def test_review_in_a_real_browser(world: World, tmp_path: Path) -> None:
     orch.start()
     report = orch.cycle()
     assert report.discovered == 3
-    found = world.store.find_task(board=world.board.name, board_task_id=notes)
+    found = world.store.find_task(board=world.board.name, task_key=str(notes))
     assert found is not None and found.state is S.AWAITING_REVIEW
     task_id, first_cid = found.id, found.artifact_cid
     shots.mkdir(parents=True, exist_ok=True)

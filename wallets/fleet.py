@@ -32,7 +32,7 @@ from wallets.policy import TRANSFER, PolicyGate
 from wallets.wallet import Boundary, KeystoreWallet
 
 if TYPE_CHECKING:
-    from wallets.wallet import RecoveryReport
+    from orchestrator.ports.wallet import RecoveryReport
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ The tables live in the orchestrator's database; Alembic revision 0003 (``orchest
 so ``orchestrator.adapters.sql.migrate(engine)`` is the only way they come to exist. Nothing here creates an engine at
 import time; ``orchestrator.adapters.sql.make_engine`` builds one.
 
-Wei amounts can exceed 64 bits, so they are stored as decimal text (``BigUint``) and summed in Python under the
+Wei amounts can exceed 64 bits, so they are stored as decimal text (``U256``) and summed in Python under the
 row locks. Must not import web3 or any chain adapter: it sees signed transactions only as ``SignedTx``.
 """
 
@@ -24,35 +24,23 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, LargeBinary, String, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import BigInteger, Index, LargeBinary, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from orchestrator.adapters.chain import SignedTx
-from orchestrator.adapters.sql.db import read_only, relax
+from orchestrator.adapters.sql.db import insert_of, transaction
+from orchestrator.adapters.sql.types import U256
 from orchestrator.domain.money import units
 from orchestrator.ports.chain import Receipt
 from wallets.errors import JournalError, PolicyDenied
 
+#: The journal's amount columns were created 80 characters wide (revision 0003); ``U256`` in that width.
+WIDE_U256 = U256(80)
+
 FLEET = "fleet"
 NATIVE = "native"
-
-
-class BigUint(TypeDecorator[int]):
-    """A non-negative integer of any size (wei), stored as decimal text."""
-
-    impl = String(80)
-    cache_ok = True
-
-    def process_bind_param(self, value: int | None, dialect: Any) -> str | None:
-        return None if value is None else str(int(value))
-
-    def process_result_value(self, value: str | None, dialect: Any) -> int | None:
-        return None if value is None else int(value)
 
 
 class TxStatus:
@@ -112,26 +100,26 @@ class WalletTx(SQLModel, table=True):
     raw_tx: bytes = Field(sa_type=LargeBinary, repr=False)
     to: str | None = Field(default=None, max_length=42)
     selector: str | None = Field(default=None, max_length=10)
-    value: int = Field(sa_type=BigUint)
+    value: int = Field(sa_type=WIDE_U256)
     gas: int = Field(sa_type=BigInteger)
-    max_fee_per_gas: int = Field(sa_type=BigUint)
+    max_fee_per_gas: int = Field(sa_type=WIDE_U256)
     status: str = Field(default=TxStatus.PENDING, max_length=10, index=True)
     reason: str | None = None
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     mined_block: int | None = Field(default=None, sa_type=BigInteger)
     gas_used: int | None = Field(default=None, sa_type=BigInteger)
-    effective_gas_price: int | None = Field(default=None, sa_type=BigUint)
+    effective_gas_price: int | None = Field(default=None, sa_type=WIDE_U256)
     spend_day: str = Field(max_length=10)
-    spend_gas: int = Field(sa_type=BigUint)
-    spend_value: int = Field(sa_type=BigUint)
+    spend_gas: int = Field(sa_type=WIDE_U256)
+    spend_value: int = Field(sa_type=WIDE_U256)
     token: str | None = Field(default=None, max_length=42)
-    token_amount: int = Field(default=0, sa_type=BigUint)
+    token_amount: int = Field(default=0, sa_type=WIDE_U256)
     attempt: int = Field(default=0)
     sent_block: int | None = Field(default=None, sa_type=BigInteger)
     expires_at: int | None = Field(default=None, sa_type=BigInteger)
 
 
-class SpendLedger(SQLModel, table=True):
+class WalletSpend(SQLModel, table=True):
     """What a wallet (or the whole fleet, scope ``fleet``) spent of one asset on one chain on one UTC day."""
 
     __tablename__ = "wallet_spend"
@@ -140,7 +128,7 @@ class SpendLedger(SQLModel, table=True):
     chain_id: int = Field(primary_key=True, sa_type=BigInteger)
     day: str = Field(primary_key=True, max_length=10)
     asset: str = Field(primary_key=True, max_length=42)
-    amount: int = Field(default=0, sa_type=BigUint)
+    amount: int = Field(default=0, sa_type=WIDE_U256)
 
 
 class AuditEvent(SQLModel, table=True):
@@ -204,22 +192,17 @@ class Journal:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._postgres = engine.dialect.name == "postgresql"
 
     def __repr__(self) -> str:
         return f"Journal({self.engine.url.render_as_string(hide_password=True)!r})"
 
     @contextmanager
-    def _tx(self, *, durable: bool = True, reads_only: bool = False) -> Iterator[Session]:
+    def _transaction(self, *, durable: bool = True, reads_only: bool = False) -> Iterator[Session]:
         """One database transaction; database errors become ``JournalError``. ``durable=False`` commits without
         waiting for the disk (``relax``): only for what ``recover()`` re-derives from the chain. ``reads_only``
         takes no write lock (``read_only``): for pure reads only."""
         try:
-            with Session(self.engine, expire_on_commit=False) as session, session.begin():
-                if reads_only:
-                    read_only(session)
-                elif not durable:
-                    relax(session)
+            with transaction(self.engine, durable=durable, reads_only=reads_only) as session:
                 yield session
         except IntegrityError as exc:
             raise JournalError(
@@ -234,23 +217,22 @@ class Journal:
             ) from None
 
     def _insert_ignore(self, session: Session, model: type[SQLModel], values: dict[str, Any]) -> None:
-        insert = pg_insert if self._postgres else sqlite_insert
-        session.execute(insert(model).values(**values).on_conflict_do_nothing())
+        session.execute(insert_of(session, model).values(**values).on_conflict_do_nothing())
 
     # ----------------------------------------------------------------------------------------- nonces
 
     def next_nonce(self, wallet: str, chain_id: int) -> int | None:
-        with self._tx(reads_only=True) as s:
+        with self._transaction(reads_only=True) as s:
             row = s.get(WalletNonce, (wallet, chain_id))
             return None if row is None else row.next_nonce
 
     def ensure_nonce(self, wallet: str, chain_id: int, chain_nonce: int) -> None:
         """Start the wallet's nonce counter at the chain's nonce unless it already has one."""
-        with self._tx() as s:
+        with self._transaction() as s:
             self._insert_ignore(s, WalletNonce, {"wallet": wallet, "chain_id": chain_id, "next_nonce": chain_nonce})
 
     def set_next_nonce(self, wallet: str, chain_id: int, value: int, *, reason: str) -> None:
-        with self._tx() as s:
+        with self._transaction() as s:
             row = s.exec(
                 select(WalletNonce)
                 .where(WalletNonce.wallet == wallet, WalletNonce.chain_id == chain_id)
@@ -281,7 +263,7 @@ class Journal:
         """Lock the nonce, book the spend against ``limits`` (``PolicyDenied`` if one would be exceeded), sign
         with the reserved nonce and journal the raw bytes, all in one database transaction."""
         day = utc_day(now)
-        with self._tx() as s:
+        with self._transaction() as s:
             nonce_row = s.exec(
                 select(WalletNonce)
                 .where(WalletNonce.wallet == wallet, WalletNonce.chain_id == chain_id)
@@ -377,7 +359,7 @@ class Journal:
         database transaction: the difference between the new attempt's spend and the old one's is booked on the
         old one's day against ``limits`` (``PolicyDenied`` if a cap would be exceeded: a replacement books its
         higher fee), the old row becomes ``replaced`` and the new one, with its raw bytes, ``pending``."""
-        with self._tx() as s:
+        with self._transaction() as s:
             old = s.exec(select(WalletTx).where(WalletTx.tx_hash == tx_hash).with_for_update()).one_or_none()
             if old is None or old.status != TxStatus.PENDING:
                 raise JournalError(
@@ -438,7 +420,7 @@ class Journal:
     def undo_replacement(self, tx_hash: str, *, reason: str) -> WalletTx:
         """The node refused the replacement ``tx_hash`` (it never held it): drop it and give its nonce back to
         the attempt it replaced, re-booking that one's spend. Returns the attempt that is pending again."""
-        with self._tx() as s:
+        with self._transaction() as s:
             new = s.exec(select(WalletTx).where(WalletTx.tx_hash == tx_hash).with_for_update()).one()
             old = s.exec(
                 select(WalletTx)
@@ -471,15 +453,15 @@ class Journal:
             s.add(_event("replacement_refused", new.wallet, new.chain_id, tx_hash=tx_hash, detail={"reason": reason}))
             return old
 
-    def _ledger(self, s: Session, scope: str, chain_id: int, day: str, asset: str) -> SpendLedger:
+    def _ledger(self, s: Session, scope: str, chain_id: int, day: str, asset: str) -> WalletSpend:
         """The day's ledger row, locked; created (at 0) only the first time, so a reserve usually reads it only."""
         query = (
-            select(SpendLedger)
+            select(WalletSpend)
             .where(
-                SpendLedger.scope == scope,
-                SpendLedger.chain_id == chain_id,
-                SpendLedger.day == day,
-                SpendLedger.asset == asset,
+                WalletSpend.scope == scope,
+                WalletSpend.chain_id == chain_id,
+                WalletSpend.day == day,
+                WalletSpend.asset == asset,
             )
             .with_for_update()
         )
@@ -487,7 +469,7 @@ class Journal:
         if row is None:
             # insert-or-ignore, then read: two workers creating the same day's row both end up locking it
             key = {"scope": scope, "chain_id": chain_id, "day": day, "asset": asset}
-            self._insert_ignore(s, SpendLedger, {**key, "amount": "0"})
+            self._insert_ignore(s, WalletSpend, {**key, "amount": 0})
             row = s.exec(query).one()
         return row
 
@@ -497,12 +479,12 @@ class Journal:
                 if asset is None or amount <= 0:
                     continue
                 row = s.exec(
-                    select(SpendLedger)
+                    select(WalletSpend)
                     .where(
-                        SpendLedger.scope == scope,
-                        SpendLedger.chain_id == tx.chain_id,
-                        SpendLedger.day == tx.spend_day,
-                        SpendLedger.asset == asset,
+                        WalletSpend.scope == scope,
+                        WalletSpend.chain_id == tx.chain_id,
+                        WalletSpend.day == tx.spend_day,
+                        WalletSpend.asset == asset,
                     )
                     .with_for_update()
                 ).one_or_none()
@@ -569,7 +551,7 @@ class Journal:
 
         Not durable: a power loss can only drop it back to a pending row, which ``recover()`` settles from the
         chain's receipt again (and the next ``reserve`` is durable, which makes this commit durable too)."""
-        with self._tx(durable=False) as s:
+        with self._transaction(durable=False) as s:
             row = self._pending_row(s, tx_hash)
             if row is None:
                 return s.exec(select(WalletTx).where(WalletTx.tx_hash == tx_hash)).one()
@@ -601,7 +583,7 @@ class Journal:
     def settled_from(self, wallet: str, chain_id: int, nonce: int) -> list[WalletTx]:
         """Mined or reverted rows of ``wallet`` with a nonce of at least ``nonce``, oldest nonce first: after a
         reorg, the ones whose block the chain no longer has (``KeystoreWallet.recover``)."""
-        with self._tx(reads_only=True) as s:
+        with self._transaction(reads_only=True) as s:
             query = select(WalletTx).where(
                 WalletTx.wallet == wallet,
                 WalletTx.chain_id == chain_id,
@@ -614,7 +596,7 @@ class Journal:
         """A reorg removed the block that mined ``tx_hash``: the row is pending again, to be re-broadcast as its
         same raw bytes. Its spend stays settled at what the receipt said (``gas_used`` is kept, so recording the
         receipt again books nothing twice). Audited as ``reorged``."""
-        with self._tx() as s:
+        with self._transaction() as s:
             row = s.exec(select(WalletTx).where(WalletTx.tx_hash == tx_hash).with_for_update()).one()
             if row.status not in (TxStatus.MINED, TxStatus.REVERTED):
                 return row
@@ -637,7 +619,7 @@ class Journal:
         """The transaction will never mine (refused, or its nonce went to another transaction): refund its
         booked spend, free its nonce slot, and with ``release_nonce`` give the nonce back if no later one was
         reserved."""
-        with self._tx() as s:
+        with self._transaction() as s:
             row = self._pending_row(s, tx_hash)
             if row is None or row.status != TxStatus.PENDING:
                 return s.exec(select(WalletTx).where(WalletTx.tx_hash == tx_hash)).one()
@@ -667,7 +649,7 @@ class Journal:
         self, *, wallet: str | None = None, chain_id: int | None = None, status: str | None = None
     ) -> list[WalletTx]:
         """Journal rows, oldest nonce first."""
-        with self._tx(reads_only=True) as s:
+        with self._transaction(reads_only=True) as s:
             query = select(WalletTx)
             if wallet is not None:
                 query = query.where(WalletTx.wallet == wallet)
@@ -679,7 +661,7 @@ class Journal:
 
     def live_at(self, wallet: str, chain_id: int, nonce: int) -> WalletTx | None:
         """The row holding ``nonce`` (not dropped or replaced), if any."""
-        with self._tx(reads_only=True) as s:
+        with self._transaction(reads_only=True) as s:
             return s.exec(
                 select(WalletTx).where(
                     WalletTx.wallet == wallet,
@@ -691,7 +673,7 @@ class Journal:
 
     def attempts(self, wallet: str, chain_id: int, nonce: int) -> list[WalletTx]:
         """Every attempt at ``nonce`` (dropped ones too), oldest first."""
-        with self._tx(reads_only=True) as s:
+        with self._transaction(reads_only=True) as s:
             return list(
                 s.exec(
                     select(WalletTx)
@@ -702,7 +684,7 @@ class Journal:
 
     def get(self, tx_hash: str) -> WalletTx:
         """The journal row of ``tx_hash``; ``JournalError`` if there is none."""
-        with self._tx(reads_only=True) as s:
+        with self._transaction(reads_only=True) as s:
             row = s.exec(select(WalletTx).where(WalletTx.tx_hash == tx_hash)).one_or_none()
             if row is None:
                 raise JournalError(f"transaction {tx_hash} is not in the journal")
@@ -710,12 +692,12 @@ class Journal:
 
     def spent(self, *, scope: str, chain_id: int, day: date | str, asset: str = NATIVE) -> int:
         key = day if isinstance(day, str) else day.isoformat()
-        with self._tx(reads_only=True) as s:
-            row = s.get(SpendLedger, (scope, chain_id, key, asset))
+        with self._transaction(reads_only=True) as s:
+            row = s.get(WalletSpend, (scope, chain_id, key, asset))
             return 0 if row is None else row.amount
 
     def audit_events(self, *, wallet: str | None = None, kind: str | None = None) -> list[AuditEvent]:
-        with self._tx(reads_only=True) as s:
+        with self._transaction(reads_only=True) as s:
             query = select(AuditEvent)
             if wallet is not None:
                 query = query.where(AuditEvent.wallet == wallet)
@@ -736,7 +718,7 @@ class Journal:
         detail: dict[str, Any] | None = None,
     ) -> None:
         """Append one audit event in its own transaction."""
-        with self._tx() as s:
+        with self._transaction() as s:
             s.add(_event(kind, wallet, chain_id, rule=rule, tx_hash=tx_hash, detail=detail))
 
 

@@ -34,7 +34,6 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import ClassVar
 
@@ -45,6 +44,7 @@ from orchestrator.adapters.chain.base import checksum_address
 from orchestrator.adapters.chain.tx import decode_eip1559, sign_eip1559
 from orchestrator.domain.errors import ChainError, ChainUnavailable, InsufficientFunds, TransactionReverted
 from orchestrator.ports.chain import Chain, Fees, Receipt
+from orchestrator.ports.wallet import RecoveryReport
 from wallets.errors import JournalError, NonceDrift, PolicyDenied, TxExpired, TxUncertain
 from wallets.journal import Journal, TxStatus, WalletTx
 from wallets.policy import PolicyGate, Verdict
@@ -56,36 +56,6 @@ MIN_GAS = 21_000
 #: geth refuses a replacement that raises either fee field by less than 10%; OpenZeppelin's relayer bumps more
 DEFAULT_FEE_BUMP = 0.125
 Boundary = Callable[[str, WalletTx], None]
-
-
-@dataclass
-class RecoveryReport:
-    """What ``recover()`` did, by transaction hash."""
-
-    recorded: list[str] = field(default_factory=list)
-    rebroadcast: list[str] = field(default_factory=list)
-    dropped: list[str] = field(default_factory=list)
-    reorged: list[str] = field(default_factory=list)
-    drift: int = 0
-    next_nonce: int | None = None
-
-    def __str__(self) -> str:
-        """One line for a log: ``2 found mined, 1 re-sent; nonce drift +8 (the chain is ahead of the journal:
-        transactions sent with this key outside Deworker); next nonce 12``."""
-        parts = [
-            f"{len(hashes)} {what}"
-            for hashes, what in (
-                (self.recorded, "found mined"),
-                (self.rebroadcast, "re-sent"),
-                (self.dropped, "dropped (another transaction took the nonce)"),
-            )
-            if hashes
-        ]
-        if self.drift:
-            side = "the chain is ahead of the journal" if self.drift > 0 else "the journal is ahead of the chain"
-            parts.append(f"nonce drift {self.drift:+d} ({side})")
-        text = ", ".join(parts) or "nothing to recover"
-        return text if self.next_nonce is None else f"{text}; next nonce {self.next_nonce}"
 
 
 class KeystoreWallet:

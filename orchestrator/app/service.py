@@ -1,6 +1,6 @@
 """``Orchestrator``: one method per arrow of the flow — poll, match, claim, produce, review, submit, collect — and
 ``reconcile`` (database vs chain), over the ports: ``TaskBoard``, ``AgentRunner``, ``ArtifactStore``, the ``Store``
-and one policy-gated ``KeystoreWallet`` per agent.
+and one policy-gated wallet per agent (``AgentWallet``).
 
 Crash safety. Every money step is persisted before and after it runs::
 
@@ -74,8 +74,8 @@ from orchestrator.domain.specs import TaskSpec
 from orchestrator.ports.artifacts import ArtifactStore
 from orchestrator.ports.board import BoardAction, Claimable, TaskBoard
 from orchestrator.ports.chain import Chain, Receipt
+from orchestrator.ports.wallet import AgentWallet
 from wallets.errors import TxExpired, TxUncertain
-from wallets.wallet import KeystoreWallet
 
 log = logging.getLogger(__name__)
 
@@ -125,12 +125,12 @@ ACTIONABLE = frozenset({S.CLAIMING, S.CLAIMED, S.PRODUCING, S.PRODUCED, S.APPROV
 
 def _key(task: TaskPublic) -> str:
     """The task's key on its board."""
-    return str(task.board_task_id)
+    return task.task_key
 
 
 def _spend_key(task: TaskPublic) -> str:
     """The task's id for its agent and the spend ledger (``AgentTask.task_id``)."""
-    return f"{task.board}:{task.board_task_id}"
+    return f"{task.board}:{task.task_key}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +139,7 @@ class FleetAgent:
 
     profile: AgentProfile
     runner: AgentRunner
-    wallet: KeystoreWallet
+    wallet: AgentWallet
 
     @property
     def name(self) -> str:
@@ -315,7 +315,7 @@ class Orchestrator:
                 # the hash is read just after the logs: a reorg in between (one round trip) saves the new chain's
                 # hash over the old chain's logs, and that reorg goes unseen; chain.confirmations covers it
                 self.store.set_poll_cursor(
-                    board=board.name, cursor=next_cursor, block_hash=self._block_hash(next_cursor - 1)
+                    board=board.name, cursor=str(next_cursor), block_hash=self._block_hash(next_cursor - 1)
                 )
         return new
 
@@ -333,9 +333,10 @@ class Orchestrator:
         blocks whose transaction the chain no longer has are un-credited first (``collect`` records them again
         when they reappear)."""
         row = self.store.board(name=board.name)
-        cursor: int | None = getattr(row, f"{kind}_cursor") if row is not None else None
-        if row is None or cursor is None:
+        saved_cursor: str | None = getattr(row, f"{kind}_cursor") if row is not None else None
+        if row is None or saved_cursor is None:
             return self.start_block
+        cursor = int(saved_cursor)  # a board on an EVM chain: its cursors are block numbers (ports/board.py)
         saved: str | None = getattr(row, f"{kind}_cursor_hash")
         if saved is None or cursor - 1 < self.start_block or self._block_hash(cursor - 1) == saved:
             return cursor
@@ -356,7 +357,7 @@ class Orchestrator:
             if changes is not None:
                 changes.extend(uncredited)
         setter = self.store.set_poll_cursor if kind == "poll" else self.store.set_payout_cursor
-        setter(board=board.name, cursor=start, block_hash=self._block_hash(start - 1), rewind=True)
+        setter(board=board.name, cursor=str(start), block_hash=self._block_hash(start - 1), rewind=True)
         return start
 
     def _block_hash(self, number: int) -> str | None:
@@ -382,7 +383,7 @@ class Orchestrator:
                 f"payout {reward.tx_hash} of block {reward.block_number} is gone from the chain (a reorg): "
                 "un-credited until it mines again"
             )
-            log.warning("task %s/%s: %s", reward.board, reward.board_task_id, reason)
+            log.warning("task %s/%s: %s", reward.board, reward.task_key, reason)
             self.store.uncredit_reward(reward_id=reward.id, reason=reason)
             changes.append(f"task {reward.task_id}: payout un-credited (reorg)")
         return changes
@@ -391,13 +392,13 @@ class Orchestrator:
         """Read one new task's spec and store the task (1), or find it stored already (0); None: its spec may be
         readable later, poll it again. The task is marked before its spec is read: if the process dies reading
         it, the next poll quarantines it instead of reading it again."""
-        stored = self.store.find_task(board=bt.board, board_task_id=int(bt.key))
+        stored = self.store.find_task(board=bt.board, task_key=bt.key)
         if stored is not None:  # polled again: a crash before the cursor was saved, or a rewind after a reorg
             self._check_same_post(stored, bt)
             return 0
         if bt.quarantine_reason is not None:  # the board could not even list it properly
             return self._store_discovered(bt)
-        mark = self.store.begin_spec_read(board=bt.board, board_task_id=int(bt.key))
+        mark = self.store.begin_spec_read(board=bt.board, task_key=bt.key)
         if mark.reading:
             return self._store_discovered(replace(bt, quarantine_reason=INTERRUPTED_READ))
         try:
@@ -413,7 +414,7 @@ class Orchestrator:
                 )
             else:
                 log.warning("task %s/%s: spec not read yet, polling again: %s", bt.board, bt.key, exc)
-                self.store.spec_read_failed(board=bt.board, board_task_id=int(bt.key), error=str(exc))
+                self.store.spec_read_failed(board=bt.board, task_key=bt.key, error=str(exc))
                 return None
         except Exception as exc:  # a parser bug must cost one task, never the board: quarantined, the poll goes on
             log.exception("task %s/%s: reading its spec failed unexpectedly", bt.board, bt.key)
@@ -459,7 +460,7 @@ class Orchestrator:
                 quarantine_reason=f"the task's data could not be stored: {exc.message}",
             )
             _, created = self.store.upsert_discovered(board_task=safe)
-        self.store.end_spec_read(board=bt.board, board_task_id=int(bt.key))
+        self.store.end_spec_read(board=bt.board, task_key=bt.key)
         return int(created)
 
     # ----------------------------------------------------------------------------------------------- match
@@ -676,7 +677,7 @@ class Orchestrator:
         started = datetime.now(UTC)
         result = agent.runner.run(
             AgentTask(task_id=key, spec=TaskSpec.model_validate(task.spec)),
-            self.workspace / f"{task.board}-{task.board_task_id}",
+            self.workspace / f"{task.board}-{task.task_key}",
             feedback=feedback,
             start_over=start_over,
         )
@@ -825,7 +826,7 @@ class Orchestrator:
                 new += created
             self._hook("collected")
             self.store.set_payout_cursor(
-                board=board.name, cursor=next_cursor, block_hash=self._block_hash(next_cursor - 1)
+                board=board.name, cursor=str(next_cursor), block_hash=self._block_hash(next_cursor - 1)
             )
         return new
 

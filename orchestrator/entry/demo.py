@@ -395,7 +395,7 @@ def _report(console: Console, store: Store, dao: Dao, fleet: WalletFleet, agents
     for t in tasks:
         pnl = pnl_task.get(t.id)
         table.add_row(
-            str(t.board_task_id),
+            t.task_key,
             literal(t.title) if t.title else "(bad spec)",  # task text and reasons are untrusted: never markup
             f"{from_base_units(t.reward, decimals):f} {symbol}",
             t.state.value,

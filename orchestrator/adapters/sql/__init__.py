@@ -1,10 +1,12 @@
-"""Deworker's database: SQLModel tables, Alembic migrations and the ``Store`` repository.
+"""Deworker's database: SQLModel tables, Alembic migrations, the repositories (one per concern, each implementing
+its port in ``orchestrator.ports.repos``) and ``Store``, all of them in one for the entry layer.
 
-Build it in the bootstrap, never at import::
+Build them in the bootstrap, never at import::
 
     engine = make_engine(config.db_url)
     migrate(engine)
-    store = Store(engine)
+    store = Store(engine)  # the entry layer: tasks as ``TaskPublic``
+    repos = repositories(engine)  # the application's ports: tasks as the domain ``Task``
 """
 
 from orchestrator.adapters.sql.db import make_engine, migrate
@@ -34,7 +36,7 @@ from orchestrator.adapters.sql.models import (
     TaskEventPublic,
     TaskPublic,
 )
-from orchestrator.adapters.sql.repo import PendingReview, Store
+from orchestrator.adapters.sql.repo import PendingReview, Repositories, Store, repositories
 from orchestrator.adapters.sql.spend import AgentSpend, DbSpendLedger
 from orchestrator.domain.money import USD_MICRO, WEI, PnL
 from orchestrator.domain.review import ReviewDecision, SelfCheck
@@ -56,6 +58,7 @@ __all__ = [
     "PendingReview",
     "PnL",
     "RecordNotFound",
+    "Repositories",
     "ReviewDecision",
     "ReviewPublic",
     "ReviewRefused",
@@ -73,4 +76,5 @@ __all__ = [
     "TaskPublic",
     "make_engine",
     "migrate",
+    "repositories",
 ]

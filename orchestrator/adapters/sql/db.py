@@ -29,6 +29,8 @@ import importlib.util
 import re
 import shlex
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,10 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -150,6 +156,8 @@ def _sqlite_on_connect(dbapi_connection: Any, connection_record: ConnectionPoolE
 
 def _sqlite_on_begin(connection: Connection) -> None:
     options = connection.get_execution_options()
+    if options.get("isolation_level") == "AUTOCOMMIT":  # no transaction (a migration's PRAGMA foreign_keys needs it)
+        return
     if options.get(READ_ONLY_OPTION):
         connection.exec_driver_sql("BEGIN")  # deferred: it commits nothing, so its synchronous level is moot
         return
@@ -180,6 +188,27 @@ def read_only(session: Session) -> None:
     write (a write would have to upgrade the lock and could fail with "database is locked"). Never use it for a read
     that decides a write: read and write in one ordinary transaction. PostgreSQL transactions are unchanged."""
     session.connection(execution_options={READ_ONLY_OPTION: True})
+
+
+@contextmanager
+def transaction(engine: Engine, *, durable: bool = True, reads_only: bool = False) -> Iterator[Session]:
+    """One database transaction: committed when the block ends, rolled back if it raises. ``durable=False``
+    commits without waiting for the disk (``relax``): only for records re-derived after losing them;
+    ``reads_only`` takes no write lock (``read_only``). SQLAlchemy's exceptions pass through: each repository
+    turns them into its own errors (``translate`` for the store, ``JournalError`` for the wallet journal)."""
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        if reads_only:
+            read_only(session)
+        elif not durable:
+            relax(session)
+        yield session
+
+
+def insert_of(session: Session, model: type[SQLModel]) -> PgInsert | SqliteInsert:
+    """An INSERT of ``model`` in the session's dialect, which has ``on_conflict_do_nothing`` / ``_do_update``
+    (the generic INSERT has neither)."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    return insert(model)
 
 
 def translate(exc: SQLAlchemyError, *, doing: str, url: URL | None = None) -> StoreError:

@@ -23,8 +23,10 @@ from sqlalchemy import JSON, BigInteger, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from orchestrator.adapters.sql.types import U256, StrEnumText, UtcDateTime
+from orchestrator.domain.ledger import CostKind as CostKind  # re-exported: the tables use them
 from orchestrator.domain.lifecycle import TaskState
 from orchestrator.domain.review import ReviewDecision, SelfCheck
+from orchestrator.domain.task import RunStatus as RunStatus
 
 SQLModel.metadata.naming_convention = {
     "ix": "ix_%(column_0_label)s",
@@ -38,6 +40,7 @@ NAME_LEN = 64  # board and agent names
 ADDRESS_LEN = 42  # 0x + 40 hex
 TX_HASH_LEN = 66  # 0x + 64 hex
 CID_LEN = 128  # a CIDv1 base32 sha2-256 is 59 characters; room for other codecs
+KEY_LEN = 128  # a task's key on its board, a board cursor: a uint256 in decimal is 78 characters; room for others
 
 
 class EventKind(enum.StrEnum):
@@ -50,29 +53,14 @@ class EventKind(enum.StrEnum):
     REWARD = "reward"  # a payout was recorded (SUBMITTED -> PAID, or state unchanged)
 
 
-class RunStatus(enum.StrEnum):
-    """How an agent run ended."""
-
-    PRODUCED = "produced"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"  # the process died during the run: usage and cost recovered from the spend ledger
-
-
-class CostKind(enum.StrEnum):
-    """What a cost row is; its ``amount`` unit follows from it."""
-
-    GAS = "gas"  # wei of the chain's native coin
-    LLM = "llm"  # micro-USD
-
-
 # ---------------------------------------------------------------------------------------------------- boards
 
 
 class BoardBase(SQLModel):
     name: str = Field(primary_key=True, max_length=NAME_LEN)
     kind: str = Field(max_length=32, description="adapter kind, e.g. 'onchain'")
-    poll_cursor: int | None = Field(default=None, sa_type=BigInteger, description="next block to poll for tasks")
-    payout_cursor: int | None = Field(default=None, sa_type=BigInteger, description="next block to poll for payouts")
+    poll_cursor: str | None = Field(default=None, max_length=KEY_LEN, description="where to poll for tasks next")
+    payout_cursor: str | None = Field(default=None, max_length=KEY_LEN, description="where to poll for payouts next")
     poll_cursor_hash: str | None = Field(
         default=None, max_length=TX_HASH_LEN, description="hash of block poll_cursor - 1, as it was read"
     )
@@ -102,7 +90,7 @@ class SpecRead(SQLModel, table=True):
     __tablename__ = "spec_read"
 
     board: str = Field(primary_key=True, max_length=NAME_LEN)
-    board_task_id: int = Field(primary_key=True, sa_type=BigInteger)
+    task_key: str = Field(primary_key=True, max_length=KEY_LEN)
     attempts: int = Field(default=0, description="reads started so far")
     reading: bool = Field(default=False, description="a read started and did not finish")
     last_error: str | None = Field(default=None, sa_type=Text, description="why the last read could not finish")
@@ -122,7 +110,7 @@ class SpecReadPublic(SQLModel):
 
 class TaskBase(SQLModel):
     board: str = Field(max_length=NAME_LEN)
-    board_task_id: int = Field(sa_type=BigInteger)
+    task_key: str = Field(max_length=KEY_LEN, description="the task's key on its board")
     title: str | None = Field(default=None, max_length=200, description="None when the spec was quarantined")
     spec_cid: str = Field(max_length=CID_LEN)
     spec: dict[str, Any] | None = Field(default=None, sa_type=JSON, description="the TaskSpec, as JSON")
@@ -152,7 +140,7 @@ class TaskBase(SQLModel):
 
 class Task(TaskBase, table=True):
     __tablename__ = "task"
-    __table_args__ = (UniqueConstraint("board", "board_task_id"),)
+    __table_args__ = (UniqueConstraint("board", "task_key"),)
 
     id: int | None = Field(default=None, primary_key=True)
 
@@ -287,7 +275,7 @@ class ReviewPublic(ReviewBase):
 
 class RewardBase(SQLModel):
     board: str = Field(max_length=NAME_LEN)
-    board_task_id: int = Field(sa_type=BigInteger)
+    task_key: str = Field(max_length=KEY_LEN, description="the task's key on its board")
     task_id: int | None = Field(default=None, foreign_key="task.id", description="None if the task is not ours")
     agent: str | None = Field(default=None, max_length=NAME_LEN, description="None if no agent has this address")
     recipient: str = Field(max_length=ADDRESS_LEN)
@@ -301,7 +289,7 @@ class RewardBase(SQLModel):
 
 class Reward(RewardBase, table=True):
     __tablename__ = "reward"
-    __table_args__ = (UniqueConstraint("board", "board_task_id"),)
+    __table_args__ = (UniqueConstraint("board", "task_key"),)
 
     id: int | None = Field(default=None, primary_key=True)
 

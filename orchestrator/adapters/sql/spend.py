@@ -22,15 +22,13 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import BigInteger, String
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, Session, SQLModel, select
 
 from agents.ports import Usage
-from orchestrator.adapters.sql.db import translate
+from orchestrator.adapters.sql.db import insert_of, translate
 
 #: ``<board name>:<board task id>``: a 64-character name and a uint256 in decimal fit.
 TASK_KEY_LEN = 160
@@ -83,7 +81,6 @@ class DbSpendLedger:
     def __init__(self, engine: Engine, *, today: Callable[[], date] = _utc_today) -> None:
         self._engine = engine
         self._today = today
-        self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
 
     def __repr__(self) -> str:
         return f"DbSpendLedger({self._engine.url.render_as_string(hide_password=True)!r})"
@@ -112,12 +109,12 @@ class DbSpendLedger:
         try:
             with Session(self._engine) as session, session.begin():
                 session.execute(
-                    self._insert(AgentSpend)
+                    insert_of(session, AgentSpend)
                     .values(agent=agent, day=day, tokens=0, cost=Decimal(0))
                     .on_conflict_do_nothing()
                 )
                 session.execute(
-                    self._insert(TaskSpend)
+                    insert_of(session, TaskSpend)
                     .values(task=task, prompt_tokens=0, completion_tokens=0, calls=0, cost=Decimal(0))
                     .on_conflict_do_nothing()
                 )

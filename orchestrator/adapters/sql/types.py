@@ -25,10 +25,13 @@ U256_DIGITS = 78  # len(str(2**256 - 1))
 
 
 class U256(TypeDecorator[int]):
-    """A non-negative integer below 2**256, stored as decimal text."""
+    """A non-negative integer below 2**256, stored as decimal text in a column ``length`` characters wide."""
 
-    impl = String(U256_DIGITS)
+    impl = String
     cache_ok = True
+
+    def __init__(self, length: int = U256_DIGITS) -> None:
+        super().__init__(length)
 
     def process_bind_param(self, value: int | None, dialect: Dialect) -> str | None:
         if value is None:

@@ -100,7 +100,7 @@ def fleet_rows(
                     {
                         "id": t.id,
                         "board": t.board,
-                        "board_task_id": t.board_task_id,
+                        "task_key": t.task_key,
                         "title": t.title,
                         "state": t.state.value,
                     }
@@ -149,7 +149,7 @@ def fleet_table(
         cells = [
             literal(str(row["agent"])),
             cell(row["address"], wide=wide),  # type: ignore[arg-type]
-            "\n".join(f"{t['board_task_id']} {literal(str(t['title'] or ''))}" for t in mine) or "-",
+            "\n".join(f"{t['task_key']} {literal(str(t['title'] or ''))}" for t in mine) or "-",
             "\n".join(str(t["state"]) for t in mine) or "idle",
             str(row["tasks_paid"]),
             amounts_text(row["rewards"], book),  # type: ignore[arg-type]
@@ -167,7 +167,7 @@ def task_json(t: TaskPublic) -> dict[str, object]:
     return {
         "id": t.id,
         "board": t.board,
-        "board_task_id": t.board_task_id,
+        "task_key": t.task_key,
         "title": t.title,
         "reward": str(t.reward),
         "token": t.token,
@@ -211,7 +211,7 @@ def tasks_table(
     for t in page.tasks:
         cells = [str(t.id)]
         if not narrow:
-            cells.append(f"{literal(t.board)}/{t.board_task_id}")
+            cells.append(f"{literal(t.board)}/{t.task_key}")
         cells += [
             literal(t.title) if t.title else "(bad spec)",  # task text and reasons are untrusted: never markup
             book.format(t.reward, t.token),
