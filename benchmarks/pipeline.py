@@ -38,11 +38,11 @@ from rich.table import Table
 from agents.config import AgentProfile, AgentsConfig
 from orchestrator.adapters.boards.onchain import board_abi
 from orchestrator.adapters.chain import AnvilNotFound, AnvilProcess, EthTesterChain, RpcChain, TxSender, find_anvil
-from orchestrator.adapters.sql import TaskPublic
 from orchestrator.app.matching import MatchingConfig
 from orchestrator.app.service import Orchestrator
 from orchestrator.domain.lifecycle import TaskState
 from orchestrator.domain.specs import TaskSpec, dump_spec
+from orchestrator.domain.task import Task
 from orchestrator.entry.bootstrap import Runtime
 from orchestrator.entry.config import ChainConfig, Config, DaoConfig, ReviewConfig
 from orchestrator.entry.dao import Dao, token_abi
@@ -250,16 +250,16 @@ def throughput(kind: str, anvil_binary: str | None, n: int, workers: int, progre
         bar = progress.add_task(f"{kind}: pipeline", total=n)
         started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            steps: list[Future[TaskPublic]] = []
+            steps: list[Future[Task]] = []
 
-            def dispatch(task: TaskPublic) -> None:
+            def dispatch(task: Task) -> None:
                 steps.append(pool.submit(orch.advance, task.id))
 
             while True:
                 orch.cycle(advance=dispatch)
                 wait(steps)
                 steps.clear()
-                done = len(orch.store.tasks(state=TaskState.SUBMITTED))
+                done = len(orch.repos.tasks.tasks(state=TaskState.SUBMITTED))
                 progress.update(bar, completed=done)
                 if done == n:
                     break

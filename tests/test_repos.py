@@ -9,11 +9,12 @@ import pytest
 from sqlalchemy import Engine
 
 from orchestrator.adapters.sql import Store
-from orchestrator.adapters.sql.repo import Repositories, repositories
+from orchestrator.adapters.sql.repo import repositories
 from orchestrator.domain.lifecycle import TaskState
 from orchestrator.domain.specs import TaskSpec
 from orchestrator.domain.task import Task
 from orchestrator.ports import repos
+from orchestrator.ports.repos import Repositories
 from tests.test_store import board_task
 
 PORTS = {

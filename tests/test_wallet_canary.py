@@ -25,7 +25,7 @@ from agents.config import AgentProfile
 from orchestrator.adapters.artifacts import LocalArtifactStore
 from orchestrator.adapters.boards.onchain import WORK_FUNCTIONS, OnchainTaskBoard
 from orchestrator.adapters.chain import EthTesterChain, RpcChain
-from orchestrator.adapters.sql import Store
+from orchestrator.adapters.sql import Store, repositories
 from orchestrator.app.matching import MatchingConfig
 from orchestrator.app.service import FleetAgent, Orchestrator, ServiceSettings
 from orchestrator.domain.errors import ChainError, ChainUnavailable, DeworkerError
@@ -189,7 +189,7 @@ def test_the_canary_key_never_leaks(
             )
         ],
         artifacts=store,
-        store=db,
+        repos=repositories(sqlite_engine),
         chain=env.chain,
         workspace=tmp_path / "work",
         settings=ServiceSettings(

@@ -1,5 +1,5 @@
 """``Orchestrator``: one method per arrow of the flow — poll, match, claim, produce, review, submit, collect — and
-``reconcile`` (database vs chain), over the ports: ``TaskBoard``, ``AgentRunner``, ``ArtifactStore``, the ``Store``
+``reconcile`` (database vs chain), over the ports: ``TaskBoard``, ``AgentRunner``, ``ArtifactStore``, the repositories
 and one policy-gated wallet per agent (``AgentWallet``).
 
 Crash safety. Every money step is persisted before and after it runs::
@@ -41,39 +41,31 @@ from typing import Literal
 from agents.config import AgentProfile, ModelPrice
 from agents.ports import AgentRunner, AgentStatus, AgentTask
 from agents.store import store_artifact
-from orchestrator.adapters.sql import (
-    AgentCreate,
-    Conflict,
-    CostKind,
-    DuplicateRecord,
-    RecordNotFound,
-    ReviewDecision,
-    RunCreate,
-    RunStatus,
-    SelfCheck,
-    Store,
-    StoreError,
-    StoreUnavailable,
-    TaskPublic,
-)
 from orchestrator.app.matching import Candidate, MatchingConfig, decide, estimate
 from orchestrator.domain.board import BoardPhase, BoardTask
 from orchestrator.domain.errors import (
     ChainError,
     ClaimGone,
+    Conflict,
     DeworkerError,
+    DuplicateRecord,
     LifecycleError,
+    RecordNotFound,
     SpecError,
+    StoreError,
+    StoreUnavailable,
     TaskNotFound,
     TaskTaken,
     TransactionReverted,
 )
+from orchestrator.domain.ledger import CostKind
 from orchestrator.domain.lifecycle import TRANSITIONS, TaskState
-from orchestrator.domain.review import AUTO_APPROVE, ReviewMode
-from orchestrator.domain.specs import TaskSpec
+from orchestrator.domain.review import AUTO_APPROVE, ReviewDecision, ReviewMode, SelfCheck
+from orchestrator.domain.task import RunStatus, Task
 from orchestrator.ports.artifacts import ArtifactStore
 from orchestrator.ports.board import BoardAction, Claimable, TaskBoard
 from orchestrator.ports.chain import Chain, Receipt
+from orchestrator.ports.repos import AgentValues, Repositories, RunValues
 from orchestrator.ports.wallet import AgentWallet
 from wallets.errors import TxExpired, TxUncertain
 
@@ -123,12 +115,12 @@ Cursor = Literal["poll", "payout"]
 ACTIONABLE = frozenset({S.CLAIMING, S.CLAIMED, S.PRODUCING, S.PRODUCED, S.APPROVED, S.SUBMITTING})
 
 
-def _key(task: TaskPublic) -> str:
+def _key(task: Task) -> str:
     """The task's key on its board."""
     return task.task_key
 
 
-def _spend_key(task: TaskPublic) -> str:
+def _spend_key(task: Task) -> str:
     """The task's id for its agent and the spend ledger (``AgentTask.task_id``)."""
     return f"{task.board}:{task.task_key}"
 
@@ -188,15 +180,15 @@ class ServiceSettings:
     backoff: Backoff = field(default_factory=Backoff)
 
 
-def retry_failed(*, store: Store, board: TaskBoard, task_id: int, now: int, actor: str) -> TaskPublic:
+def retry_failed(*, repos: Repositories, board: TaskBoard, task_id: int, now: int, actor: str) -> Task:
     """An operator's retry of a task (``deworker tasks retry``): a task waiting out a backoff is tried at once; a
     FAILED one goes back to SUBMITTING (its claim still ours and valid, an approved artifact in hand) or to
     CLAIMING (our claim still valid: the claim step confirms it and the agent produces again; or the task open
     again: it is claimed anew), for ``deworker run`` to pick up. Anything else is refused with the reason."""
-    task = store.get_task(task_id=task_id)
+    task = repos.tasks.get_task(task_id=task_id)
     if task.state is not S.FAILED:
         if task.state in ACTIONABLE and task.retry_at is not None:
-            return store.wait(
+            return repos.tasks.wait(
                 task_id=task.id,
                 reason=task.wait_reason or "retry now",
                 retry_at=datetime.fromtimestamp(now, UTC),
@@ -208,11 +200,11 @@ def retry_failed(*, store: Store, board: TaskBoard, task_id: int, now: int, acto
         )
     if task.deadline <= now:
         raise LifecycleError(f"task {task_id}: its deadline has passed; it cannot be retried")
-    agent = next((a for a in store.agents() if a.name == task.agent_name), None)
+    agent = next((a for a in repos.agents.agents() if a.name == task.agent_name), None)
     bt = board.status(_key(task))
     ours = agent is not None and bt.claimant is not None and bt.claimant.lower() == agent.address.lower()
     failed_at = next(
-        (e.from_state for e in reversed(store.task_events(task_id=task.id)) if e.to_state is S.FAILED), None
+        (e.from_state for e in reversed(repos.tasks.task_events(task_id=task.id)) if e.to_state is S.FAILED), None
     )
     if bt.phase is BoardPhase.HELD and ours and bt.claim_expires > now:
         to = S.SUBMITTING if failed_at is S.SUBMITTING and task.artifact_cid is not None else S.CLAIMING
@@ -225,7 +217,7 @@ def retry_failed(*, store: Store, board: TaskBoard, task_id: int, now: int, acto
             + (" and our claim has expired" if ours else ""),
             hint="nothing of ours is left on the board for it",
         )
-    return store.transition(
+    return repos.tasks.transition(
         task_id=task.id,
         to=to,
         actor=actor,
@@ -243,7 +235,7 @@ class Orchestrator:
         boards: Sequence[TaskBoard],
         agents: Sequence[FleetAgent],
         artifacts: ArtifactStore,
-        store: Store,
+        repos: Repositories,
         chain: Chain,
         workspace: Path,
         settings: ServiceSettings | None = None,
@@ -254,7 +246,7 @@ class Orchestrator:
         self.boards = {b.name: b for b in boards}
         self.agents = {a.name: a for a in agents}
         self.artifacts = artifacts
-        self.store = store
+        self.repos = repos
         self.chain = chain
         self.workspace = workspace
         self.matching = settings.matching  # one attribute per setting: the steps read them directly
@@ -282,10 +274,10 @@ class Orchestrator:
     def start(self) -> None:
         """Register boards and agents; settle every wallet's journaled transactions (``recover``)."""
         for board in self.boards.values():
-            self.store.ensure_board(name=board.name, kind=type(board).__name__)
+            self.repos.cursors.ensure_board(name=board.name, kind=type(board).__name__)
         for agent in self.agents.values():
-            self.store.upsert_agent(
-                agent=AgentCreate(name=agent.name, address=agent.wallet.address, skills=list(agent.profile.skills))
+            self.repos.agents.upsert_agent(
+                agent=AgentValues(name=agent.name, address=agent.wallet.address, skills=list(agent.profile.skills))
             )
             report = agent.wallet.recover()
             if report.rebroadcast or report.dropped or report.drift:
@@ -314,7 +306,7 @@ class Orchestrator:
             if complete:
                 # the hash is read just after the logs: a reorg in between (one round trip) saves the new chain's
                 # hash over the old chain's logs, and that reorg goes unseen; chain.confirmations covers it
-                self.store.set_poll_cursor(
+                self.repos.cursors.set_poll_cursor(
                     board=board.name, cursor=str(next_cursor), block_hash=self._block_hash(next_cursor - 1)
                 )
         return new
@@ -332,7 +324,7 @@ class Orchestrator:
         before anything is read, with its own block's hash; for payouts, the rewards recorded from the replaced
         blocks whose transaction the chain no longer has are un-credited first (``collect`` records them again
         when they reappear)."""
-        row = self.store.board(name=board.name)
+        row = self.repos.cursors.board(name=board.name)
         saved_cursor: str | None = getattr(row, f"{kind}_cursor") if row is not None else None
         if row is None or saved_cursor is None:
             return self.start_block
@@ -356,7 +348,7 @@ class Orchestrator:
             uncredited = self._uncredit_vanished(board, from_block=start)
             if changes is not None:
                 changes.extend(uncredited)
-        setter = self.store.set_poll_cursor if kind == "poll" else self.store.set_payout_cursor
+        setter = self.repos.cursors.set_poll_cursor if kind == "poll" else self.repos.cursors.set_payout_cursor
         setter(board=board.name, cursor=str(start), block_hash=self._block_hash(start - 1), rewind=True)
         return start
 
@@ -376,7 +368,7 @@ class Orchestrator:
         """Un-credit the rewards of ``board`` recorded from block ``from_block`` on whose payout transaction the
         chain no longer has (a reorg removed it): reward row removed, task PAID -> SUBMITTED, with an event."""
         changes = []
-        for reward in self.store.rewards(from_block=from_block):
+        for reward in self.repos.ledger.rewards(from_block=from_block):
             if reward.board != board.name or self.chain.receipt(reward.tx_hash) is not None:
                 continue
             reason = (
@@ -384,7 +376,7 @@ class Orchestrator:
                 "un-credited until it mines again"
             )
             log.warning("task %s/%s: %s", reward.board, reward.task_key, reason)
-            self.store.uncredit_reward(reward_id=reward.id, reason=reason)
+            self.repos.ledger.uncredit_reward(reward_id=reward.id, reason=reason)
             changes.append(f"task {reward.task_id}: payout un-credited (reorg)")
         return changes
 
@@ -392,13 +384,13 @@ class Orchestrator:
         """Read one new task's spec and store the task (1), or find it stored already (0); None: its spec may be
         readable later, poll it again. The task is marked before its spec is read: if the process dies reading
         it, the next poll quarantines it instead of reading it again."""
-        stored = self.store.find_task(board=bt.board, task_key=bt.key)
+        stored = self.repos.tasks.find_task(board=bt.board, task_key=bt.key)
         if stored is not None:  # polled again: a crash before the cursor was saved, or a rewind after a reorg
             self._check_same_post(stored, bt)
             return 0
         if bt.quarantine_reason is not None:  # the board could not even list it properly
             return self._store_discovered(bt)
-        mark = self.store.begin_spec_read(board=bt.board, task_key=bt.key)
+        mark = self.repos.tasks.begin_spec_read(board=bt.board, task_key=bt.key)
         if mark.reading:
             return self._store_discovered(replace(bt, quarantine_reason=INTERRUPTED_READ))
         try:
@@ -414,14 +406,14 @@ class Orchestrator:
                 )
             else:
                 log.warning("task %s/%s: spec not read yet, polling again: %s", bt.board, bt.key, exc)
-                self.store.spec_read_failed(board=bt.board, task_key=bt.key, error=str(exc))
+                self.repos.tasks.spec_read_failed(board=bt.board, task_key=bt.key, error=str(exc))
                 return None
         except Exception as exc:  # a parser bug must cost one task, never the board: quarantined, the poll goes on
             log.exception("task %s/%s: reading its spec failed unexpectedly", bt.board, bt.key)
             found = replace(bt, quarantine_reason=f"reading the spec failed unexpectedly: {type(exc).__name__}")
         return self._store_discovered(found)
 
-    def _check_same_post(self, stored: TaskPublic, bt: BoardTask) -> None:
+    def _check_same_post(self, stored: Task, bt: BoardTask) -> None:
         """A task read again must be the post it was stored from. A reorg can replace a post with another under
         the same id (the board numbers tasks in order): a task still DISCOVERED is quarantined, its stored spec and
         reward not being the board's; one we already act on is logged (its claim, if a reorg removed it too, is
@@ -446,7 +438,7 @@ class Orchestrator:
         """Store a task read from a board. If the database refuses the task's own data (a deadline beyond 64 bits,
         say), the task is quarantined in a transaction of its own with only what any database can hold."""
         try:
-            _, created = self.store.upsert_discovered(board_task=bt)
+            _, created = self.repos.tasks.upsert_discovered(board_task=bt)
         except StoreUnavailable:
             raise  # the database's fault, not the task's: the poll fails and the cursor stays
         except StoreError as exc:
@@ -459,8 +451,8 @@ class Orchestrator:
                 deadline=min(max(bt.deadline, 0), 2**63 - 1),
                 quarantine_reason=f"the task's data could not be stored: {exc.message}",
             )
-            _, created = self.store.upsert_discovered(board_task=safe)
-        self.store.end_spec_read(board=bt.board, task_key=bt.key)
+            _, created = self.repos.tasks.upsert_discovered(board_task=safe)
+        self.repos.tasks.end_spec_read(board=bt.board, task_key=bt.key)
         return int(created)
 
     # ----------------------------------------------------------------------------------------------- match
@@ -468,7 +460,7 @@ class Orchestrator:
     def load(self) -> dict[str, int]:
         """Tasks each agent holds now (claims in hand)."""
         out: dict[str, int] = {}
-        for task in self.store.resumable():
+        for task in self.repos.tasks.resumable():
             if task.state in IN_HAND and task.agent_name is not None:
                 out[task.agent_name] = out.get(task.agent_name, 0) + 1
         return out
@@ -476,7 +468,7 @@ class Orchestrator:
     def match(self) -> list[int]:
         """Decide every DISCOVERED task: SKIPPED with the reason, or CLAIMING for the chosen agent (persisted
         before any transaction). Returns the ids moved to CLAIMING."""
-        discovered = self.store.tasks(state=S.DISCOVERED)
+        discovered = self.repos.tasks.tasks(state=S.DISCOVERED)
         if not discovered:
             return []
         load = self.load()
@@ -487,7 +479,7 @@ class Orchestrator:
             assert task.spec is not None  # quarantined tasks never stay DISCOVERED
             if self._imported(task):
                 continue
-            candidate = Candidate(spec=TaskSpec.model_validate(task.spec), reward=task.reward, deadline=task.deadline)
+            candidate = Candidate(spec=task.spec, reward=task.reward, deadline=task.deadline)
             decision = decide(
                 candidate,
                 profiles=profiles,
@@ -509,7 +501,7 @@ class Orchestrator:
             chosen.append(task.id)
         return chosen
 
-    def _imported(self, task: TaskPublic) -> bool:
+    def _imported(self, task: Task) -> bool:
         """A DISCOVERED task that one of our own wallets already holds on the board is ours, not lost: a database
         that did not see it happen (a fresh ``db.url``, the same wallets) imports it with what the chain says —
         claimed: CLAIMING, which the claim step confirms from the board without sending anything; submitted or
@@ -533,7 +525,7 @@ class Orchestrator:
             return True
         if bt.phase in (BoardPhase.DELIVERED, BoardPhase.SETTLED) and bt.artifact_cid:
             state = "paid" if bt.phase is BoardPhase.SETTLED else "submitted"
-            self.store.import_submitted(
+            self.repos.tasks.import_submitted(
                 task_id=task.id,
                 agent=agent.name,
                 artifact_cid=bt.artifact_cid,
@@ -545,7 +537,7 @@ class Orchestrator:
 
     # ----------------------------------------------------------------------------------------------- claim
 
-    def _agent(self, task: TaskPublic) -> FleetAgent:
+    def _agent(self, task: Task) -> FleetAgent:
         if task.agent_name is None or task.agent_name not in self.agents:
             raise DeworkerError(
                 f"task {task.id} belongs to agent {task.agent_name!r}, which is not in this fleet",
@@ -553,7 +545,7 @@ class Orchestrator:
             )
         return self.agents[task.agent_name]
 
-    def _board(self, task: TaskPublic) -> TaskBoard:
+    def _board(self, task: Task) -> TaskBoard:
         return self.boards[task.board]
 
     def _take_fresh(self, task_id: int) -> bool:
@@ -566,13 +558,13 @@ class Orchestrator:
     def _is_ours(self, bt: BoardTask, agent: FleetAgent) -> bool:
         return bt.claimant is not None and bt.claimant.lower() == agent.wallet.address.lower()
 
-    def claim(self, task_id: int) -> TaskPublic:
+    def claim(self, task_id: int) -> Task:
         """CLAIMING -> CLAIMED -> PRODUCING (or LOST / FAILED). A task this process did not just move to CLAIMING is
         resolved from the chain first, so a claim is never sent twice. A confirmed claim is persisted with its gas
         and straight on to PRODUCING, in one transaction: the agent runs next (``produce``)."""
-        return self._claim(self.store.get_task(task_id=task_id))
+        return self._claim(self.repos.tasks.get_task(task_id=task_id))
 
-    def _claim(self, task: TaskPublic) -> TaskPublic:
+    def _claim(self, task: Task) -> Task:
         agent = self._agent(task)
         board = self._board(task)
         if not self._take_fresh(task.id):
@@ -602,11 +594,11 @@ class Orchestrator:
         self._hook("claim-mined")
         return self._claimed(task, agent, receipt, "claimed")
 
-    def _claimed(self, task: TaskPublic, agent: FleetAgent, receipt: Receipt | None, reason: str) -> TaskPublic:
+    def _claimed(self, task: Task, agent: FleetAgent, receipt: Receipt | None, reason: str) -> Task:
         """CLAIMING -> CLAIMED (with the claim's hash and gas) -> PRODUCING, in one transaction."""
         return self._move(task, S.PRODUCING, agent.name, reason, via=S.CLAIMED, receipt=receipt)
 
-    def _confirmed(self, task: TaskPublic, agent: FleetAgent, board: TaskBoard, action: BoardAction) -> Receipt | None:
+    def _confirmed(self, task: Task, agent: FleetAgent, board: TaskBoard, action: BoardAction) -> Receipt | None:
         """The receipt of a claim or submission found confirmed on the board after a restart, so that its hash and
         gas are recorded like any other (idempotent by hash); None if the board's events no longer have it."""
         tx_hash = board.action_tx(_key(task), action, actor=agent.wallet.address, since=str(self.start_block))
@@ -617,7 +609,7 @@ class Orchestrator:
 
     def _move(
         self,
-        task: TaskPublic,
+        task: Task,
         to: TaskState,
         actor: str,
         reason: str | None = None,
@@ -626,10 +618,10 @@ class Orchestrator:
         via: TaskState | None = None,
         cid: str | None = None,
         agent: str | None = None,
-    ) -> TaskPublic:
+    ) -> Task:
         """Persist ``task`` -> ``to`` from the version this step decided on (``Conflict`` if another worker moved
         it meanwhile); a ``receipt`` gives the transition its transaction hash and gas."""
-        return self.store.transition(
+        return self.repos.tasks.transition(
             task_id=task.id,
             to=to,
             actor=actor,
@@ -644,7 +636,7 @@ class Orchestrator:
 
     def _record_gas(self, agent: FleetAgent, task_id: int | None, receipt: Receipt) -> None:
         try:
-            self.store.record_cost(
+            self.repos.ledger.record_cost(
                 agent=agent.name, kind=CostKind.GAS, amount=receipt.fee_wei, task_id=task_id, tx_hash=receipt.tx_hash
             )
         except DuplicateRecord:
@@ -652,13 +644,13 @@ class Orchestrator:
 
     # --------------------------------------------------------------------------------------------- produce
 
-    def produce(self, task_id: int) -> TaskPublic:
+    def produce(self, task_id: int) -> Task:
         """CLAIMED/PRODUCING -> PRODUCED: run the agent (with the reviewer's feedback on a revision), store the
         artifact by CID, then record the run, the artifact and PRODUCED in one transaction. A failed run is
         recorded and releases the claim (ABANDONED)."""
-        return self._produce(self.store.get_task(task_id=task_id))
+        return self._produce(self.repos.tasks.get_task(task_id=task_id))
 
-    def _produce(self, task: TaskPublic) -> TaskPublic:
+    def _produce(self, task: Task) -> Task:
         agent = self._agent(task)
         if task.state is S.CLAIMED:
             task = self._move(task, S.PRODUCING, agent.name)
@@ -666,23 +658,23 @@ class Orchestrator:
         feedback = None
         start_over = False
         if task.revision_count > 0:
-            reviews = self.store.reviews(task_id=task.id)
+            reviews = self.repos.reviews.reviews(task_id=task.id)
             feedback = reviews[-1].feedback if reviews else task.state_reason
             # a rejected artifact is thrown away: the agent starts again from the task, told why
             start_over = bool(reviews) and reviews[-1].decision is ReviewDecision.REJECT
         assert task.spec is not None
         key = _spend_key(task)
         # a run this task's agent died in has its calls in the spend ledger but no run row yet: account for it first
-        self.store.settle_unrecorded_run(task_id=task.id, spend_key=key, agent=agent.name)
+        self.repos.runs.settle_unrecorded_run(task_id=task.id, spend_key=key, agent=agent.name)
         started = datetime.now(UTC)
         result = agent.runner.run(
-            AgentTask(task_id=key, spec=TaskSpec.model_validate(task.spec)),
+            AgentTask(task_id=key, spec=task.spec),
             self.workspace / f"{task.board}-{task.task_key}",
             feedback=feedback,
             start_over=start_over,
         )
         produced = result.status is AgentStatus.PRODUCED
-        run = RunCreate(
+        run = RunValues(
             task_id=task.id,
             agent=agent.name,
             started_at=started,
@@ -694,15 +686,15 @@ class Orchestrator:
             error=result.reason,
         )
         if not produced:
-            self.store.record_run(run=run, spend_key=key)
+            self.repos.runs.record_run(run=run, spend_key=key)
             return self.release(task.id, reason=f"the agent failed: {result.reason}")
         try:
             cid = store_artifact(result, self.artifacts)
         except Exception:
-            self.store.record_run(run=run, spend_key=key)  # the LLM cost was spent even if the artifact is lost
+            self.repos.runs.record_run(run=run, spend_key=key)  # the LLM cost was spent even if the artifact is lost
             raise
         self._hook("artifact-stored")
-        task = self.store.record_produced(
+        task = self.repos.runs.record_produced(
             run=run,
             cid=cid,
             manifest=result.manifest.model_dump(mode="json", by_alias=True),
@@ -714,12 +706,12 @@ class Orchestrator:
         self._hook("produced")
         return task
 
-    def release(self, task_id: int, *, reason: str) -> TaskPublic:
+    def release(self, task_id: int, *, reason: str) -> Task:
         """Give the task up: release our claim on the board (if we still hold it), then ABANDONED."""
-        task = self.store.get_task(task_id=task_id)
+        task = self.repos.tasks.get_task(task_id=task_id)
         agent = self._agent(task)
         if task.state is S.PRODUCING:  # an agent run cut short by a crash still cost what its calls cost
-            self.store.settle_unrecorded_run(task_id=task_id, spend_key=_spend_key(task), agent=agent.name)
+            self.repos.runs.settle_unrecorded_run(task_id=task_id, spend_key=_spend_key(task), agent=agent.name)
         board = self._board(task)
         bt = board.status(_key(task))
         if isinstance(board, Claimable) and bt.phase is BoardPhase.HELD and self._is_ours(bt, agent):
@@ -731,16 +723,16 @@ class Orchestrator:
         self._released.add(task_id)
         if task.state is S.ABANDONED:
             return task
-        return self.store.transition(task_id=task_id, to=S.ABANDONED, actor=agent.name, reason=reason)
+        return self.repos.tasks.transition(task_id=task_id, to=S.ABANDONED, actor=agent.name, reason=reason)
 
     # ---------------------------------------------------------------------------------------------- review
 
-    def review(self, task_id: int) -> TaskPublic:
+    def review(self, task_id: int) -> Task:
         """PRODUCED -> APPROVED (automatic policy) or AWAITING_REVIEW (a human decides, in the review queue)."""
-        return self._review(self.store.get_task(task_id=task_id))
+        return self._review(self.repos.tasks.get_task(task_id=task_id))
 
-    def _review(self, task: TaskPublic) -> TaskPublic:
-        task = self.store.auto_review(
+    def _review(self, task: Task) -> Task:
+        task = self.repos.reviews.auto_review(
             task_id=task.id,
             approve=AUTO_APPROVE[self.review_mode],
             reason=f"review.mode is {self.review_mode}",
@@ -752,12 +744,12 @@ class Orchestrator:
 
     # ---------------------------------------------------------------------------------------------- submit
 
-    def submit(self, task_id: int) -> TaskPublic:
+    def submit(self, task_id: int) -> Task:
         """APPROVED -> SUBMITTING (persisted) -> SUBMITTED. A SUBMITTING task this process did not just create is
         resolved from the chain first."""
-        return self._submit(self.store.get_task(task_id=task_id))
+        return self._submit(self.repos.tasks.get_task(task_id=task_id))
 
-    def _submit(self, task: TaskPublic) -> TaskPublic:
+    def _submit(self, task: Task) -> Task:
         agent = self._agent(task)
         board = self._board(task)
         cid = task.artifact_cid
@@ -795,7 +787,7 @@ class Orchestrator:
         self._hook("submit-mined")
         return self._move(task, S.SUBMITTED, agent.name, "submitted", receipt=receipt, cid=cid)
 
-    def _claim_restored(self, task: TaskPublic, agent: FleetAgent, board: TaskBoard) -> bool:
+    def _claim_restored(self, task: Task, agent: FleetAgent, board: TaskBoard) -> bool:
         """A submit refused because the board shows no claim of ours: was our claim removed by a reorg that no
         ``reconcile`` has seen yet? The wallet's ``recover()`` re-broadcasts reorged transactions as their same
         bytes; True if the board then shows our claim again. Only on this failure path: no cost otherwise."""
@@ -820,12 +812,12 @@ class Orchestrator:
                 if payout.recipient.lower() not in self._by_address:
                     continue
                 try:
-                    _, created = self.store.record_reward(payout=payout)
+                    _, created = self.repos.ledger.record_reward(payout=payout)
                 except RecordNotFound:
                     continue
                 new += created
             self._hook("collected")
-            self.store.set_payout_cursor(
+            self.repos.cursors.set_payout_cursor(
                 board=board.name, cursor=str(next_cursor), block_hash=self._block_hash(next_cursor - 1)
             )
         return new
@@ -836,7 +828,7 @@ class Orchestrator:
         is open. Returns how many claims were released."""
         now = self.clock()
         released = 0
-        for task in self.store.tasks(state=S.ABANDONED):
+        for task in self.repos.tasks.tasks(state=S.ABANDONED):
             if task.id in self._released or task.deadline <= now or task.agent_name not in self.agents:
                 continue
             agent = self._agent(task)
@@ -869,7 +861,7 @@ class Orchestrator:
         for board in self.boards.values():
             self._cursor(board, "payout", changes=changes)
         now = self.clock()
-        for task in self.store.resumable():
+        for task in self.repos.tasks.resumable():
             if task.state not in IN_HAND and task.state is not S.SUBMITTED:
                 continue
             if task.state in (S.CLAIMING, S.SUBMITTING):
@@ -893,7 +885,7 @@ class Orchestrator:
                 changes.append(f"task {task.id}: {change}")
         return changes
 
-    def _reconcile_task(self, task: TaskPublic, now: int) -> str | None:
+    def _reconcile_task(self, task: Task, now: int) -> str | None:
         agent = self._agent(task)
         bt = self._board(task).status(_key(task))
         ours = self._is_ours(bt, agent)
@@ -915,7 +907,7 @@ class Orchestrator:
             return "released before expiry"
         return None
 
-    def _rejected(self, task: TaskPublic, agent: FleetAgent, bt: BoardTask, now: int) -> str:
+    def _rejected(self, task: Task, agent: FleetAgent, bt: BoardTask, now: int) -> str:
         """The DAO rejected our submission. If the task is open again and worth another try, claim it again to
         revise with the DAO's reason as feedback (SUBMITTED -> CLAIMING); otherwise REJECTED."""
         rejection = self._board(task).rejection(_key(task), since=str(self.start_block))
@@ -925,7 +917,7 @@ class Orchestrator:
             self._move(task, S.REJECTED, "reconciler", f"the DAO rejected the submission{reason} ({why_not})")
             return "rejected by the DAO"
         assert rejection is not None
-        self.store.rework_rejected(
+        self.repos.reviews.rework_rejected(
             task_id=task.id,
             reviewer=rejection.reviewer,
             reason=rejection.reason or NO_REASON_FEEDBACK,
@@ -935,15 +927,15 @@ class Orchestrator:
             self._fresh.add(task.id)
         return "rejected by the DAO: claiming it again to revise"
 
-    def _no_rework(self, task: TaskPublic, agent: FleetAgent, bt: BoardTask, now: int) -> str | None:
+    def _no_rework(self, task: Task, agent: FleetAgent, bt: BoardTask, now: int) -> str | None:
         """Why a rejected task is not claimed again (None: it is)."""
         if not self._board(task).capabilities.reopens_on_rejection:
             return "the board does not reopen a rejected task"
-        earlier = sum(1 for r in self.store.reviews(task_id=task.id) if r.reviewer.startswith("dao:"))
+        earlier = sum(1 for r in self.repos.reviews.reviews(task_id=task.id) if r.reviewer.startswith("dao:"))
         if earlier >= self.dao_resubmissions:
             return f"review.dao_resubmissions={self.dao_resubmissions} used"
-        if task.revision_count >= self.store.max_revisions:
-            return f"review.max_revisions={self.store.max_revisions} used"
+        if task.revision_count >= self.repos.reviews.max_revisions:
+            return f"review.max_revisions={self.repos.reviews.max_revisions} used"
         if bt.phase is not BoardPhase.OPEN:
             return f"the board shows {bt.status_text} by {bt.claimant}"
         if bt.deadline - now < self.matching.min_seconds_left:
@@ -951,7 +943,7 @@ class Orchestrator:
         price = self.prices.get(agent.profile.model.model)
         fee = self.chain.fees().max_fee_per_gas
         assert task.spec is not None
-        candidate = Candidate(spec=TaskSpec.model_validate(task.spec), reward=task.reward, deadline=task.deadline)
+        candidate = Candidate(spec=task.spec, reward=task.reward, deadline=task.deadline)
         gate = estimate(candidate, price=price, max_fee_per_gas=fee, config=self.matching)
         if gate.margin_usd < self.matching.min_margin_usd:
             return f"another try is not worth it: {gate.describe()}"
@@ -959,14 +951,14 @@ class Orchestrator:
 
     # ---------------------------------------------------------------------------------------- orchestration
 
-    def advance(self, task_id: int) -> TaskPublic:
+    def advance(self, task_id: int) -> Task:
         """Move one task forward until it waits for something outside (a human review, the DAO, a payout)."""
         with self._lock:
             if task_id in self._busy:
-                return self.store.get_task(task_id=task_id)
+                return self.repos.tasks.get_task(task_id=task_id)
             self._busy.add(task_id)
         try:
-            task = self.store.get_task(task_id=task_id)
+            task = self.repos.tasks.get_task(task_id=task_id)
             while task.state in ACTIONABLE and not self._waiting(task):
                 before = (task.state, task.version)
                 task = self._step(task)
@@ -977,7 +969,7 @@ class Orchestrator:
             with self._lock:
                 self._busy.discard(task_id)
 
-    def _step(self, task: TaskPublic) -> TaskPublic:
+    def _step(self, task: Task) -> Task:
         try:
             if task.state is S.CLAIMING:
                 return self._claim(task)
@@ -988,7 +980,7 @@ class Orchestrator:
             return self._submit(task)
         except Conflict as exc:
             log.info("task %s: %s; deciding again from the stored state", task.id, exc)
-            return self.store.get_task(task_id=task.id)
+            return self.repos.tasks.get_task(task_id=task.id)
         except TxUncertain as exc:
             log.warning("task %s: %s; resolved from the chain on the next attempt", task.id, exc)
             return task
@@ -996,39 +988,39 @@ class Orchestrator:
             if exc.retryable:
                 return self._wait(task, exc)
             log.error("task %s failed at %s: %s", task.id, task.state, exc)
-            current = self.store.get_task(task_id=task.id)
+            current = self.repos.tasks.get_task(task_id=task.id)
             if current.state in _RELEASABLE:
                 try:
                     return self.release(task.id, reason=f"gave up after an error: {exc}")
                 except DeworkerError as release_error:
                     log.error("task %s: releasing the claim failed too: %s", task.id, release_error)
             if S.FAILED in TRANSITIONS[current.state]:
-                return self.store.transition(task_id=task.id, to=S.FAILED, actor="orchestrator", reason=str(exc))
+                return self.repos.tasks.transition(task_id=task.id, to=S.FAILED, actor="orchestrator", reason=str(exc))
             return current
 
-    def _wait(self, task: TaskPublic, exc: DeworkerError) -> TaskPublic:
+    def _wait(self, task: Task, exc: DeworkerError) -> Task:
         """The step failed with a fault that passes by itself (no gas yet, a node or gateway not answering): the
         task keeps its state and its claim, says why it waits, and is tried again after the backoff."""
-        current = self.store.get_task(task_id=task.id)
+        current = self.repos.tasks.get_task(task_id=task.id)
         delay = self.backoff.delay(current.retries + 1)
         log.warning("task %s: %s (waiting; tried again in %ds)", task.id, exc.message, delay)
         retry_at = datetime.fromtimestamp(self.clock() + delay, UTC)
         try:
-            return self.store.wait(
+            return self.repos.tasks.wait(
                 task_id=task.id, reason=exc.message, retry_at=retry_at, expect_version=current.version
             )
         except Conflict:
-            return self.store.get_task(task_id=task.id)
+            return self.repos.tasks.get_task(task_id=task.id)
 
-    def _waiting(self, task: TaskPublic) -> bool:
+    def _waiting(self, task: Task) -> bool:
         """Whether the task is waiting out a backoff now."""
         return task.retry_at is not None and task.retry_at > datetime.fromtimestamp(self.clock(), UTC)
 
-    def actionable(self) -> list[TaskPublic]:
+    def actionable(self) -> list[Task]:
         """Tasks ``advance`` can move now, oldest first: not those waiting out a backoff."""
-        return [t for t in self.store.resumable() if t.state in ACTIONABLE and not self._waiting(t)]
+        return [t for t in self.repos.tasks.resumable() if t.state in ACTIONABLE and not self._waiting(t)]
 
-    def cycle(self, *, advance: Callable[[TaskPublic], None] | None = None) -> CycleReport:
+    def cycle(self, *, advance: Callable[[Task], None] | None = None) -> CycleReport:
         """poll -> match -> advance every actionable task -> collect. ``advance`` hands tasks to a worker pool
         (the scheduler's); without one they run here, one after the other."""
         report = CycleReport()

@@ -41,13 +41,13 @@ drawn, and nothing drawn is missing.
     │   └── _CarRefused [orchestrator.adapters.artifacts.gateway]  it serves no CARs: read its blocks one by one
     ├── GatewayRefusal [orchestrator.adapters.artifacts.gateway_server]  our gateway answers a request 400/406
     ├── LifecycleError [orchestrator.domain.errors]  a task state transition the lifecycle table does not allow
-    ├── StoreError [orchestrator.adapters.sql.errors]  the database refused or failed an operation
-    │   ├── StoreUnavailable [orchestrator.adapters.sql.errors]  retryable: cannot connect, or locked too long
-    │   ├── RecordNotFound [orchestrator.adapters.sql.errors]  no task (or run, ...) with this id
-    │   ├── Conflict [orchestrator.adapters.sql.errors]  another worker changed the row first: reload, decide again
-    │   ├── StaleReview [orchestrator.adapters.sql.errors]  the review saw an artifact no longer the current one
-    │   ├── ReviewRefused [orchestrator.adapters.sql.errors]  not possible now (no feedback, revision limit)
-    │   └── DuplicateRecord [orchestrator.adapters.sql.errors]  a unique record disagrees with the stored one
+    ├── StoreError [orchestrator.domain.errors]  the database refused or failed an operation
+    │   ├── StoreUnavailable [orchestrator.domain.errors]  retryable: cannot connect, or locked too long
+    │   ├── RecordNotFound [orchestrator.domain.errors]  no task (or run, ...) with this id
+    │   ├── Conflict [orchestrator.domain.errors]  another worker changed the row first: reload, decide again
+    │   ├── StaleReview [orchestrator.domain.errors]  the review saw an artifact no longer the current one
+    │   ├── ReviewRefused [orchestrator.domain.errors]  not possible now (no feedback, revision limit)
+    │   └── DuplicateRecord [orchestrator.domain.errors]  a unique record disagrees with the stored one
     ├── WalletError [wallets.errors]
     │   ├── KeystoreError [wallets.errors]  a keystore file is missing, malformed, loosely permissioned, or exists
     │   │   └── WrongPassphrase [wallets.errors]  the passphrase does not open the keystore (the MAC differs)
@@ -194,3 +194,38 @@ class ArtifactCorrupt(ArtifactError):
 
 class LifecycleError(DeworkerError):
     """A task state transition that the lifecycle table does not allow."""
+
+
+# ----------------------------------------------------------------------------------- repositories (ports/repos.py)
+# Raised by every repository adapter (the SQL one translates SQLAlchemy's errors into these).
+
+
+class StoreError(DeworkerError):
+    """The database refused or failed an operation."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached, or stayed locked longer than the busy timeout. Safe to retry."""
+
+    retryable = True
+
+
+class RecordNotFound(StoreError):
+    """No record with this key."""
+
+
+class Conflict(StoreError):
+    """Another worker changed the task first. Never retried blindly: reload the task and decide again."""
+
+
+class StaleReview(StoreError):
+    """The reviewer saw an artifact that is no longer the task's current one (approving an older revision does not
+    approve a newer one)."""
+
+
+class ReviewRefused(StoreError):
+    """A review decision that cannot be taken now: feedback missing, or the revision limit reached."""
+
+
+class DuplicateRecord(StoreError):
+    """A record that must be unique (a reward per task, a gas cost per transaction) disagrees with the stored one."""

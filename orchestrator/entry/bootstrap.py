@@ -39,7 +39,7 @@ from orchestrator.adapters.chain import (
     TxSender,
     anvil_dev_accounts,
 )
-from orchestrator.adapters.sql import Store, make_engine, migrate
+from orchestrator.adapters.sql import Store, make_engine, migrate, repositories
 from orchestrator.adapters.sql.queries import Queries
 from orchestrator.app.service import Backoff, Boundary, CycleReport, FleetAgent, Orchestrator, ServiceSettings
 from orchestrator.domain.errors import ConfigError
@@ -51,6 +51,7 @@ from orchestrator.entry.web.users import UserStore
 from orchestrator.ports.artifacts import ArtifactStore
 from orchestrator.ports.board import TaskBoard
 from orchestrator.ports.chain import Chain
+from orchestrator.ports.repos import Repositories
 from wallets.fleet import WalletFleet
 from wallets.journal import Journal
 from wallets.keystore import Keystore, passphrase_from
@@ -210,6 +211,14 @@ class Runtime:
     def db(self) -> Store:
         """The orchestrator's database (``artifacts`` is the artifact store)."""
         return Store(self.engine, max_revisions=self.config.review.max_revisions, amount_text=self.token_book().format)
+
+    @cached_property
+    def repositories(self) -> Repositories:
+        """The database as the service's repository ports (each returning the domain ``Task``), with the same
+        settings as ``db``."""
+        return repositories(
+            self.engine, max_revisions=self.config.review.max_revisions, amount_text=self.token_book().format
+        )
 
     @cached_property
     def queries(self) -> Queries:
@@ -422,7 +431,7 @@ class Runtime:
             boards=self.boards,
             agents=agents,
             artifacts=self.artifacts,
-            store=self.db,
+            repos=self.repositories,
             chain=self.chain,
             workspace=self.config.data_dir / "work",
             settings=settings or self.settings(),

@@ -27,9 +27,9 @@ from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from orchestrator.adapters.sql import TaskPublic
 from orchestrator.app.service import CycleReport, Orchestrator
 from orchestrator.domain.errors import DeworkerError
+from orchestrator.domain.task import Task
 from orchestrator.entry.config import ServiceConfig
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ class ServiceRunner:
 
     # ---------------------------------------------------------------------------------------------- workers
 
-    def dispatch(self, task: TaskPublic) -> None:
+    def dispatch(self, task: Task) -> None:
         """Queue ``task`` for a worker unless it is queued already or its agent is at its concurrency limit."""
         agent = task.agent_name or ""
         with self._lock:
@@ -162,7 +162,7 @@ class ServiceRunner:
         future = self.pool.submit(self.orchestrator.advance, task.id)
         future.add_done_callback(lambda f: self._done(task.id, agent, f))
 
-    def _done(self, task_id: int, agent: str, future: Future[TaskPublic]) -> None:
+    def _done(self, task_id: int, agent: str, future: Future[Task]) -> None:
         with self._lock:
             self._queued.discard(task_id)
             self._per_agent[agent] -= 1

@@ -16,6 +16,7 @@ return whether they were new. Standard library and domain types only.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -370,3 +371,41 @@ class Agents(Protocol):
     def agents(self, *, enabled_only: bool = False) -> Sequence[AgentProfile]:
         """Registered agents by name."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Repositories:
+    """Every repository the application works through, one per concern (the SQL adapter's ``repositories()``
+    builds them over one database)."""
+
+    tasks: Tasks
+    runs: Runs
+    reviews: Reviews
+    ledger: Ledger
+    cursors: Cursors
+    agents: Agents
+
+
+@dataclass(frozen=True, slots=True)
+class RunValues:
+    """A finished agent run to record (``NewRun``)."""
+
+    task_id: int
+    agent: str
+    started_at: datetime
+    finished_at: datetime
+    status: RunStatus
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd_micro: int
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentValues:
+    """An agent to register (``AgentProfile``)."""
+
+    name: str
+    address: str
+    skills: Sequence[str]
+    enabled: bool = True

@@ -36,7 +36,7 @@ from orchestrator.adapters.sql.models import (
     TaskEventPublic,
     TaskPublic,
 )
-from orchestrator.adapters.sql.repo import PendingReview, Repositories, Store, repositories
+from orchestrator.adapters.sql.repo import PendingReview, Store, repositories
 from orchestrator.adapters.sql.spend import AgentSpend, DbSpendLedger
 from orchestrator.domain.money import USD_MICRO, WEI, PnL
 from orchestrator.domain.review import ReviewDecision, SelfCheck
@@ -58,7 +58,6 @@ __all__ = [
     "PendingReview",
     "PnL",
     "RecordNotFound",
-    "Repositories",
     "ReviewDecision",
     "ReviewPublic",
     "ReviewRefused",

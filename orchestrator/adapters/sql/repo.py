@@ -15,7 +15,6 @@ Must not import the orchestrator's services or any adapter other than SQLAlchemy
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
@@ -30,11 +29,11 @@ from orchestrator.adapters.sql.reviews import PendingReview, SqlReviews
 from orchestrator.adapters.sql.runs import SqlRuns
 from orchestrator.adapters.sql.tasks import SqlTasks
 from orchestrator.domain.task import Task
-from orchestrator.ports.repos import Agents, Cursors, Ledger, Reviews, Runs, Tasks
+from orchestrator.ports.repos import Repositories
 
 R = TypeVar("R")
 
-__all__ = ["PendingReview", "Repositories", "Store", "repositories"]
+__all__ = ["PendingReview", "Store", "repositories"]
 
 
 class Store(
@@ -59,19 +58,6 @@ class Store(
         super().__init__(
             engine, task_out=public_from_row, max_revisions=max_revisions, clock=clock, amount_text=amount_text
         )
-
-
-@dataclass(frozen=True, slots=True)
-class Repositories:
-    """The SQL repositories as the application's ports (each returns the domain ``Task``). Typed as the ports, so
-    mypy checks that each repository implements its port."""
-
-    tasks: Tasks
-    runs: Runs
-    reviews: Reviews
-    ledger: Ledger
-    cursors: Cursors
-    agents: Agents
 
 
 def repositories(

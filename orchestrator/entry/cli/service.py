@@ -433,7 +433,7 @@ def tasks_retry(
 
     rt = _runtime()
     task = retry_failed(
-        store=rt.db, board=rt.board, task_id=task_id, now=int(time.time()), actor=f"cli:{getpass.getuser()}"
+        repos=rt.repositories, board=rt.board, task_id=task_id, now=int(time.time()), actor=f"cli:{getpass.getuser()}"
     )
     console.print(f"task {task.id}: {task.state.value}, tried again by the next `deworker run` cycle")
 
