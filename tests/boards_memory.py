@@ -1,10 +1,10 @@
 """``MemoryBoard``: a second, small kind of board, in memory, for the board port's conformance suite.
 
 It shows what adding a kind of board takes: this module and one line in ``orchestrator.adapters.boards.registry``
-(``KINDS["memory"] = "tests.boards_memory:from_settings"``, which the suite adds for its run). Unlike the
-TaskBoard, its keys are not numbers ("t100", "t101", ...), its cursor counts events, and a rejection
-closes the task instead of reopening it, so the suite's checks cannot rely on the TaskBoard's choices. The DAO's
-side (``post``, ``approve``, ``reject``) is plain methods: there is no chain under it.
+(``KINDS["memory"] = "tests.boards_memory:from_settings"``, which the suite adds for its run). Unlike the TaskBoard,
+its keys are not numbers ("t100", "t101", ...), its cursor counts events (not blocks), and a rejection closes the
+task instead of reopening it, so the suite's checks cannot rely on the TaskBoard's choices. The DAO's side
+(``post``, ``approve``, ``reject``) is plain methods: there is no chain under it.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class _Event:
 class MemoryBoard:
     """Tasks, holds and payments in memory; every change is an event, and a cursor is an event count."""
 
-    capabilities = BoardCapabilities(acquisition="claim", reopens_on_rejection=False)
+    capabilities = BoardCapabilities(acquisition="claim", reopens_on_rejection=False, block_cursors=False)
 
     def __init__(self, *, name: str, store: ArtifactStore, token: str, max_spec_bytes: int = 262_144) -> None:
         self.name = name
@@ -71,6 +71,9 @@ class MemoryBoard:
 
     def calls(self) -> Sequence[BoardCall]:
         return []  # no contract: a wallet calls nothing here
+
+    def first_cursor(self, start_block: int) -> str:
+        return "0"  # no blocks here: the first event
 
     def poll(self, cursor: str) -> tuple[list[BoardTask], str]:
         start = int(cursor)

@@ -36,7 +36,7 @@ class Harness:
 
     board: TaskBoard
     agents: tuple[Signer, Signer]
-    start: str  # the cursor before anything was posted
+    start: str  # ``first_cursor`` before anything was posted
     post: Callable[[TaskSpec], str]
     approve: Callable[[str], None]
     reject: Callable[[str, str], None]
@@ -51,10 +51,11 @@ def taskboard(env: ChainEnv, tmp_path: Path) -> Harness:
     )
     dao = Dao(chain=env.chain, signer=dao_sender, store=store, board=address, token=token)
     settings = BoardSettings(name="tb", kind="taskboard", address=address, max_spec_bytes=262_144)
+    board = build_board(settings, chain=env.chain, artifacts=store)
     return Harness(
-        board=build_board(settings, chain=env.chain, artifacts=store),
+        board=board,
         agents=(env.sender(1), env.sender(2)),
-        start=str(block),
+        start=board.first_cursor(block),
         post=lambda spec: str(dao.post(spec, reward=REWARD, deadline=int(time.time()) + 86_400).task_id),
         approve=lambda key: dao.approve(int(key)) and None,
         reject=lambda key, reason: dao.reject(int(key), reason) and None,
@@ -71,7 +72,7 @@ def memory(env: ChainEnv, tmp_path: Path) -> Harness:
     return Harness(
         board=board,
         agents=(env.sender(1), env.sender(2)),  # only their addresses are used: nothing is signed here
-        start="0",
+        start=board.first_cursor(env.chain.block_number()),
         post=lambda spec: board.post(
             store.put_bytes(dump_spec(spec)), reward=REWARD, deadline=int(time.time()) + 86_400, poster=token
         ),

@@ -709,3 +709,58 @@ def test_an_artifact_no_gateway_serves_yet_is_not_submitted_and_keeps_its_claim(
         assert any(fmt == "car" for fmt, _ in gateway.requests)  # it really was read back through the gateway
     finally:
         fakes.close()
+
+
+def test_a_board_of_another_kind_is_worked_through_the_port_alone(world: World) -> None:
+    """The service on a board that is not a TaskBoard (tests/boards_memory.py): keys that are not numbers, no
+    transaction to claim or deliver, and a rejection that closes the task instead of reopening it — the service
+    asks the board's declared capabilities, so the task ends REJECTED and is never claimed again."""
+    import dataclasses
+
+    from orchestrator.app.service import Orchestrator
+    from orchestrator.domain.board import BoardPhase
+    from orchestrator.domain.specs import dump_spec
+    from tests.boards_memory import MemoryBoard
+
+    memory = MemoryBoard(name="mem", store=world.artifacts, token=world.dao.token)
+    first = memory.post(
+        world.artifacts.put_bytes(dump_spec(spec("a memo"))),
+        reward=100 * 10**18,
+        deadline=world.now() + 86_400,
+        poster="x",
+    )
+    second = memory.post(
+        world.artifacts.put_bytes(dump_spec(spec("a note"))),
+        reward=100 * 10**18,
+        deadline=world.now() + 86_400,
+        poster="x",
+    )
+    settings = dataclasses.replace(
+        world.runtime.settings(review_mode="auto"), matching=MatchingConfig(min_seconds_left=60)
+    )
+    orch = Orchestrator(
+        boards=[memory],
+        agents=world.runtime.fleet_agents([profile("ada")], runner=lambda p: InstantAgent(p.name)),
+        artifacts=world.artifacts,
+        repos=world.runtime.repositories,
+        chain=world.chain,
+        workspace=world.root / "work-mem",
+        settings=settings,
+        clock=world.now,
+    )
+    orch.start()
+    orch.cycle()
+    by_key = {t.task_key: t for t in world.store.tasks()}
+    assert set(by_key) == {first, second} and all(t.board == "mem" for t in by_key.values())
+    assert {t.state for t in by_key.values()} == {S.SUBMITTED}, [t.state_reason for t in by_key.values()]
+    assert memory.status(first).phase is BoardPhase.DELIVERED and memory.status(first).artifact_cid
+    memory.approve(second)
+    memory.reject(first, "too short")
+    assert orch.collect() == 1
+    orch.reconcile()
+    after = {t.task_key: t for t in world.store.tasks()}
+    assert after[second].state is S.PAID
+    assert after[first].state is S.REJECTED
+    assert "does not reopen a rejected task" in (after[first].state_reason or "")
+    orch.cycle()
+    assert memory.status(first).phase is BoardPhase.CLOSED  # nothing claimed it again

@@ -292,9 +292,7 @@ class Orchestrator:
         the cursor where it was, to poll the same blocks again."""
         new = 0
         for board in self.boards.values():
-            cursor = self._cursor(board, "poll")
-            tasks, next_text = board.poll(str(cursor))
-            next_cursor = int(next_text)  # a block number: see ``_cursor``
+            tasks, next_cursor = board.poll(self._cursor(board, "poll"))
             complete = True
             for bt in tasks:
                 created = self._discover(board, bt)
@@ -307,15 +305,16 @@ class Orchestrator:
                 # the hash is read just after the logs: a reorg in between (one round trip) saves the new chain's
                 # hash over the old chain's logs, and that reorg goes unseen; chain.confirmations covers it
                 self.repos.cursors.set_poll_cursor(
-                    board=board.name, cursor=str(next_cursor), block_hash=self._block_hash(next_cursor - 1)
+                    board=board.name, cursor=next_cursor, block_hash=self._cursor_block_hash(board, next_cursor)
                 )
         return new
 
     # ------------------------------------------------------------------------------------------ cursors
 
-    def _cursor(self, board: TaskBoard, kind: Cursor, *, changes: list[str] | None = None) -> int:
-        """The block to read ``board``'s ``kind`` events from: the saved cursor, or, when a reorg replaced the
-        block it stopped at (its saved hash differs from the chain's), the block after the last common one.
+    def _cursor(self, board: TaskBoard, kind: Cursor, *, changes: list[str] | None = None) -> str:
+        """Where to read ``board``'s ``kind`` events from: the saved cursor (``first_cursor`` if none). For a
+        board whose cursors are block numbers (``capabilities.block_cursors``), when a reorg replaced the block
+        it stopped at (its saved hash differs from the chain's), the block after the last common one.
 
         The last common block is the newest of the board's checkpoints (the blocks the cursors stopped at in
         recent polls, ``MAX_CHECKPOINTS`` of them) whose hash the chain still has; if none has, the cursor goes
@@ -327,11 +326,13 @@ class Orchestrator:
         row = self.repos.cursors.board(name=board.name)
         saved_cursor: str | None = getattr(row, f"{kind}_cursor") if row is not None else None
         if row is None or saved_cursor is None:
-            return self.start_block
-        cursor = int(saved_cursor)  # a board on an EVM chain: its cursors are block numbers (ports/board.py)
+            return board.first_cursor(self.start_block)
+        if not board.capabilities.block_cursors:
+            return saved_cursor
+        cursor = int(saved_cursor)
         saved: str | None = getattr(row, f"{kind}_cursor_hash")
         if saved is None or cursor - 1 < self.start_block or self._block_hash(cursor - 1) == saved:
-            return cursor
+            return saved_cursor
         start = max(self.start_block, cursor - REORG_WINDOW)
         for number, block_hash in reversed(row.checkpoints or []):
             if int(number) < cursor - 1 and self._block_hash(int(number)) == block_hash:
@@ -350,7 +351,11 @@ class Orchestrator:
                 changes.extend(uncredited)
         setter = self.repos.cursors.set_poll_cursor if kind == "poll" else self.repos.cursors.set_payout_cursor
         setter(board=board.name, cursor=str(start), block_hash=self._block_hash(start - 1), rewind=True)
-        return start
+        return str(start)
+
+    def _cursor_block_hash(self, board: TaskBoard, cursor: str) -> str | None:
+        """The hash saved with a cursor, to notice a reorg: its last block's, for a board of block cursors."""
+        return self._block_hash(int(cursor) - 1) if board.capabilities.block_cursors else None
 
     def _block_hash(self, number: int) -> str | None:
         """The hash of block ``number`` on the chain now; ``None`` before the first block or past the head (a
@@ -805,9 +810,7 @@ class Orchestrator:
         """Record every payout to our wallets since the saved cursor (SUBMITTED -> PAID). Returns how many."""
         new = 0
         for board in self.boards.values():
-            cursor = self._cursor(board, "payout")
-            payouts, next_text = board.payouts(str(cursor))
-            next_cursor = int(next_text)
+            payouts, next_cursor = board.payouts(self._cursor(board, "payout"))
             for payout in payouts:
                 if payout.recipient.lower() not in self._by_address:
                     continue
@@ -818,7 +821,7 @@ class Orchestrator:
                 new += created
             self._hook("collected")
             self.repos.cursors.set_payout_cursor(
-                board=board.name, cursor=str(next_cursor), block_hash=self._block_hash(next_cursor - 1)
+                board=board.name, cursor=next_cursor, block_hash=self._cursor_block_hash(board, next_cursor)
             )
         return new
 

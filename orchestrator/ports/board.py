@@ -5,10 +5,10 @@ Every board is a ``TaskSource`` (tasks from a cursor, their specs, a task's stat
 first served (``Claimable``), a job market assigns a provider (nothing to claim). A board says what it can do in
 ``capabilities`` and the service acts on that, never on the board's kind.
 
-Keys and cursors are text: a board decides what its ids look like (a TaskBoard's task id in decimal). A board on
-an EVM chain reads its events by block, and its cursors are block numbers in decimal: the service's reorg
-recovery compares the hash of a cursor's block with the chain's (``app.service``). Adapters raise the typed
-``BoardError``s (``TaskTaken``, ``ClaimGone``, ``TaskNotFound``) for the refusals the service acts on; a
+Keys and cursors are text: a board decides what its ids and resume points look like (a TaskBoard's task id and block
+number, in decimal). A board whose cursors are block numbers says so (``capabilities.block_cursors``), and the
+service's reorg recovery compares the hash of a cursor's block with the chain's (``app.service``). Adapters raise
+the typed ``BoardError``s (``TaskTaken``, ``ClaimGone``, ``TaskNotFound``) for the refusals the service acts on; a
 contract's revert reason never travels above the adapter.
 """
 
@@ -45,6 +45,9 @@ class BoardCapabilities:
     #: A rejected delivery opens the task again on the board (TaskBoard): the agent may take it again and revise
     #: with the DAO's reason. False: a rejection ends the task (a job market refunds the client).
     reopens_on_rejection: bool
+    #: The cursors are block numbers in decimal (a board on an EVM chain read by block): the service then checks
+    #: the block a cursor stopped at for a reorg and rewinds it. False: cursors are opaque to the service.
+    block_cursors: bool = True
 
 
 @runtime_checkable
@@ -52,6 +55,10 @@ class TaskSource(Protocol):
     """Where tasks come from."""
 
     name: str
+
+    def first_cursor(self, start_block: int) -> str:
+        """The cursor of a board never read before (a board of block cursors starts at ``start_block``)."""
+        ...
 
     def poll(self, cursor: str) -> tuple[list[BoardTask], str]:
         """Tasks posted since ``cursor``, specs not read yet, and the next cursor."""

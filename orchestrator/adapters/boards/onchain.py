@@ -125,6 +125,9 @@ class OnchainTaskBoard:
     def capabilities(self) -> BoardCapabilities:
         return CAPABILITIES
 
+    def first_cursor(self, start_block: int) -> str:
+        return str(start_block)
+
     def calls(self) -> Sequence[BoardCall]:
         return [BoardCall(contract=self.address, signature=s) for s in WORK_FUNCTIONS]
 
