@@ -608,7 +608,9 @@ def test_a_claim_without_gas_waits_and_goes_through_once_funded(world: World) ->
     assert world.board.status(str(task)).status_text == "OPEN"
 
     world.dao_signer.send(zed.address, value=10**17)  # the operator funds the wallet ...
-    retry_failed(store=world.store, board=world.board, task_id=got.id, now=world.now(), actor="ops")  # ... retries
+    retry_failed(
+        repos=world.runtime.repositories, board=world.board, task_id=got.id, now=world.now(), actor="ops"
+    )  # ... retries
     orch.cycle()
     done = world.store.get_task(task_id=got.id)
     assert done.state is S.SUBMITTED and done.wait_reason is None and done.retries == 0
@@ -627,7 +629,9 @@ def test_an_operator_retries_a_failed_task_without_a_second_claim(world: World) 
     assert got is not None and got.state is S.AWAITING_REVIEW
     failed = world.store.transition(task_id=got.id, to=S.ABANDONED, actor="test", reason="given up")
     with pytest.raises(LifecycleError, match="only a FAILED task"):
-        retry_failed(store=world.store, board=world.board, task_id=failed.id, now=world.now(), actor="ops")
+        retry_failed(
+            repos=world.runtime.repositories, board=world.board, task_id=failed.id, now=world.now(), actor="ops"
+        )
 
     other = world.post("write a limerick")
     orch.cycle()
@@ -642,7 +646,9 @@ def test_an_operator_retries_a_failed_task_without_a_second_claim(world: World) 
         feedback="shorter",
     )
     world.store.transition(task_id=second.id, to=S.FAILED, actor="ada", reason="the model endpoint is gone")
-    retried = retry_failed(store=world.store, board=world.board, task_id=second.id, now=world.now(), actor="ops")
+    retried = retry_failed(
+        repos=world.runtime.repositories, board=world.board, task_id=second.id, now=world.now(), actor="ops"
+    )
     assert retried.state is S.CLAIMING
     orch.cycle()  # the claim step finds our claim on the board: confirmed, not sent again; the agent produces
     assert world.store.get_task(task_id=second.id).state is S.AWAITING_REVIEW
@@ -702,7 +708,7 @@ def test_an_artifact_no_gateway_serves_yet_is_not_submitted_and_keeps_its_claim(
         assert world.board.status(str(task)).status_text == "CLAIMED" and events(world, "TaskSubmitted", task) == 0
 
         gateway.mode = "good"
-        retry_failed(store=world.store, board=world.board, task_id=got.id, now=world.now(), actor="ops")
+        retry_failed(repos=world.runtime.repositories, board=world.board, task_id=got.id, now=world.now(), actor="ops")
         orch.cycle()
         assert world.store.get_task(task_id=got.id).state is S.SUBMITTED
         assert events(world, "TaskSubmitted", task) == 1 and events(world, "TaskClaimed", task) == 1
