@@ -77,7 +77,7 @@ class TaskSpec(BaseModel):
     )
 
 
-#: A spec document larger than this is quarantined unread (can be lowered in config: ``board.max_spec_bytes``).
+#: A spec document larger than this is quarantined unread (can be lowered in config: ``boards[].max_spec_bytes``).
 MAX_SPEC_BYTES = 262_144
 
 
@@ -85,14 +85,14 @@ SCHEMA_ID = "https://deworker.dev/schemas/task-spec@1.json"
 
 
 def spec_limits(max_bytes: int = MAX_SPEC_BYTES) -> JsonLimits:
-    """The parsing limits of a spec document (``board.max_spec_bytes`` sets the size). A valid spec is 4 levels
+    """The parsing limits of a spec document (``boards[].max_spec_bytes`` sets the size). A valid spec is 4 levels
     deep and holds at most a few hundred values, so these refuse nothing honest."""
     return JsonLimits(max_bytes=max_bytes, max_depth=16, max_values=5_000, max_container=1_000)
 
 
 def spec_json_schema() -> dict[str, Any]:
     """The published JSON Schema of a task spec (generated from ``TaskSpec``), with the parser's limits as the
-    ``x-deworker-limits`` annotation (for the default ``board.max_spec_bytes``)."""
+    ``x-deworker-limits`` annotation (for the default ``boards[].max_spec_bytes``)."""
     schema = TaskSpec.model_json_schema(by_alias=True)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

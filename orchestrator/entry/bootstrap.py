@@ -269,8 +269,8 @@ class Runtime:
         if dep is None:
             raise ConfigError(
                 f"no TaskBoard known on chain {chain_id}",
-                key="board.address",
-                hint="run `deworker dao deploy`, or set board.address in config.yaml",
+                key="boards[].address",
+                hint="run `deworker dao deploy`, or set the first taskboard's address under boards: in config.yaml",
             )
         return dep
 

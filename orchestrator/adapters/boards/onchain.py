@@ -205,7 +205,7 @@ class OnchainTaskBoard:
             raw = self.store.get_bytes(cid, max_bytes=self.max_spec_bytes)
         except ArtifactTooLarge:
             raise SpecError(
-                f"spec {cid} is larger than the {self.max_spec_bytes:,}-byte limit (board.max_spec_bytes)"
+                f"spec {cid} is larger than the {self.max_spec_bytes:,}-byte limit (boards[].max_spec_bytes)"
             ) from None
         except ArtifactNotFound as exc:  # no store and no gateway holds it (each one's answer is in the message)
             raise SpecError(f"spec {cid} could not be fetched: {exc.message}") from None

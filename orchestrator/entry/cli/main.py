@@ -79,8 +79,8 @@ artifact_app = typer.Typer(
 spec_app = typer.Typer(help="Task specs: the JSON document a DAO posts, stored by CID.")
 dao_app = typer.Typer(
     help="For DAOs: deploy a board, post funded tasks, look at and test the work, approve, reject or cancel.\n\n"
-    "Needs only `chain.*` and `board.address` (or the deployment `dao deploy` saved); posting also needs a "
-    "reward token: `dao.token`, else the saved one, else the board's latest task's."
+    "Needs only `chain.*` and a board's `address` under `boards:` (or the deployment `dao deploy` saved); "
+    "posting also needs a reward token: `dao.token`, else the saved one, else the board's latest task's."
 )
 devnet_app = typer.Typer(
     help="A local anvil dev chain with the contracts deployed, for trying the DAO commands, and `devnet fund` to "
@@ -306,9 +306,9 @@ def artifact_import(
 
 
 def _dao() -> tuple[Runtime, Dao]:
-    """The DAO on the configured board. Needs only ``chain`` and a board (``board.address``, or the address book's
-    deployment); the token for new posts is ``dao.token``, else the address book's for this board, else the
-    board's most recent task's (see ``Dao``)."""
+    """The DAO on the configured board. Needs only ``chain`` and a board (its ``address`` under ``boards:``, or the
+    address book's deployment); the token for new posts is ``dao.token``, else the address book's for this board,
+    else the board's most recent task's (see ``Dao``)."""
     from orchestrator.adapters.chain.base import checksum_address
     from orchestrator.entry.dao import Dao
 
@@ -347,7 +347,7 @@ def _test_limits() -> TestRunConfig:
 def dao_deploy() -> None:
     """Deploy a reward token and a TaskBoard with the DAO account; save their addresses in the data dir.
 
-    Other machines need only the board's address: give them `board.address: <task board>` and the chain."""
+    Other machines need only the board's address: give them `boards: [{address: <task board>}]` and the chain."""
     from orchestrator.entry.bootstrap import Deployment
     from orchestrator.entry.dao import Dao
 
