@@ -71,3 +71,19 @@ def test_money_steps_cannot_be_entered_twice() -> None:
             assert S.CLAIMING not in TRANSITIONS[s]
         if s not in {S.APPROVED, S.FAILED}:
             assert S.SUBMITTING not in TRANSITIONS[s]
+
+
+def test_only_a_review_approves_or_sends_a_reviewed_task_back() -> None:
+    from orchestrator.domain.review import DECISION_TARGETS, is_review_decision
+
+    decided = {(b, t) for b, targets in TRANSITIONS.items() for t in targets if is_review_decision(b, t)}
+    assert decided == {
+        (TaskState.PRODUCED, TaskState.APPROVED),
+        (TaskState.AWAITING_REVIEW, TaskState.APPROVED),
+        (TaskState.AWAITING_REVIEW, TaskState.PRODUCING),
+    }
+    # every decision's target from AWAITING_REVIEW except giving up is one of them
+    assert {t for t in DECISION_TARGETS.values() if t is not TaskState.ABANDONED} == {
+        TaskState.APPROVED,
+        TaskState.PRODUCING,
+    }

@@ -50,3 +50,10 @@ AUTO_APPROVE: Mapping[ReviewMode, frozenset[SelfCheck]] = {
     "auto_if_tests_pass": frozenset({SelfCheck.PASSED}),
     "human": frozenset(),
 }
+
+
+def is_review_decision(before: TaskState, to: TaskState) -> bool:
+    """Whether ``before -> to`` is a review decision, which only a review may make (a human's decision bound to the
+    artifact's CID, or the automatic review): every move to APPROVED, and sending a task under review back to its
+    agent. A plain transition of these is refused."""
+    return to is TaskState.APPROVED or (before is TaskState.AWAITING_REVIEW and to is TaskState.PRODUCING)

@@ -35,6 +35,7 @@ from orchestrator.adapters.sql.errors import Conflict, RecordNotFound, ReviewRef
 from orchestrator.adapters.sql.models import Cost, CostKind, EventKind, TaskEvent, TaskPublic
 from orchestrator.adapters.sql.models import Task as TaskRow
 from orchestrator.domain.lifecycle import TaskState, check_transition
+from orchestrator.domain.review import is_review_decision
 from orchestrator.domain.specs import TaskSpec
 from orchestrator.domain.task import Task
 
@@ -171,7 +172,7 @@ class SqlRepository(Generic[T]):
         assert task.id is not None
         before = task.state
         check_transition(before, to)
-        if to is S.APPROVED or (before is S.AWAITING_REVIEW and to is S.PRODUCING):
+        if is_review_decision(before, to):
             raise ReviewRefused(
                 f"task {task.id}: {before} -> {to} is a review decision",
                 hint="decide with `deworker review approve`, `request-changes` or `reject` (or the review web app), "
