@@ -400,7 +400,9 @@ def accepted(folder: Path, spec: TaskSpec) -> bool:
 
 
 def run_bare(base_url: str, model: str, spec: TaskSpec, max_tokens: int, price: ModelPrice, root: Path) -> Outcome:
-    endpoint = ModelEndpoint(base_url=base_url, model=model, max_tokens=max_tokens, legacy_max_tokens=True)
+    endpoint = ModelEndpoint(
+        base_url=base_url, model=model, max_tokens=max_tokens, legacy_max_tokens=True, timeout=1800, retries=0
+    )
     chat = chat_model(endpoint, base_url=base_url, api_key="sk-no-key-needed")
     start = time.perf_counter()
     reply = chat.invoke([HumanMessage(bare_prompt(spec))])
@@ -429,7 +431,7 @@ def run_harness(
         legacy_max_tokens=True,
         tool_choice_auto=False,
         revision_temperature=args.revision_temperature,
-        timeout=600,
+        timeout=1800,
     )
     profile = AgentProfile(
         name="bench",

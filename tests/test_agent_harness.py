@@ -6,6 +6,7 @@ the first candidate that passes while every candidate's cost is booked. Plus the
 from __future__ import annotations
 
 import json
+import struct
 import threading
 from decimal import Decimal
 from pathlib import Path
@@ -18,10 +19,11 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
 
 from agents.budget import InMemorySpendLedger
-from agents.config import AgentProfile, ModelEndpoint, ModelPrice
+from agents.config import AgentProfile, LocalModelConfig, ModelEndpoint, ModelPrice
 from agents.drafts import fenced_blocks, parse_draft, text_tool_calls
 from agents.errors import AgentError
 from agents.langchain_agent import IDENTICAL, LangChainAgent
+from agents.llm_server import MAX_DEFAULT_CTX, MIN_CUSTOM_CTX, _command, context_window, gguf_context_length
 from agents.ports import MANIFEST_NAME, AgentStatus, AgentTask, SelfCheckStatus
 from agents.store import store_artifact
 from orchestrator.artifacts.local import LocalArtifactStore
@@ -326,3 +328,45 @@ def test_text_tool_call_shapes() -> None:
     assert calls[0].args == {"path": "a", "content": 'q"\\'}
     # a JSON block that does not name a known tool is content, not a call
     assert text_tool_calls('```json\n{"name": "Ada", "arguments": {}}\n```', known)[0] == []
+
+
+# ------------------------------------------------------------------------------------------- context window
+
+
+def _gguf(path: Path, context: int | None, *, version: int = 3) -> Path:
+    """A GGUF header as llama.cpp writes it: a string, an array of strings (as tokenizers have) and the context."""
+
+    def string(s: str) -> bytes:
+        return struct.pack("<Q", len(s)) + s.encode()
+
+    kvs = [string("general.architecture") + struct.pack("<I", 8) + string("qwen2")]
+    tokens = [f"tok{i}" for i in range(50)]
+    kvs.append(
+        string("tokenizer.ggml.tokens") + struct.pack("<IIQ", 9, 8, len(tokens)) + b"".join(string(t) for t in tokens)
+    )
+    kvs.append(string("qwen2.block_count") + struct.pack("<IQ", 10, 28))
+    if context is not None:
+        kvs.append(string("qwen2.context_length") + struct.pack("<II", 4, context))
+    path.write_bytes(b"GGUF" + struct.pack("<IQQ", version, 0, len(kvs)) + b"".join(kvs) + b"\0" * 64)
+    return path
+
+
+def test_the_context_window_follows_the_model(tmp_path: Path) -> None:
+    big, small, none = (
+        _gguf(tmp_path / "big.gguf", 32768),
+        _gguf(tmp_path / "s.gguf", 2048),
+        _gguf(tmp_path / "n.gguf", None),
+    )
+    assert gguf_context_length(big) == 32768 and gguf_context_length(small) == 2048
+    assert (
+        gguf_context_length(none) is None and gguf_context_length(_gguf(tmp_path / "v1.gguf", 4096, version=1)) is None
+    )
+    (tmp_path / "junk.gguf").write_bytes(b"GGUF\x03\x00")
+    assert gguf_context_length(tmp_path / "junk.gguf") is None
+    custom = LocalModelConfig(gguf=big)
+    assert context_window(custom, big) == MAX_DEFAULT_CTX  # 32k trained: capped
+    assert context_window(LocalModelConfig(gguf=small), small) == MIN_CUSTOM_CTX == 8192  # a custom GGUF: >= 8192
+    assert context_window(LocalModelConfig(gguf=none), none) == 8192
+    assert context_window(LocalModelConfig(gguf=big, n_ctx=4096), big) == 4096  # configured wins
+    assert context_window(LocalModelConfig(), small) == 2048  # the embedded model: its own trained context
+    assert "--n_ctx" in (cmd := _command(big, 1234, custom)) and cmd[cmd.index("--n_ctx") + 1] == "16384"
