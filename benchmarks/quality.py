@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
+import sys
 import tempfile
 import textwrap
 import time
@@ -492,6 +494,8 @@ def main() -> None:
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     args = parser.parse_args()
+    # SIGTERM ends the run through the context managers, so the model server this started stops too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     names = [n for n in args.tasks.split(",") if n]
     unknown = set(names) - set(TASKS)
     if unknown:
@@ -507,6 +511,8 @@ def main() -> None:
             bare = run_bare(server.base_url, server.model, spec, args.max_tokens, price, Path(tmp) / "bare" / name)
             harness = run_harness(server.base_url, server.model, name, spec, args, price, Path(tmp) / "agent" / name)
             rows.append((name, bare, harness))
+            if args.json is not None:  # after every task: a run cut short keeps what it measured
+                _write_json(args, server.model, rows)
             console.print(
                 f"{name}: bare {'PASS' if bare.accepted else 'fail'} ({bare.seconds:.0f} s), harness "
                 f"{'PASS' if harness.accepted else 'fail'} in {harness.attempts} attempt(s) ({harness.seconds:.0f} s)"
@@ -539,13 +545,20 @@ def main() -> None:
         f"harness cost ${th.cost:.5f}"
     )
     if args.json is not None:
-        doc = {
-            "model": server.model,
-            "settings": {k: str(v) for k, v in vars(args).items()},
-            "tasks": {n: {"bare": asdict(b), "harness": asdict(h)} for n, b, h in rows},
-            "total": {"bare": asdict(tb), "harness": asdict(th)},
-        }
-        args.json.write_text(json.dumps(doc, indent=2, default=str))
+        _write_json(args, server.model, rows)
+
+
+def _write_json(args: argparse.Namespace, model: str, rows: list[tuple[str, Outcome, Outcome]]) -> None:
+    doc = {
+        "model": model,
+        "settings": {k: str(v) for k, v in vars(args).items()},
+        "tasks": {n: {"bare": asdict(b), "harness": asdict(h)} for n, b, h in rows},
+        "total": {
+            "bare": asdict(_totals([b for _, b, _ in rows])),
+            "harness": asdict(_totals([h for _, _, h in rows])),
+        },
+    }
+    args.json.write_text(json.dumps(doc, indent=2, default=str))
 
 
 if __name__ == "__main__":
