@@ -14,6 +14,11 @@ So the agent loop asks for files as fenced blocks and reads them here::
     ...
     ```
 
+    ```python                        or on the block's first line: a bare path (dropped from the content) or a
+    solution.py                      comment naming it (# solution.py, kept)
+    ...
+    ```
+
 Fences follow CommonMark: three or more backticks or tildes, closed by a bare fence at least as long. Inside a
 block tagged markdown, a fence with an info string opens a nested block (a README with a ```sh example survives).
 A block never closed (the model hit its token cap) runs to the end of the reply. Content is taken byte for byte:
@@ -164,7 +169,17 @@ def fenced_blocks(text: str) -> list[Block]:
                 elif tag in _MARKDOWN_TAGS:
                     nested += 1
             j += 1
-        content = "\n".join(lines[i + 1 : j])
+        body = lines[i + 1 : j]
+        if path is None and body:
+            # the path on the block's first line: a bare path (not content: dropped) or a comment naming one
+            first = body[0].strip()
+            named = _as_path(first) if " " not in first else None
+            commented = re.fullmatch(r"(?:#|//|--|<!--)\s*(\S+?)\s*(?:-->)?", first)
+            if named is not None:
+                path, body = named, body[1:]
+            elif commented is not None:
+                path = _as_path(commented.group(1))
+        content = "\n".join(body)
         if content and not content.endswith("\n"):
             content += "\n"
         blocks.append(Block(tag, path, content, i, j + 1 if closed else j, closed))

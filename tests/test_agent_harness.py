@@ -316,6 +316,14 @@ def test_draft_parser_paths_fences_and_fallbacks() -> None:
     prose = "Quorum: the least votes.\n\n```sh\nvote --yes\n```\n"
     assert parse_draft(prose, main_file="glossary.md").files == {"glossary.md": prose.strip("\n") + "\n"}
     assert parse_draft("thinking...", main_file="a.py", whole_reply=False).files == {}
+    # the path on the first line inside the block (Qwen2.5-Coder does this): a bare path is not content
+    assert parse_draft("```python\na.py\ndef f():\n    pass\n```", main_file="a.py").files == {
+        "a.py": "def f():\n    pass\n"
+    }
+    assert parse_draft("```python\n# lib/b.py\nb = 1\n```\n```python a.py\na\n```", main_file="a.py").files == {
+        "lib/b.py": "# lib/b.py\nb = 1\n",
+        "a.py": "a\n",
+    }
     assert [b.path for b in fenced_blocks("```\n../x.py\n```\n```js ../../etc/passwd\n```")] == [None, None]
 
 
