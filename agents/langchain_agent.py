@@ -308,7 +308,8 @@ class LangChainAgent:
                 assert last.folder is not None
                 previous = _read_files(last.folder)
                 source = "acceptance tests" if tests else "artifact check"
-                revision = (failure_report(last.check.output) if tests else last.check.output, source)
+                ran = test_counts(last.check.output) != (0, 0)  # else: no test ran (the main file is missing)
+                revision = (failure_report(last.check.output) if ran else last.check.output, source)
                 restart = False
         except BudgetExceeded as exc:
             reason = str(exc)
