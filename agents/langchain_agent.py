@@ -3,31 +3,48 @@
 One run::
 
     attempt 1..(1 + max_revisions):
-        messages = system + task (+ revision: previous files and feedback; after a rejection: start again)
-        optional tool steps (tool_choice auto, at most max_tool_steps; skipped when model.tool_choice_auto is off)
-        forced submit_artifact call (named tool_choice: servers like llama.cpp constrain the output to its schema)
-        copy the submitted files to <workspace>/artifact, then self-check: the main file exists, and the spec's
-        acceptance tests pass in the sandbox; on failure the test output feeds the next attempt
+        messages = system + task (+ revision: previous files, the failing tests and their output; after a
+        rejection: start again)
+        candidates 1..best_of (sequential: stop at the first pass; or all at once with parallel_candidates),
+        each in its own copy of the workspace, candidates after the first and every revision sampled at
+        model.revision_temperature:
+            model calls: with the tools offered natively for up to max_tool_steps calls (model.offers_tools),
+            then plain text; the model writes each file as a fenced block naming its path (``agents.drafts``)
+            and the harness builds the submit_artifact call from them; tool calls written as text are run like
+            native ones; every reply stays in the history; a version byte-identical to one that already failed
+            is refused and asked for again
+            self-check of the submitted files: the main file exists, and the spec's acceptance tests pass in
+            the sandbox
+        the first candidate that passes is the artifact; otherwise the closest one feeds the next attempt
     write manifest.json (task, agent, model, prompt hash, usage, cost, self-check) next to the files
 
-Usage comes from the API's usage field (``usage_metadata``); tokens are never estimated locally. Transient API
-faults (429, 5xx, timeouts, refused connections) are retried with exponential backoff while the task's time budget
-lasts; the client's own retries are off so these are the only ones. A ``Retry-After`` (seconds or an HTTP date) or
-``retry-after-ms`` header on the error response replaces the backoff; if the wait it asks for is longer than the
-task's remaining time, the run stops with ``BudgetExceeded`` instead of sleeping. Budget exhaustion ends the run as
-``failed`` with the reason; a model that stays unreachable raises ``ModelUnavailable`` (retryable).
+Files never travel inside a JSON string unless the model itself chose a native submit_artifact call: models
+write code far better as plain text (in a forced structured call small models cut files at the first quote).
+
+Usage comes from the API's usage field (``usage_metadata``); tokens are never estimated locally. Every model
+call of every candidate goes through ``TaskBudget.record`` as it returns, so all of them count in the budgets and
+in the task's spend ledger (the P&L). Transient API faults (429, 5xx, timeouts, refused connections) are retried
+with exponential backoff while the task's time budget lasts; the client's own retries are off so these are the
+only ones. A ``Retry-After`` (seconds or an HTTP date) or ``retry-after-ms`` header on the error response replaces
+the backoff; if the wait it asks for is longer than the task's remaining time, the run stops with
+``BudgetExceeded`` instead of sleeping. Budget exhaustion ends the run as ``failed`` with the reason; a model that
+stays unreachable raises ``ModelUnavailable`` (retryable).
 
 The agent holds no wallet and no tool can move funds: the orchestrator claims, submits and collects.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import shutil
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -43,6 +60,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponent
 
 from agents.budget import InMemorySpendLedger, SpendLedger, TaskBudget
 from agents.config import AgentProfile, AgentsConfig, ModelEndpoint, ModelPrice, resolve_api_key
+from agents.drafts import parse_draft, text_tool_calls
 from agents.errors import (
     AgentError,
     BudgetExceeded,
@@ -66,13 +84,30 @@ from prompts import PromptSet, default_filename
 from tools.base import ActionRegistry
 from tools.langchain import run_action, to_langchain_tools, tool_error_text
 from tools.registry import build_registry
-from tools.sandbox import run_acceptance_tests
-from tools.submit import SUBMIT_ARTIFACT, SubmitArtifactArgs, forced_submit_schema
+from tools.sandbox import failure_report, run_acceptance_tests, test_counts
+from tools.submit import SUBMIT_ARTIFACT, SUMMARY_MAX_CHARS, SubmitArtifactArgs
 from tools.web import HttpFetcher
 from tools.workspace import Workspace
 
-#: Forced submit calls per attempt before the attempt counts as "no valid submission".
-FORCED_SUBMIT_TRIES = 2
+#: Plain-text calls per candidate (after any tool steps) before it counts as "no valid submission".
+DRAFT_TRIES = 2
+#: Where candidates' submitted files wait for their self-check, under the task's workspace.
+CANDIDATES = "candidates"
+#: Asked when a reply held no file.
+ASK_FOR_FILES = (
+    'Write the complete file "{main_file}" now (and any other file of the artifact): each in a fenced block '
+    "whose opening line names its path, with the full content inside and nothing left out."
+)
+#: Asked after the tool steps: the files, as text.
+WRITE_NOW = (
+    'Stop using tools now. Write the finished files of the artifact, "{main_file}" first, each complete in a '
+    "fenced block whose opening line names its path."
+)
+#: The refusal of a version byte-identical to one that already failed.
+IDENTICAL = (
+    "ERROR: these files are byte for byte a version that already failed its check, so they were not tested again. "
+    "Read the failure above, find its cause, and write changed, complete files."
+)
 #: Characters of each previous file shown in a revision prompt.
 REVISION_FILE_CHARS = 4000
 
@@ -218,33 +253,32 @@ class LangChainAgent:
             # the reviewer rejected these files: neither the prompt nor the agent's tools may build on them
             shutil.rmtree(workspace / "work", ignore_errors=True)
             shutil.rmtree(artifact_dir, ignore_errors=True)
-        work = Workspace(workspace / "work")
-        tests = dict(spec.acceptance_tests.files) if spec.acceptance_tests else None
+        _clear_candidates(workspace)
         cfg = self.profile
-        registry = build_registry(
-            work,
-            allowed=cfg.tools,
-            acceptance_tests=tests,
+        tests = dict(spec.acceptance_tests.files) if spec.acceptance_tests else None
+        state = _RunState(
+            workspace=workspace,
+            main_file=default_filename(spec),
+            tests=tests,
             max_artifact_bytes=spec.max_artifact_bytes,
-            fetcher=self.fetcher,
-            test_timeout=cfg.tests.timeout,
-            test_memory_bytes=cfg.tests.memory_bytes,
-            test_output_chars=cfg.tests.max_output_chars,
+            budget=TaskBudget(cfg.budgets, agent=self.name, task=task.task_id, price=self.price, ledger=self.ledger),
         )
-        budget = TaskBudget(cfg.budgets, agent=self.name, task=task.task_id, price=self.price, ledger=self.ledger)
         base: list[BaseMessage] = [
             SystemMessage(self.prompts.render_system(agent_name=self.name, skills=cfg.skills)),
             HumanMessage(self.prompts.render_task(spec)),
         ]
         revision: tuple[str, str] | None = (feedback, "reviewer") if feedback else None
         previous = _read_files(artifact_dir) if feedback else {}
+        if feedback and not start_over and previous:
+            state.failed.add(_fingerprint(_read_bytes(artifact_dir)))  # the reviewer wants a change
         restart = start_over and feedback is not None  # the first attempt's message says to start again
-        check = SelfCheck(status=SelfCheckStatus.NONE)
-        summary = ""
+        winner: _Candidate | None = None
+        last: _Candidate | None = None
         attempts = 0
         reason: str | None = None
         try:
-            for _ in range(1 + cfg.max_revisions):
+            for attempt in range(1 + cfg.max_revisions):
+                state.attempt = attempt
                 messages = list(base)
                 if revision is not None:
                     text, source = revision
@@ -255,30 +289,35 @@ class LangChainAgent:
                             )
                         )
                     )
-                try:
-                    submission = self._produce(messages, registry, budget, work=work, main_file=default_filename(spec))
-                except _NoSubmission as exc:
-                    attempts += 1
-                    reason = exc.message
-                    revision = (exc.message, "the agent loop")
-                    restart = False
-                    continue
-                attempts += 1
-                summary = submission.summary
-                _copy_files(work, submission.paths(), artifact_dir)
-                check = self._self_check(
-                    artifact_dir, spec_filename=default_filename(spec), tests=tests, runs=check.runs
-                )
-                if check.status != SelfCheckStatus.FAILED:
+                first = cfg.model.temperature if attempt == 0 and revision is None else cfg.model.revision_temperature
+                temperatures = [first] + [cfg.model.revision_temperature] * (cfg.best_of - 1)
+                candidates = self._candidates(state, messages, temperatures)
+                attempts += len(candidates)
+                winner = next((c for c in candidates if c.submitted and c.check.status != SelfCheckStatus.FAILED), None)
+                if winner is not None:
                     reason = None
                     break
+                tried = [c for c in candidates if c.submitted]
+                if not tried:
+                    reason = candidates[-1].reason
+                    revision = (reason or "no submission", "the agent loop")
+                    restart = False
+                    continue
+                last = max(tried, key=lambda c: _score(c.check.output))  # max keeps the first of equals
                 reason = f"self-check failed after {attempts} attempt(s)"
-                previous = _read_files(artifact_dir)
-                revision = (check.output, "acceptance tests" if tests else "artifact check")
+                assert last.folder is not None
+                previous = _read_files(last.folder)
+                source = "acceptance tests" if tests else "artifact check"
+                ran = test_counts(last.check.output) != (0, 0)  # else: no test ran (the main file is missing)
+                revision = (failure_report(last.check.output) if ran else last.check.output, source)
                 restart = False
         except BudgetExceeded as exc:
             reason = str(exc)
-        produced = reason is None and attempts > 0
+        chosen = winner or last
+        if chosen is not None:
+            _adopt(chosen, workspace, artifact_dir)
+        _clear_candidates(workspace)
+        produced = winner is not None and reason is None
         if not artifact_dir.is_dir():
             artifact_dir.mkdir(parents=True)
         manifest = Manifest(
@@ -288,11 +327,13 @@ class LangChainAgent:
             prompt_hash=self.prompts.prompt_hash,
             status=AgentStatus.PRODUCED if produced else AgentStatus.FAILED,
             reason=reason,
-            summary=summary,
+            summary=chosen.summary if chosen is not None else "",
             files=_describe(artifact_dir),
-            usage=budget.usage,
-            cost=budget.cost,
-            self_check=check,
+            usage=state.budget.usage,
+            cost=state.budget.cost,
+            self_check=(chosen.check if chosen is not None else SelfCheck(status=SelfCheckStatus.NONE)).model_copy(
+                update={"runs": state.test_runs}
+            ),
             attempts=attempts,
             feedback=feedback,
         )
@@ -302,7 +343,76 @@ class LangChainAgent:
         )
         return AgentResult(files_dir=artifact_dir, manifest=manifest)
 
-    # ------------------------------------------------------------------------------------------- one attempt
+    # ------------------------------------------------------------------------------------------- candidates
+
+    def _candidates(self, state: _RunState, messages: list[BaseMessage], temperatures: list[float]) -> list[_Candidate]:
+        """Up to ``best_of`` versions of one attempt, each in its own workspace copy and self-checked. Sequential:
+        stops at the first that passes. Parallel: all are drawn at once (every one is paid for), and the first
+        that passes, in order, wins. A budget stop ends the attempt unless a candidate already passed."""
+        dirs = [state.workspace / _work_name(k) for k in range(len(temperatures))]
+        for folder in dirs[1:]:  # copied here, before any candidate writes into the first one
+            shutil.rmtree(folder, ignore_errors=True)
+            if dirs[0].is_dir():
+                shutil.copytree(dirs[0], folder, symlinks=True)
+        if not self.profile.parallel_candidates or len(temperatures) == 1:
+            out: list[_Candidate] = []
+            for k, temperature in enumerate(temperatures):
+                candidate = self._candidate(state, k, list(messages), temperature)
+                out.append(candidate)
+                if candidate.submitted:
+                    if candidate.check.status != SelfCheckStatus.FAILED:
+                        break
+                    state.failed.add(candidate.fingerprint)  # the next candidate must differ from it
+            return out
+        with ThreadPoolExecutor(max_workers=len(temperatures), thread_name_prefix=f"{self.name}-cand") as pool:
+            futures = [
+                pool.submit(self._candidate_or_stop, state, k, list(messages), t) for k, t in enumerate(temperatures)
+            ]
+            results = [f.result() for f in futures]
+        candidates = [c for c, _ in results]
+        stops = [stop for _, stop in results if stop is not None]
+        if stops and not any(c.submitted and c.check.status != SelfCheckStatus.FAILED for c in candidates):
+            raise stops[0]
+        for c in candidates:
+            if c.submitted and c.check.status == SelfCheckStatus.FAILED:
+                state.failed.add(c.fingerprint)
+        return candidates
+
+    def _candidate_or_stop(
+        self, state: _RunState, k: int, messages: list[BaseMessage], temperature: float
+    ) -> tuple[_Candidate, BudgetExceeded | None]:
+        try:
+            return self._candidate(state, k, messages, temperature), None
+        except BudgetExceeded as exc:
+            return _Candidate(k, None, "", SelfCheck(status=SelfCheckStatus.NONE), "", str(exc)), exc
+
+    def _candidate(self, state: _RunState, k: int, messages: list[BaseMessage], temperature: float) -> _Candidate:
+        """One candidate: draft in workspace ``work``/``work-k``, copy the submitted files aside, self-check them."""
+        cfg = self.profile
+        work = Workspace(state.workspace / _work_name(k))
+        registry = build_registry(
+            work,
+            allowed=cfg.tools,
+            acceptance_tests=state.tests,
+            max_artifact_bytes=state.max_artifact_bytes,
+            fetcher=self.fetcher,
+            test_timeout=cfg.tests.timeout,
+            test_memory_bytes=cfg.tests.memory_bytes,
+            test_output_chars=cfg.tests.max_output_chars,
+        )
+        try:
+            submission = self._produce(
+                messages, registry, state.budget, work=work, state=state, temperature=temperature
+            )
+        except _NoSubmission as exc:
+            return _Candidate(k, None, "", SelfCheck(status=SelfCheckStatus.NONE), "", exc.message)
+        folder = state.workspace / CANDIDATES / f"{state.attempt}-{k}"
+        _copy_files(work, submission.paths(), folder)
+        check = self._self_check(folder, spec_filename=state.main_file, tests=state.tests, runs=0)
+        state.count_test_runs(check.runs)
+        return _Candidate(k, folder, submission.summary, check, _fingerprint(_read_bytes(folder)), None)
+
+    # ------------------------------------------------------------------------------------------- one draft
 
     def _produce(
         self,
@@ -311,55 +421,114 @@ class LangChainAgent:
         budget: TaskBudget,
         *,
         work: Workspace,
-        main_file: str,
+        state: _RunState,
+        temperature: float,
     ) -> SubmitArtifactArgs:
-        tools = to_langchain_tools(registry)
-        steps = self.profile.max_tool_steps if self.profile.model.tool_choice_auto else 0
-        for _ in range(steps):
-            reply = self._call(self.model.bind_tools(tools), messages, budget)
-            if not reply.tool_calls:
-                break
-            # some servers (llama.cpp) reject an assistant turn whose content is empty
-            messages.append(AIMessage(content=reply.content or "(tool calls)", tool_calls=reply.tool_calls))
-            submitted: SubmitArtifactArgs | None = None
-            for call in reply.tool_calls:
-                call_id = call.get("id") or ""
-                if call["name"] == SUBMIT_ARTIFACT and submitted is None:
-                    text, submitted = _submit(registry, call["args"])
-                else:
-                    action = registry.get(call["name"])
-                    if action is None:
-                        text = f"ERROR: there is no tool {call['name']!r}; available: {', '.join(registry.names())}"
+        """Model calls until a valid submission: files written as fenced blocks (the harness assembles the
+        ``submit_artifact`` call from them), tool calls (native or written as text), or a native submit. Every
+        reply stays in the history; a version identical to one that already failed is refused and re-asked."""
+        main_file = state.main_file
+        native = self.profile.model.offers_tools
+        steps = self.profile.max_tool_steps if native else 0
+        runnable: Runnable[LanguageModelInput, BaseMessage] = (
+            self.model.bind_tools(to_langchain_tools(registry)) if native else self.model
+        )
+        known = set(registry.names())
+        reserved = frozenset(state.tests or ())
+        written: list[str] = []  # files this draft wrote with write_file
+        problem = "its replies held no file"
+        tool_steps = steps  # calls with the tools in play, then DRAFT_TRIES calls that ask for the files as text
+        drafts = DRAFT_TRIES
+        while tool_steps + drafts > 0:
+            in_tool_steps = tool_steps > 0
+            if in_tool_steps:
+                tool_steps -= 1
+            else:
+                if drafts == DRAFT_TRIES and steps > 0:
+                    messages.append(HumanMessage(WRITE_NOW.format(main_file=main_file)))
+                drafts -= 1
+            reply = self._call(runnable, messages, budget, temperature=temperature)
+            text = _content_text(reply)
+            calls: list[tuple[str, dict[str, Any], str]] = [
+                (c["name"], c["args"], c.get("id") or "") for c in reply.tool_calls
+            ]
+            as_text = False
+            rest = text
+            if calls:
+                # some servers (llama.cpp) reject an assistant turn whose content is empty
+                messages.append(AIMessage(content=text or "(tool calls)", tool_calls=reply.tool_calls))
+            else:
+                found, rest = text_tool_calls(text, known)
+                calls = [(c.name, c.args, "") for c in found]
+                as_text = bool(found)
+                messages.append(AIMessage(content=text or "(empty reply)"))
+            if calls:
+                results: list[tuple[str, str, str]] = []
+                for name, args, call_id in calls:
+                    if name == SUBMIT_ARTIFACT:
+                        out, submitted = self._offer(registry, args, work, state)
+                        if submitted is not None:
+                            return submitted
+                        problem = out
                     else:
-                        text = run_action(action, call["args"])
-                messages.append(ToolMessage(text, tool_call_id=call_id, name=call["name"]))
-            if submitted is not None:
-                return submitted
-        action = registry.get(SUBMIT_ARTIFACT)
-        assert action is not None  # build_registry always adds it
-        forced_tool = {
-            "type": "function",
-            "function": {
-                "name": SUBMIT_ARTIFACT,
-                "description": action.description,
-                "parameters": forced_submit_schema(main_file, work.files()),
-            },
-        }
-        forced = self.model.bind_tools([forced_tool], tool_choice=SUBMIT_ARTIFACT)
-        problem = "no submit_artifact call"
-        for _ in range(FORCED_SUBMIT_TRIES):
-            reply = self._call(forced, messages, budget)
-            calls = [c for c in reply.tool_calls if c["name"] == SUBMIT_ARTIFACT]
-            if not calls:
-                messages.append(HumanMessage("Call submit_artifact now, with the complete file content."))
+                        action = registry.get(name)
+                        if action is None:
+                            out = f"ERROR: there is no tool {name!r}; available: {', '.join(registry.names())}"
+                        else:
+                            out = run_action(action, args)
+                            if name == "write_file" and not out.startswith("ERROR") and isinstance(args, dict):
+                                written.append(str(args.get("path")))
+                    results.append((name, call_id, out))
+                if as_text:  # told as plain text: there is no native tool turn to answer
+                    report = "\n".join(f"[{name}] {out}" for name, _, out in results)
+                    messages.append(HumanMessage(f"Results of the tool calls you wrote:\n{report}"))
+                else:
+                    for name, call_id, out in results:
+                        messages.append(ToolMessage(out, tool_call_id=call_id, name=name))
+                if not in_tool_steps and main_file in written:
+                    # it wrote the deliverable with a tool call when asked for the files: that file is its draft
+                    out, submitted = self._offer(registry, _include(written, main_file), work, state)
+                    if submitted is not None:
+                        return submitted
+                    problem = out
+                    messages.append(HumanMessage(f"{out}\n{ASK_FOR_FILES.format(main_file=main_file)}"))
                 continue
-            text, submitted = _submit(registry, calls[0]["args"])
+            # during the tool steps, prose without a file block is thinking aloud, not the deliverable
+            draft = parse_draft(rest, main_file=main_file, reserved=reserved, whole_reply=not in_tool_steps)
+            if draft.files:
+                raw = {
+                    "files": [{"path": p, "content": c} for p, c in draft.files.items()],
+                    "summary": draft.summary(SUMMARY_MAX_CHARS),
+                    "include": [p for p in dict.fromkeys(written) if p not in draft.files],
+                }
+                out, submitted = self._offer(registry, raw, work, state)
+                if submitted is not None:
+                    return submitted
+                problem = out
+                messages.append(HumanMessage(f"{out}\n{ASK_FOR_FILES.format(main_file=main_file)}"))
+            elif in_tool_steps:
+                tool_steps = 0  # it stopped calling tools: WRITE_NOW comes next
+            else:
+                messages.append(HumanMessage(ASK_FOR_FILES.format(main_file=main_file)))
+        if main_file in written:
+            out, submitted = self._offer(registry, _include(written, main_file), work, state)
             if submitted is not None:
                 return submitted
-            # told as plain text, not as a tool turn: servers differ in what tool-call history they accept
-            problem = text
-            messages.append(HumanMessage(f"Your submit_artifact call was refused: {text}. Call it again, fixed."))
+            problem = out
         raise _NoSubmission(f"the model did not submit a valid artifact: {problem}")
+
+    def _offer(
+        self, registry: ActionRegistry, raw_args: dict[str, Any], work: Workspace, state: _RunState
+    ) -> tuple[str, SubmitArtifactArgs | None]:
+        """Submit ``raw_args`` unless they are byte for byte a version that already failed (refused: the model is
+        asked again instead of the same tests running on the same files)."""
+        try:
+            args = SubmitArtifactArgs.model_validate(raw_args)
+        except ValidationError:
+            return _submit(registry, raw_args)  # the action explains what is wrong
+        if _fingerprint(_submission_bytes(args, work)) in state.failed:
+            return IDENTICAL, None
+        return _submit(registry, raw_args)
 
     def _self_check(
         self, artifact_dir: Path, *, spec_filename: str, tests: dict[str, str] | None, runs: int
@@ -387,18 +556,24 @@ class LangChainAgent:
     # ------------------------------------------------------------------------------------------- model calls
 
     def _call(
-        self, runnable: Runnable[LanguageModelInput, BaseMessage], messages: Sequence[BaseMessage], budget: TaskBudget
+        self,
+        runnable: Runnable[LanguageModelInput, BaseMessage],
+        messages: Sequence[BaseMessage],
+        budget: TaskBudget,
+        *,
+        temperature: float | None = None,
     ) -> AIMessage:
-        """One model call with budget checks and bounded retries of transient faults."""
+        """One model call with budget checks and bounded retries of transient faults; ``temperature`` (if it
+        differs from the endpoint's) is sent with this call only."""
         budget.check()
         endpoint = self.profile.model
         cap = budget.completion_cap(endpoint.max_tokens)
         bound = runnable
+        if temperature is not None and temperature != endpoint.temperature:
+            bound = bound.bind(temperature=temperature)
         if cap < endpoint.max_tokens:
             legacy = endpoint.legacy_max_tokens or endpoint.base_url is None
-            bound = (
-                runnable.bind(extra_body={"max_tokens": cap}) if legacy else runnable.bind(max_completion_tokens=cap)
-            )
+            bound = bound.bind(extra_body={"max_tokens": cap}) if legacy else bound.bind(max_completion_tokens=cap)
         retrying = Retrying(
             retry=retry_if_exception(_is_transient),
             stop=lambda state: self._stop_retrying(state, budget),
@@ -466,6 +641,115 @@ class LangChainAgent:
             f"the model endpoint failed {self.profile.model.retries + 1} time(s): {type(exc).__name__}: {exc}",
             hint="check that the model server is running and reachable; the task can be retried",
         )
+
+
+@dataclass(slots=True)
+class _RunState:
+    """What one ``run`` shares between its attempts and candidates (thread-safe where candidates run in parallel)."""
+
+    workspace: Path
+    main_file: str
+    tests: dict[str, str] | None
+    max_artifact_bytes: int
+    budget: TaskBudget
+    attempt: int = 0
+    failed: set[str] = field(default_factory=set)  # fingerprints of versions that failed their check
+    test_runs: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def count_test_runs(self, n: int) -> None:
+        with self.lock:
+            self.test_runs += n
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    """One drafted version: its files (``folder``; None when the model submitted nothing valid) and their check."""
+
+    index: int
+    folder: Path | None
+    summary: str
+    check: SelfCheck
+    fingerprint: str
+    reason: str | None
+
+    @property
+    def submitted(self) -> bool:
+        return self.folder is not None
+
+
+def _work_name(k: int) -> str:
+    return "work" if k == 0 else f"work-{k}"
+
+
+def _clear_candidates(workspace: Path) -> None:
+    shutil.rmtree(workspace / CANDIDATES, ignore_errors=True)
+    for extra in workspace.glob("work-*"):
+        shutil.rmtree(extra, ignore_errors=True)
+
+
+def _adopt(chosen: _Candidate, workspace: Path, artifact_dir: Path) -> None:
+    """Make ``chosen`` the artifact (its tested files, moved as they are) and its workspace the task's ``work``."""
+    assert chosen.folder is not None
+    shutil.rmtree(artifact_dir, ignore_errors=True)
+    chosen.folder.rename(artifact_dir)
+    if chosen.index > 0 and (workspace / _work_name(chosen.index)).is_dir():
+        shutil.rmtree(workspace / "work", ignore_errors=True)
+        (workspace / _work_name(chosen.index)).rename(workspace / "work")
+
+
+def _fingerprint(files: Mapping[str, bytes]) -> str:
+    """sha256 over an artifact's paths and bytes (order-independent)."""
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(path.encode() + b"\0" + hashlib.sha256(files[path]).digest())
+    return digest.hexdigest()
+
+
+def _read_bytes(folder: Path) -> dict[str, bytes]:
+    """Every file of an artifact folder but the manifest, by relative path."""
+    out: dict[str, bytes] = {}
+    if folder.is_dir():
+        for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
+            rel = path.relative_to(folder).as_posix()
+            if rel != MANIFEST_NAME:
+                out[rel] = path.read_bytes()
+    return out
+
+
+def _submission_bytes(args: SubmitArtifactArgs, work: Workspace) -> dict[str, bytes]:
+    """The files a submission would make the artifact (what ``_copy_files`` will copy after it is written)."""
+    out: dict[str, bytes] = {}
+    for rel in args.include:
+        with contextlib.suppress(ToolError, OSError):
+            out[rel] = work.resolve(rel).read_bytes()
+    for f in args.files:
+        out[f.path] = f.content.encode("utf-8")
+    return out
+
+
+def _include(written: list[str], main_file: str) -> dict[str, Any]:
+    return {"files": [], "summary": f"wrote {main_file}", "include": list(dict.fromkeys(written))}
+
+
+def _content_text(reply: AIMessage) -> str:
+    """A reply's text (content blocks joined), exactly as sent: nothing is stripped or unescaped."""
+    content = reply.content
+    if isinstance(content, str):
+        return content
+    parts = []
+    for block in content:
+        if isinstance(block, str):
+            parts.append(block)
+        elif isinstance(block, dict) and isinstance(block.get("text"), str):
+            parts.append(block["text"])
+    return "".join(parts)
+
+
+def _score(output: str) -> tuple[int, int]:
+    """How close a failed test run came: (tests passed, -tests failed or in error), from pytest's last line."""
+    counts = test_counts(output)
+    return counts[0], -counts[1]
 
 
 def _submit(registry: ActionRegistry, raw_args: dict[str, Any]) -> tuple[str, SubmitArtifactArgs | None]:

@@ -19,6 +19,7 @@ import json
 import os
 import re
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -43,6 +44,12 @@ STATE_FILE = "model-server.json"
 _RUNNING_ON = re.compile(rb"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 #: llama_cpp.server's __main__ lets these override --host/--port; the child must not inherit them
 _OVERRIDING_ENV = ("HOST", "PORT")
+#: Context window bounds for a custom GGUF when ``n_ctx`` is null: agent prompts with a revision need ~2-4k tokens,
+#: and the KV cache grows with the window (Qwen2.5-1.5B: ~28 KiB per token).
+MIN_CUSTOM_CTX = 8192
+MAX_DEFAULT_CTX = 16384
+#: The embedded model's window when its GGUF names none.
+FALLBACK_CTX = 2048
 
 
 def find_embedded_gguf() -> Path:
@@ -65,6 +72,74 @@ def llama_server_installed() -> bool:
     )
 
 
+# GGUF metadata value types (llama.cpp's gguf.h): fixed-size scalars by type id; 8 = string, 9 = array.
+_GGUF_SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
+
+
+def gguf_context_length(gguf: Path) -> int | None:
+    """The ``<arch>.context_length`` a GGUF file's metadata states (the context the model was trained for), or
+    None if the file does not say or is not GGUF v2/v3. Reads only the header, stopping at that key."""
+
+    def read(f: object, fmt: str) -> tuple[object, ...]:
+        size = struct.calcsize("<" + fmt)
+        data = f.read(size)  # type: ignore[attr-defined]
+        if len(data) != size:
+            raise EOFError
+        return struct.unpack("<" + fmt, data)
+
+    def string(f: object) -> bytes:
+        (length,) = read(f, "Q")
+        data: bytes = f.read(length)  # type: ignore[attr-defined]
+        return data
+
+    def skip(f: object, kind: int) -> None:
+        if kind in _GGUF_SCALARS:
+            read(f, _GGUF_SCALARS[kind])
+        elif kind == 8:
+            string(f)
+        elif kind == 9:
+            item, count = read(f, "IQ")
+            assert isinstance(item, int) and isinstance(count, int)
+            if item in _GGUF_SCALARS:
+                f.seek(struct.calcsize("<" + _GGUF_SCALARS[item]) * count, 1)  # type: ignore[attr-defined]
+            else:
+                for _ in range(count):
+                    skip(f, item)
+        else:
+            raise ValueError(f"unknown GGUF value type {kind}")
+
+    try:
+        with open(gguf, "rb") as f:
+            if f.read(4) != b"GGUF":
+                return None
+            version, _tensors, count = read(f, "IQQ")
+            if version not in (2, 3):
+                return None
+            assert isinstance(count, int)
+            for _ in range(count):
+                key = string(f)
+                (kind,) = read(f, "I")
+                assert isinstance(kind, int)
+                if key.endswith(b".context_length") and kind in _GGUF_SCALARS and kind not in (6, 7, 12):
+                    (value,) = read(f, _GGUF_SCALARS[kind])
+                    return value if isinstance(value, int) else None
+                skip(f, kind)
+    except (OSError, EOFError, ValueError, struct.error):
+        return None
+    return None
+
+
+def context_window(cfg: LocalModelConfig, gguf: Path) -> int:
+    """``n_ctx`` for the server: the configured one, else the model's trained context (for a custom GGUF at least
+    ``MIN_CUSTOM_CTX``), at most ``MAX_DEFAULT_CTX``."""
+    if cfg.n_ctx is not None:
+        return cfg.n_ctx
+    trained = gguf_context_length(gguf)
+    if cfg.gguf is None:
+        return min(trained or FALLBACK_CTX, MAX_DEFAULT_CTX)
+    return max(MIN_CUSTOM_CTX, min(trained or MIN_CUSTOM_CTX, MAX_DEFAULT_CTX))
+
+
 def _command(gguf: Path, port: int, cfg: LocalModelConfig) -> list[str]:
     cmd = [
         sys.executable, "-m", "llama_cpp.server",
@@ -72,7 +147,7 @@ def _command(gguf: Path, port: int, cfg: LocalModelConfig) -> list[str]:
         "--model_alias", LOCAL_MODEL_NAME if cfg.gguf is None else gguf.stem,
         "--host", "127.0.0.1",
         "--port", str(port),
-        "--n_ctx", str(cfg.n_ctx),
+        "--n_ctx", str(context_window(cfg, gguf)),
         "--verbose", "False",
     ]  # fmt: skip
     if cfg.n_threads is not None:

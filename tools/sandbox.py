@@ -31,6 +31,7 @@ import functools
 import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -227,6 +228,42 @@ def _truncate(text: str, limit: int) -> str:
         return text
     half = limit // 2
     return f"{text[:half]}\n... [{len(text) - limit} characters cut] ...\n{text[-half:]}"
+
+
+_COUNT = re.compile(r"(\d+) (passed|failed|errors?)\b")
+#: Characters of the raw test output a failure report keeps (the failing lines are always shown first).
+REPORT_OUTPUT_CHARS = 2500
+
+
+def test_counts(output: str) -> tuple[int, int]:
+    """(tests passed, tests failed or in error) from pytest's summary line; (0, 0) when there is none."""
+    passed = failed = 0
+    for line in reversed(output.splitlines()):
+        found = _COUNT.findall(line)
+        if found:
+            for n, word in found:
+                if word == "passed":
+                    passed = int(n)
+                else:
+                    failed += int(n)
+            break
+    return passed, failed
+
+
+def failure_report(output: str) -> str:
+    """What a revision needs to see of a failed test run: the count, each failing test with its assertion
+    (pytest's ``FAILED``/``ERROR`` lines, the ``>`` source line and the ``E`` lines), then the output trimmed."""
+    lines = output.splitlines()
+    picked: list[str] = []
+    for line in lines:
+        if line.startswith(("FAILED ", "ERROR ")) or re.match(r"^(>|E) ", line) or re.match(r"^_{3,} .+ _{3,}$", line):
+            picked.append(line.rstrip())
+    passed, failed = test_counts(output)
+    head = f"{failed} of {passed + failed} test(s) failed." if failed else "The tests did not pass."
+    failing = "\n".join(picked[:40]) if picked else "(no assertion found in the output)"
+    return f"{head}\nFailing tests and assertions:\n{failing}\n\nTest output (trimmed):\n" + _truncate(
+        output.strip(), REPORT_OUTPUT_CHARS
+    )
 
 
 def run_acceptance_tests(

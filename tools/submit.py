@@ -1,14 +1,12 @@
 """``submit_artifact``: the agent's final, structured answer -- the files of the artifact and a summary.
 
 Calling it writes the given files into the workspace; the artifact is those files plus any existing workspace
-files named in ``include``. The agent loop forces this call last (a named ``tool_choice``), so even a model that
-cannot drive tools on its own ends with a schema-valid answer. Must not import LangChain.
+files named in ``include``. A model with native tool calling may call it itself; otherwise (and normally) the agent
+loop builds the call from the files the model wrote as fenced text blocks (``agents.drafts``), so no file has to
+travel inside a JSON string. Must not import LangChain.
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -71,26 +69,3 @@ def submit_artifact_action(ws: Workspace, *, max_bytes: int) -> Action[SubmitArt
         SubmitArtifactArgs,
         submit_artifact,
     )
-
-
-def forced_submit_schema(main_file: str, workspace_files: Sequence[str]) -> dict[str, Any]:
-    """JSON Schema of the *forced* submit call: one file, whose path is fixed to the spec's main file, plus an
-    optional ``include`` limited to files that exist in the workspace.
-
-    Servers that constrain output to the schema (llama.cpp) then cannot invent paths, and small models only have to
-    write content and a summary. Every answer valid under this schema is valid ``SubmitArtifactArgs``.
-    """
-    file_item = {
-        "type": "object",
-        "properties": {"path": {"const": main_file}, "content": {"type": "string"}},
-        "required": ["path", "content"],
-        "additionalProperties": False,
-    }
-    properties: dict[str, Any] = {
-        "files": {"type": "array", "items": file_item, "minItems": 1, "maxItems": 1},
-        "summary": {"type": "string", "maxLength": SUMMARY_MAX_CHARS},
-    }
-    others = [f for f in workspace_files if f != main_file and f not in RESERVED_NAMES]
-    if others:
-        properties["include"] = {"type": "array", "items": {"enum": others}}
-    return {"type": "object", "properties": properties, "required": ["files", "summary"], "additionalProperties": False}
