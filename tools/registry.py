@@ -4,15 +4,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import get_args
 
+from agents.config import ToolName
 from tools.base import ActionRegistry
 from tools.sandbox import run_tests_action
 from tools.submit import submit_artifact_action
 from tools.web import HttpFetcher, http_get_action
 from tools.workspace import Workspace, workspace_actions
 
-#: Every tool name a profile may list (``submit_artifact`` is always added).
-OPTIONAL_TOOLS = ("read_file", "write_file", "list_files", "run_tests", "http_get")
+#: Every tool name a profile may list (``submit_artifact`` is always added): the names config accepts.
+OPTIONAL_TOOLS: tuple[str, ...] = get_args(ToolName)
 
 
 def build_registry(
