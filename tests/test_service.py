@@ -125,7 +125,10 @@ def test_lost_claim_race_is_lost_once(world: World, chain_env: ChainEnv) -> None
 
 def test_failed_agent_releases_the_claim(world: World) -> None:
     task = world.post("write a haiku")
-    failing = LangChainAgent(profile("ada").model_copy(update={"max_revisions": 0}), fake(*["no tool call"] * 4))
+    # an artifact outside its folder is never valid (a reply with no tool call is a draft now, not a failure)
+    failing = LangChainAgent(
+        profile("ada").model_copy(update={"max_revisions": 0}), fake(*[submit({"../escape.md": "x"})] * 4)
+    )
     orch = world.orchestrator([profile("ada")], runners={"ada": failing})
     orch.start()
     orch.cycle()
