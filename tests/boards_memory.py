@@ -35,7 +35,7 @@ class _Event:
 class MemoryBoard:
     """Tasks, holds and payments in memory; every change is an event, and a cursor is an event count."""
 
-    capabilities = BoardCapabilities(acquisition="claim", reopens_on_rejection=False, block_cursors=False)
+    capabilities = BoardCapabilities(reopens_on_rejection=False, block_cursors=False)
 
     def __init__(self, *, name: str, store: ArtifactStore, token: str, max_spec_bytes: int = 262_144) -> None:
         self.name = name

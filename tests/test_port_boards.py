@@ -98,8 +98,8 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.
 def test_a_board_declares_what_it_can_do(harness: Harness) -> None:
     board = harness.board
     assert isinstance(board, TaskBoard | TaskSource) and isinstance(board, Delivery) and isinstance(board, Settlement)
-    caps = board.capabilities
-    assert isinstance(board, Claimable) == (caps.acquisition == "claim")
+    assert isinstance(board.capabilities.reopens_on_rejection, bool)
+    assert isinstance(board.capabilities.block_cursors, bool)
     for call in board.calls():  # what the wallet policy will allow: functions on the board's own contract
         assert call.signature.endswith(")") and call.contract
 

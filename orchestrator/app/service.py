@@ -115,11 +115,6 @@ Cursor = Literal["poll", "payout"]
 ACTIONABLE = frozenset({S.CLAIMING, S.CLAIMED, S.PRODUCING, S.PRODUCED, S.APPROVED, S.SUBMITTING})
 
 
-def _key(task: Task) -> str:
-    """The task's key on its board."""
-    return task.task_key
-
-
 def _spend_key(task: Task) -> str:
     """The task's id for its agent and the spend ledger (``AgentTask.task_id``)."""
     return f"{task.board}:{task.task_key}"
@@ -201,7 +196,7 @@ def retry_failed(*, repos: Repositories, board: TaskBoard, task_id: int, now: in
     if task.deadline <= now:
         raise LifecycleError(f"task {task_id}: its deadline has passed; it cannot be retried")
     agent = next((a for a in repos.agents.agents() if a.name == task.agent_name), None)
-    bt = board.status(_key(task))
+    bt = board.status(task.task_key)
     ours = agent is not None and bt.claimant is not None and bt.claimant.lower() == agent.address.lower()
     failed_at = next(
         (e.from_state for e in reversed(repos.tasks.task_events(task_id=task.id)) if e.to_state is S.FAILED), None
@@ -514,7 +509,7 @@ class Orchestrator:
         if task.id in self._import_checked:
             return False
         try:
-            bt = self._board(task).status(_key(task))
+            bt = self._board(task).status(task.task_key)
         except TaskNotFound:  # its post was in blocks a reorg replaced, and the new chain has none at that id
             self._import_checked.add(task.id)
             reason = "the board has no such task any more: the post it was discovered from is gone (a reorg)"
@@ -574,7 +569,7 @@ class Orchestrator:
         board = self._board(task)
         if not self._take_fresh(task.id):
             agent.wallet.recover()
-            bt = board.status(_key(task))
+            bt = board.status(task.task_key)
             if self._is_ours(bt, agent):
                 return self._claimed(
                     task, agent, self._confirmed(task, agent, board, "claim"), "claim confirmed on the board"
@@ -583,13 +578,13 @@ class Orchestrator:
                 return self._move(task, S.LOST, agent.name, f"board shows {bt.status_text} by {bt.claimant}")
         self._hook("claiming")
         if not isinstance(board, Claimable):  # assigned to us by the client: nothing to claim, the board says
-            bt = board.status(_key(task))
+            bt = board.status(task.task_key)
             if bt.phase is BoardPhase.HELD and self._is_ours(bt, agent):
                 return self._claimed(task, agent, None, "assigned to us on the board")
             return self._move(task, S.LOST, agent.name, f"board shows {bt.status_text}, not assigned to us")
         try:
             # a claim that mines with less than claim_margin left would be released at once: past that, cancel it
-            receipt = board.claim(_key(task), wallet=agent.wallet, expires_at=task.deadline - self.claim_margin)
+            receipt = board.claim(task.task_key, wallet=agent.wallet, expires_at=task.deadline - self.claim_margin)
         except TxExpired as exc:
             return self._move(task, S.ABANDONED, agent.name, f"claim not sent or cancelled: {exc.message}")
         except TaskTaken:
@@ -606,7 +601,7 @@ class Orchestrator:
     def _confirmed(self, task: Task, agent: FleetAgent, board: TaskBoard, action: BoardAction) -> Receipt | None:
         """The receipt of a claim or submission found confirmed on the board after a restart, so that its hash and
         gas are recorded like any other (idempotent by hash); None if the board's events no longer have it."""
-        tx_hash = board.action_tx(_key(task), action, actor=agent.wallet.address, since=str(self.start_block))
+        tx_hash = board.action_tx(task.task_key, action, actor=agent.wallet.address, since=str(self.start_block))
         receipt = self.chain.receipt(tx_hash) if tx_hash is not None else None
         if receipt is None:
             log.warning("task %s: no %s transaction found on the board for its gas", task.id, action)
@@ -718,10 +713,10 @@ class Orchestrator:
         if task.state is S.PRODUCING:  # an agent run cut short by a crash still cost what its calls cost
             self.repos.runs.settle_unrecorded_run(task_id=task_id, spend_key=_spend_key(task), agent=agent.name)
         board = self._board(task)
-        bt = board.status(_key(task))
+        bt = board.status(task.task_key)
         if isinstance(board, Claimable) and bt.phase is BoardPhase.HELD and self._is_ours(bt, agent):
             try:
-                receipt = board.release(_key(task), wallet=agent.wallet)
+                receipt = board.release(task.task_key, wallet=agent.wallet)
                 self._record_gas(agent, task_id, receipt)
             except (ClaimGone, TransactionReverted) as exc:
                 log.warning("release of task %s refused (%s): the claim is gone anyway", task_id, exc.message)
@@ -765,7 +760,7 @@ class Orchestrator:
                 self._fresh.add(task.id)
         if not self._take_fresh(task.id):
             agent.wallet.recover()
-            bt = board.status(_key(task))
+            bt = board.status(task.task_key)
             if bt.phase in (BoardPhase.DELIVERED, BoardPhase.SETTLED) and self._is_ours(bt, agent):
                 receipt = self._confirmed(task, agent, board, "submit")
                 return self._move(task, S.SUBMITTED, agent.name, "submission confirmed on the board", receipt=receipt)
@@ -780,7 +775,7 @@ class Orchestrator:
         self._hook("submitting")
         try:
             # the board refuses a submit after the deadline (or the claim's expiry, which is never later)
-            receipt = board.deliver(_key(task), cid, wallet=agent.wallet, expires_at=task.deadline)
+            receipt = board.deliver(task.task_key, cid, wallet=agent.wallet, expires_at=task.deadline)
         except TxExpired as exc:
             return self._move(task, S.ABANDONED, agent.name, f"submit not sent or cancelled: {exc.message}")
         except ClaimGone as exc:
@@ -798,7 +793,7 @@ class Orchestrator:
         bytes; True if the board then shows our claim again. Only on this failure path: no cost otherwise."""
         if not agent.wallet.recover().reorged:
             return False
-        bt = board.status(_key(task))
+        bt = board.status(task.task_key)
         restored = bt.phase is BoardPhase.HELD and self._is_ours(bt, agent)
         if restored:
             log.warning("task %s: our claim was removed by a reorg and is mined again: submitting again", task.id)
@@ -836,9 +831,9 @@ class Orchestrator:
                 continue
             agent = self._agent(task)
             board = self._board(task)
-            bt = board.status(_key(task))
+            bt = board.status(task.task_key)
             if isinstance(board, Claimable) and bt.phase is BoardPhase.HELD and self._is_ours(bt, agent):
-                self._record_gas(agent, task.id, board.release(_key(task), wallet=agent.wallet))
+                self._record_gas(agent, task.id, board.release(task.task_key, wallet=agent.wallet))
                 released += 1
             self._released.add(task.id)
         return released
@@ -890,7 +885,7 @@ class Orchestrator:
 
     def _reconcile_task(self, task: Task, now: int) -> str | None:
         agent = self._agent(task)
-        bt = self._board(task).status(_key(task))
+        bt = self._board(task).status(task.task_key)
         ours = self._is_ours(bt, agent)
         if task.state is S.SUBMITTED:
             # our delivery is off the board without a payout: rejected (a board that reopens a rejected task shows
@@ -913,7 +908,7 @@ class Orchestrator:
     def _rejected(self, task: Task, agent: FleetAgent, bt: BoardTask, now: int) -> str:
         """The DAO rejected our submission. If the task is open again and worth another try, claim it again to
         revise with the DAO's reason as feedback (SUBMITTED -> CLAIMING); otherwise REJECTED."""
-        rejection = self._board(task).rejection(_key(task), since=str(self.start_block))
+        rejection = self._board(task).rejection(task.task_key, since=str(self.start_block))
         reason = f": {rejection.reason}" if rejection is not None and rejection.reason else ""
         why_not = self._no_rework(task, agent, bt, now) if rejection is not None else "no rejection event found"
         if why_not is not None:

@@ -24,8 +24,6 @@ from orchestrator.ports.chain import Receipt, Signer
 
 #: What an agent does on a board that costs gas and must never happen twice.
 BoardAction = Literal["claim", "submit"]
-#: How a task becomes ours: claimed first come, first served; or assigned to us by the client.
-Acquisition = Literal["claim", "assigned"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +37,9 @@ class BoardCall:
 
 @dataclass(frozen=True, slots=True)
 class BoardCapabilities:
-    """What a board can do, declared by its adapter."""
+    """What a board can do, declared by its adapter. (How a task becomes ours is the board's type: a ``Claimable``
+    board's tasks are claimed; any other board's are assigned to us by the client.)"""
 
-    acquisition: Acquisition
     #: A rejected delivery opens the task again on the board (TaskBoard): the agent may take it again and revise
     #: with the DAO's reason. False: a rejection ends the task (a job market refunds the client).
     reopens_on_rejection: bool

@@ -75,7 +75,7 @@ WORK_FUNCTIONS: tuple[str, ...] = ("claim(uint256)", "submit(uint256,string)", "
 _TAKEN = ("task not open",)
 #: Revert reasons of ``submit`` and ``release`` meaning the claim is not ours any more.
 _GONE = ("claim expired", "not claimant", "task not claimed")
-CAPABILITIES = BoardCapabilities(acquisition="claim", reopens_on_rejection=True)
+CAPABILITIES = BoardCapabilities(reopens_on_rejection=True)
 
 
 def task_key(key: str) -> int:
