@@ -57,6 +57,7 @@ from wallets.journal import Journal
 from wallets.keystore import Keystore, passphrase_from
 
 if TYPE_CHECKING:
+    from orchestrator.entry.guard import ProcessGuard
     from orchestrator.entry.scheduler import ServiceRunner
 
 #: Makes the agent runner of one profile (``Runtime(runner_factory=...)``).
@@ -442,10 +443,21 @@ class Runtime:
     def scheduler(
         self, orchestrator: Orchestrator, *, on_cycle: Callable[[CycleReport], None] | None = None
     ) -> ServiceRunner:
-        """The scheduler of ``orchestrator``'s cycles and steps (``service.*``), with the fleet's upkeep."""
+        """The scheduler of ``orchestrator``'s cycles and steps (``service.*``), with the fleet's upkeep, guarded by
+        the database's single-process lease (a second one on the same database is refused)."""
         from orchestrator.entry.scheduler import ServiceRunner  # APScheduler: only for the commands that run
 
-        return ServiceRunner(orchestrator, self.config.service, on_cycle=on_cycle, upkeep=self.fleet.upkeep)
+        return ServiceRunner(
+            orchestrator, self.config.service, on_cycle=on_cycle, upkeep=self.fleet.upkeep, guard=self.process_guard
+        )
+
+    @cached_property
+    def process_guard(self) -> ProcessGuard:
+        """The single-process service's lease on the database (``service.lease_seconds``)."""
+        from orchestrator.adapters.sql.leases import SqlLeases
+        from orchestrator.entry.guard import ProcessGuard
+
+        return ProcessGuard(SqlLeases(self.engine), ttl=self.config.service.lease_seconds)
 
     def sender(self, private_key: str | bytes) -> TxSender:
         """One ``TxSender`` per key per process, so local nonce tracking stays consistent."""

@@ -355,6 +355,13 @@ class ServiceConfig(_Section):
     retry_max_seconds: float = Field(
         default=300.0, gt=0, le=86_400, description="the wait doubles after each such failure, up to this"
     )
+    lease_seconds: float = Field(
+        default=30.0,
+        ge=1,
+        le=3600,
+        description="the single-process service's lease on its database: renewed every third of this; a second "
+        "`deworker run` is refused while it is alive, and may take over this long after the first one died",
+    )
 
 
 class LoggingConfig(_Section):

@@ -261,13 +261,23 @@ def run(
     """Run the service in the foreground until Ctrl-C, which lets the steps in flight finish and stops.
 
     On a terminal the fleet table updates in place; without one (a log file, systemd) one line per cycle that
-    changed something is printed instead."""
+    changed something is printed instead. One database serves one `deworker run`: a second one is refused, naming
+    the first (host, pid, since)."""
     rt = _runtime()
     mode: ReviewMode = rt.config.review.mode
     if review is not None:
         if review not in ("human", "auto", "auto_if_tests_pass"):
             raise ConfigError(f"--review {review!r} is not a review mode", hint="use human, auto or auto_if_tests_pass")
         mode = review  # type: ignore[assignment]  # checked just above
+    # refused here, naming the other process, before the model starts or a wallet is unlocked
+    rt.process_guard.acquire()
+    with ExitStack() as held:
+        held.callback(rt.process_guard.release)
+        _serve(rt, mode)
+    console.print("stopped: every step finished or will resume from the database", highlight=False)
+
+
+def _serve(rt: Runtime, mode: ReviewMode) -> None:
     with rt.agents() as agents:
         orch = rt.orchestrator(agents, settings=rt.settings(review_mode=mode))
         book, queries = rt.token_book(), rt.queries
@@ -293,7 +303,6 @@ def run(
                         console.print(cycle_line(report), highlight=False)
 
             rt.scheduler(orch, on_cycle=refresh).run_forever(on_stop=stopping)
-    console.print("stopped: every step finished or will resume from the database", highlight=False)
 
 
 def cycle_line(report: CycleReport) -> str:
