@@ -29,7 +29,7 @@ DAY = 86_400
 class MarketWorld:
     world: World
     market: Market
-    env: ChainEnv
+    env: ChainEnv | None
 
     @property
     def ada(self) -> str:
@@ -81,12 +81,13 @@ def market_world(env: ChainEnv, root: Path, world: World | None = None) -> Marke
     address, block = Market.deploy(
         chain=world.chain, sender=world.dao_signer, token=world.dao.token, treasury=treasury, fee_bp=FEE_BP
     )
-    return with_market(world, env, address, block)
+    return with_market(world, address, block, env=env)
 
 
-def with_market(world: World, env: ChainEnv, address: str, block: int) -> MarketWorld:
+def with_market(world: World, address: str, block: int, *, env: ChainEnv | None = None) -> MarketWorld:
+    """``world`` with the market at ``address`` configured as board ``acp``, polled first (then the TaskBoard)."""
     config = world.runtime.config
-    boards = [BoardConfig(name="main"), BoardConfig(name="acp", kind="erc8183", address=address, start_block=block)]
+    boards = [BoardConfig(name="acp", kind="erc8183", address=address, start_block=block), BoardConfig(name="main")]
     runtime = dataclasses.replace(world.runtime, config=config.model_copy(update={"boards": boards}))
     world = dataclasses.replace(world, runtime=runtime)
     market = Market(chain=world.chain, signer=world.dao_signer, store=world.artifacts, address=address, name="acp")
@@ -157,6 +158,7 @@ def test_expiry_with_claim_refund_is_a_loss(mw: MarketWorld) -> None:
 def test_jobs_not_worth_it_or_not_ours_are_never_worked(mw: MarketWorld) -> None:
     cheap = mw.hire("a typo", budget=10**12)
     hurried = mw.hire("a novel", expires=30)  # matching.min_seconds_left is 60 in these tests
+    assert mw.env is not None
     other = mw.hire("not for us", provider=mw.env.sender(3).address)
     unhired = mw.market.post(
         spec("open"),
