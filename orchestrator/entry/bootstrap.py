@@ -296,6 +296,14 @@ class Runtime:
                 address=entry.address,
                 max_spec_bytes=entry.max_spec_bytes,
                 confirmations=confirmations,
+                options={
+                    "abi": entry.abi,
+                    "token": entry.token,
+                    "start_block": entry.start_block,
+                    "text_skills": entry.text_skills,
+                    # a job market lists only jobs assigned to the fleet (read per poll: wallets come and go)
+                    "providers": lambda: [e.address for e in self.keystore.entries()],
+                },
             )
             built.append(build_board(settings, chain=self.chain, artifacts=self.artifacts))
         return built

@@ -194,6 +194,18 @@ class BoardConfig(_Section):
     )
     start_block: int = Field(default=0, ge=0, description="first block to scan when no cursor is saved")
     max_spec_bytes: int = Field(default=262_144, ge=1024, le=10_485_760, description="larger specs are quarantined")
+    abi: str | None = Field(
+        default=None,
+        description="kind erc8183: the ABI profile, 'erc8183-spec' (null: the same) or the path of an ABI JSON file",
+    )
+    token: ConfigAddress | None = Field(
+        default=None, description="kind erc8183: the payment token; null = read from the market's token getter"
+    )
+    text_skills: list[str] = Field(
+        default=["writing"],
+        min_length=1,
+        description="kind erc8183: the skills of a text task made from a job's plain-text description",
+    )
 
     @field_validator("kind")
     @classmethod

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -197,7 +197,7 @@ class Erc8183Board:
         store: ArtifactStore,
         name: str = "market",
         profile: Profile | None = None,
-        providers: Collection[str] | None = None,
+        providers: Collection[str] | Callable[[], Collection[str]] | None = None,
         token: str | None = None,
         start_block: int = 0,
         max_spec_bytes: int = 262_144,
@@ -212,7 +212,7 @@ class Erc8183Board:
         self.name = name
         self.profile = profile or spec_profile()
         self.abi = self.profile.abi
-        self.providers = None if providers is None else {p.lower() for p in providers}
+        self._providers = providers
         self._token = None if token is None else to_checksum_address(token)
         self.start_block = start_block
         self.max_spec_bytes = max_spec_bytes
@@ -250,6 +250,11 @@ class Erc8183Board:
             self._token = to_checksum_address(self.abi.decode_output(self.profile.token_getter, out)[0])
         return self._token
 
+    def providers(self) -> set[str] | None:
+        """The addresses (lower case) whose jobs are listed; None: every job."""
+        found = self._providers() if callable(self._providers) else self._providers
+        return None if found is None else {p.lower() for p in found}
+
     def confirmed_head(self) -> int:
         return self.chain.block_number() - self.confirmations
 
@@ -265,6 +270,7 @@ class Erc8183Board:
         )
         tasks: list[BoardTask] = []
         seen: set[int] = set()
+        providers = self.providers()
         for log in logs:
             job_id = _job_id(log, self.abi)
             if job_id is None or job_id in seen:
@@ -277,7 +283,7 @@ class Erc8183Board:
             except Exception as exc:  # a job the getter cannot return decodably (a description not UTF-8, say)
                 tasks.append(self._undecodable(job_id, exc))
                 continue
-            if self.providers is not None and job["provider"].lower() not in self.providers:
+            if providers is not None and job["provider"].lower() not in providers:
                 continue
             task = self._task(job_id, job)
             self._descriptions[task.key] = job["description"]
@@ -457,7 +463,7 @@ def from_settings(settings: BoardSettings, chain: Chain, artifacts: ArtifactStor
         store=artifacts,
         name=settings.name,
         profile=load_profile(opts.get("abi")),
-        providers=None if providers is None else list(providers),
+        providers=providers if providers is None or callable(providers) else list(providers),
         token=opts.get("token"),
         start_block=int(opts.get("start_block", 0)),
         max_spec_bytes=settings.max_spec_bytes,
