@@ -310,3 +310,16 @@ def test_the_submitted_cid_is_searched_once(ours: Env, monkeypatch: pytest.Monke
     for _ in range(3):
         assert ours.board.status(key).artifact_cid == ARTIFACT
     assert len(searches) == 1
+
+
+def test_market_keys_in_config(tmp_path: Path) -> None:
+    from orchestrator.entry.config import load_config
+
+    path = tmp_path / "config.yaml"
+    path.write_text("boards:\n  - name: main\n    abi: erc8183-spec\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    assert "abi is for kind erc8183 only" in info.value.message
+    path.write_text(f"boards:\n  - name: acp\n    kind: erc8183\n    address: '0x{'1' * 40}'\n    abi: erc8183-spec\n")
+    (board,) = load_config(path, environ={}).board_list
+    assert (board.kind, board.abi, board.text_skills) == ("erc8183", "erc8183-spec", ["writing"])
