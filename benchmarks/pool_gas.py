@@ -11,7 +11,7 @@ window). Measured for each holder count in one run:
 
     .venv/bin/python -m benchmarks.pool_gas [--holders 10 1000]
 
-Benchmark script: may import web3; nothing in ``orchestrator`` imports this. Takes about 3 minutes for 1,000
+Benchmark script: may import web3; nothing in ``orchestrator`` imports this. Takes about 10 minutes for 1,000
 holders (six transactions per holder to set up).
 """
 
