@@ -99,6 +99,7 @@ bench: $(STAMP) $(ANVIL_STAMP)
 	$(BIN)/python -m benchmarks.chain_throughput
 	$(BIN)/python -m benchmarks.review_pages
 	$(BIN)/python -m benchmarks.artifacts
+	$(BIN)/python -m benchmarks.pipeline_erc8183
 	$(BIN)/python -m benchmarks.pool_gas
 
 bench-agents: $(MODEL_STAMP)

@@ -168,6 +168,47 @@ class LocalModelConfig(_Section):
     port: int = Field(default=0, ge=0, le=65535, description="0 = a free port")
 
 
+#: Requests llama-cpp-python's OpenAI server serves at once: one (a lock around its single llama.cpp context; more
+#: requests only queue inside it, or interrupt each other). The embedded model's default endpoint concurrency.
+LOCAL_SERVER_SLOTS = 1
+
+
+class EndpointLimit(_Section):
+    """Limits of one model endpoint (``endpoints:`` in config.yaml), enforced fleet-wide through the database: every
+    agent on every worker that calls this endpoint waits for a free slot and for room in the minute's rates."""
+
+    base_url: HttpUrl | None = Field(default=None, description="the endpoint's base URL; null = the embedded model")
+    model: str | None = Field(
+        default=None, min_length=1, max_length=200, description="null = every model served at base_url"
+    )
+    concurrency: int | None = Field(default=None, ge=1, le=100_000, description="requests in flight at once")
+    requests_per_minute: int | None = Field(default=None, ge=1, description="requests started per minute")
+    tokens_per_minute: int | None = Field(
+        default=None, ge=1, description="tokens (prompt + completion) per minute, counted as calls return"
+    )
+
+    def matches(self, base_url: HttpUrl | None, model: str) -> bool:
+        same_url = (self.base_url is None and base_url is None) or (
+            self.base_url is not None and base_url is not None and str(self.base_url) == str(base_url)
+        )
+        return same_url and (self.model is None or self.model == model)
+
+
+def endpoint_limit(limits: list[EndpointLimit], endpoint: ModelEndpoint) -> EndpointLimit | None:
+    """The limit for a profile's endpoint: the entry naming its URL and model, else its URL's; for the embedded
+    model without an entry, ``LOCAL_SERVER_SLOTS`` at once; None (no limit) for any other endpoint not listed."""
+    found = [lim for lim in limits if lim.matches(endpoint.base_url, endpoint.model)]
+    found.sort(key=lambda lim: lim.model is None)  # the entry naming the model wins over the URL's catch-all
+    if found:
+        chosen = found[0]
+        if endpoint.base_url is None and chosen.concurrency is None:
+            return chosen.model_copy(update={"concurrency": LOCAL_SERVER_SLOTS})
+        return chosen
+    if endpoint.base_url is None:
+        return EndpointLimit(concurrency=LOCAL_SERVER_SLOTS)
+    return None
+
+
 class AgentsConfig(_Section):
     """The ``agents`` section: profiles, prices per model name, and the embedded local model."""
 

@@ -59,8 +59,17 @@ from pydantic import SecretStr, ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
 
 from agents.budget import InMemorySpendLedger, SpendLedger, TaskBudget
-from agents.config import AgentProfile, AgentsConfig, ModelEndpoint, ModelPrice, resolve_api_key
+from agents.config import (
+    AgentProfile,
+    AgentsConfig,
+    EndpointLimit,
+    ModelEndpoint,
+    ModelPrice,
+    endpoint_limit,
+    resolve_api_key,
+)
 from agents.drafts import parse_draft, text_tool_calls
+from agents.endpoints import Endpoint, EndpointGate, EndpointPass, endpoint_key
 from agents.errors import (
     AgentError,
     BudgetExceeded,
@@ -108,6 +117,8 @@ IDENTICAL = (
     "ERROR: these files are byte for byte a version that already failed its check, so they were not tested again. "
     "Read the failure above, find its cause, and write changed, complete files."
 )
+#: Seconds an endpoint slot outlives its call's timeout before it lapses (a process that died mid-call frees it).
+HOLD_MARGIN = 30.0
 #: Characters of each previous file shown in a revision prompt.
 REVISION_FILE_CHARS = 4000
 
@@ -139,13 +150,17 @@ def agent_from_profile(
     local_model: str | None = None,
     ledger: SpendLedger | None = None,
     environ: Mapping[str, str] | None = None,
+    gate: EndpointGate | None = None,
+    limits: Sequence[EndpointLimit] = (),
 ) -> LangChainAgent:
     """Build the agent a profile describes. Profiles on the embedded model (``model.base_url`` null) need the
     running ``LocalModelServer``'s ``local_base_url``; API keys come from the environment variable the profile
     names; ``local_model`` is the name that server serves (a custom GGUF is served under its file's name).
     ``ledger`` holds the daily spend (default: in memory, forgotten on exit; the service passes
-    ``orchestrator.adapters.sql.DbSpendLedger``)."""
+    ``orchestrator.adapters.sql.DbSpendLedger``). With a ``gate``, each model call first waits for the endpoint's
+    limit (``limits``, config ``endpoints:``; the embedded model's default: what its server serves at once)."""
     endpoint = profile.model
+    limit = endpoint_limit(list(limits), endpoint)
     if endpoint.base_url is None and local_model is not None:
         endpoint = endpoint.model_copy(update={"model": local_model})
     base_url = str(endpoint.base_url) if endpoint.base_url is not None else local_base_url
@@ -155,7 +170,15 @@ def agent_from_profile(
             hint="start it with `deworker model serve --detach`, or set model.base_url in the profile",
         )
     model = chat_model(endpoint, base_url=base_url, api_key=resolve_api_key(endpoint, environ=environ))
-    return LangChainAgent(profile, model, price=agents.prices.get(endpoint.model), ledger=ledger)
+    shared = None if limit is None else Endpoint(key=endpoint_key(base_url, endpoint.model), limit=limit)
+    return LangChainAgent(
+        profile,
+        model,
+        price=agents.prices.get(endpoint.model),
+        ledger=ledger,
+        gate=gate if shared is not None and not shared.unlimited else None,
+        endpoint=shared,
+    )
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -223,8 +246,14 @@ class LangChainAgent:
         retry_initial_wait: float = 0.5,
         retry_max_wait: float = 8.0,
         sleep: Callable[[float], None] = time.sleep,
+        gate: EndpointGate | None = None,
+        endpoint: Endpoint | None = None,
     ) -> None:
+        if gate is not None and endpoint is None:
+            raise ValueError("an endpoint gate needs the endpoint it limits")
         self.name = profile.name
+        self.gate = gate
+        self.endpoint = endpoint
         self.profile = profile
         self.model = model
         self.price = price
@@ -585,8 +614,17 @@ class LangChainAgent:
         def attempt() -> BaseMessage:
             # each attempt may wait at most what is left of the task's time budget, not a full model.timeout
             budget.check()
-            timeout = min(endpoint.timeout, budget.remaining_seconds())
-            return bound.bind(timeout=timeout).invoke(list(messages))
+            ticket = self._enter(budget)  # the wait for the endpoint is part of the task's time, too
+            tokens = 0
+            try:
+                timeout = min(endpoint.timeout, budget.remaining_seconds())
+                reply = bound.bind(timeout=timeout).invoke(list(messages))
+                if isinstance(reply, AIMessage):
+                    tokens = _usage(reply).total_tokens
+                return reply
+            finally:
+                if ticket is not None and self.gate is not None:
+                    self.gate.leave(ticket, tokens=tokens)
 
         try:
             reply = retrying(attempt)
@@ -603,6 +641,27 @@ class LangChainAgent:
             raise AgentError(f"the chat model returned {type(reply).__name__}, not an AI message")
         budget.record(_usage(reply))
         return reply
+
+    def _enter(self, budget: TaskBudget) -> EndpointPass | None:
+        """Wait for the endpoint's limit (no gate: at once) for at most what is left of the task's time budget;
+        a wait that outlasts it is a budget stop naming the endpoint."""
+        if self.gate is None or self.endpoint is None:
+            return None
+        remaining = budget.remaining_seconds()
+        hold = min(self.profile.model.timeout, remaining) + HOLD_MARGIN
+        ticket = self.gate.enter(self.endpoint, agent=self.name, task=budget.task, timeout=remaining, hold=hold)
+        if ticket is None:
+            lim = self.endpoint.limit
+            raise BudgetExceeded(
+                f"waited {max(0.0, remaining):.1f} s for the model endpoint {self.endpoint.key} (concurrency "
+                f"{lim.concurrency or 'unlimited'}, {lim.requests_per_minute or 'unlimited'} requests and "
+                f"{lim.tokens_per_minute or 'unlimited'} tokens per minute, shared by the fleet) until the task's "
+                "time budget ran out",
+                budget="budgets.max_seconds_per_task",
+                hint="the endpoint is busy: raise endpoints[].concurrency if its server can serve more at once, spread "
+                "the agents over more endpoints, or raise agents.profiles[].budgets.max_seconds_per_task",
+            )
+        return ticket
 
     def _wait(self, state: RetryCallState) -> float:
         """The server's ``Retry-After`` if it sent one, else exponential backoff with jitter."""

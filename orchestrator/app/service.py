@@ -257,6 +257,7 @@ class Orchestrator:
         self._busy: set[int] = set()
         self._released: set[int] = set()  # ABANDONED tasks whose board claim this process has checked
         self._import_checked: set[int] = set()  # DISCOVERED tasks whose board state this process has checked
+        self._assignees: dict[int, str] = {}  # DISCOVERED tasks a client assigned to one of our agents (not Claimable)
         self._lock = threading.Lock()
         self._by_address = {a.wallet.address.lower(): a for a in agents}
 
@@ -480,9 +481,11 @@ class Orchestrator:
             if self._imported(task):
                 continue
             candidate = Candidate(spec=task.spec, reward=task.reward, deadline=task.deadline)
+            # a job a client assigned to one of our agents is that agent's or no one's (the gate still decides)
+            assignee = self._assignees.get(task.id)
             decision = decide(
                 candidate,
-                profiles=profiles,
+                profiles=profiles if assignee is None else [self.agents[assignee].profile],
                 prices=self.prices,
                 load=load,
                 max_fee_per_gas=fee,
@@ -505,7 +508,9 @@ class Orchestrator:
         """A DISCOVERED task that one of our own wallets already holds on the board is ours, not lost: a database
         that did not see it happen (a fresh ``db.url``, the same wallets) imports it with what the chain says —
         claimed: CLAIMING, which the claim step confirms from the board without sending anything; submitted or
-        paid: SUBMITTED with the submitted CID, and ``collect`` records the payout. Checked once per process."""
+        paid: SUBMITTED with the submitted CID, and ``collect`` records the payout. Checked once per process. On a
+        board that assigns its tasks (not ``Claimable``) a held task is no import: it is the assignment itself, for
+        the matcher to decide with the assigned agent only (``_assignees``), or SKIPPED if that is none of ours."""
         if task.id in self._import_checked:
             return False
         try:
@@ -517,6 +522,12 @@ class Orchestrator:
             return True
         self._import_checked.add(task.id)
         agent = self._by_address.get(bt.claimant.lower()) if bt.claimant is not None else None
+        if bt.phase is BoardPhase.HELD and not isinstance(self._board(task), Claimable):  # held from the start
+            if agent is None:
+                self._move(task, S.SKIPPED, "matcher", f"the client assigned it to {bt.claimant}, not to one of ours")
+                return True
+            self._assignees[task.id] = agent.name
+            return False
         if agent is None:
             return False
         if bt.phase is BoardPhase.HELD:
@@ -910,6 +921,9 @@ class Orchestrator:
         revise with the DAO's reason as feedback (SUBMITTED -> CLAIMING); otherwise REJECTED."""
         rejection = self._board(task).rejection(task.task_key, since=str(self.start_block))
         reason = f": {rejection.reason}" if rejection is not None and rejection.reason else ""
+        if rejection is None and bt.phase is BoardPhase.CLOSED:  # closed unpaid by no one's decision: an expiry
+            self._move(task, S.REJECTED, "reconciler", f"the board shows it {bt.status_text}, unpaid (no rejection)")
+            return f"closed unpaid: {bt.status_text}"
         why_not = self._no_rework(task, agent, bt, now) if rejection is not None else "no rejection event found"
         if why_not is not None:
             self._move(task, S.REJECTED, "reconciler", f"the DAO rejected the submission{reason} ({why_not})")

@@ -47,7 +47,9 @@ drawn, and nothing drawn is missing.
     │   ├── Conflict [orchestrator.domain.errors]  another worker changed the row first: reload, decide again
     │   ├── StaleReview [orchestrator.domain.errors]  the review saw an artifact no longer the current one
     │   ├── ReviewRefused [orchestrator.domain.errors]  not possible now (no feedback, revision limit)
-    │   └── DuplicateRecord [orchestrator.domain.errors]  a unique record disagrees with the stored one
+    │   ├── DuplicateRecord [orchestrator.domain.errors]  a unique record disagrees with the stored one
+    │   └── LeaseHeld [orchestrator.domain.errors]  another live process holds a lease this one needs (a second
+    │                                   single-process `deworker run` on one database), or this one lost its own
     ├── WalletError [wallets.errors]
     │   ├── KeystoreError [wallets.errors]  a keystore file is missing, malformed, loosely permissioned, or exists
     │   │   └── WrongPassphrase [wallets.errors]  the passphrase does not open the keystore (the MAC differs)
@@ -229,3 +231,8 @@ class ReviewRefused(StoreError):
 
 class DuplicateRecord(StoreError):
     """A record that must be unique (a reward per task, a gas cost per transaction) disagrees with the stored one."""
+
+
+class LeaseHeld(StoreError):
+    """Another live process holds a lease in the database that this one needs (the single-process service's), or
+    this process lost its own (its heartbeat lapsed and another took it over). Not retried: say who holds it."""

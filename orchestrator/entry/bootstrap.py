@@ -57,6 +57,8 @@ from wallets.journal import Journal
 from wallets.keystore import Keystore, passphrase_from
 
 if TYPE_CHECKING:
+    from orchestrator.adapters.sql.endpoints import DbEndpointGate
+    from orchestrator.entry.guard import ProcessGuard
     from orchestrator.entry.scheduler import ServiceRunner
 
 #: Makes the agent runner of one profile (``Runtime(runner_factory=...)``).
@@ -294,6 +296,14 @@ class Runtime:
                 address=entry.address,
                 max_spec_bytes=entry.max_spec_bytes,
                 confirmations=confirmations,
+                options={
+                    "abi": entry.abi,
+                    "token": entry.token,
+                    "start_block": entry.start_block,
+                    "text_skills": entry.text_skills,
+                    # a job market lists only jobs assigned to the fleet (read per poll: wallets come and go)
+                    "providers": lambda: [e.address for e in self.keystore.entries()],
+                },
             )
             built.append(build_board(settings, chain=self.chain, artifacts=self.artifacts))
         return built
@@ -392,9 +402,9 @@ class Runtime:
             yield self.fleet_agents(profiles, runner=runner)
 
     def runners(self, stack: ExitStack, profiles: Sequence[AgentProfile] | None = None) -> RunnerFactory:
-        """LangChain agents on the models of ``profiles`` (default ``agents.profiles``), their daily spend in the
-        database; the embedded model is reused if ``deworker model serve --detach`` left it running, else started
-        for as long as ``stack`` is open."""
+        """LangChain agents on the models of ``profiles`` (default ``agents.profiles``), their daily spend and their
+        endpoints' limits in the database; the embedded model is reused if ``deworker model serve --detach`` left it
+        running, else started for as long as ``stack`` is open."""
         from agents.langchain_agent import agent_from_profile
         from agents.llm_server import LocalModelServer, detached_status
         from orchestrator.adapters.sql import DbSpendLedger
@@ -409,11 +419,17 @@ class Runtime:
             else:
                 local_url, local_model = running.base_url, running.model
         ledger = DbSpendLedger(self.engine)  # daily budgets hold across restarts and processes
-        agents_cfg = self.config.agents
+        agents_cfg, limits, gate = self.config.agents, self.config.endpoints, self.endpoint_gate
 
         def runner(profile: AgentProfile) -> AgentRunner:
             return agent_from_profile(
-                profile, agents_cfg, local_base_url=local_url, local_model=local_model, ledger=ledger
+                profile,
+                agents_cfg,
+                local_base_url=local_url,
+                local_model=local_model,
+                ledger=ledger,
+                gate=gate,
+                limits=limits,
             )
 
         return runner
@@ -442,10 +458,28 @@ class Runtime:
     def scheduler(
         self, orchestrator: Orchestrator, *, on_cycle: Callable[[CycleReport], None] | None = None
     ) -> ServiceRunner:
-        """The scheduler of ``orchestrator``'s cycles and steps (``service.*``), with the fleet's upkeep."""
+        """The scheduler of ``orchestrator``'s cycles and steps (``service.*``), with the fleet's upkeep, guarded by
+        the database's single-process lease (a second one on the same database is refused)."""
         from orchestrator.entry.scheduler import ServiceRunner  # APScheduler: only for the commands that run
 
-        return ServiceRunner(orchestrator, self.config.service, on_cycle=on_cycle, upkeep=self.fleet.upkeep)
+        return ServiceRunner(
+            orchestrator, self.config.service, on_cycle=on_cycle, upkeep=self.fleet.upkeep, guard=self.process_guard
+        )
+
+    @cached_property
+    def endpoint_gate(self) -> DbEndpointGate:
+        """Where agents wait for their model endpoint's limit (``endpoints:``), in the database: fleet-wide."""
+        from orchestrator.adapters.sql.endpoints import DbEndpointGate
+
+        return DbEndpointGate(self.engine)
+
+    @cached_property
+    def process_guard(self) -> ProcessGuard:
+        """The single-process service's lease on the database (``service.lease_seconds``)."""
+        from orchestrator.adapters.sql.leases import SqlLeases
+        from orchestrator.entry.guard import ProcessGuard
+
+        return ProcessGuard(SqlLeases(self.engine), ttl=self.config.service.lease_seconds)
 
     def sender(self, private_key: str | bytes) -> TxSender:
         """One ``TxSender`` per key per process, so local nonce tracking stays consistent."""

@@ -31,7 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from agents.config import AgentsConfig
+from agents.config import AgentsConfig, EndpointLimit
 from orchestrator.adapters.boards.registry import KINDS as BOARD_KINDS
 from orchestrator.app.matching import MatchingConfig
 from orchestrator.domain.errors import ConfigError
@@ -194,6 +194,18 @@ class BoardConfig(_Section):
     )
     start_block: int = Field(default=0, ge=0, description="first block to scan when no cursor is saved")
     max_spec_bytes: int = Field(default=262_144, ge=1024, le=10_485_760, description="larger specs are quarantined")
+    abi: str | None = Field(
+        default=None,
+        description="kind erc8183: the ABI profile, 'erc8183-spec' (null: the same) or the path of an ABI JSON file",
+    )
+    token: ConfigAddress | None = Field(
+        default=None, description="kind erc8183: the payment token; null = read from the market's token getter"
+    )
+    text_skills: list[str] = Field(
+        default=["writing"],
+        min_length=1,
+        description="kind erc8183: the skills of a text task made from a job's plain-text description",
+    )
 
     @field_validator("kind")
     @classmethod
@@ -360,6 +372,13 @@ class ServiceConfig(_Section):
     retry_max_seconds: float = Field(
         default=300.0, gt=0, le=86_400, description="the wait doubles after each such failure, up to this"
     )
+    lease_seconds: float = Field(
+        default=30.0,
+        ge=1,
+        le=3600,
+        description="the single-process service's lease on its database: renewed every third of this; a second "
+        "`deworker run` is refused while it is alive, and may take over this long after the first one died",
+    )
 
 
 class LoggingConfig(_Section):
@@ -385,6 +404,20 @@ class Config(_Section):
     service: ServiceConfig = ServiceConfig()
     matching: MatchingConfig = MatchingConfig()
     logging: LoggingConfig = LoggingConfig()
+    endpoints: list[EndpointLimit] = Field(
+        default_factory=list,
+        description="model endpoints' limits (concurrency, requests and tokens per minute), shared by the fleet",
+    )
+
+    @model_validator(mode="after")
+    def _one_limit_per_endpoint(self) -> Config:
+        seen = [(None if e.base_url is None else str(e.base_url), e.model) for e in self.endpoints]
+        dupes = sorted(
+            {f"{url or 'embedded'} {model or '(any model)'}" for url, model in seen if seen.count((url, model)) > 1}
+        )
+        if dupes:
+            raise ValueError(f"endpoints lists one endpoint twice: {', '.join(dupes)}; keep one entry each")
+        return self
 
     @model_validator(mode="after")
     def _one_way_to_name_boards(self) -> Config:

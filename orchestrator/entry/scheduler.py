@@ -8,6 +8,8 @@ Jobs (explicit ids, ``coalesce``, ``max_instances=1``, a misfire grace time):
 
 Task steps (claims, agent runs, submissions) run in a ``ThreadPoolExecutor`` of ``service.workers`` threads; an
 agent never has more than ``service.agent_concurrency`` tasks in the pool, and a task is never queued twice.
+Given a ``ProcessGuard`` (the bootstrap gives one), ``start()`` first takes the database's single-process lease,
+so a second runner on the same database is refused, naming the first; losing the lease stops the runner.
 ``stop()`` (and SIGINT/SIGTERM in ``run_forever``) stops scheduling, lets running steps finish — each persists
 its state before and after its transaction, so a step is either done or resumable — and drops queued ones,
 which stay in the database and resume on the next start.
@@ -28,9 +30,10 @@ from types import FrameType
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from orchestrator.app.service import CycleReport, Orchestrator
-from orchestrator.domain.errors import DeworkerError
+from orchestrator.domain.errors import DeworkerError, LeaseHeld
 from orchestrator.domain.task import Task
 from orchestrator.entry.config import ServiceConfig
+from orchestrator.entry.guard import ProcessGuard
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +82,12 @@ class ServiceRunner:
         *,
         on_cycle: Callable[[CycleReport], None] | None = None,
         upkeep: Callable[[], object] | None = None,
+        guard: ProcessGuard | None = None,
     ) -> None:
         self.orchestrator = orchestrator
+        self.guard = guard
+        if guard is not None:
+            guard.on_lost = self._lost_lease
         self.config = config
         self.on_cycle = on_cycle
         self.upkeep_step = upkeep
@@ -94,13 +101,22 @@ class ServiceRunner:
         self._queued: set[int] = set()
         self._per_agent: dict[str, int] = {}
         self._stopping = threading.Event()
+        self._lost: str | None = None
         self.last_report: CycleReport | None = None
 
     # ------------------------------------------------------------------------------------------------- jobs
 
     def start(self) -> None:
-        """Recover wallets and register agents, then start the jobs (the first cycle runs at once)."""
-        self.orchestrator.start()
+        """Take the database's single-process lease (``LeaseHeld`` if another process holds it), recover wallets
+        and register agents, then start the jobs (the first cycle runs at once)."""
+        if self.guard is not None:
+            self.guard.acquire()
+        try:
+            self.orchestrator.start()
+        except BaseException:
+            if self.guard is not None:
+                self.guard.release()
+            raise
         now = datetime.now(UTC)
         self.scheduler.add_job(
             self.cycle, "interval", seconds=self.config.poll_interval, id=CYCLE_JOB, next_run_time=now
@@ -181,6 +197,12 @@ class ServiceRunner:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.guard is not None:
+            self.guard.release()
+
+    def _lost_lease(self, reason: str) -> None:
+        self._lost = reason
+        self._stopping.set()
 
     def run_forever(
         self, *, until: threading.Event | None = None, on_stop: Callable[[int], None] | None = None
@@ -198,9 +220,11 @@ class ServiceRunner:
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             self.start()
-            while not done.wait(0.2):
+            while not done.wait(0.2) and self._lost is None:
                 pass
         finally:
             self.stop()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+        if self._lost is not None:
+            raise LeaseHeld(self._lost, hint="check the database connection, then start `deworker run` again")

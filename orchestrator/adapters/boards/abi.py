@@ -65,6 +65,10 @@ class ContractABI:
         except KeyError:
             raise KeyError(f"no function {name!r} in this ABI") from None
 
+    def function(self, name: str) -> Any:
+        """The ABI entry of function ``name`` (``KeyError`` if there is none)."""
+        return self._fn(name)
+
     def encode_call(self, name: str, *args: Any) -> bytes:
         """Calldata for ``name(*args)``: the 4-byte selector plus the ABI-encoded arguments."""
         fn = self._fn(name)

@@ -92,6 +92,26 @@ def _typed(exc: TransactionReverted, reasons: Sequence[str], error: type[BoardEr
     return exc
 
 
+def fetch_spec(store: ArtifactStore, cid: str, *, max_bytes: int) -> TaskSpec:
+    """Fetch a spec by CID (at most ``max_bytes``) and validate it; every board whose specs are CIDs reads them
+    so. Raises ``SpecError`` with the reason to quarantine the task; a retryable ``ArtifactError`` when the store
+    may answer later."""
+    shown = printable(cid[:100])
+    if not _CID_TEXT.fullmatch(cid):
+        raise SpecError(f"invalid CID {shown!r} for the spec: a CID is at most 128 letters and digits")
+    try:
+        raw = store.get_bytes(cid, max_bytes=max_bytes)
+    except ArtifactTooLarge:
+        raise SpecError(f"spec {cid} is larger than the {max_bytes:,}-byte limit (boards[].max_spec_bytes)") from None
+    except ArtifactNotFound as exc:  # no store and no gateway holds it (each one's answer is in the message)
+        raise SpecError(f"spec {cid} could not be fetched: {exc.message}") from None
+    except ArtifactError as exc:
+        if exc.retryable:
+            raise
+        raise SpecError(f"spec {cid} could not be fetched: {exc.message}") from None
+    return parse_spec(raw, max_bytes=max_bytes)
+
+
 @functools.cache
 def board_abi() -> ContractABI:
     """The TaskBoard ABI (from ``contracts/build``), parsed once per process."""
@@ -195,25 +215,8 @@ class OnchainTaskBoard:
         )
 
     def read_spec(self, task: BoardTask) -> TaskSpec:
-        """Fetch the task's spec by CID (at most ``max_spec_bytes``) and validate it. Raises ``SpecError`` with
-        the reason to quarantine it; a retryable ``ArtifactError`` when the store may answer later."""
-        cid = task.spec_cid
-        shown = printable(cid[:100])
-        if not _CID_TEXT.fullmatch(cid):
-            raise SpecError(f"invalid CID {shown!r} for the spec: a CID is at most 128 letters and digits")
-        try:
-            raw = self.store.get_bytes(cid, max_bytes=self.max_spec_bytes)
-        except ArtifactTooLarge:
-            raise SpecError(
-                f"spec {cid} is larger than the {self.max_spec_bytes:,}-byte limit (boards[].max_spec_bytes)"
-            ) from None
-        except ArtifactNotFound as exc:  # no store and no gateway holds it (each one's answer is in the message)
-            raise SpecError(f"spec {cid} could not be fetched: {exc.message}") from None
-        except ArtifactError as exc:
-            if exc.retryable:
-                raise
-            raise SpecError(f"spec {cid} could not be fetched: {exc.message}") from None
-        return parse_spec(raw, max_bytes=self.max_spec_bytes)
+        """Fetch the task's spec by CID (at most ``max_spec_bytes``) and validate it (``fetch_spec``)."""
+        return fetch_spec(self.store, task.spec_cid, max_bytes=self.max_spec_bytes)
 
     def status(self, key: str) -> BoardTask:
         """The task as the contract holds it now (spec not fetched)."""

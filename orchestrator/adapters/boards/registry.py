@@ -36,6 +36,7 @@ BoardFactory = Callable[[BoardSettings, Chain, ArtifactStore], TaskBoard]
 #: kind -> "module:factory" of its adapter.
 KINDS: dict[str, str] = {
     "taskboard": "orchestrator.adapters.boards.onchain:from_settings",
+    "erc8183": "orchestrator.adapters.boards.erc8183:from_settings",
 }
 
 

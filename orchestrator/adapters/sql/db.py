@@ -62,6 +62,8 @@ SCRIPT_LOCATION = "orchestrator.adapters.sql:migrations"
 MODEL_MODULES = (
     "orchestrator.adapters.sql.models",
     "orchestrator.adapters.sql.spend",
+    "orchestrator.adapters.sql.leases",
+    "orchestrator.adapters.sql.endpoints",
     "orchestrator.entry.web.models",
     "wallets.journal",
 )

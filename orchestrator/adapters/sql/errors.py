@@ -11,6 +11,7 @@ from __future__ import annotations
 from orchestrator.domain.errors import (
     Conflict,
     DuplicateRecord,
+    LeaseHeld,
     RecordNotFound,
     ReviewRefused,
     StaleReview,
@@ -21,6 +22,7 @@ from orchestrator.domain.errors import (
 __all__ = [
     "Conflict",
     "DuplicateRecord",
+    "LeaseHeld",
     "RecordNotFound",
     "ReviewRefused",
     "StaleReview",

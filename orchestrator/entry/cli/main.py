@@ -21,6 +21,7 @@ from rich.table import Table
 
 from orchestrator.domain.errors import ConfigError, DeworkerError, DocumentRefused
 from orchestrator.domain.untrusted import printable
+from orchestrator.entry.cli import market as market_cli
 from orchestrator.entry.cli.context import runtime, state
 from orchestrator.entry.cli.model import model_app
 from orchestrator.entry.cli.pool import register as register_pool_commands
@@ -90,6 +91,7 @@ devnet_app = typer.Typer(
 config_app = typer.Typer(help="Inspect the configuration.")
 app.add_typer(artifact_app, name="artifact", no_args_is_help=True)
 app.add_typer(spec_app, name="spec", no_args_is_help=True)
+market_cli.register(dao_app)  # dao complete / dao refund (ERC-8183 markets)
 app.add_typer(dao_app, name="dao", no_args_is_help=True)
 register_pool_commands(dao_app)  # dao pool ..., dao governor deploy, dao propose|proposals|vote|queue|execute
 app.add_typer(devnet_app, name="devnet", no_args_is_help=True)
@@ -368,12 +370,21 @@ def dao_deploy() -> None:
 @dao_app.command("post")
 def dao_post(
     spec: Annotated[Path, typer.Option("--spec", exists=True, dir_okay=False, help="Task spec JSON file.")],
-    reward: Annotated[str, typer.Option("--reward", help="Reward in whole tokens, e.g. 50 or 12.5.")],
+    reward: Annotated[str | None, typer.Option("--reward", help="Reward in whole tokens, e.g. 50 or 12.5.")] = None,
     deadline: Annotated[str, typer.Option("--deadline", help="Time allowed from now: 90m, 12h, 3d, 2w.")] = "3d",
     reviewer: Annotated[
         str | None,
         typer.Option("--reviewer", help="Who approves: an EOA, a Safe or a timelock. Default: the DAO."),
     ] = None,
+    board: market_cli.BoardOption = None,
+    provider: Annotated[
+        str | None, typer.Option("--provider", help="ERC-8183: the hired provider's ADDRESS, or `open` for bids.")
+    ] = None,
+    evaluator: Annotated[
+        str | None, typer.Option("--evaluator", help="ERC-8183: who completes or rejects. Default: the DAO.")
+    ] = None,
+    budget: Annotated[str | None, typer.Option("--budget", help="ERC-8183: the budget in whole tokens.")] = None,
+    expires: Annotated[str | None, typer.Option("--expires", help="ERC-8183: expiry from now: 12h, 3d.")] = None,
 ) -> None:
     """Validate SPEC, store it by CID, escrow the reward and post the task.
 
@@ -383,7 +394,19 @@ def dao_post(
     Example:
 
     - `deworker dao post --spec glossary.json --reward 50 --deadline 3d`
+    - `deworker dao post --board acp --provider 0xAb... --evaluator 0xEv... --budget 50 --expires 3d --spec s.json`
+      (an ERC-8183 market: a direct hire, funded now; `--provider open` posts a job for bids)
     """
+    if market_cli.is_market(board):
+        if provider is None or (budget or reward) is None:
+            raise DeworkerError("a job on a market needs --provider and --budget", hint="--provider ADDRESS|open")
+        market_cli.post(
+            board=board, spec=spec, provider=provider, evaluator=evaluator or reviewer,
+            budget=str(budget or reward), expires=expires or deadline,
+        )  # fmt: skip
+        return
+    if reward is None:
+        raise DeworkerError("a task needs --reward", hint="give the reward in whole tokens, e.g. --reward 50")
     from orchestrator.domain.specs import parse_spec
     from orchestrator.entry.dao import parse_duration, shown, to_base_units
 
@@ -517,6 +540,7 @@ def dao_show(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the artifact's files to this new folder.")
     ] = None,
+    board: market_cli.BoardOption = None,
 ) -> None:
     """The task (title, spec, reward, deadline, state, claimant) and the artifact submitted for it, fetched by
     CID through the artifact store (every block verified), with its files and sizes.
@@ -530,6 +554,9 @@ def dao_show(
     from orchestrator.domain.untrusted import printable
     from orchestrator.entry.dao import artifact_files, check_export_target, export_artifact, read_text_file
 
+    if market_cli.is_market(board):
+        market_cli.show(board=board, key=task_id)
+        return
     if output is not None:
         check_export_target(output)
     _, dao = _dao()
@@ -561,7 +588,10 @@ def dao_show(
 
 
 @dao_app.command("check")
-def dao_check(task_id: Annotated[int, typer.Argument(help="Task id (see `deworker dao tasks`).")]) -> None:
+def dao_check(
+    task_id: Annotated[int, typer.Argument(help="Task id (see `deworker dao tasks`).")],
+    board: market_cli.BoardOption = None,
+) -> None:
     """Fetch the submitted artifact and run the spec's acceptance tests against it, in the same sandbox the
     agents' `run_tests` tool uses. Exit code 0: passed; 1: failed; 3: the spec has no acceptance tests.
 
@@ -569,6 +599,8 @@ def dao_check(task_id: Annotated[int, typer.Argument(help="Task id (see `deworke
 
     - `deworker dao check 3 && deworker dao approve 3 --yes`
     """
+    if market_cli.is_market(board):
+        market_cli.check(board=board, key=task_id, limits=_test_limits())
     _, dao = _dao()
     task = dao.task(task_id)
     spec = dao.spec(task)
@@ -644,13 +676,18 @@ def dao_approve(
 def dao_reject(
     task_id: Annotated[int, typer.Argument(help="Task id.")],
     reason: Annotated[str, typer.Option("--reason", help="Why; recorded on chain for the contributor.")],
+    board: market_cli.BoardOption = None,
 ) -> None:
-    """Reject a submission with a reason; the task reopens and its reward stays escrowed.
+    """Reject a submission with a reason; the task reopens and its reward stays escrowed. On an ERC-8183 market
+    (`--board`) the rejection is final and refunds the client.
 
     Example:
 
     - `deworker dao reject 3 --reason "define all six terms"`
     """
+    if market_cli.is_market(board):
+        market_cli.reject(board=board, key=task_id, reason=reason)
+        return
     _, dao = _dao()
     receipt = dao.reject(task_id, reason)
     console.print(f"rejected task {task_id} (tx {receipt.tx_hash}); it is open again")

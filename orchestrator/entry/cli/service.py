@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from contextlib import ExitStack
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -21,6 +21,7 @@ from rich.table import Table
 
 from orchestrator.adapters.chain import MultiRpcChain, NodeHealth
 from orchestrator.adapters.sql import PnL, Store, TaskPublic
+from orchestrator.adapters.sql.endpoints import EndpointStatus
 from orchestrator.adapters.sql.queries import DayMoney, Queries, TaskPage
 from orchestrator.app.service import IN_HAND, CycleReport
 from orchestrator.domain.errors import ConfigError, DeworkerError
@@ -261,13 +262,23 @@ def run(
     """Run the service in the foreground until Ctrl-C, which lets the steps in flight finish and stops.
 
     On a terminal the fleet table updates in place; without one (a log file, systemd) one line per cycle that
-    changed something is printed instead."""
+    changed something is printed instead. One database serves one `deworker run`: a second one is refused, naming
+    the first (host, pid, since)."""
     rt = _runtime()
     mode: ReviewMode = rt.config.review.mode
     if review is not None:
         if review not in ("human", "auto", "auto_if_tests_pass"):
             raise ConfigError(f"--review {review!r} is not a review mode", hint="use human, auto or auto_if_tests_pass")
         mode = review  # type: ignore[assignment]  # checked just above
+    # refused here, naming the other process, before the model starts or a wallet is unlocked
+    rt.process_guard.acquire()
+    with ExitStack() as held:
+        held.callback(rt.process_guard.release)
+        _serve(rt, mode)
+    console.print("stopped: every step finished or will resume from the database", highlight=False)
+
+
+def _serve(rt: Runtime, mode: ReviewMode) -> None:
     with rt.agents() as agents:
         orch = rt.orchestrator(agents, settings=rt.settings(review_mode=mode))
         book, queries = rt.token_book(), rt.queries
@@ -293,7 +304,6 @@ def run(
                         console.print(cycle_line(report), highlight=False)
 
             rt.scheduler(orch, on_cycle=refresh).run_forever(on_stop=stopping)
-    console.print("stopped: every step finished or will resume from the database", highlight=False)
 
 
 def cycle_line(report: CycleReport) -> str:
@@ -340,15 +350,62 @@ def _node_json(n: NodeHealth) -> dict[str, object]:
     }
 
 
+def endpoints_table(rows: list[EndpointStatus], now: datetime, *, wide: bool = False) -> Table:
+    """The model endpoints the fleet shares (``endpoints:``): slots in use now, agents waiting now, and in the
+    last hour the requests, tokens, waits and the time waited."""
+    out = table(
+        "Model endpoints (last hour)",
+        [
+            ("endpoint", "id"),
+            ("slots in use", "number"),
+            ("waiting now", "text"),
+            ("requests", "number"),
+            ("tokens", "number"),
+            ("waits", "number"),
+            ("waited", "number"),
+        ],
+        wide=wide,
+    )
+    for e in rows:
+        waiting = str(e.waiting)
+        if e.waiting and e.oldest_wait is not None:
+            waiting += f" (longest {max(0.0, (now - e.oldest_wait).total_seconds()):.0f} s)"
+        out.add_row(
+            literal(e.endpoint),
+            f"{e.in_use}/{e.slots}" if e.slots else "-",
+            waiting,
+            f"{e.requests:,}",
+            f"{e.tokens:,}",
+            f"{e.waits:,}",
+            f"{e.wait_seconds:.1f} s",
+        )
+    return out
+
+
+def _endpoint_json(e: EndpointStatus) -> dict[str, object]:
+    return {
+        "endpoint": e.endpoint,
+        "slots": e.slots,
+        "in_use": e.in_use,
+        "waiting": e.waiting,
+        "oldest_wait": None if e.oldest_wait is None else e.oldest_wait.astimezone(UTC).isoformat(),
+        "requests": e.requests,
+        "tokens": e.tokens,
+        "waits": e.waits,
+        "wait_seconds": e.wait_seconds,
+    }
+
+
 @service_app.command("status")
 def status(wide: WideOption = False, as_json: JsonOption = False) -> None:
     """The fleet: agents (configured ones too, before their first run), the tasks in their hands and their state,
-    earnings; and the chain's nodes.
+    earnings; the model endpoints they share (slots in use, agents waiting); and the chain's nodes.
 
     Examples: `deworker status`, `deworker status --wide` (full addresses, gas and LLM cost), `deworker status
     --json`."""
     rt = _runtime()
     queries, configured = rt.queries, configured_agents(rt)
+    endpoints = rt.endpoint_gate.status()
     nodes: list[NodeHealth] | None = None
     chain_error: str | None = None
     if rt.config.chain.kind != "in-process":  # a chain inside this process: nothing to report on
@@ -363,6 +420,7 @@ def status(wide: WideOption = False, as_json: JsonOption = False) -> None:
         emit_json(
             {
                 "agents": fleet_json(fleet_rows(rt.db, queries, configured)),
+                "endpoints": [_endpoint_json(e) for e in endpoints],
                 "nodes": None if nodes is None else [_node_json(n) for n in nodes],
                 "chain_error": chain_error,
             }
@@ -374,6 +432,8 @@ def status(wide: WideOption = False, as_json: JsonOption = False) -> None:
         fleet_table(rt.db, queries, rt.token_book(), configured=configured, wide=wide, narrow=narrow),
         wide=wide,
     )
+    if endpoints:
+        show(console, endpoints_table(endpoints, datetime.now(UTC), wide=wide), wide=wide)
     if chain_error is not None:
         console.print(f"chain: {literal(chain_error)}", highlight=False)
     if nodes is not None:

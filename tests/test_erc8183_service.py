@@ -1,0 +1,177 @@
+"""The service end to end on an ERC-8183 market beside our TaskBoard, on both chains (py-evm and anvil): a client
+hires one of our agents directly; the service discovers the funded job, gates it, produces, submits the deliverable
+digest and collects what the market actually released (after its 2.5% platform fee: the reward recorded equals the
+wallet's token balance change). Rejection and expiry (``claimRefund``) end the job; a budget below the profit gate,
+too little time before ``expiredAt``, someone else's job and an open job nobody hired are never worked."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from orchestrator.adapters.chain import EthTesterChain
+from orchestrator.domain.lifecycle import TaskState
+from orchestrator.entry.config import BoardConfig
+from orchestrator.entry.market import Market
+from tests.conftest import ChainEnv
+from tests.test_service_fixtures import World, build_world, profile, spec
+
+S = TaskState
+BUDGET = 10 * 10**18
+FEE_BP = 250
+DAY = 86_400
+
+
+@dataclass
+class MarketWorld:
+    world: World
+    market: Market
+    env: ChainEnv | None
+
+    @property
+    def ada(self) -> str:
+        return self.world.fleet.keystore.entry("ada").address
+
+    def hire(self, title: str, *, budget: int = BUDGET, expires: int = 3 * DAY, provider: str | None = None) -> int:
+        return self.market.post(
+            spec(title),
+            provider=provider or self.ada,
+            evaluator=self.world.dao_signer.address,
+            budget=budget,
+            expired_at=self.world.now() + expires,
+        ).job_id
+
+    def state(self, job_id: int) -> TaskState | None:
+        found = self.world.store.find_task(board="acp", task_key=str(job_id))
+        return None if found is None else found.state
+
+    def reason(self, job_id: int) -> str:
+        found = self.world.store.find_task(board="acp", task_key=str(job_id))
+        assert found is not None
+        return found.state_reason or ""
+
+    def events(self, name: str, job_id: int) -> int:
+        abi = self.market.abi
+        return len(
+            self.world.chain.get_logs(
+                address=self.market.address,
+                topics=[abi.topic(name), job_id.to_bytes(32, "big")],
+                from_block=self.world.start_block,
+                to_block=self.world.chain.block_number(),
+            )
+        )
+
+    def travel(self, seconds: int) -> None:
+        chain = self.world.chain
+        if isinstance(chain, EthTesterChain):
+            chain.time_travel(seconds)
+        else:
+            chain.request("evm_increaseTime", [seconds])  # type: ignore[attr-defined]
+            chain.request("evm_mine", [])  # type: ignore[attr-defined]
+
+
+def market_world(env: ChainEnv, root: Path, world: World | None = None) -> MarketWorld:
+    """A ``World`` (TaskBoard and token deployed, agent ada funded) plus our AgenticCommerce on the same token with
+    a 2.5% fee, configured as a second board ``acp`` (``kind: erc8183``)."""
+    world = world or build_world(env.chain, [a.private_key for a in env.accounts], root, agents=("ada",))
+    treasury = env.sender(5).address
+    address, block = Market.deploy(
+        chain=world.chain, sender=world.dao_signer, token=world.dao.token, treasury=treasury, fee_bp=FEE_BP
+    )
+    return with_market(world, address, block, env=env)
+
+
+def with_market(world: World, address: str, block: int, *, env: ChainEnv | None = None) -> MarketWorld:
+    """``world`` with the market at ``address`` configured as board ``acp``, polled first (then the TaskBoard)."""
+    config = world.runtime.config
+    boards = [BoardConfig(name="acp", kind="erc8183", address=address, start_block=block), BoardConfig(name="main")]
+    runtime = dataclasses.replace(world.runtime, config=config.model_copy(update={"boards": boards}))
+    world = dataclasses.replace(world, runtime=runtime)
+    market = Market(chain=world.chain, signer=world.dao_signer, store=world.artifacts, address=address, name="acp")
+    return MarketWorld(world, market, env)
+
+
+@pytest.fixture
+def mw(chain_env: ChainEnv, tmp_path: Path) -> MarketWorld:
+    return market_world(chain_env, tmp_path)
+
+
+def test_direct_hire_is_worked_and_paid_what_the_market_released(mw: MarketWorld) -> None:
+    job = mw.hire("release notes")
+    posted = mw.world.post("glossary")  # the TaskBoard is worked beside the market
+    orch = mw.world.orchestrator([profile("ada")])
+    orch.start()
+    before = mw.world.dao.token_balance(mw.ada)
+    orch.cycle()
+    assert mw.state(job) is S.SUBMITTED
+    assert mw.events("JobSubmitted", job) == 1
+    stored = mw.world.store.find_task(board="acp", task_key=str(job))
+    assert stored is not None and mw.market.board.status(str(job)).artifact_cid == stored.artifact_cid
+    mw.market.complete(job, "good work")
+    assert mw.world.approve_submitted() == [posted]
+    assert orch.collect() == 2
+    assert mw.state(job) is S.PAID
+    net = BUDGET - BUDGET * FEE_BP // 10_000
+    received = mw.world.dao.token_balance(mw.ada) - before
+    assert received == net + 10 * 10**18  # the market's net and the TaskBoard's full reward
+    found = mw.world.store.find_task(board="acp", task_key=str(job))
+    assert found is not None
+    pnl = mw.world.store.pnl_by_task()[found.id]
+    assert pnl.rewards[mw.world.dao.token] == net and pnl.gas_wei > 0
+    assert orch.collect() == 0 and orch.cycle().discovered == 0
+    assert mw.events("JobSubmitted", job) == 1
+
+
+def test_rejection_is_terminal_with_the_evaluators_reason(mw: MarketWorld) -> None:
+    job = mw.hire("release notes")
+    orch = mw.world.orchestrator([profile("ada")])
+    orch.start()
+    orch.cycle()
+    assert mw.state(job) is S.SUBMITTED
+    mw.market.reject(job, "off topic")
+    assert any("rejected" in line for line in orch.reconcile())
+    assert mw.state(job) is S.REJECTED and "off topic" in mw.reason(job)
+    orch.cycle()
+    assert mw.state(job) is S.REJECTED and mw.events("JobSubmitted", job) == 1
+
+
+def test_expiry_with_claim_refund_is_a_loss(mw: MarketWorld) -> None:
+    job = mw.hire("release notes", expires=2 * 3600)
+    orch = mw.world.orchestrator([profile("ada")])
+    orch.start()
+    orch.cycle()
+    assert mw.state(job) is S.SUBMITTED
+    mw.travel(3 * 3600)
+    mw.market.refund(job)
+    orch.reconcile()
+    assert mw.state(job) is S.REJECTED and "Expired" in mw.reason(job)
+    found = mw.world.store.find_task(board="acp", task_key=str(job))
+    assert found is not None
+    pnl = mw.world.store.pnl_by_task()[found.id]
+    assert pnl.rewards == {} and pnl.gas_wei > 0  # the gas of the submission is the loss
+    assert orch.collect() == 0
+
+
+def test_jobs_not_worth_it_or_not_ours_are_never_worked(mw: MarketWorld) -> None:
+    cheap = mw.hire("a typo", budget=10**12)
+    hurried = mw.hire("a novel", expires=30)  # matching.min_seconds_left is 60 in these tests
+    assert mw.env is not None
+    other = mw.hire("not for us", provider=mw.env.sender(3).address)
+    unhired = mw.market.post(
+        spec("open"),
+        provider=None,
+        evaluator=mw.world.dao_signer.address,
+        budget=BUDGET,
+        expired_at=mw.world.now() + DAY,
+    ).job_id
+    orch = mw.world.orchestrator([profile("ada")])
+    orch.start()
+    orch.cycle()
+    assert mw.state(cheap) is S.SKIPPED and mw.reason(cheap).startswith("not worth it")
+    assert mw.state(hurried) is S.SKIPPED and "min_seconds_left" in mw.reason(hurried)
+    assert mw.state(other) is None and mw.state(unhired) is None  # never listed: not assigned to us
+    for job in (cheap, hurried):
+        assert mw.events("JobSubmitted", job) == 0
