@@ -100,6 +100,7 @@ bench: $(STAMP) $(ANVIL_STAMP)
 	$(BIN)/python -m benchmarks.review_pages
 	$(BIN)/python -m benchmarks.artifacts
 	$(BIN)/python -m benchmarks.pipeline_erc8183
+	$(BIN)/python -m benchmarks.pool_gas
 
 bench-agents: $(MODEL_STAMP)
 	$(BIN)/python -m benchmarks.agents

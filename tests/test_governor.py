@@ -19,6 +19,7 @@ from orchestrator.domain.errors import TransactionReverted
 from orchestrator.entry.dao_pool import (
     Governance,
     Governor,
+    Pool,
     ProposalState,
     abi,
     call,
@@ -46,18 +47,23 @@ class Dao:
     governor: Governor
 
     def advance(self, seconds: int) -> None:
-        chain = self.env.chain
-        if isinstance(chain, EthTesterChain):
-            chain.time_travel(seconds)
-        else:
-            chain.request("evm_increaseTime", [seconds])
-            chain.request("evm_mine", [])
+        advance(self.env, seconds)
 
     def budget(self) -> int:
         return int(call(self.env.chain, self.pool, "ProjectPool", "budget"))
 
     def balance(self, who: str) -> int:
         return int(call(self.env.chain, self.treasury_token, "RewardToken", "balanceOf", who))
+
+
+def advance(env: ChainEnv, seconds: int) -> None:
+    """Move the chain's clock ``seconds`` ahead (and mine a block there)."""
+    chain = env.chain
+    if isinstance(chain, EthTesterChain):
+        chain.time_travel(seconds)
+    else:
+        chain.request("evm_increaseTime", [seconds])
+        chain.request("evm_mine", [])
 
 
 def _deploy_token(sender: TxSender) -> str:
@@ -181,3 +187,54 @@ def test_the_timelock_alone_moves_the_treasury(dao: Dao) -> None:
     with pytest.raises(TransactionReverted):  # and the pool takes orders from its owner only
         dao.deployer.send(dao.pool, abi("ProjectPool").encode_call("post_task", "cid", 1, 2**40, 1))
     assert dao.budget() == 0
+
+
+def test_a_pools_shares_are_the_votes(chain_env: ChainEnv) -> None:
+    """The Governor reads a ProjectPool's shares as its votes: contributors govern the pool they built."""
+    deployer, a, b = chain_env.sender(0), chain_env.sender(1), chain_env.sender(2)
+    token = _deploy_token(deployer)
+    board_art = load_artifact("TaskBoard")
+    board = deployer.deploy(bytes.fromhex(board_art["bytecode"].removeprefix("0x")), encode(["uint256"], [86_400]))
+    veto = 60
+    pool = deploy_pool(
+        sender=deployer,
+        name="Atlas",
+        symbol="ATLAS",
+        board=board,
+        token=token,
+        owner=deployer.address,
+        reviewer=deployer.address,
+        veto_window=veto,
+    )
+    p = Pool(chain=chain_env.chain, address=pool)
+    p.fund(deployer, 10**18)
+    tb = abi("TaskBoard")
+    now = chain_env.chain.block(None).timestamp
+    for contributor, weight in ((a, 60), (b, 40)):
+        task_id = p.post(deployer, spec_cid="bafy-spec", reward=1, deadline=now + 86_400, weight=weight)
+        contributor.send(board, tb.encode_call("claim", task_id))
+        contributor.send(board, tb.encode_call("submit", task_id, "bafy-work"))
+        p.approve(deployer, task_id)
+        advance(chain_env, veto + 1)
+        p.finalize(deployer, task_id)
+    gov = deploy_governance(
+        sender=deployer, supply=0, min_delay=MIN_DELAY, voting_delay=1, voting_period=10, quorum_percent=50,
+        votes_token=pool,
+    )  # fmt: skip
+    assert call(chain_env.chain, gov.governor, "DeworkerGovernor", "token") == pool
+    deployer.send(pool, abi("ProjectPool").encode_call("transfer_ownership", gov.timelock))
+    governor = Governor(chain=chain_env.chain, governor=gov.governor)
+    guardian = b.address
+    pid = governor.propose(
+        a, [pool], [0], [abi("ProjectPool").encode_call("set_guardian", guardian)], "b guards the pool"
+    )
+    chain_env.mine(2)
+    governor.vote(a, pid, "for")  # 60 of 100 shares
+    governor.vote(b, pid, "against")
+    chain_env.mine(11)
+    assert governor.state(pid) is ProposalState.SUCCEEDED
+    governor.queue(deployer, pid)
+    advance(chain_env, MIN_DELAY + 1)
+    governor.execute(deployer, pid)
+    assert p.view("guardian") == guardian
+    assert call(chain_env.chain, gov.governor, "DeworkerGovernor", "quorum", chain_env.chain.block_number() - 1) == 50

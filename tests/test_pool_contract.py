@@ -620,3 +620,35 @@ def test_a_chosen_delegate_survives_the_first_mint(env: PoolEnv) -> None:
     p = env.pool.functions
     assert (p.delegates(a).call(), p.getVotes(a).call(), p.getVotes(b).call()) == (b, 0, 4)
     assert (p.holder_count().call(), p.holder_at(0).call()) == (1, a)
+
+
+# --------------------------------------------------------------------------- reentrancy
+
+
+@pytest.mark.parametrize(
+    "reenter",
+    ["claim(address)", "deposit_revenue(address,uint256)", "finalize(uint256)"],
+)
+def test_a_hostile_token_cannot_reenter_during_claim(env: PoolEnv, reenter: str) -> None:
+    from eth_abi import encode
+    from eth_utils.crypto import keccak
+
+    hostile = deploy(env.w3, "ReentrantToken", env.deployer)
+    env.tx(env.pool.functions.add_revenue_token(hostile.address), env.owner)
+    env.fund(10)
+    agent = env.agents[0]
+    env.contribute(agent, 5)
+    env.tx(hostile.functions.mint(env.depositor, 1000), env.deployer)
+    env.deposit(hostile, 1000)
+    args = {
+        "claim(address)": (["address"], [hostile.address]),
+        "deposit_revenue(address,uint256)": (["address", "uint256"], [hostile.address, 1]),
+        "finalize(uint256)": (["uint256"], [1]),  # a no-op that would succeed but for the lock
+    }[reenter]
+    payload = keccak(text=reenter)[:4] + encode(*args)
+    env.tx(hostile.functions.set_callback(env.pool.address, payload), env.deployer)
+    env.tx(env.pool.functions.claim(hostile.address), agent)
+    assert hostile.functions.attempts().call() == 1
+    assert not hostile.functions.reentered().call()  # the pool's lock refused the nested call
+    assert env.balance(hostile, agent) == 1000
+    assert env.claimable(agent, hostile) == 0

@@ -4,8 +4,10 @@ A transaction passes only if every rule allows it:
 
 - ``chain_ids``: the chain is listed; a mainnet only with ``allow_mainnet: true``.
 - ``allow_list``: calldata calls an allow-listed (contract, function selector) pair. Contract creation and
-  calldata shorter than a selector never pass. Sweeps are the one built-in call: ``transfer(treasury, amount)`` on
-  a configured token.
+  calldata shorter than a selector never pass. Sweeps are one built-in call: ``transfer(treasury, amount)`` on
+  a configured token. The other is a project pool's revenue ``claim(token)``, from a wallet the gate's ``pools``
+  map lists as a share holder of that pool (its own revenue: the pool pays only the caller), and nothing else on
+  a pool.
 - ``allow_value``: native value is 0 unless a ``ValueRule`` allows it for that target and function (up to its
   ``max_wei``); plain transfers (no calldata) go only to the treasury, a fleet wallet or a ``ValueRule`` target.
 - ``recipients``: ERC-20 ``transfer``/``approve``/``transferFrom`` amounts go only to the treasury, a fleet
@@ -40,6 +42,17 @@ from wallets.errors import PolicyDenied
 from wallets.journal import FLEET, NATIVE, Limit, Spend
 
 
+def _decodes_exactly(types: tuple[str, ...], data: bytes) -> bool:
+    """The calldata after the selector is exactly ``types``, ABI-encoded (no trailing bytes)."""
+    if len(data) != 4 + 32 * len(types):
+        return False
+    try:
+        decode(list(types), data[4:])
+    except DecodingError:
+        return False
+    return True
+
+
 @lru_cache(maxsize=4096)
 def _gwei(wei: int) -> str:
     return units(wei, 9)
@@ -59,6 +72,8 @@ def selector_of(function: str) -> bytes:
 TRANSFER = selector_of("transfer(address,uint256)")
 APPROVE = selector_of("approve(address,uint256)")
 TRANSFER_FROM = selector_of("transferFrom(address,address,uint256)")
+#: ProjectPool.claim(token): pays the caller its own revenue
+POOL_CLAIM = selector_of("claim(address)")
 _ERC20_ARGS: dict[bytes, tuple[list[str], int, int]] = {
     # selector -> (argument types, index of the recipient/spender, index of the amount)
     TRANSFER: (["address", "uint256"], 0, 1),
@@ -92,6 +107,7 @@ class PolicyGate:
         fleet: Iterable[str] = (),
         tokens: Iterable[str] = (),
         boards: Mapping[str, Sequence[str]] | None = None,
+        pools: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         self.policy = policy
         self.treasury = to_checksum_address(treasury) if treasury else None
@@ -99,6 +115,11 @@ class PolicyGate:
         self.tokens = frozenset(to_checksum_address(a) for a in tokens)
         #: board contract -> the functions its adapter says an agent's wallet calls there
         self.boards = {to_checksum_address(a): tuple(fs) for a, fs in (boards or {}).items()}
+        #: project pool -> the fleet wallets holding shares in it (who may ``claim`` there)
+        self.pools: dict[str, frozenset[str]] = {
+            str(to_checksum_address(a)): frozenset(str(to_checksum_address(h)) for h in holders)
+            for a, holders in (pools or {}).items()
+        }
         self._calls: set[tuple[str, bytes]] = set()
         for rule in policy.allow:
             if rule.contract == "board":  # every configured board (none known on this chain: nothing allowed)
@@ -127,9 +148,12 @@ class PolicyGate:
 
     # ------------------------------------------------------------------------------------------- checks
 
-    def check(self, *, chain_id: int, to: str | None, data: bytes, value: int, gas: int | None) -> Verdict:
+    def check(
+        self, *, chain_id: int, to: str | None, data: bytes, value: int, gas: int | None, wallet: str | None = None
+    ) -> Verdict:
         """Every static rule for one transaction (the daily caps are checked when the journal books it).
-        ``gas=None`` skips the gas rule: call again with the gas limit before signing."""
+        ``gas=None`` skips the gas rule: call again with the gas limit before signing. ``wallet`` is the signing
+        wallet (a pool ``claim`` passes only for a wallet that holds shares in that pool)."""
         self._check_chain(chain_id)
         if to is None:
             raise PolicyDenied(
@@ -154,7 +178,13 @@ class PolicyGate:
                 and target in self.tokens
                 and recipient == self.treasury
             )
-            if (target, selector) not in self._calls and not sweep:
+            pool_claim = (
+                selector == POOL_CLAIM
+                and wallet is not None
+                and _checksum(wallet) in self.pools.get(target, frozenset())
+                and _decodes_exactly(("address",), data)
+            )
+            if (target, selector) not in self._calls and not sweep and not pool_claim:
                 raise PolicyDenied(
                     f"{target} function 0x{selector.hex()} is not on the allow list",
                     rule="allow_list",

@@ -156,7 +156,9 @@ class KeystoreWallet:
         """Everything ``send`` does except waiting for the receipt; returns the journal row."""
         data = bytes(data)
         try:
-            verdict = self.gate.check(chain_id=self.chain_id, to=to, data=data, value=value, gas=gas)
+            verdict = self.gate.check(
+                chain_id=self.chain_id, to=to, data=data, value=value, gas=gas, wallet=self._address
+            )
             target = checksum_address(to) if to is not None else None
             if expires_at is not None:
                 now = self.chain.block().timestamp
@@ -332,7 +334,9 @@ class KeystoreWallet:
             verdict: Verdict = (
                 self.gate.check_cancel(chain_id=self.chain_id, wallet=self._address, to=to, data=data, value=value)
                 if cancel
-                else self.gate.check(chain_id=self.chain_id, to=to, data=data, value=value, gas=gas)
+                else self.gate.check(
+                    chain_id=self.chain_id, to=to, data=data, value=value, gas=gas, wallet=self._address
+                )
             )
             self.gate.check_fee(self.chain_id, max_fee)
             with self._lock:

@@ -335,6 +335,11 @@ class DaoConfig(_Section):
     token_symbol: str = Field(default="DWR", description="its symbol (shown amounts read the token contract)")
     token_decimals: int = Field(default=18, ge=0, le=36, description="its decimals")
     token_supply: int = Field(default=1_000_000, ge=0, description="whole tokens minted to the DAO on deploy")
+    governor: ConfigAddress | None = Field(
+        default=None,
+        description="the DAO's OpenZeppelin Governor that `deworker dao propose|proposals|vote|queue|execute` act "
+        "on; null = the one `deworker dao governor deploy` printed must be given with --governor",
+    )
 
 
 class DbConfig(_Section):

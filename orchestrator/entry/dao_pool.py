@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+from eth_abi.exceptions import DecodingError
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
@@ -66,15 +67,23 @@ def _created_address(receipt: Receipt) -> str:
 
 def call(chain: Chain, contract: str, name: str, fn: str, *args: Any) -> Any:
     """``fn(*args)`` on ``contract`` (artifact ``name``); a single return value is unwrapped."""
-    out = tuple(
-        _checksummed(v) for v in abi(name).decode_output(fn, chain.call(contract, abi(name).encode_call(fn, *args)))
-    )
+    raw = chain.call(contract, abi(name).encode_call(fn, *args))
+    try:
+        out = tuple(_checksummed(v) for v in abi(name).decode_output(fn, raw))
+    except DecodingError as exc:  # no code there, or not this contract
+        raise DeworkerError(
+            f"{contract} did not answer {fn}() as a {name} would ({len(raw)} bytes back)",
+            hint=f"check that {contract} is a {name} on this chain",
+        ) from exc
     return out[0] if len(out) == 1 else out
 
 
 def _checksummed(value: Any) -> Any:
+    """Addresses checksummed, also inside structs and arrays (eth_abi decodes them lower-case)."""
     if isinstance(value, str) and len(value) == 42 and value.startswith("0x"):
         return to_checksum_address(value)
+    if isinstance(value, tuple | list):
+        return type(value)(_checksummed(v) for v in value)
     return value
 
 
@@ -136,7 +145,11 @@ def deploy_governance(
     """Deploy the voting token (unless ``votes_token``, e.g. a pool's shares, is given), a TimelockController and
     a DeworkerGovernor; the governor becomes the timelock's only proposer and canceller, anyone may execute, and the
     deployer gives up the timelock's admin role, so from then on only a vote moves the treasury."""
-    token = votes_token or _deploy(sender, "DaoToken", token_name, token_symbol, supply)
+    token = votes_token
+    if token is None:
+        token = _deploy(sender, "DaoToken", token_name, token_symbol, supply)
+        # ERC20Votes counts only delegated balances: the deployer's supply votes until it hands tokens out
+        sender.send(token, abi("DaoToken").encode_call("delegate", sender.address))
     timelock = _deploy(sender, "TimelockController", min_delay, [], [ZERO_ADDRESS], sender.address)
     governor = _deploy(
         sender, "DeworkerGovernor", name, token, timelock, voting_delay, voting_period, 0, quorum_percent
@@ -257,3 +270,129 @@ class Governor:
         raise DeworkerError(
             f"governor {self.address} has no proposal {proposal_id}", hint="list them with: deworker dao proposals"
         )
+
+
+# ------------------------------------------------------------------------------------------- a pool's operations
+
+
+@dataclass(frozen=True, slots=True)
+class PoolTaskView:
+    """One task of a pool: the pool's record and the board's status."""
+
+    task_id: int
+    weight: int
+    reward: int
+    status: str
+    contributor: str | None
+    veto_ends: int
+
+
+@dataclass(frozen=True, slots=True)
+class RevenueView:
+    token: str
+    deposited: int
+    claimed: int
+
+
+POOL_STATUS = {1: "posted", 2: "pending (veto window)", 3: "finalized", 4: "cancelled"}
+
+
+class Pool:
+    """A deployed ProjectPool: reads, and the writes of its owner, reviewer, guardian and depositors."""
+
+    def __init__(self, *, chain: Chain, address: str) -> None:
+        self.chain = chain
+        self.address = to_checksum_address(address)
+
+    def view(self, fn: str, *args: Any) -> Any:
+        return call(self.chain, self.address, "ProjectPool", fn, *args)
+
+    def _send(self, signer: Signer, fn: str, *args: Any) -> Receipt:
+        return signer.send(self.address, abi("ProjectPool").encode_call(fn, *args))
+
+    @property
+    def token(self) -> str:
+        return str(self.view("budget_token"))
+
+    def fund(self, signer: Signer, amount: int) -> Receipt:
+        """Approve and ``fund`` ``amount`` base units of the budget token from ``signer``."""
+        signer.send(self.token, abi("RewardToken").encode_call("approve", self.address, amount))
+        return self._send(signer, "fund", amount)
+
+    def post(self, signer: Signer, *, spec_cid: str, reward: int, deadline: int, weight: int) -> int:
+        """Post a task (the pool escrows ``reward`` from its budget on the board); returns the board's task id."""
+        receipt = self._send(signer, "post_task", spec_cid, reward, deadline, weight)
+        for log in receipt.logs:
+            event = abi("ProjectPool").decode_log(log) if log.address.lower() == self.address.lower() else None
+            if event is not None and event.name == "PoolTaskPosted":
+                return int(event.args["task_id"])
+        raise DeworkerError(f"post {receipt.tx_hash} logged no PoolTaskPosted")
+
+    def approve(self, signer: Signer, task_id: int) -> Receipt:
+        return self._send(signer, "approve_task", task_id)
+
+    def veto(self, signer: Signer, task_id: int, reason: str) -> Receipt:
+        return self._send(signer, "veto", task_id, reason)
+
+    def finalize(self, signer: Signer, task_id: int) -> Receipt:
+        return self._send(signer, "finalize", task_id)
+
+    def deposit(self, signer: Signer, token: str, amount: int) -> Receipt:
+        """Approve and ``deposit_revenue`` ``amount`` base units of ``token`` from ``signer``."""
+        signer.send(token, abi("RewardToken").encode_call("approve", self.address, amount))
+        return self._send(signer, "deposit_revenue", token, amount)
+
+    def claim(self, signer: Signer, token: str) -> Receipt:
+        return self._send(signer, "claim", token)
+
+    def tasks(self) -> list[PoolTaskView]:
+        found = []
+        for index in range(int(self.view("task_count"))):
+            task_id = int(self.view("task_at", index))
+            weight, reward, status, contributor, veto_ends = self.view("task", task_id)
+            found.append(
+                PoolTaskView(
+                    task_id=task_id,
+                    weight=int(weight),
+                    reward=int(reward),
+                    status=POOL_STATUS.get(int(status), str(status)),
+                    contributor=None if int(contributor, 16) == 0 else contributor,
+                    veto_ends=int(veto_ends),
+                )
+            )
+        return found
+
+    def holders(self) -> list[tuple[str, int]]:
+        """(holder, shares), in first-mint order."""
+        holders = [str(self.view("holder_at", i)) for i in range(int(self.view("holder_count")))]
+        return [(h, int(self.view("balanceOf", h))) for h in holders]
+
+    def revenue_tokens(self) -> list[str]:
+        tokens: list[str] = []
+        for index in range(8):  # MAX_REVENUE_TOKENS
+            try:
+                tokens.append(str(self.view("revenue_tokens", index)))
+            except DeworkerError:  # past the end of the array: the call reverts
+                break
+        return tokens
+
+    def revenue(self) -> list[RevenueView]:
+        return [
+            RevenueView(token=t, deposited=int(self.view("deposited", t)), claimed=int(self.view("total_claimed", t)))
+            for t in self.revenue_tokens()
+        ]
+
+
+def pool_of_task(chain: Chain, board: str, task_id: int) -> Pool:
+    """The pool that posted board task ``task_id`` (its poster), refused if the poster is not a pool."""
+    record = call(chain, board, "TaskBoard", "task", task_id)
+    poster = to_checksum_address(record[0])
+    pool = Pool(chain=chain, address=poster)
+    try:
+        pool.view("task", task_id)
+    except DeworkerError as exc:
+        raise DeworkerError(
+            f"task {task_id} on board {board} was not posted by a project pool (poster {poster})",
+            hint="approve, reject or cancel it with `deworker dao approve|reject|cancel`",
+        ) from exc
+    return pool

@@ -24,6 +24,7 @@ from orchestrator.domain.untrusted import printable
 from orchestrator.entry.cli import market as market_cli
 from orchestrator.entry.cli.context import runtime, state
 from orchestrator.entry.cli.model import model_app
+from orchestrator.entry.cli.pool import register as register_pool_commands
 from orchestrator.entry.cli.review import review_app
 from orchestrator.entry.cli.service import service_app
 from orchestrator.entry.cli.wallet import wallet_app
@@ -94,6 +95,7 @@ app.add_typer(artifact_app, name="artifact", no_args_is_help=True)
 app.add_typer(spec_app, name="spec", no_args_is_help=True)
 market_cli.register(dao_app)  # dao complete / dao refund (ERC-8183 markets)
 app.add_typer(dao_app, name="dao", no_args_is_help=True)
+register_pool_commands(dao_app)  # dao pool ..., dao governor deploy, dao propose|proposals|vote|queue|execute
 app.add_typer(devnet_app, name="devnet", no_args_is_help=True)
 app.add_typer(config_app, name="config", no_args_is_help=True)
 app.add_typer(model_app, name="model", no_args_is_help=True)
