@@ -177,3 +177,23 @@ def test_revenue_is_claimed_exactly_once_across_sigkill(
 
 if __name__ == "__main__":
     worker(json.loads(sys.argv[1]))
+
+
+def test_deworker_runs_upkeep_claims_the_configured_pools(tmp_path: Path) -> None:
+    """The runtime's scheduler upkeep (what `deworker run` runs on the reconcile interval) claims ``revenue.pools``'
+    revenue for the running agents; the gate learns the holders from the pool itself."""
+    from orchestrator.entry.config import RevenueConfig
+    from tests.test_service_fixtures import profile
+
+    chain = EthTesterChain()
+    world = build_world(chain, [a.private_key for a in chain.dev_accounts()], tmp_path, agents=("ada",))
+    pool = earn_shares(world)
+    rt = world.runtime
+    rt.config = rt.config.model_copy(update={"revenue": RevenueConfig(pools=[pool], claim_threshold=10**18)})
+    ada = world.fleet.wallet("ada").address
+    before = balance(world, ada)
+    runner = rt.scheduler(world.orchestrator([profile("ada")]))
+    assert runner.upkeep_step is not None
+    assert "revenue claimed: 1" in str(runner.upkeep_step())
+    assert "revenue claimed" not in str(runner.upkeep_step())  # nothing left
+    assert balance(world, ada) - before == REVENUE

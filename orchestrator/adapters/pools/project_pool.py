@@ -46,6 +46,11 @@ class ProjectPoolRevenue:
         self._tokens[pool] = tokens
         return tokens
 
+    def holders(self, pool: str) -> list[str]:
+        """Every holder of ``pool``'s shares, in first-mint order."""
+        count = int(self._view(pool, "holder_count"))  # type: ignore[call-overload]
+        return [to_checksum_address(str(self._view(pool, "holder_at", i))) for i in range(count)]
+
     def holdings(self, holder: str) -> list[Holding]:
         found = []
         for pool in self.pools:
