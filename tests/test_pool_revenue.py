@@ -192,6 +192,7 @@ def test_deworker_runs_upkeep_claims_the_configured_pools(tmp_path: Path) -> Non
     rt.config = rt.config.model_copy(update={"revenue": RevenueConfig(pools=[pool], claim_threshold=10**18)})
     ada = world.fleet.wallet("ada").address
     before = balance(world, ada)
+    world.fleet.set_pool_holders({})  # the gate knows no holder yet: the upkeep reads them from the pool
     runner = rt.scheduler(world.orchestrator([profile("ada")]))
     assert runner.upkeep_step is not None
     assert "revenue claimed: 1" in str(runner.upkeep_step())

@@ -468,16 +468,26 @@ class Runtime:
 
         def upkeep() -> object:
             done = self.fleet.upkeep()
-            claims = revenue.collect() if revenue is not None else []
+            if revenue is None:
+                return done
+            self.refresh_pool_holders()  # shares minted since the last run: their holders may claim now
+            claims = revenue.collect()
             return f"{done}; revenue claimed: {len(claims)}" if claims else done
 
         return ServiceRunner(
             orchestrator, self.config.service, on_cycle=on_cycle, upkeep=upkeep, guard=self.process_guard
         )
 
+    def refresh_pool_holders(self) -> None:
+        """Tell the fleet's gate which wallets hold shares in which of ``revenue.pools`` (read from the pools), so
+        those may ``claim`` there and nobody else."""
+        from orchestrator.adapters.pools import ProjectPoolRevenue
+
+        pools = ProjectPoolRevenue(chain=self.chain, pools=self.config.revenue.pools)
+        self.fleet.set_pool_holders({pool: pools.holders(pool) for pool in pools.pools})
+
     def revenue_collector(self, wallets: Mapping[str, AgentWallet]) -> RevenueCollector | None:
-        """The claimer of ``revenue.pools``' revenue for ``wallets`` (None without pools). Tells the fleet's gate
-        which wallets hold shares in which pool (read from the pools now), so those may ``claim`` there."""
+        """The claimer of ``revenue.pools``' revenue for ``wallets`` (None without pools)."""
         from orchestrator.adapters.pools import ProjectPoolRevenue
         from orchestrator.app.revenue import RevenueCollector
 
@@ -485,7 +495,6 @@ class Runtime:
         if not cfg.pools:
             return None
         pools = ProjectPoolRevenue(chain=self.chain, pools=cfg.pools)
-        self.fleet.set_pool_holders({pool: pools.holders(pool) for pool in pools.pools})
         return RevenueCollector(pools=pools, wallets=wallets, threshold=cfg.claim_threshold)
 
     @cached_property
