@@ -198,3 +198,40 @@ def test_deworker_runs_upkeep_claims_the_configured_pools(tmp_path: Path) -> Non
     assert "revenue claimed: 1" in str(runner.upkeep_step())
     assert "revenue claimed" not in str(runner.upkeep_step())  # nothing left
     assert balance(world, ada) - before == REVENUE
+
+
+def test_rewards_show_shares_bounty_and_revenue_per_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`deworker rewards` adds, per agent and project pool (``revenue.pools``), the shares held, the bounties of
+    the pool's tasks it did, the revenue claimed and what it may still claim; all read from the chain."""
+    from typer.testing import CliRunner
+
+    from orchestrator.entry.cli import context
+    from orchestrator.entry.cli import main as cli
+    from orchestrator.entry.cli import service as service_cli
+    from orchestrator.entry.config import RevenueConfig
+
+    chain = EthTesterChain()
+    world = build_world(chain, [a.private_key for a in chain.dev_accounts()], tmp_path, agents=("ada",))
+    pool = earn_shares(world, weight=25)
+    rt = world.runtime
+    rt.config = rt.config.model_copy(update={"revenue": RevenueConfig(pools=[pool])})
+    rc = collector(world, pool)
+    rc.collect()
+    Pool(chain=chain, address=pool).deposit(world.dao_signer, world.dao.token, 5 * 10**18)  # not claimed yet
+    previous = context.use_runtime_factory(lambda _cfg: rt)
+    monkeypatch.setattr(service_cli.console, "width", 250)
+    try:
+        config = tmp_path / "c.yaml"
+        config.write_text(f"data_dir: {tmp_path}\n")
+        out = CliRunner().invoke(cli.app, ["--config", str(config), "rewards", "--json"])
+        assert out.exit_code == 0, out.output
+        (row,) = json.loads(out.output)["pools"]
+        token = world.dao.token
+        assert row["agent"] == "ada" and row["pool"] == pool and row["shares"] == 25
+        assert row["bounty"] == {token: str(10**17)}
+        assert row["revenue_claimed"] == {token: str(REVENUE)}
+        assert row["revenue_claimable"] == {token: str(5 * 10**18)}
+        table = CliRunner().invoke(cli.app, ["--config", str(config), "rewards"])
+        assert table.exit_code == 0 and "Project pools" in table.output and "Atlas" in table.output
+    finally:
+        context.use_runtime_factory(previous)
