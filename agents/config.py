@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
@@ -209,14 +209,58 @@ def endpoint_limit(limits: list[EndpointLimit], endpoint: ModelEndpoint) -> Endp
     return None
 
 
+class FleetTemplate(_Section):
+    """``agents.fleet``: ``count`` agent profiles made from one template, added to ``agents.profiles`` — agent
+    ``n`` (1 to ``count``) is named ``name.format(n=n)`` and signs with the wallet ``wallet.format(n=n, name=...)``;
+    ``profile`` holds every other profile key (skills, model, budgets, ...), the same for all of them. A profile
+    written out in ``agents.profiles`` under a generated name takes that agent's place."""
+
+    count: int = Field(ge=1, le=100_000)
+    name: str = Field(default="agent-{n:04d}", description="a Python format string of n, e.g. writer-{n:04d}")
+    wallet: str = Field(default="{name}", description="a Python format string of n and name, e.g. fleet-{n}")
+    profile: dict[str, Any] = Field(description="the profile keys other than name and wallet (skills at least)")
+
+    def profiles(self) -> list[dict[str, Any]]:
+        if "name" in self.profile or "wallet" in self.profile:
+            raise ValueError("agents.fleet.profile must not set name or wallet: agents.fleet.name/.wallet make them")
+        out = []
+        for n in range(1, self.count + 1):
+            try:
+                name = self.name.format(n=n)
+                wallet = self.wallet.format(n=n, name=name)
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ValueError(
+                    f"agents.fleet.name/wallet are format strings of n (and name): {self.name!r}, {self.wallet!r} "
+                    f"({exc})"
+                ) from exc
+            out.append({**self.profile, "name": name, "wallet": wallet})
+        return out
+
+
 class AgentsConfig(_Section):
-    """The ``agents`` section: profiles, prices per model name, and the embedded local model."""
+    """The ``agents`` section: profiles (written out, and ``fleet``: many from one template), prices per model
+    name, and the embedded local model."""
 
     profiles: list[AgentProfile] = Field(default_factory=list)
+    fleet: FleetTemplate | None = Field(default=None, description="count profiles generated from one template")
     prices: dict[str, ModelPrice] = Field(
         default_factory=dict, description="model name -> price; models not listed cost 0"
     )
     local_model: LocalModelConfig = LocalModelConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _generate_fleet(cls, data: Any) -> Any:
+        """Append the ``fleet`` template's profiles to ``profiles``; a profile written out under a generated name
+        takes that agent's place (so a dumped config validates again to the same profiles)."""
+        if not isinstance(data, dict) or data.get("fleet") is None:
+            return data
+        fleet = data["fleet"]
+        if not isinstance(fleet, FleetTemplate):
+            fleet = FleetTemplate.model_validate(fleet)
+        written = list(data.get("profiles") or [])
+        taken = {p.name if isinstance(p, AgentProfile) else p.get("name") for p in written if p is not None}
+        return {**data, "profiles": written + [p for p in fleet.profiles() if p["name"] not in taken]}
 
     @model_validator(mode="after")
     def _unique_names(self) -> AgentsConfig:

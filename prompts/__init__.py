@@ -109,6 +109,9 @@ class PromptSet:
         )
 
     def render_system(self, *, agent_name: str, skills: list[str]) -> str:
+        """The system message. The shipped one names the agent at its end, not its start: agents sharing one
+        local server (which keeps only the last prompt evaluated) then share the whole rules text as an already
+        evaluated prefix, instead of diverging at the first word."""
         return self.system.substitute(agent_name=agent_name, skills=", ".join(skills))
 
     def render_task(self, spec: TaskSpec) -> str:

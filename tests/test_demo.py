@@ -33,18 +33,22 @@ def run_demo(tmp_path: Path, **kwargs: object) -> tuple[bool, list[str]]:
 def test_demo_with_instant_agents_pays_and_reconciles(tmp_path: Path) -> None:
     ok, lines = run_demo(tmp_path, agent="instant")
     assert ok
-    assert lines[-1] == "demo: 5 tasks paid, 1 quarantined, 1 skipped; balances reconcile"
+    assert lines[-1] == "demo: 6 tasks paid, 1 quarantined, 1 skipped; balances reconcile"  # one on the market
     text = "\n".join(lines)
+    boards = {line.split("│")[1].strip(): line for line in lines if line.count("│") == 5}
+    assert "acp" in boards and "main" in boards  # the per-board table: the market paid its job less its 1% fee
+    assert boards["acp"].split("│")[3].strip() == "1" and boards["acp"].split("│")[4].strip() == "39.6"
     assert "not worth it" in text and "spec does not match" in text
 
 
 @pytest.mark.parametrize(
     ("min_margin", "last_line"),
-    [("0.10", "1 tasks paid, 0 quarantined, 0 skipped"), ("100", "0 tasks paid, 0 quarantined, 1 skipped")],
+    [("0.10", "2 tasks paid, 0 quarantined, 0 skipped"), ("100", "0 tasks paid, 0 quarantined, 2 skipped")],
 )
 def test_the_demo_matches_as_the_config_says(tmp_path: Path, min_margin: str, last_line: str) -> None:
-    """The demo's profit gate is ``matching`` from the config: a 25-token task is taken at the default margin and
-    skipped, with the reason, when ``matching.min_margin_usd`` asks for more than it pays."""
+    """The demo's profit gate is ``matching`` from the config: a 25-token task (and the same task as a direct hire
+    on the demo's ERC-8183 market) is taken at the default margin and skipped, with the reason, when
+    ``matching.min_margin_usd`` asks for more than it pays."""
     folder = tmp_path / "tasks"
     folder.mkdir()
     source = resources.files("orchestrator").joinpath("demo_tasks", "04-glossary.json")
@@ -83,7 +87,7 @@ def test_demo_with_the_local_model_on_one_small_task(tmp_path: Path) -> None:
     ok, lines = run_demo(tmp_path / "data", agent="local", tasks_dir=folder)
     assert ok
     # SmolLM2 at temperature 0 is deterministic: it writes the glossary file, which passes the artifact check
-    assert lines[-1] == "demo: 1 tasks paid, 0 quarantined, 0 skipped; balances reconcile"
+    assert lines[-1] == "demo: 2 tasks paid, 0 quarantined, 0 skipped; balances reconcile"  # TaskBoard and market
 
 
 def test_demo_human_review_serves_the_inbox_and_waits_for_decisions(tmp_path: Path) -> None:
@@ -139,7 +143,7 @@ def test_demo_human_review_serves_the_inbox_and_waits_for_decisions(tmp_path: Pa
             time.sleep(0.05)
     runner.join(timeout=10)
     assert result == [True]
-    assert approved == 5
+    assert approved == 6  # five TaskBoard tasks and the market's direct hire
     assert out.getvalue().strip().splitlines()[-1] == (
-        "demo: 5 tasks paid, 1 quarantined, 1 skipped; balances reconcile"
+        "demo: 6 tasks paid, 1 quarantined, 1 skipped; balances reconcile"
     )

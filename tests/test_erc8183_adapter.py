@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from eth_abi.abi import decode
+from eth_abi.abi import decode, encode
 
 from contracts.compile import BUILD_DIR, load_artifact
 from orchestrator.adapters.artifacts import LocalArtifactStore
@@ -31,7 +31,7 @@ from orchestrator.adapters.chain import EthTesterChain
 from orchestrator.domain.board import BoardPhase
 from orchestrator.domain.errors import BoardError, ConfigError, SpecError, TaskNotFound
 from orchestrator.domain.specs import DeliverableKind, dump_spec
-from orchestrator.entry.dao import Dao
+from orchestrator.entry.dao import Dao, token_abi
 from orchestrator.entry.market import JobRefused, Market, reason_bytes
 from orchestrator.ports.chain import Signer
 from tests.conftest import ETH_TESTER_CHAIN_ID, ChainEnv
@@ -280,3 +280,46 @@ def test_calls_are_submit_only(ours: Env) -> None:
         (ours.board.address, "submit(uint256,bytes32,bytes)")
     ]
     assert ours.board.capabilities.reopens_on_rejection is False
+
+
+def test_a_job_the_getter_cannot_decode_is_quarantined_and_the_poll_goes_on(ours: Env) -> None:
+    good = ours.hire()
+    # a description that is not UTF-8 (an ABI string holds any bytes): sent as raw calldata, string = bytes
+    abi, client = ours.board.abi, ours.client
+    selector = abi.encode_call("createJob", ours.agent.address, client.address, 1, "", "0x" + "0" * 40)[:4]
+    args = encode(
+        ["address", "address", "uint256", "bytes", "address"],
+        [ours.agent.address, client.address, ours.now() + DAY, b"\xff\xfe bad", "0x" + "0" * 40],
+    )
+    bad = ours.market._created_id(client.send(ours.board.address, selector + args))
+    client.send(ours.board.address, abi.encode_call("setBudget", bad, REWARD, b""))
+    client.send(ours.token, token_abi().encode_call("approve", ours.board.address, REWARD))
+    client.send(ours.board.address, abi.encode_call("fund", bad, REWARD, b""))
+    tasks = {t.key: t for t in ours.board.poll(ours.start)[0]}
+    assert set(tasks) == {good, str(bad)}
+    assert tasks[good].quarantine_reason is None
+    assert "could not be decoded" in (tasks[str(bad)].quarantine_reason or "")
+
+
+def test_the_submitted_cid_is_searched_once(ours: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = ours.hire()
+    ours.board.deliver(key, ARTIFACT, wallet=ours.agent)
+    searches = []
+    real = ours.chain.get_logs
+    monkeypatch.setattr(ours.chain, "get_logs", lambda **kw: searches.append(kw) or real(**kw))
+    for _ in range(3):
+        assert ours.board.status(key).artifact_cid == ARTIFACT
+    assert len(searches) == 1
+
+
+def test_market_keys_in_config(tmp_path: Path) -> None:
+    from orchestrator.entry.config import load_config
+
+    path = tmp_path / "config.yaml"
+    path.write_text("boards:\n  - name: main\n    abi: erc8183-spec\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    assert "abi is for kind erc8183 only" in info.value.message
+    path.write_text(f"boards:\n  - name: acp\n    kind: erc8183\n    address: '0x{'1' * 40}'\n    abi: erc8183-spec\n")
+    (board,) = load_config(path, environ={}).board_list
+    assert (board.kind, board.abi, board.text_skills) == ("erc8183", "erc8183-spec", ["writing"])

@@ -128,19 +128,31 @@ def test_check_passes_on_good_work_and_the_default_market(s: Setup) -> None:
     s.ok("dao", "complete", "1")  # --board defaults to the first market
 
 
-def test_an_open_job_and_rejections(s: Setup) -> None:
+def test_an_open_job_hired_and_rejections(s: Setup) -> None:
     out = s.ok("dao", "post", "--board", "acp", "--provider", "open", "--budget", "20", "--spec", s.spec(FIZZBUZZ))
     assert "posted job 1" in out and "open for bids" in out
     job = s.board().status("1")
     assert (job.phase, job.claimant, job.reward) == (BoardPhase.OPEN, None, 20 * ETH)
     assert s.balance(s.market) == 0  # nothing escrowed before a provider is hired
-    s.ok("dao", "reject", "1", "--board", "acp", "--reason", "no bids")
-    assert s.board().status("1").status_text == "Rejected"
+    nonce = s.chain.nonce(s.dao)
+    taken = s.run("dao", "hire", "1", "--board", "acp", "--provider", s.agent.address, "--budget", "10000000")
+    assert isinstance(taken.exception, JobRefused) and "less than" in str(taken.exception)  # more than the DAO holds
+    assert s.chain.nonce(s.dao) == nonce
+    out = s.ok("dao", "hire", "1", "--board", "acp", "--provider", s.agent.address, "--budget", "15")
+    assert f"hired {s.agent.address} for job 1: 15 DWR escrowed" in out
+    job = s.board().status("1")
+    assert (job.phase, job.claimant, job.reward) == (BoardPhase.HELD, s.agent.address, 15 * ETH)
+    assert s.balance(s.market) == 15 * ETH
+    again = s.run("dao", "hire", "1", "--board", "acp", "--provider", s.dao, "--budget", "15")
+    assert isinstance(again.exception, JobRefused) and "it is Funded" in str(again.exception)
+    s.ok("dao", "post", "--board", "acp", "--provider", "open", "--budget", "20", "--spec", s.spec(FIZZBUZZ))
+    s.ok("dao", "reject", "2", "--board", "acp", "--reason", "no bids")  # Open: the client rejects, nothing to refund
+    assert s.board().status("2").status_text == "Rejected"
     s.ok("dao", "post", "--board", "acp", "--provider", s.agent.address, "--budget", "7", "--spec", s.spec(FIZZBUZZ))
     before = s.balance(s.dao)
-    s.ok("dao", "reject", "2", "--board", "acp", "--reason", "changed my mind")  # Funded: the evaluator refunds
+    s.ok("dao", "reject", "3", "--board", "acp", "--reason", "changed my mind")  # Funded: the evaluator refunds
     assert s.balance(s.dao) - before == 7 * ETH
-    rejection = s.board().rejection("2", since="0")
+    rejection = s.board().rejection("3", since="0")
     assert rejection is not None and rejection.reason == "changed my mind"
 
 

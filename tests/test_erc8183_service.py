@@ -175,3 +175,22 @@ def test_jobs_not_worth_it_or_not_ours_are_never_worked(mw: MarketWorld) -> None
     assert mw.state(other) is None and mw.state(unhired) is None  # never listed: not assigned to us
     for job in (cheap, hurried):
         assert mw.events("JobSubmitted", job) == 0
+
+
+def test_an_open_job_is_worked_once_hired_and_funded(mw: MarketWorld) -> None:
+    job = mw.market.post(
+        spec("open"),
+        provider=None,
+        evaluator=mw.world.dao_signer.address,
+        budget=BUDGET,
+        expired_at=mw.world.now() + DAY,
+    ).job_id
+    orch = mw.world.orchestrator([profile("ada")])
+    orch.start()
+    orch.cycle()
+    assert mw.state(job) is None  # an open job waits: nothing to do until the client hires and funds
+    mw.market.hire(job, mw.ada, BUDGET // 2)
+    orch.cycle()
+    assert mw.state(job) is S.SUBMITTED
+    mw.market.complete(job, "ok")
+    assert orch.collect() == 1 and mw.state(job) is S.PAID

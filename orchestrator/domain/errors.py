@@ -27,7 +27,8 @@ drawn, and nothing drawn is missing.
     │   ├── TaskTaken [orchestrator.domain.errors]  someone else holds it, or it is not open: a lost race
     │   ├── ClaimGone [orchestrator.domain.errors]  our claim or assignment is gone (expired, another holder)
     │   ├── WrongTaskState [orchestrator.entry.dao]  the task is not in the state a DAO action needs
-    │   └── NotAllowed [orchestrator.entry.dao]  the DAO account is not the task's reviewer or poster
+    │   ├── NotAllowed [orchestrator.entry.dao]  the DAO account is not the task's reviewer or poster
+    │   └── JobRefused [orchestrator.entry.market]  an ERC-8183 job's state or roles refuse the action: none sent
     ├── CannotPay [orchestrator.entry.dao]  the DAO account lacks the tokens or the gas: nothing was sent
     ├── DocumentRefused [orchestrator.domain.errors]  a document from outside breaks a parsing limit or text rule
     │   └── SpecError [orchestrator.domain.errors]  a task spec is malformed, oversized, unreachable: quarantined

@@ -214,6 +214,14 @@ class BoardConfig(_Section):
             raise ValueError(f"unknown kind of board {kind!r}; known: {', '.join(sorted(BOARD_KINDS))}")
         return kind
 
+    @model_validator(mode="after")
+    def _market_keys_on_markets(self) -> BoardConfig:
+        misplaced = [k for k in ("abi", "token") if getattr(self, k) is not None and self.kind != "erc8183"]
+        if misplaced:
+            verb = "is" if len(misplaced) == 1 else "are"
+            raise ValueError(f"{' and '.join(misplaced)} {verb} for kind erc8183 only (this board is a {self.kind})")
+        return self
+
 
 _ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
 

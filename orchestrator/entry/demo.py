@@ -6,8 +6,10 @@ data, one malformed spec, one reward too small to be worth the gas). Three agent
 wallets are driven by the ``Orchestrator``: it discovers the tasks by polling, matches them (skills and the profit
 gate; every skip has its reason), claims with the agent's wallet, lets the agent produce and self-check, passes
 the review gate (automatic in the demo; ``--review human`` serves the review inbox and waits for decisions there),
-submits; the DAO approves every submission and the board pays. The demo exits non-zero unless each agent's
-on-chain token balance equals the rewards recorded in the database, and its last line is
+submits; the DAO approves every submission and the board pays. The same client also deploys an ERC-8183 job market
+(``AgenticCommerce``, a 1% platform fee) as a second board and hires one agent there directly for the first task:
+the service works both boards, and the final tables show per board what was paid. The demo exits non-zero unless
+each agent's on-chain token balance equals the rewards recorded in the database, and its last line is
 ``demo: N tasks paid, M quarantined, K skipped; balances reconcile``.
 
 ``--agent instant`` swaps the model for ``InstantAgent`` (a templated artifact, no model) to show the pipeline
@@ -19,6 +21,7 @@ functions here (``deploy``, ``deploy_board``, ``fund_wallets``, ``InstantAgent``
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import secrets
@@ -63,6 +66,7 @@ from orchestrator.entry.config import ArtifactsConfig, BoardConfig, ChainConfig,
 from orchestrator.entry.dao import Dao, from_base_units, to_base_units
 from orchestrator.entry.listing import short
 from orchestrator.entry.listing import table as listing_table
+from orchestrator.entry.market import Market
 from orchestrator.entry.terminal import literal
 from orchestrator.ports.artifacts import ArtifactStore
 from orchestrator.ports.chain import Chain
@@ -275,6 +279,9 @@ def _run(rt: Runtime, console: Console, *, tasks_dir: Path | None, review: Revie
         progress.advance(step)
         step = progress.add_task("DAO posts tasks", total=len(tasks))
         post_tasks(dao, tasks, deadline=rt.now() + 3 * 86_400, on_post=lambda: progress.advance(step))
+        step = progress.add_task("client hires on an ERC-8183 market", total=1)
+        rt, market, jobs = hire_on_market(rt, dao, dao_signer, tasks)
+        progress.advance(step)
         step = progress.add_task("agent wallets (keystores)", total=1)
         fund_wallets(rt.fleet, AGENT_NAMES, funder=dao_signer)
         progress.advance(step)
@@ -288,11 +295,11 @@ def _run(rt: Runtime, console: Console, *, tasks_dir: Path | None, review: Revie
         started = time.monotonic()
         while True:
             orch.cycle()
-            approved = _dao_approves(dao)
+            approved = _dao_approves(dao) + _client_completes(market, jobs)
             if approved:
                 orch.collect()
             bars.update(store)
-            if all(t.state in _SETTLED for t in store.tasks()) and len(store.tasks()) == len(tasks):
+            if all(t.state in _SETTLED for t in store.tasks()) and len(store.tasks()) == len(tasks) + len(jobs):
                 break
             if time.monotonic() - started > DEMO_TIMEOUT:
                 console.print("[red]demo: timed out waiting for tasks to settle[/]")
@@ -375,6 +382,53 @@ def _dao_approves(dao: Dao) -> int:
     return approved
 
 
+#: The platform fee of the demo's ERC-8183 market (basis points): paid to its treasury, not to the agent.
+MARKET_FEE_BP = 100
+#: The demo market's board name.
+MARKET = "acp"
+
+
+def hire_on_market(
+    rt: Runtime, dao: Dao, client: TxSender, tasks: Sequence[DemoTask]
+) -> tuple[Runtime, Market, list[int]]:
+    """Deploy our ERC-8183 market (AgenticCommerce, same token, ``MARKET_FEE_BP``), configure it as a second board
+    and, as its client, hire the first agent whose skills cover the first bundled task, funded: the service works
+    both boards. Returns the runtime with both boards (the same chain), the market and the job ids."""
+    treasury = rt.sender(rt.dev_key(9)).address
+    address, block = Market.deploy(
+        chain=rt.chain, sender=client, token=dao.token, treasury=treasury, fee_bp=MARKET_FEE_BP
+    )
+    boards = [*rt.config.board_list, BoardConfig(name=MARKET, kind="erc8183", address=address, start_block=block)]
+    rt = dataclasses.replace(rt, config=rt.config.model_copy(update={"boards": boards}), chain_override=rt.chain)
+    market = Market(chain=rt.chain, signer=client, store=rt.artifacts, address=address, name=MARKET)
+    first = next((t for t in tasks if t.spec is not None), None)
+    if first is None or first.spec is None:
+        return rt, market, []
+    wanted = {s.lower() for s in first.spec.skills}
+    hired = next((name for name in AGENT_NAMES if wanted <= {s.lower() for s in AGENT_SKILLS[name]}), None)
+    if hired is None:
+        return rt, market, []
+    fleet = fund_wallets(rt.fleet, [hired], funder=client)
+    posted = market.post(
+        first.spec,
+        provider=fleet.keystore.entry(hired).address,
+        evaluator=client.address,
+        budget=to_base_units(first.reward, dao.decimals()),
+        expired_at=rt.now() + 3 * 86_400,
+    )
+    return rt, market, [posted.job_id]
+
+
+def _client_completes(market: Market, jobs: Sequence[int]) -> int:
+    """The market's client, also its evaluator, completes every submitted job."""
+    done = 0
+    for job in jobs:
+        if market.board.status(str(job)).phase is BoardPhase.DELIVERED:
+            market.complete(job, "accepted")
+            done += 1
+    return done
+
+
 def _report(console: Console, store: Store, dao: Dao, fleet: WalletFleet, agents: Sequence[str]) -> bool:
     decimals, symbol = dao.decimals(), dao.symbol()
     tasks = store.tasks()
@@ -405,6 +459,19 @@ def _report(console: Console, store: Store, dao: Dao, fleet: WalletFleet, agents
             f"{Decimal(pnl.llm_usd_micro) / 1_000_000:f}" if pnl else "0",
         )
     console.print(table)
+    boards_table = Table(title="Boards")
+    for column in ("board", "tasks", "tasks paid", f"paid to agents ({symbol})"):
+        boards_table.add_column(column)
+    for board in sorted({t.board for t in tasks}):
+        mine = [t for t in tasks if t.board == board]
+        paid = sum(pnl_task[t.id].rewards.get(dao.token, 0) for t in mine if t.id in pnl_task)
+        boards_table.add_row(
+            board,
+            str(len(mine)),
+            str(sum(1 for t in mine if t.state is S.PAID)),
+            f"{from_base_units(paid, decimals):f}",
+        )
+    console.print(boards_table)
     pnl_agent = store.pnl_by_agent()
     agents_table = Table(title="Agents")
     for column in ("agent", "wallet", "tasks paid", f"rewards (db, {symbol})", f"balance (chain, {symbol})", "match"):

@@ -220,6 +220,8 @@ class Erc8183Board:
         self.text_skills = tuple(text_skills)
         #: descriptions read by ``poll``, so that ``read_spec`` does not read the job again (popped when read)
         self._descriptions: dict[str, str] = {}
+        #: job id -> the CID its submission stands for (found once: a job is submitted at most once)
+        self._submitted: dict[int, str] = {}
 
     @property
     def capabilities(self) -> BoardCapabilities:
@@ -357,12 +359,17 @@ class Erc8183Board:
         return self._task(job_id, self._job(job_id))
 
     def _submitted_cid(self, job_id: int) -> str | None:
-        """The CID the job's latest ``JobSubmitted`` stands for (the deliverable rule)."""
+        """The CID the job's ``JobSubmitted`` stands for (the deliverable rule). A job is submitted at most once
+        (Submitted never goes back to Funded), so the answer is kept: one log search per job, not per status read."""
+        if job_id in self._submitted:
+            return self._submitted[job_id]
         logs = self._job_logs("JobSubmitted", job_id, since=self.start_block)
         for log in reversed(logs):
             event = self.abi.decode_log(log)
             if event is not None:
-                return deliverable_cid(event.args["deliverable"])
+                cid = deliverable_cid(event.args["deliverable"])
+                self._submitted[job_id] = cid
+                return cid
         return None
 
     def _job_logs(self, event: str, job_id: int, *, since: int) -> list[LogEntry]:

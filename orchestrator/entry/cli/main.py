@@ -80,7 +80,9 @@ artifact_app = typer.Typer(
 )
 spec_app = typer.Typer(help="Task specs: the JSON document a DAO posts, stored by CID.")
 dao_app = typer.Typer(
-    help="For DAOs: deploy a board, post funded tasks, look at and test the work, approve, reject or cancel.\n\n"
+    help="For DAOs: deploy a board, post funded tasks, look at and test the work, approve, reject or cancel. "
+    "On an ERC-8183 job market (`--board NAME`): post a job (a direct hire or open), hire, complete, reject, "
+    "refund.\n\n"
     "Needs only `chain.*` and a board's `address` under `boards:` (or the deployment `dao deploy` saved); "
     "posting also needs a reward token: `dao.token`, else the saved one, else the board's latest task's."
 )

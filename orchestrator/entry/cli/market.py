@@ -1,10 +1,10 @@
 """``deworker dao ...`` on an ERC-8183 job market (a ``boards:`` entry of ``kind: erc8183``): post a job (direct hire
-or open), complete, reject, refund, show and check it.
+or open), hire a provider for an open job, complete, reject, refund, show and check it.
 
 ``dao post``, ``dao reject``, ``dao show`` and ``dao check`` take ``--board NAME``: naming a market sends them here
-(``main`` delegates in one line each); ``dao complete`` and ``dao refund`` exist only for markets and are added to
-the ``dao`` app by ``register``. The client's and evaluator's account is the DAO's (``dao.key_env``). Every write is
-checked against the job getter first (``entry.market``): a refused action sends nothing.
+(``main`` delegates in one line each); ``dao complete``, ``dao hire`` and ``dao refund`` exist only for markets and
+are added to the ``dao`` app by ``register``. The client's and evaluator's account is the DAO's (``dao.key_env``).
+Every write is checked against the job getter first (``entry.market``): a refused action sends nothing.
 """
 
 from __future__ import annotations
@@ -209,6 +209,31 @@ def register(dao_app: typer.Typer) -> None:
         say(
             f"completed job {job_id}: {literal(dao.amount(job.reward, job.token))} released to {job.claimant} "
             f"(less any platform fee; tx {receipt.tx_hash})"
+        )
+
+    @dao_app.command("hire")
+    def dao_hire(
+        job_id: Annotated[int, typer.Argument(help="An open job on the market (posted with --provider open).")],
+        provider: Annotated[str, typer.Option("--provider", help="The provider's address.")],
+        budget: Annotated[str, typer.Option("--budget", help="The agreed budget in whole tokens.")],
+        board: BoardOption = None,
+    ) -> None:
+        """ERC-8183: hire a provider for an open job: setProvider, setBudget (if it differs), approve, fund. The
+        provider's agent then works it as a direct hire.
+
+        Example: `deworker dao hire 4 --board acp --provider 0xAb... --budget 40`"""
+        from orchestrator.adapters.chain.base import checksum_address
+        from orchestrator.entry.dao import to_base_units
+
+        _, m, dao = market(board)
+        info = dao.token_info(m.board.token)
+        if info is None:
+            raise DeworkerError(f"the payment token {m.board.token} does not answer symbol() and decimals()")
+        units = to_base_units(budget, info.decimals)
+        receipts = m.hire(job_id, checksum_address(provider), units)
+        say(
+            f"hired {checksum_address(provider)} for job {job_id}: {literal(dao.amount(units, m.board.token))} "
+            f"escrowed (tx {receipts[-1].tx_hash})"
         )
 
     @dao_app.command("refund")

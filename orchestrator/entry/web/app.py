@@ -32,6 +32,7 @@ from orchestrator.adapters.sql import (
     Store,
     StoreUnavailable,
 )
+from orchestrator.adapters.sql.metrics import FleetMetrics
 from orchestrator.adapters.sql.queries import Queries
 from orchestrator.domain.errors import ArtifactError, ArtifactNotFound, DeworkerError, LifecycleError
 from orchestrator.domain.money import TokenBook, dollars, units
@@ -92,12 +93,14 @@ def create_app(
             address_attempts=settings.config.login_attempts_per_address,
             window=settings.config.login_window_seconds,
         ),
+        metrics=FleetMetrics(engine),
     )
     app.state.templates = templates(settings.tokens)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(pages.router)
     app.include_router(api.router)
+    app.include_router(api.metrics_router)
     if gateway is not None:
         app.include_router(gateway_router(gateway))
     _install_error_handlers(app)

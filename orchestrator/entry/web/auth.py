@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orchestrator.adapters.sql import Store
 from orchestrator.adapters.sql.db import translate
+from orchestrator.adapters.sql.metrics import FleetMetrics
 from orchestrator.adapters.sql.queries import Queries
 from orchestrator.domain.errors import DeworkerError
 from orchestrator.entry.web.config import Role, WebSettings
@@ -65,6 +66,7 @@ class Services:
     settings: WebSettings
     renderer: ArtifactRenderer
     limiter: LoginLimiter
+    metrics: FleetMetrics
 
 
 def get_services(request: Request) -> Services:

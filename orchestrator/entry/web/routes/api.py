@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 from orchestrator.adapters.sql import ArtifactPublic, ReviewDecision, ReviewPublic, TaskPublic
 from orchestrator.domain.lifecycle import TaskState
+from orchestrator.entry.metrics import CONTENT_TYPE, prometheus_text
 from orchestrator.entry.web import views
 from orchestrator.entry.web.auth import ApiReviewerDep, ApiUserDep, ServicesDep
 from orchestrator.entry.web.models import ReviewerPublic
@@ -154,3 +155,15 @@ def fleet(services: ServicesDep, user: ApiUserDep) -> views.FleetSummary:
     """Agents and what they do, tasks per lifecycle state, P&L per agent, rewards received and costs per UTC day
     (token amounts in base units; ``tokens`` has the symbol and decimals of the tokens the server knows)."""
     return views.fleet(services.store, services.queries, services.settings.tokens)
+
+
+metrics_router = APIRouter(tags=["metrics"])
+
+
+@metrics_router.get("/metrics", response_class=PlainTextResponse, responses=ERRORS)
+def metrics(services: ServicesDep, user: ApiUserDep) -> PlainTextResponse:
+    """The fleet's counters in Prometheus' text format, from the database (the same totals whichever process
+    serves them): tasks by state, steps, failures, agent runs, retries, transactions, gas, LLM tokens and cost, and
+    per model endpoint its calls, waits and time waited. Scrape it with the API token as a bearer token
+    (``authorization: {credentials: <token>}`` in the scrape config)."""
+    return PlainTextResponse(prometheus_text(services.metrics.snapshot()), media_type=CONTENT_TYPE)
