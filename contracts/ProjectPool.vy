@@ -38,8 +38,11 @@
         `minted * acc` summed over its mints: minting after a deposit gets nothing
         of it, and a holder's claimable never drops. Revenue tokens are accepted by
         the owner (at most MAX_REVENUE_TOKENS, so a mint's cost is bounded; the
-        budget token is accepted from the start). Deposits beyond 2**128 base units
-        in total per token revert on overflow.
+        budget token is accepted from the start). At most MAX_SHARES (2**40) shares
+        are ever minted, and a deposit that would raise a token's accumulator past
+        max_value(uint256) // MAX_SHARES is refused ("revenue per share too large":
+        with one share outstanding that is about 2**88 base units), so no later
+        mint or claim can overflow.
 
         The budget (`budget`) is what `fund` brought in minus the rewards escrowed
         on the board (plus refunds of cancelled tasks); revenue in the budget token
@@ -60,6 +63,9 @@ CID_LEN: constant(uint256) = 128
 REASON_LEN: constant(uint256) = 256
 MAX_REVENUE_TOKENS: constant(uint256) = 8
 SCALE: constant(uint256) = 2**128
+# Shares ever minted are capped so `shares * revenue_per_share` can never overflow: a deposit that would push
+# the accumulator past max_value(uint256) // MAX_SHARES is refused instead of bricking later mints and claims.
+MAX_SHARES: constant(uint256) = 2**40
 
 
 struct PoolTask:
@@ -354,6 +360,7 @@ def post_task(spec_cid: String[CID_LEN], reward: uint256, deadline: uint256, wei
     """
     assert msg.sender == self.owner, "not owner"
     assert weight > 0, "zero weight"
+    assert weight <= MAX_SHARES, "weight too large"
     assert reward <= self.budget, "budget exceeded"
     self.budget -= reward
     self._safe_approve(budget_token, board, reward)
@@ -483,7 +490,9 @@ def deposit_revenue(token: address, amount: uint256):
     received: uint256 = self._balance_of(token) - before
     assert received > 0, "nothing received"
     numerator: uint256 = received * SCALE + self.revenue_carry[token]
-    self.revenue_per_share[token] += numerator // supply
+    acc: uint256 = self.revenue_per_share[token] + numerator // supply
+    assert acc <= max_value(uint256) // MAX_SHARES, "revenue per share too large"
+    self.revenue_per_share[token] = acc
     self.revenue_carry[token] = numerator % supply
     self.deposited[token] += received
     log RevenueDeposited(
@@ -561,6 +570,7 @@ def _claimable(holder: address, token: address) -> uint256:
 
 @internal
 def _mint(holder: address, amount: uint256):
+    assert self.totalSupply + amount <= MAX_SHARES, "share supply cap"
     # the new shares owe what the accumulators already hold: they earn only later deposits
     for token: address in self.revenue_tokens:
         acc: uint256 = self.revenue_per_share[token]

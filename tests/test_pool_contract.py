@@ -652,3 +652,30 @@ def test_a_hostile_token_cannot_reenter_during_claim(env: PoolEnv, reenter: str)
     assert not hostile.functions.reentered().call()  # the pool's lock refused the nested call
     assert env.balance(hostile, agent) == 1000
     assert env.claimable(agent, hostile) == 0
+
+
+# --------------------------------------------------------------------------- overflow bounds
+
+
+def test_weight_and_share_supply_are_capped(env: PoolEnv) -> None:
+    env.fund(10)
+    with reverts("weight too large"):
+        env.attempt(env.pool.functions.post_task(SPEC, 1, env.now() + VETO, 2**40 + 1), env.owner)
+    env.contribute(env.agents[0], 2**40)  # the whole cap at once is accepted
+    task_id = env.pending(env.agents[1], reward=1, weight=1)
+    env.travel(env.pool_task(task_id)["veto_ends"])
+    with reverts("share supply cap"):
+        env.attempt(env.pool.functions.finalize(task_id), env.stranger)
+    assert env.pool.functions.totalSupply().call() == 2**40
+
+
+def test_a_deposit_that_could_overflow_later_is_refused(env: PoolEnv) -> None:
+    """With one share outstanding the accumulator may hold at most max_uint256 // 2**40: 2**88 base units in one
+    deposit would exceed it (and a later mint of 2**40 shares would overflow), 2**88 - 1 does not."""
+    env.fund(10)
+    env.contribute(env.agents[0], 1)
+    env.tx(env.fee_token.functions.approve(env.pool.address, 2**89), env.depositor)
+    with reverts("revenue per share too large"):
+        env.attempt(env.pool.functions.deposit_revenue(env.fee_token.address, 2**88), env.depositor)
+    env.tx(env.pool.functions.deposit_revenue(env.fee_token.address, 2**88 - 1), env.depositor)
+    assert env.claimable(env.agents[0], env.fee_token) == 2**88 - 1

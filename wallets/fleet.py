@@ -101,6 +101,8 @@ class WalletFleet:
         self.receipt_timeout = receipt_timeout
         self.boundary = boundary
         self._wallets: dict[str, KeystoreWallet] = {}
+        #: project pool -> fleet wallets holding shares in it (what the gate lets ``claim`` there)
+        self.pool_holders: dict[str, list[str]] = {}
 
     @classmethod
     def build(
@@ -137,6 +139,7 @@ class WalletFleet:
             fleet=[e.address for e in self.keystore.entries()],
             tokens=[t.address for t in self.config.tokens],
             boards=self.boards,
+            pools=self.pool_holders,
         )
 
     # --------------------------------------------------------------------------------------------- wallets
@@ -145,6 +148,12 @@ class WalletFleet:
         entry = self.keystore.create(name, self._passphrase())
         self._fleet_changed()
         return entry
+
+    def set_pool_holders(self, holders: Mapping[str, Sequence[str]]) -> None:
+        """Which fleet wallets hold shares in which project pool (read from the pools): each may ``claim`` its
+        revenue there, nothing else. Rebuilds the gate."""
+        self.pool_holders = {pool: list(wallets) for pool, wallets in holders.items()}
+        self._fleet_changed()
 
     def _fleet_changed(self) -> None:
         """A wallet was added: rebuild the gate (fleet addresses) and hand it to the unlocked wallets."""

@@ -58,8 +58,10 @@ from wallets.keystore import Keystore, passphrase_from
 
 if TYPE_CHECKING:
     from orchestrator.adapters.sql.endpoints import DbEndpointGate
+    from orchestrator.app.revenue import RevenueCollector
     from orchestrator.entry.guard import ProcessGuard
     from orchestrator.entry.scheduler import ServiceRunner
+    from orchestrator.ports.wallet import AgentWallet
 
 #: Makes the agent runner of one profile (``Runtime(runner_factory=...)``).
 RunnerFactory = Callable[[AgentProfile], AgentRunner]
@@ -462,9 +464,38 @@ class Runtime:
         the database's single-process lease (a second one on the same database is refused)."""
         from orchestrator.entry.scheduler import ServiceRunner  # APScheduler: only for the commands that run
 
+        revenue = self.revenue_collector({a.name: a.wallet for a in orchestrator.agents.values()})
+
+        def upkeep() -> object:
+            done = self.fleet.upkeep()
+            if revenue is None:
+                return done
+            self.refresh_pool_holders()  # shares minted since the last run: their holders may claim now
+            claims = revenue.collect()
+            return f"{done}; revenue claimed: {len(claims)}" if claims else done
+
         return ServiceRunner(
-            orchestrator, self.config.service, on_cycle=on_cycle, upkeep=self.fleet.upkeep, guard=self.process_guard
+            orchestrator, self.config.service, on_cycle=on_cycle, upkeep=upkeep, guard=self.process_guard
         )
+
+    def refresh_pool_holders(self) -> None:
+        """Tell the fleet's gate which wallets hold shares in which of ``revenue.pools`` (read from the pools), so
+        those may ``claim`` there and nobody else."""
+        from orchestrator.adapters.pools import ProjectPoolRevenue
+
+        pools = ProjectPoolRevenue(chain=self.chain, pools=self.config.revenue.pools)
+        self.fleet.set_pool_holders({pool: pools.holders(pool) for pool in pools.pools})
+
+    def revenue_collector(self, wallets: Mapping[str, AgentWallet]) -> RevenueCollector | None:
+        """The claimer of ``revenue.pools``' revenue for ``wallets`` (None without pools)."""
+        from orchestrator.adapters.pools import ProjectPoolRevenue
+        from orchestrator.app.revenue import RevenueCollector
+
+        cfg = self.config.revenue
+        if not cfg.pools:
+            return None
+        pools = ProjectPoolRevenue(chain=self.chain, pools=cfg.pools)
+        return RevenueCollector(pools=pools, wallets=wallets, threshold=cfg.claim_threshold)
 
     @cached_property
     def endpoint_gate(self) -> DbEndpointGate:

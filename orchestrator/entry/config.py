@@ -342,6 +342,19 @@ class DaoConfig(_Section):
     )
 
 
+class RevenueConfig(_Section):
+    pools: list[ConfigAddress] = Field(
+        default_factory=list,
+        description="project pools (ProjectPool contracts) whose revenue `deworker run` claims for the agents that "
+        "hold shares in them",
+    )
+    claim_threshold: int = Field(
+        default=1,
+        ge=1,
+        description="claim a token's revenue from a pool once an agent may claim at least this many base units",
+    )
+
+
 class DbConfig(_Section):
     url: str | None = Field(
         default=None,
@@ -404,6 +417,7 @@ class Config(_Section):
     board: BoardConfig | None = Field(default=None, description="deprecated: one board; write it under boards:")
     artifacts: ArtifactsConfig = ArtifactsConfig()
     dao: DaoConfig = DaoConfig()
+    revenue: RevenueConfig = RevenueConfig()
     agents: AgentsConfig = AgentsConfig()
     wallets: WalletsConfig = WalletsConfig()
     web: WebConfig = WebConfig()

@@ -336,3 +336,55 @@ def register(dao_app: typer.Typer) -> None:
     dao_app.add_typer(governor_app, name="governor", no_args_is_help=True)
     for command in (propose, proposals, vote, queue, execute):
         dao_app.command(command.__name__)(command)
+
+
+# ------------------------------------------------------------------------------------ the operator's rewards
+
+
+def pool_earnings(rt: Runtime) -> list[dict[str, object]]:
+    """Per fleet agent and configured pool (``revenue.pools``), read from the chain: shares held, bounties of the
+    pool's finalized tasks it did, revenue claimed (``RevenueClaimed`` events) and still claimable, by token."""
+    from orchestrator.adapters.pools import ProjectPoolRevenue
+
+    pools = ProjectPoolRevenue(chain=rt.chain, pools=rt.config.revenue.pools)
+    rows: list[dict[str, object]] = []
+    for entry in rt.fleet.entries():
+        claims = pools.claims(entry.address)
+        for address in pools.pools:
+            pool = _pool(rt, address)
+            shares = int(pool.view("balanceOf", entry.address))
+            bounty = sum(t.reward for t in pool.tasks() if t.status == "finalized" and t.contributor == entry.address)
+            claimed: dict[str, int] = {}
+            for claim in claims:
+                if claim.pool == pool.address:
+                    claimed[claim.token] = claimed.get(claim.token, 0) + claim.amount
+            claimable = {h.token: h.claimable for h in pools.holdings(entry.address) if h.pool == pool.address}
+            if shares or bounty or claimed:
+                rows.append(
+                    {
+                        "agent": entry.name,
+                        "pool": pool.address,
+                        "project": str(pool.view("name")),
+                        "shares": shares,
+                        "bounty": {pool.token: bounty} if bounty else {},
+                        "revenue_claimed": claimed,
+                        "revenue_claimable": {t: a for t, a in claimable.items() if a},
+                    }
+                )
+    return rows
+
+
+def pool_earnings_table(rt: Runtime, rows: list[dict[str, object]]) -> Table:
+    """``pool_earnings`` as a table (amounts in the token book's symbols)."""
+    from orchestrator.domain.money import amounts_text
+
+    book = rt.token_book()
+    table = Table("agent", "project", "shares", "bounty", "revenue claimed", "claimable", title="Project pools")
+    for row in rows:
+        table.add_row(
+            str(row["agent"]),
+            f"{row['project']} {row['pool']}",
+            str(row["shares"]),
+            *(amounts_text(row[k], book) for k in ("bounty", "revenue_claimed", "revenue_claimable")),  # type: ignore[arg-type]
+        )
+    return table

@@ -538,6 +538,17 @@ def _pnl_json(pnl: PnL) -> dict[str, object]:
     return {"rewards": base_units(pnl.rewards), "gas_wei": str(pnl.gas_wei), "llm_usd_micro": str(pnl.llm_usd_micro)}
 
 
+def _pool_rows(rt: Runtime) -> list[dict[str, object]]:
+    from orchestrator.domain.money import base_units as as_units
+    from orchestrator.entry.cli.pool import pool_earnings
+
+    rows = pool_earnings(rt)
+    for row in rows:
+        for key in ("bounty", "revenue_claimed", "revenue_claimable"):
+            row[key] = as_units(row[key])  # type: ignore[arg-type]
+    return rows
+
+
 @service_app.command("rewards")
 def rewards(wide: WideOption = False, as_json: JsonOption = False) -> None:
     """Profit and loss per agent and per task (reward - gas - LLM cost), and the rewards received per day.
@@ -552,6 +563,7 @@ def rewards(wide: WideOption = False, as_json: JsonOption = False) -> None:
                 "agents": [{"agent": name, **_pnl_json(pnl)} for name, pnl in by_agent.items()],
                 "tasks": [{"task_id": task_id, **_pnl_json(pnl)} for task_id, pnl in by_task],
                 "days": [{"day": d.day.isoformat(), "rewards": base_units(d.rewards)} for d in days],
+                **({"pools": _pool_rows(rt)} if rt.config.revenue.pools else {}),
             }
         )
         return
@@ -570,3 +582,7 @@ def rewards(wide: WideOption = False, as_json: JsonOption = False) -> None:
     show(console, per_task, wide=wide)
     console.print("[bold]Rewards received per day (UTC)[/]")
     console.print(earnings_chart(days, book), highlight=False)
+    if rt.config.revenue.pools:  # shares, bounties and revenue per project pool, read from the chain
+        from orchestrator.entry.cli.pool import pool_earnings, pool_earnings_table
+
+        show(console, pool_earnings_table(rt, pool_earnings(rt)), wide=wide)
