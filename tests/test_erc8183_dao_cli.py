@@ -4,6 +4,7 @@ complete, reject and refund, and every refusal before anything is sent."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -150,10 +151,12 @@ def test_an_open_job_hired_and_rejections(s: Setup) -> None:
     assert s.board().status("2").status_text == "Rejected"
     s.ok("dao", "post", "--board", "acp", "--provider", s.agent.address, "--budget", "7", "--spec", s.spec(FIZZBUZZ))
     before = s.balance(s.dao)
-    s.ok("dao", "reject", "3", "--board", "acp", "--reason", "changed my mind")  # Funded: the evaluator refunds
+    long = "the brief changed: we need the French version, not the English one"
+    out = s.ok("dao", "reject", "3", "--board", "acp", "--reason", long)  # Funded: the evaluator refunds
+    assert "0x" + hashlib.sha256(long.encode()).hexdigest() in out
     assert s.balance(s.dao) - before == 7 * ETH
     rejection = s.board().rejection("3", since="0")
-    assert rejection is not None and rejection.reason == "changed my mind"
+    assert rejection is not None and rejection.reason == "0x" + hashlib.sha256(long.encode()).hexdigest()
 
 
 def test_refund_after_expiry_only(s: Setup) -> None:

@@ -184,10 +184,19 @@ def check(*, board: str | None, key: int, limits: object) -> None:
     raise typer.Exit(0 if run.passed else 1)
 
 
+def _hashed(reason: str) -> None:
+    """A reason longer than bytes32 goes on chain as its sha2-256: say so, with the digest, so it can be matched."""
+    from orchestrator.entry.market import reason_bytes
+
+    if len(reason.encode("utf-8")) > 32:
+        say(f"the reason is longer than 32 bytes: recorded as its sha2-256, 0x{reason_bytes(reason).hex()}")
+
+
 def reject(*, board: str | None, key: int, reason: str) -> None:
     _, m, _ = market(board)
     receipt = m.reject(key, reason)
     say(f"rejected job {key} (tx {receipt.tx_hash}); the escrow, if any, is refunded to the client")
+    _hashed(reason)
 
 
 def register(dao_app: typer.Typer) -> None:
@@ -210,6 +219,7 @@ def register(dao_app: typer.Typer) -> None:
             f"completed job {job_id}: {literal(dao.amount(job.reward, job.token))} released to {job.claimant} "
             f"(less any platform fee; tx {receipt.tx_hash})"
         )
+        _hashed(reason)
 
     @dao_app.command("hire")
     def dao_hire(
