@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,8 +75,10 @@ class Setup:
         return cid
 
 
-@pytest.fixture
-def s(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
+@contextmanager
+def market_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
+    """A deployed TaskBoard (``dao deploy``) and our market on one in-process chain, and the DAO machine's config
+    naming both (``main`` and ``acp``)."""
     chain = EthTesterChain()
     previous = context.use_runtime_factory(lambda cfg: Runtime(cfg, chain_override=chain))
     monkeypatch.setattr(cli.console, "width", 250)
@@ -98,6 +101,12 @@ def s(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
         )
     finally:
         context.use_runtime_factory(previous)
+
+
+@pytest.fixture
+def s(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
+    with market_setup(tmp_path, monkeypatch) as setup:
+        yield setup
 
 
 def test_post_a_direct_hire_show_check_and_complete(s: Setup) -> None:

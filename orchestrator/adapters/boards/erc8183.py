@@ -37,7 +37,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from eth_abi.abi import encode
+from eth_account import Account
+from eth_account.messages import encode_defunct
 from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from orchestrator.adapters.artifacts.unixfs import DAG_PB, Cid
 from orchestrator.adapters.boards.abi import ContractABI
@@ -147,6 +151,27 @@ def deliverable_of(cid: str) -> bytes:
 def deliverable_cid(deliverable: bytes) -> str:
     """The root CID a ``deliverable`` stands for under the rule: CIDv1, dag-pb, sha2-256, base32."""
     return str(Cid(DAG_PB, bytes(deliverable)))
+
+
+def bid_digest(chain_id: int, board: str, job_id: int, amount: int) -> bytes:
+    """What a bid signs: ``keccak256(abi.encode(chainId, boardAddress, jobId, amount))`` (EIP-191 signed over it)."""
+    return bytes(keccak(encode(["uint256", "address", "uint256", "uint256"], [chain_id, board, job_id, amount])))
+
+
+def bid_signer(chain_id: int, board: str, job_id: int, amount: int, signature: bytes) -> str:
+    """The address that signed the bid (EIP-191 ``personal_sign`` over ``bid_digest``); ``BoardError`` for a
+    signature that does not recover."""
+    message = encode_defunct(primitive=bid_digest(chain_id, board, job_id, amount))
+    try:
+        return str(Account.recover_message(message, signature=signature))
+    except Exception as exc:  # eth_account raises ValueError, BadSignature and friends for malformed signatures
+        raise BoardError(f"the bid's signature does not recover a signer ({type(exc).__name__})") from None
+
+
+def sign_bid(key: bytes, chain_id: int, board: str, job_id: int, amount: int) -> bytes:
+    """A bid signature by ``key`` (65 bytes, EIP-191): for DAO tools and tests signing with a key they hold."""
+    message = encode_defunct(primitive=bid_digest(chain_id, board, job_id, amount))
+    return bytes(Account.sign_message(message, private_key=key).signature)
 
 
 def reason_text(reason: bytes) -> str:
