@@ -102,7 +102,10 @@ class BidBook:
         self._bidders = _Window(MAX_BIDS_PER_WINDOW, WINDOW_SECONDS, clock)
 
     def _market(self, board: str) -> Erc8183Board:
-        market = self.markets.get(board)
+        """The market by its name here, or by its address (what an agent knows of it)."""
+        market = self.markets.get(board) or next(
+            (m for m in self.markets.values() if m.address.lower() == board.lower()), None
+        )
         if market is None:
             raise BidRefused(f"no market named {board[:64]!r} takes bids here")
         return market
@@ -130,7 +133,7 @@ class BidBook:
             raise BidRefused(f"job {job_id} is not open for bids: it is {job.status_text}, provider {job.claimant}")
         if not 0 < amount <= job.reward:
             raise BidRefused(f"the amount {amount} is not between 1 and the job's budget {job.reward}")
-        bid = Bid(board, job_id, signer, amount, "0x" + signature.hex(), time.time())
+        bid = Bid(market.name, job_id, signer, amount, "0x" + signature.hex(), time.time())
         self._write(bid)
         return bid
 

@@ -17,7 +17,7 @@ from orchestrator.entry.bids import WINDOW_SECONDS, BidBook, BidRateLimited, Bid
 class BidIn(BaseModel):
     """A signed bid: ``amount`` in the payment token's base units, as a decimal string (it may exceed 2^53)."""
 
-    board: str = Field(min_length=1, max_length=64, description="the market's name on the client's side")
+    board: str = Field(min_length=1, max_length=64, description="the market's address (or its name on this side)")
     job_id: int = Field(ge=1, lt=2**256)
     amount: str = Field(pattern=r"^[0-9]{1,78}$")
     bidder: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
