@@ -22,6 +22,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from orchestrator.domain.errors import DeworkerError
+
 __all__ = [
     "OZ_VERSION",
     "SOLC_VERSION",
@@ -52,7 +54,7 @@ _NODE_COMPILE = (
 _IMPORT_RE = re.compile(r"""^\s*import\s+(?:[^"']*\bfrom\s+)?["']([^"']+)["']\s*;""", re.MULTILINE)
 
 
-class SolidityToolchainMissing(RuntimeError):
+class SolidityToolchainMissing(DeworkerError):
     """npm solc / @openzeppelin/contracts are not installed where the build expects them."""
 
 

@@ -70,6 +70,7 @@ drawn, and nothing drawn is missing.
     │   ├── ToolError [agents.errors]  a tool refused or failed; the LangChain wrapper turns it into text
     │   │   └── ToolRefused [agents.errors]  a safety rule refused the call (path traversal, SSRF, size caps)
     │   └── _NoSubmission [agents.langchain_agent]  an attempt ended without a valid submit_artifact call
+    ├── SolidityToolchainMissing [contracts.solidity]  npm solc / OpenZeppelin are not installed (make solc-oz)
     └── LoginRequired [orchestrator.entry.web.auth]  a page needs a browser session: the app redirects to /login
 
 Only ``tools.langchain`` turns a ``ToolError`` into text for the model; every other layer raises. SQLAlchemy
