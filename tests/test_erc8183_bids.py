@@ -137,3 +137,17 @@ def test_a_bid_file_edited_by_hand_is_not_listed(bidding: Bidding) -> None:
     (path,) = (bidding.s.tmp / "dao" / "bids" / "acp" / str(job)).glob("0x*.json")
     path.write_text(path.read_text().replace(str(3 * ETH), str(ETH)))  # a cheaper amount, the old signature
     assert bidding.book.bids("acp", job) == []
+
+
+def test_an_agent_bids_its_price_within_the_budget() -> None:
+    from decimal import Decimal
+
+    from orchestrator.app.matching import Estimate, MatchingConfig, bid_amount
+
+    costs = Estimate(reward_usd=Decimal(50), llm_usd=Decimal("0.40"), gas_usd=Decimal("0.50"))
+    config = MatchingConfig(min_margin_usd=Decimal("0.10"), token_usd=Decimal(2), token_decimals=6)
+    assert bid_amount(costs, config=config, budget=10**9) == 500_000  # $1.00 at $2 a token, 6 decimals
+    assert bid_amount(costs, config=config, budget=400_000) == 400_000  # never above the budget
+    free = Estimate(reward_usd=Decimal(1), llm_usd=Decimal(0), gas_usd=Decimal(0))
+    assert bid_amount(free, config=MatchingConfig(min_margin_usd=Decimal(0)), budget=10) == 1  # at least 1
+    assert bid_amount(costs, config=MatchingConfig(token_usd=Decimal(0)), budget=7) == 7  # no price: the budget
