@@ -43,8 +43,8 @@ def deworker(
 def test_demo_runs_end_to_end_and_reconciles(tmp_path: Path) -> None:
     proc = deworker("demo", "--agent", "instant", cwd=tmp_path)  # the real-model demo: tests/test_demo.py
     last = proc.stdout.strip().splitlines()[-1]
-    # five on the TaskBoard, one direct hire on the demo's ERC-8183 market
-    assert re.fullmatch(r"demo: 6 tasks paid, 1 quarantined, 1 skipped; balances reconcile", last), last
+    # five on the TaskBoard, a direct hire and an open job hired at its bid on the demo's ERC-8183 market
+    assert re.fullmatch(r"demo: 7 tasks paid, 1 quarantined, 1 skipped; balances reconcile", last), last
     assert "QUARANTINED" in proc.stdout and "SKIPPED" in proc.stdout
 
 

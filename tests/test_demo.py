@@ -33,11 +33,12 @@ def run_demo(tmp_path: Path, **kwargs: object) -> tuple[bool, list[str]]:
 def test_demo_with_instant_agents_pays_and_reconciles(tmp_path: Path) -> None:
     ok, lines = run_demo(tmp_path, agent="instant")
     assert ok
-    assert lines[-1] == "demo: 6 tasks paid, 1 quarantined, 1 skipped; balances reconcile"  # one on the market
+    # five on the TaskBoard, two on the market: a direct hire and an open job hired at its bid
+    assert lines[-1] == "demo: 7 tasks paid, 1 quarantined, 1 skipped; balances reconcile"
     text = "\n".join(lines)
     boards = {line.split("│")[1].strip(): line for line in lines if line.count("│") == 5}
-    assert "acp" in boards and "main" in boards  # the per-board table: the market paid its job less its 1% fee
-    assert boards["acp"].split("│")[3].strip() == "1" and boards["acp"].split("│")[4].strip() == "39.6"
+    assert "acp" in boards and "main" in boards  # the per-board table
+    assert boards["acp"].split("│")[2].strip() == "2" and boards["acp"].split("│")[3].strip() == "2"
     assert "not worth it" in text and "spec does not match" in text
 
 
@@ -143,7 +144,7 @@ def test_demo_human_review_serves_the_inbox_and_waits_for_decisions(tmp_path: Pa
             time.sleep(0.05)
     runner.join(timeout=10)
     assert result == [True]
-    assert approved == 6  # five TaskBoard tasks and the market's direct hire
+    assert approved == 7  # five TaskBoard tasks, the market's direct hire and its open job
     assert out.getvalue().strip().splitlines()[-1] == (
-        "demo: 6 tasks paid, 1 quarantined, 1 skipped; balances reconcile"
+        "demo: 7 tasks paid, 1 quarantined, 1 skipped; balances reconcile"
     )

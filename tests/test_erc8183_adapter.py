@@ -110,28 +110,29 @@ def ours(tmp_path: Path) -> Env:
 # ------------------------------------------------------------------------------------------------ discovery
 
 
-def test_discovery_lists_funded_direct_hires_of_our_agents_once(e: Env) -> None:
+def test_discovery_lists_our_direct_hires_and_open_jobs_once(e: Env) -> None:
     mine = e.hire()
     e.hire(provider=e.stranger)  # someone else's job: never listed
     open_job = e.market.post(SPEC, provider=None, evaluator=e.client.address, budget=REWARD, expired_at=e.now() + DAY)
     tasks, cursor = e.board.poll(e.start)
-    assert [t.key for t in tasks] == [mine]
-    (task,) = tasks
-    assert (task.phase, task.status_text, task.claimant, task.reward) == (
-        BoardPhase.HELD,
-        "Funded",
-        e.agent.address,
-        REWARD,
-    )
+    assert [t.key for t in tasks] == [mine, str(open_job.job_id)]
+    task, offered = tasks
+    assert (task.phase, task.status_text, task.claimant) == (BoardPhase.HELD, "Funded", e.agent.address)
+    assert task.reward == REWARD
     assert task.poster == e.client.address and task.reviewer == e.client.address and task.token == e.token
     assert task.spec_cid and e.board.read_spec(task) == SPEC
+    # an open job (anyone may bid) is listed as open, with its budget (the most the client pays)
+    assert (offered.phase, offered.status_text, offered.claimant, offered.reward) == (
+        BoardPhase.OPEN,
+        "Open",
+        None,
+        REWARD,
+    )
     assert e.board.poll(cursor)[0] == []
-    # an open job waits: it is listed once it is funded for one of ours (hired after its bids)
-    assert e.board.status(str(open_job.job_id)).phase is BoardPhase.OPEN
     e.market.hire(open_job.job_id, e.agent.address, REWARD // 2)
-    tasks, cursor2 = e.board.poll(cursor)
-    assert [(t.key, t.reward) for t in tasks] == [(str(open_job.job_id), REWARD // 2)]
-    assert e.board.poll(cursor2)[0] == []
+    assert e.board.poll(cursor)[0] == []  # created once, listed once: its state is the getter's from now on
+    hired = e.board.status(str(open_job.job_id))
+    assert (hired.phase, hired.claimant, hired.reward) == (BoardPhase.HELD, e.agent.address, REWARD // 2)
 
 
 def test_discovery_reads_bounded_ranges_and_respects_confirmations(ours: Env, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -145,12 +146,12 @@ def test_discovery_reads_bounded_ranges_and_respects_confirmations(ours: Env, mo
     monkeypatch.setattr(ours.chain, "get_logs", spy)
     key = ours.hire()
     deep = Erc8183Board(
-        chain=ours.chain, address=ours.board.address, store=ours.store, confirmations=3,
+        chain=ours.chain, address=ours.board.address, store=ours.store, confirmations=10,
         providers=[ours.agent.address], start_block=int(ours.start),
     )  # fmt: skip
     tasks, cursor = deep.poll(ours.start)
-    assert tasks == [] and int(cursor) == ours.chain.block_number() - 3 + 1  # the funding is not 3 blocks deep yet
-    ours.env.mine(3)
+    assert tasks == [] and cursor == ours.start  # the creation is not 10 blocks deep: the cursor waits
+    ours.env.mine(10)
     tasks, _ = deep.poll(cursor)
     assert [t.key for t in tasks] == [key]
     assert all(lo <= hi for lo, hi in ranges) and ranges[-1][0] == int(cursor)
@@ -264,7 +265,7 @@ def test_bad_profiles_name_the_config_key(tmp_path: Path) -> None:
         (None, "could not be read"),
         ("not json", "could not be read"),
         ('{"x": 1}', "holds no ABI list"),
-        (json.dumps(load_artifact("TaskBoard")["abi"]), "lacks JobFunded"),
+        (json.dumps(load_artifact("TaskBoard")["abi"]), "lacks JobCreated"),
     ):
         path = tmp_path / "p.json"
         if content is not None:

@@ -4,8 +4,10 @@ complete, reject and refund, and every refusal before anything is sent."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,8 +75,10 @@ class Setup:
         return cid
 
 
-@pytest.fixture
-def s(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
+@contextmanager
+def market_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
+    """A deployed TaskBoard (``dao deploy``) and our market on one in-process chain, and the DAO machine's config
+    naming both (``main`` and ``acp``)."""
     chain = EthTesterChain()
     previous = context.use_runtime_factory(lambda cfg: Runtime(cfg, chain_override=chain))
     monkeypatch.setattr(cli.console, "width", 250)
@@ -97,6 +101,12 @@ def s(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
         )
     finally:
         context.use_runtime_factory(previous)
+
+
+@pytest.fixture
+def s(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
+    with market_setup(tmp_path, monkeypatch) as setup:
+        yield setup
 
 
 def test_post_a_direct_hire_show_check_and_complete(s: Setup) -> None:
@@ -150,10 +160,12 @@ def test_an_open_job_hired_and_rejections(s: Setup) -> None:
     assert s.board().status("2").status_text == "Rejected"
     s.ok("dao", "post", "--board", "acp", "--provider", s.agent.address, "--budget", "7", "--spec", s.spec(FIZZBUZZ))
     before = s.balance(s.dao)
-    s.ok("dao", "reject", "3", "--board", "acp", "--reason", "changed my mind")  # Funded: the evaluator refunds
+    long = "the brief changed: we need the French version, not the English one"
+    out = s.ok("dao", "reject", "3", "--board", "acp", "--reason", long)  # Funded: the evaluator refunds
+    assert "0x" + hashlib.sha256(long.encode()).hexdigest() in out
     assert s.balance(s.dao) - before == 7 * ETH
     rejection = s.board().rejection("3", since="0")
-    assert rejection is not None and rejection.reason == "changed my mind"
+    assert rejection is not None and rejection.reason == "0x" + hashlib.sha256(long.encode()).hexdigest()
 
 
 def test_refund_after_expiry_only(s: Setup) -> None:

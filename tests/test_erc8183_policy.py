@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from orchestrator.adapters.artifacts import LocalArtifactStore
-from orchestrator.adapters.boards.erc8183 import Erc8183Board
+from orchestrator.adapters.boards.erc8183 import Erc8183Board, bid_signer
 from orchestrator.adapters.chain import EthTesterChain
 from orchestrator.domain.board import BoardPhase
 from orchestrator.entry.dao import Dao, token_abi
@@ -74,3 +74,18 @@ def test_an_agent_wallet_may_only_submit_on_the_market(
     assert chain.nonce(wallet.address) == nonce  # nothing was signed or sent
     board.deliver(str(key), ARTIFACT, wallet=wallet)  # the one call an agent makes on the market
     assert board.status(str(key)).phase is BoardPhase.DELIVERED
+
+
+def test_an_agent_wallet_signs_bids_only_for_a_configured_board(
+    db_engine: Engine, make_fleet: FleetFactory, tmp_path: Path
+) -> None:
+    chain = EthTesterChain()
+    env = ChainEnv("ethtester", chain, chain.dev_accounts(), ETH_TESTER_CHAIN_ID)
+    market = "0x" + "12" * 20
+    fleet = make_fleet(env, db_engine, boards={market: ["submit(uint256,bytes32,bytes)"]}, fund=0)
+    wallet = fleet.wallet("alice")
+    signature = wallet.sign_bid(market, 7, 5)
+    assert bid_signer(chain.chain_id, market, 7, 5, signature) == wallet.address
+    for board, job, amount in (("0x" + "34" * 20, 7, 5), (market, 0, 5), (market, 7, 0)):
+        with pytest.raises(PolicyDenied):
+            wallet.sign_bid(board, job, amount)

@@ -11,11 +11,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 
 from orchestrator.adapters.chain import EthTesterChain
+from orchestrator.app.service import retry_failed
 from orchestrator.domain.lifecycle import TaskState
+from orchestrator.domain.specs import dump_spec
+from orchestrator.entry.bids import BidBook
 from orchestrator.entry.config import BoardConfig
 from orchestrator.entry.market import Market
+from orchestrator.entry.web.routes.bids import bids_router
+from orchestrator.entry.web.server import bind, serve_in_thread
 from tests.conftest import ChainEnv
 from tests.test_service_fixtures import World, build_world, profile, spec
 
@@ -172,7 +178,8 @@ def test_jobs_not_worth_it_or_not_ours_are_never_worked(mw: MarketWorld) -> None
     orch.cycle()
     assert mw.state(cheap) is S.SKIPPED and mw.reason(cheap).startswith("not worth it")
     assert mw.state(hurried) is S.SKIPPED and "min_seconds_left" in mw.reason(hurried)
-    assert mw.state(other) is None and mw.state(unhired) is None  # never listed: not assigned to us
+    assert mw.state(other) is None  # never listed: another provider's
+    assert mw.state(unhired) is S.DISCOVERED  # open without a bid endpoint: it waits for a hire (or its expiry)
     for job in (cheap, hurried):
         assert mw.events("JobSubmitted", job) == 0
 
@@ -188,9 +195,63 @@ def test_an_open_job_is_worked_once_hired_and_funded(mw: MarketWorld) -> None:
     orch = mw.world.orchestrator([profile("ada")])
     orch.start()
     orch.cycle()
-    assert mw.state(job) is None  # an open job waits: nothing to do until the client hires and funds
+    assert mw.state(job) is S.DISCOVERED  # an open job waits: nothing to do until the client hires and funds
     mw.market.hire(job, mw.ada, BUDGET // 2)
     orch.cycle()
     assert mw.state(job) is S.SUBMITTED
     mw.market.complete(job, "ok")
     assert orch.collect() == 1 and mw.state(job) is S.PAID
+
+
+def test_an_open_job_with_two_competing_bidders_one_hired_the_other_lost(
+    mw: MarketWorld, chain_env: ChainEnv, tmp_path: Path
+) -> None:
+    """Two operators (two fleets: their own data folders, databases and keystores) on one chain bid on one open job
+    whose spec names the client's bid endpoint (the ``/bids`` route, served on 127.0.0.1); the client lists the
+    signed bids and hires one; that fleet works the job and is paid, the other's task ends LOST, never retried."""
+    world_b = build_world(
+        chain_env.chain,
+        [a.private_key for a in chain_env.accounts],
+        tmp_path / "operator-b",
+        agents=("bob",),
+        deployment=(mw.world.dao.token, mw.world.dao.board_address, mw.world.start_block),
+    )
+    mb = with_market(world_b, mw.market.address, mw.world.start_block, env=chain_env)
+    book = BidBook(root=tmp_path / "client-bids", chain_id=chain_env.chain.chain_id, markets={"acp": mw.market.board})
+    app = FastAPI()
+    app.include_router(bids_router(book))
+    with serve_in_thread(app, bind("127.0.0.1", 0)) as url:
+        wanted = spec("an open job").model_copy(update={"bid_endpoint": f"{url}/bids"})
+        inline = dump_spec(wanted).decode()  # inline JSON: each operator reads the spec from the chain
+        evaluator, expires = mw.world.dao_signer.address, mw.world.now() + DAY
+        job = mw.market.post(inline, provider=None, evaluator=evaluator, budget=BUDGET, expired_at=expires).job_id
+        a, b = mw.world.orchestrator([profile("ada")]), mb.world.orchestrator([profile("bob")])
+        a.start()
+        b.start()
+        a.cycle()
+        b.cycle()
+        bids = book.bids("acp", job)
+        assert sorted(bid.bidder for bid in bids) == sorted([mw.ada, mb.world.fleet.keystore.entry("bob").address])
+        assert all(0 < bid.amount <= BUDGET for bid in bids)
+        assert mw.state(job) is S.CLAIMING and mb.state(job) is S.CLAIMING  # both wait for the client
+        waiting = mw.world.store.find_task(board="acp", task_key=str(job))
+        assert waiting is not None and "waiting for the client to hire" in (waiting.wait_reason or "")
+        (winner,) = [bid for bid in bids if bid.bidder == mw.ada]
+        mw.market.hire(job, winner.bidder, winner.amount)
+        for orch, side in ((a, mw), (b, mb)):  # the bidders' backoff, skipped (as `deworker tasks retry` does)
+            found = side.world.store.find_task(board="acp", task_key=str(job))
+            assert found is not None
+            retry_failed(repos=orch.repos, board=side.market.board, task_id=found.id, now=side.world.now(), actor="t")
+            orch.cycle()
+        assert mw.state(job) is S.SUBMITTED
+        assert mb.state(job) is S.LOST and "not assigned to us" not in mb.reason(job)
+        assert mw.ada in mb.reason(job)  # lost to the hired bidder ("board shows Submitted by <ada>")
+        before = mw.world.dao.token_balance(mw.ada)
+        mw.market.complete(job, "ok")
+        assert a.collect() == 1 and mw.state(job) is S.PAID
+        net = winner.amount - winner.amount * FEE_BP // 10_000  # paid at the winning bid, less the market's fee
+        assert mw.world.dao.token_balance(mw.ada) - before == net
+        found = mw.world.store.find_task(board="acp", task_key=str(job))
+        assert found is not None and mw.world.store.pnl_by_task()[found.id].rewards[mw.world.dao.token] == net
+        b.cycle()
+        assert mb.state(job) is S.LOST and mw.events("JobSubmitted", job) == 1

@@ -37,7 +37,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import ClassVar
 
+from eth_abi.abi import encode
+from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
+from eth_utils.crypto import keccak
 
 from orchestrator.adapters.chain import NonceTooLow, ReceiptTimeout, SignedTx
 from orchestrator.adapters.chain.base import checksum_address
@@ -129,6 +132,20 @@ class KeystoreWallet:
             return self._locks.setdefault(key, threading.RLock())
 
     # ---------------------------------------------------------------------------------------------- sending
+
+    def sign_bid(self, board: str, job_id: int, amount: int) -> bytes:
+        """The EIP-191 signature of a bid on an open ERC-8183 job (the ``BidSigner`` port): the wallet builds the
+        message itself, ``keccak256(abi.encode(chainId, board, jobId, amount))``, so this signs bids and nothing
+        else, and only for a board the policy gate knows (a configured board). No transaction, no journal row."""
+        target = checksum_address(board)
+        if target not in self.gate.boards:
+            raise PolicyDenied(f"{target} is not a configured board: no bid is signed for it", rule="allow_list")
+        if amount <= 0 or job_id <= 0:
+            raise PolicyDenied(f"bid of {amount} on job {job_id}: both must be positive", rule="allow_list")
+        digest = keccak(encode(["uint256", "address", "uint256", "uint256"], [self.chain_id, target, job_id, amount]))
+        signed = self._account.sign_message(encode_defunct(primitive=digest))
+        log.info("wallet %s signed a bid of %d on job %d of %s", self.name, amount, job_id, target)
+        return bytes(signed.signature)
 
     def send(
         self,

@@ -148,3 +148,15 @@ def decide(
             est = estimates[profile.name]
             return Decision(profile.name, f"{profile.name}: {est.describe()}", est)
     return Decision(None, "every agent with the skills is at matching.max_tasks_per_agent", wait=True)
+
+
+def bid_amount(est: Estimate, *, config: MatchingConfig, budget: int) -> int:
+    """What an agent bids on an open job, in token base units: its price, the gate's costs plus the minimum
+    margin (``llm + gas + min_margin_usd``, in tokens at ``token_usd``), at least 1 and at most the budget."""
+    if config.token_usd <= 0:
+        return budget
+    price_usd = est.llm_usd + est.gas_usd + config.min_margin_usd
+    units = (price_usd / config.token_usd * (Decimal(10) ** config.token_decimals)).to_integral_value(
+        rounding="ROUND_CEILING"
+    )
+    return min(max(int(units), 1), budget)

@@ -41,7 +41,7 @@ from typing import Literal
 from agents.config import AgentProfile, ModelPrice
 from agents.ports import AgentRunner, AgentStatus, AgentTask
 from agents.store import store_artifact
-from orchestrator.app.matching import Candidate, MatchingConfig, decide, estimate
+from orchestrator.app.matching import Candidate, MatchingConfig, bid_amount, decide, estimate
 from orchestrator.domain.board import BoardPhase, BoardTask
 from orchestrator.domain.errors import (
     ChainError,
@@ -63,7 +63,7 @@ from orchestrator.domain.lifecycle import TRANSITIONS, TaskState
 from orchestrator.domain.review import AUTO_APPROVE, ReviewDecision, ReviewMode, SelfCheck
 from orchestrator.domain.task import RunStatus, Task
 from orchestrator.ports.artifacts import ArtifactStore
-from orchestrator.ports.board import BoardAction, Claimable, TaskBoard
+from orchestrator.ports.board import Biddable, BidSigner, BoardAction, Claimable, TaskBoard
 from orchestrator.ports.chain import Chain, Receipt
 from orchestrator.ports.repos import AgentValues, Repositories, RunValues
 from orchestrator.ports.wallet import AgentWallet
@@ -257,7 +257,6 @@ class Orchestrator:
         self._busy: set[int] = set()
         self._released: set[int] = set()  # ABANDONED tasks whose board claim this process has checked
         self._import_checked: set[int] = set()  # DISCOVERED tasks whose board state this process has checked
-        self._assignees: dict[int, str] = {}  # DISCOVERED tasks a client assigned to one of our agents (not Claimable)
         self._lock = threading.Lock()
         self._by_address = {a.wallet.address.lower(): a for a in agents}
 
@@ -478,11 +477,16 @@ class Orchestrator:
         chosen: list[int] = []
         for task in discovered:
             assert task.spec is not None  # quarantined tasks never stay DISCOVERED
-            if self._imported(task):
+            assignee: str | None = None
+            if not isinstance(self._board(task), Claimable):
+                found = self._assignment(task)
+                if found is False:
+                    continue
+                assignee = found  # the agent the client hired, or None: an open job every agent may bid on
+            elif self._imported(task):
                 continue
             candidate = Candidate(spec=task.spec, reward=task.reward, deadline=task.deadline)
             # a job a client assigned to one of our agents is that agent's or no one's (the gate still decides)
-            assignee = self._assignees.get(task.id)
             decision = decide(
                 candidate,
                 profiles=profiles if assignee is None else [self.agents[assignee].profile],
@@ -504,13 +508,44 @@ class Orchestrator:
             chosen.append(task.id)
         return chosen
 
+    def _assignment(self, task: Task) -> str | Literal[False] | None:
+        """A DISCOVERED task on a board that assigns its tasks (not ``Claimable``), read from the board at every
+        match. Held by one of our agents (hired and funded): that agent's name, for the gate to decide. Open
+        without a provider, with a bid endpoint, on a board that takes bids (``Biddable``): None, every agent may
+        bid. False when it is settled here: waiting (ours but not funded yet, or open without a bid endpoint)
+        until the deadline is closer than ``matching.min_seconds_left`` (then SKIPPED); held or delivered by
+        someone else, closed: SKIPPED; delivered or paid by our wallet: imported (``_imported``)."""
+        board = self._board(task)
+        try:
+            bt = board.status(task.task_key)
+        except TaskNotFound:  # its post was in blocks a reorg replaced
+            self._move(task, S.QUARANTINED, "matcher", "the board has no such task any more (a reorg)")
+            return False
+        agent = self._by_address.get(bt.claimant.lower()) if bt.claimant is not None else None
+        if bt.phase is BoardPhase.HELD and agent is not None:
+            return agent.name
+        if bt.phase in (BoardPhase.DELIVERED, BoardPhase.SETTLED) and agent is not None:
+            if not self._imported(task):
+                self._move(task, S.SKIPPED, "matcher", f"the board shows it {bt.status_text}, not imported")
+            return False
+        if bt.phase is not BoardPhase.OPEN or (bt.claimant is not None and agent is None):
+            self._move(task, S.SKIPPED, "matcher", f"the board shows it {bt.status_text} for {bt.claimant}")
+            return False
+        assert task.spec is not None
+        if agent is None and task.spec.bid_endpoint is not None and isinstance(board, Biddable):
+            return None
+        left = bt.deadline - self.clock()
+        if left < self.matching.min_seconds_left:
+            why = "hired but never funded" if agent is not None else "open, and nobody hired us"
+            self._move(task, S.SKIPPED, "matcher", f"{why}; it expires in {left}s (matching.min_seconds_left)")
+        return False
+
     def _imported(self, task: Task) -> bool:
         """A DISCOVERED task that one of our own wallets already holds on the board is ours, not lost: a database
         that did not see it happen (a fresh ``db.url``, the same wallets) imports it with what the chain says —
         claimed: CLAIMING, which the claim step confirms from the board without sending anything; submitted or
-        paid: SUBMITTED with the submitted CID, and ``collect`` records the payout. Checked once per process. On a
-        board that assigns its tasks (not ``Claimable``) a held task is no import: it is the assignment itself, for
-        the matcher to decide with the assigned agent only (``_assignees``), or SKIPPED if that is none of ours."""
+        paid: SUBMITTED with the submitted CID, and ``collect`` records the payout. Checked once per process (a
+        board that assigns its tasks is read by ``_assignment`` instead, which calls this for a delivered one)."""
         if task.id in self._import_checked:
             return False
         try:
@@ -522,12 +557,6 @@ class Orchestrator:
             return True
         self._import_checked.add(task.id)
         agent = self._by_address.get(bt.claimant.lower()) if bt.claimant is not None else None
-        if bt.phase is BoardPhase.HELD and not isinstance(self._board(task), Claimable):  # held from the start
-            if agent is None:
-                self._move(task, S.SKIPPED, "matcher", f"the client assigned it to {bt.claimant}, not to one of ours")
-                return True
-            self._assignees[task.id] = agent.name
-            return False
         if agent is None:
             return False
         if bt.phase is BoardPhase.HELD:
@@ -592,6 +621,8 @@ class Orchestrator:
             bt = board.status(task.task_key)
             if bt.phase is BoardPhase.HELD and self._is_ours(bt, agent):
                 return self._claimed(task, agent, None, "assigned to us on the board")
+            if bt.phase is BoardPhase.OPEN and bt.claimant is None and isinstance(board, Biddable):
+                return self._bid(task, agent, board, bt)
             return self._move(task, S.LOST, agent.name, f"board shows {bt.status_text}, not assigned to us")
         try:
             # a claim that mines with less than claim_margin left would be released at once: past that, cancel it
@@ -604,6 +635,24 @@ class Orchestrator:
             return self._move(task, S.FAILED, agent.name, f"claim reverted: {exc.reason}")
         self._hook("claim-mined")
         return self._claimed(task, agent, receipt, "claimed")
+
+    def _bid(self, task: Task, agent: FleetAgent, board: Biddable, bt: BoardTask) -> Task:
+        """Bid on an open job at the agent's price (``bid_amount``) and wait in CLAIMING for the client: hired and
+        funded, the claim step finds it held by us (PRODUCING); another bidder hired, or the job closed: LOST.
+        The same bid is sent again after each wait (the endpoint keeps one bid per bidder)."""
+        assert task.spec is not None
+        endpoint = task.spec.bid_endpoint
+        if endpoint is None or not isinstance(agent.wallet, BidSigner):
+            return self._move(task, S.LOST, agent.name, "an open job we cannot bid on (no endpoint, or no bid signer)")
+        candidate = Candidate(spec=task.spec, reward=bt.reward, deadline=bt.deadline)
+        price = self.prices.get(agent.profile.model.model)
+        gate = estimate(candidate, price=price, max_fee_per_gas=self.chain.fees().max_fee_per_gas, config=self.matching)
+        amount = bid_amount(gate, config=self.matching, budget=bt.reward)
+        try:
+            board.bid(task.task_key, amount, wallet=agent.wallet, endpoint=endpoint)
+        except TaskTaken as exc:
+            return self._move(task, S.LOST, agent.name, f"bid refused: {exc.message}")
+        return self._wait(task, DeworkerError(f"bid of {amount} sent: waiting for the client to hire ({endpoint})"))
 
     def _claimed(self, task: Task, agent: FleetAgent, receipt: Receipt | None, reason: str) -> Task:
         """CLAIMING -> CLAIMED (with the claim's hash and gas) -> PRODUCING, in one transaction."""

@@ -28,7 +28,9 @@ drawn, and nothing drawn is missing.
     │   ├── ClaimGone [orchestrator.domain.errors]  our claim or assignment is gone (expired, another holder)
     │   ├── WrongTaskState [orchestrator.entry.dao]  the task is not in the state a DAO action needs
     │   ├── NotAllowed [orchestrator.entry.dao]  the DAO account is not the task's reviewer or poster
-    │   └── JobRefused [orchestrator.entry.market]  an ERC-8183 job's state or roles refuse the action: none sent
+    │   ├── JobRefused [orchestrator.entry.market]  an ERC-8183 job's state or roles refuse the action: none sent
+    │   └── BidRefused [orchestrator.entry.bids]  a bid on an open job is refused (signature, job, amount): not kept
+    │       └── BidRateLimited [orchestrator.entry.bids]  retryable: too many bids from one client or bidder
     ├── CannotPay [orchestrator.entry.dao]  the DAO account lacks the tokens or the gas: nothing was sent
     ├── DocumentRefused [orchestrator.domain.errors]  a document from outside breaks a parsing limit or text rule
     │   └── SpecError [orchestrator.domain.errors]  a task spec is malformed, oversized, unreachable: quarantined

@@ -75,6 +75,12 @@ class TaskSpec(BaseModel):
     max_artifact_bytes: int = Field(
         default=1_048_576, ge=1, le=104_857_600, description="the artifact may not be larger than this"
     )
+    bid_endpoint: str | None = Field(
+        default=None,
+        max_length=512,
+        pattern=r"^https?://[^\s]+$",
+        description="an open ERC-8183 job's bid endpoint (POST a signed bid there); null: no bidding",
+    )
 
 
 #: A spec document larger than this is quarantined unread (can be lowered in config: ``boards[].max_spec_bytes``).

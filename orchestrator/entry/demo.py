@@ -7,10 +7,11 @@ wallets are driven by the ``Orchestrator``: it discovers the tasks by polling, m
 gate; every skip has its reason), claims with the agent's wallet, lets the agent produce and self-check, passes
 the review gate (automatic in the demo; ``--review human`` serves the review inbox and waits for decisions there),
 submits; the DAO approves every submission and the board pays. The same client also deploys an ERC-8183 job market
-(``AgenticCommerce``, a 1% platform fee) as a second board and hires one agent there directly for the first task:
-the service works both boards, and the final tables show per board what was paid. The demo exits non-zero unless
-each agent's on-chain token balance equals the rewards recorded in the database, and its last line is
-``demo: N tasks paid, M quarantined, K skipped; balances reconcile``.
+(``AgenticCommerce``, a 1% platform fee) as a second board, hires one agent there directly for the first task and
+posts the second writing task as an open job with a bid endpoint (served on 127.0.0.1): an agent bids, the client
+hires the cheapest bid. The service works both boards, and the final tables show per board what was paid. The
+demo exits non-zero unless each agent's on-chain token balance equals the rewards recorded in the database, and its
+last line is ``demo: N tasks paid, M quarantined, K skipped; balances reconcile``.
 
 ``--agent instant`` swaps the model for ``InstantAgent`` (a templated artifact, no model) to show the pipeline
 alone. Everything is built by ``orchestrator.entry.bootstrap.Runtime`` from the user's config on embedded defaults
@@ -37,6 +38,7 @@ from importlib.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
 
+from fastapi import FastAPI
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -56,11 +58,13 @@ from agents.ports import (
 )
 from orchestrator.adapters.chain import TxSender
 from orchestrator.adapters.sql import Store
+from orchestrator.app.service import Orchestrator, retry_failed
 from orchestrator.domain.board import BoardPhase
 from orchestrator.domain.lifecycle import TaskState
 from orchestrator.domain.money import units
 from orchestrator.domain.review import ReviewMode
 from orchestrator.domain.specs import TaskSpec
+from orchestrator.entry.bids import BidBook
 from orchestrator.entry.bootstrap import Deployment, RunnerFactory, Runtime
 from orchestrator.entry.config import ArtifactsConfig, BoardConfig, ChainConfig, Config, DaoConfig, DbConfig
 from orchestrator.entry.dao import Dao, from_base_units, to_base_units
@@ -68,6 +72,8 @@ from orchestrator.entry.listing import short
 from orchestrator.entry.listing import table as listing_table
 from orchestrator.entry.market import Market
 from orchestrator.entry.terminal import literal
+from orchestrator.entry.web.routes.bids import bids_router
+from orchestrator.entry.web.server import bind, serve_in_thread
 from orchestrator.ports.artifacts import ArtifactStore
 from orchestrator.ports.chain import Chain
 from wallets.config import WalletsConfig
@@ -281,6 +287,7 @@ def _run(rt: Runtime, console: Console, *, tasks_dir: Path | None, review: Revie
         post_tasks(dao, tasks, deadline=rt.now() + 3 * 86_400, on_post=lambda: progress.advance(step))
         step = progress.add_task("client hires on an ERC-8183 market", total=1)
         rt, market, jobs = hire_on_market(rt, dao, dao_signer, tasks)
+        book, open_jobs = open_on_market(rt, market, dao, tasks, stack)
         progress.advance(step)
         step = progress.add_task("agent wallets (keystores)", total=1)
         fund_wallets(rt.fleet, AGENT_NAMES, funder=dao_signer)
@@ -295,11 +302,13 @@ def _run(rt: Runtime, console: Console, *, tasks_dir: Path | None, review: Revie
         started = time.monotonic()
         while True:
             orch.cycle()
-            approved = _dao_approves(dao) + _client_completes(market, jobs)
+            _client_hires_a_bid(market, book, open_jobs, orch)
+            approved = _dao_approves(dao) + _client_completes(market, [*jobs, *open_jobs])
             if approved:
                 orch.collect()
             bars.update(store)
-            if all(t.state in _SETTLED for t in store.tasks()) and len(store.tasks()) == len(tasks) + len(jobs):
+            posted = len(tasks) + len(jobs) + len(open_jobs)
+            if all(t.state in _SETTLED for t in store.tasks()) and len(store.tasks()) == posted:
                 break
             if time.monotonic() - started > DEMO_TIMEOUT:
                 console.print("[red]demo: timed out waiting for tasks to settle[/]")
@@ -417,6 +426,39 @@ def hire_on_market(
         expired_at=rt.now() + 3 * 86_400,
     )
     return rt, market, [posted.job_id]
+
+
+def open_on_market(
+    rt: Runtime, market: Market, dao: Dao, tasks: Sequence[DemoTask], stack: ExitStack
+) -> tuple[BidBook, list[int]]:
+    """Serve the client's bid endpoint (the ``/bids`` route of ``deworker review serve``) on 127.0.0.1 for the
+    demo's length, and post the second writing task (if any) as an open job whose spec names it: an agent bids,
+    the client hires the cheapest bid (``_client_hires_a_bid``)."""
+    book = BidBook(root=rt.config.data_dir / "bids", chain_id=rt.chain.chain_id, markets={MARKET: market.board})
+    app = FastAPI()
+    app.include_router(bids_router(book))
+    url = stack.enter_context(serve_in_thread(app, bind("127.0.0.1", 0)))
+    writing = [t for t in tasks if t.spec is not None and "writing" in {s.lower() for s in t.spec.skills}]
+    if len(writing) < 2 or writing[1].spec is None:
+        return book, []
+    wanted = writing[1].spec.model_copy(update={"bid_endpoint": f"{url}/bids"})
+    budget = to_base_units(writing[1].reward, dao.decimals())
+    posted = market.post(wanted, provider=None, evaluator=market.me, budget=budget, expired_at=rt.now() + 3 * 86_400)
+    return book, [posted.job_id]
+
+
+def _client_hires_a_bid(market: Market, book: BidBook, jobs: Sequence[int], orch: Orchestrator) -> None:
+    """The client hires the cheapest bid on each open job, and tells the bidder at once (as `deworker tasks retry`
+    does; otherwise it would notice at its next backoff)."""
+    for job in jobs:
+        bids = book.bids(MARKET, job)
+        if not bids or market.board.status(str(job)).phase is not BoardPhase.OPEN:
+            continue
+        market.hire(job, bids[0].bidder, bids[0].amount)
+        waiting = orch.repos.tasks.find_task(board=MARKET, task_key=str(job))
+        if waiting is not None and waiting.retry_at is not None:
+            board = orch.boards[MARKET]
+            retry_failed(repos=orch.repos, board=board, task_id=waiting.id, now=orch.clock(), actor="demo")
 
 
 def _client_completes(market: Market, jobs: Sequence[int]) -> int:

@@ -88,6 +88,28 @@ class Claimable(Protocol):
 
 
 @runtime_checkable
+class BidSigner(Protocol):
+    """A wallet that signs bids on open jobs (an agent's, through its policy: only for a configured board)."""
+
+    @property
+    def address(self) -> str: ...
+
+    def sign_bid(self, board: str, job_id: int, amount: int) -> bytes:
+        """The 65-byte EIP-191 signature over ``keccak256(abi.encode(chainId, board, jobId, amount))``."""
+        ...
+
+
+@runtime_checkable
+class Biddable(Protocol):
+    """A board whose open tasks take bids (an ERC-8183 market's open jobs): the client hires one bidder."""
+
+    def bid(self, key: str, amount: int, *, wallet: BidSigner, endpoint: str) -> None:
+        """Send ``wallet``'s signed bid of ``amount`` for the task to ``endpoint``. ``TaskTaken`` if the client
+        refuses it because the task is no longer open; a retryable error if the endpoint may answer later."""
+        ...
+
+
+@runtime_checkable
 class Delivery(Protocol):
     """A board that takes delivered work."""
 

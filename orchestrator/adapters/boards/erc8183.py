@@ -9,13 +9,16 @@ budget (``fund``); nothing is claimed, so this board is not ``Claimable``, and a
   the normative surface with the reference implementation's choices) or the path of another profile or ABI JSON
   file. Only the names matter to this module: the getter's fields are read by name, events are decoded by the
   profile's ABI. A deployment that differs is a new profile, not a change here.
-- **State from the getter, events as hints.** Discovery reads ``JobFunded`` logs from a block cursor in bounded
-  ranges (one ``eth_getLogs`` per range): a job can be worked only once funded, and it is funded once, so each job is
-  found exactly once, when there is something to do. Its state always comes from ``getJob``. A job still Open waits
-  (it is found when its ``JobFunded`` comes); the profit gate and the time left before ``expiredAt``
-  (``matching.min_seconds_left``) are the matcher's, on the job's budget and expiry.
-- **Direct hire.** With ``providers`` set (the fleet's addresses), jobs whose provider is not one of them are
-  skipped: nobody else's job enters the database.
+- **State from the getter, events as hints.** Discovery reads ``JobCreated`` logs from a block cursor in bounded
+  ranges (one ``eth_getLogs`` per range): a job is created once, so each job is found exactly once. Its state
+  always comes from ``getJob``: a direct hire still Open waits for its funding, and the service sees the change
+  through ``status``; the profit gate and the time left before ``expiredAt`` (``matching.min_seconds_left``) are
+  the matcher's, on the job's budget and expiry.
+- **Direct hire and open jobs.** With ``providers`` set (the fleet's addresses), a job whose provider is another
+  address is skipped: nobody else's job enters the database. A job without a provider (open) is listed: if its spec
+  names a ``bid_endpoint``, an agent may bid (``Biddable.bid``: its wallet's EIP-191 signature over
+  ``keccak256(abi.encode(chainId, market, jobId, amount))``, posted there); a bid the client hires makes the job
+  ours, another hired bidder makes it lost.
 - **Specs.** The job's ``description`` is the spec: ``ipfs://<CID>`` of a Deworker spec (fetched and verified like
   any spec), inline spec JSON (it starts with ``{``), or plain text from any other client, which becomes a text task
   with that brief. A malformed one raises ``SpecError``: the task is quarantined with the reason.
@@ -37,7 +40,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import httpx
+from eth_abi.abi import encode
+from eth_account import Account
+from eth_account.messages import encode_defunct
 from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from orchestrator.adapters.artifacts.unixfs import DAG_PB, Cid
 from orchestrator.adapters.boards.abi import ContractABI
@@ -51,12 +59,13 @@ from orchestrator.domain.errors import (
     ConfigError,
     SpecError,
     TaskNotFound,
+    TaskTaken,
     TransactionReverted,
 )
 from orchestrator.domain.specs import Deliverable, DeliverableKind, TaskSpec, parse_spec
 from orchestrator.domain.untrusted import printable
 from orchestrator.ports.artifacts import ArtifactStore
-from orchestrator.ports.board import BoardAction, BoardCall, BoardCapabilities
+from orchestrator.ports.board import BidSigner, BoardAction, BoardCall, BoardCapabilities
 from orchestrator.ports.chain import Chain, LogEntry, Receipt, Signer
 
 #: The built-in profile: the normative surface with the reference implementation's choices.
@@ -115,7 +124,7 @@ def load_profile(ref: str | None) -> Profile:
     names = {e.get("name") for e in entries if e.get("type") == "function"}
     events = {e.get("name") for e in entries if e.get("type") == "event"}
     missing = sorted(
-        ({"getJob", "submit"} - names) | ({"JobFunded", "JobSubmitted", "JobRejected", "PaymentReleased"} - events)
+        ({"getJob", "submit"} - names) | ({"JobCreated", "JobSubmitted", "JobRejected", "PaymentReleased"} - events)
     )
     if not missing:
         fields = {c["name"] for c in abi.function("getJob")["outputs"][0].get("components", [])}
@@ -147,6 +156,27 @@ def deliverable_of(cid: str) -> bytes:
 def deliverable_cid(deliverable: bytes) -> str:
     """The root CID a ``deliverable`` stands for under the rule: CIDv1, dag-pb, sha2-256, base32."""
     return str(Cid(DAG_PB, bytes(deliverable)))
+
+
+def bid_digest(chain_id: int, board: str, job_id: int, amount: int) -> bytes:
+    """What a bid signs: ``keccak256(abi.encode(chainId, boardAddress, jobId, amount))`` (EIP-191 signed over it)."""
+    return bytes(keccak(encode(["uint256", "address", "uint256", "uint256"], [chain_id, board, job_id, amount])))
+
+
+def bid_signer(chain_id: int, board: str, job_id: int, amount: int, signature: bytes) -> str:
+    """The address that signed the bid (EIP-191 ``personal_sign`` over ``bid_digest``); ``BoardError`` for a
+    signature that does not recover."""
+    message = encode_defunct(primitive=bid_digest(chain_id, board, job_id, amount))
+    try:
+        return str(Account.recover_message(message, signature=signature))
+    except Exception as exc:  # eth_account raises ValueError, BadSignature and friends for malformed signatures
+        raise BoardError(f"the bid's signature does not recover a signer ({type(exc).__name__})") from None
+
+
+def sign_bid(key: bytes, chain_id: int, board: str, job_id: int, amount: int) -> bytes:
+    """A bid signature by ``key`` (65 bytes, EIP-191): for DAO tools and tests signing with a key they hold."""
+    message = encode_defunct(primitive=bid_digest(chain_id, board, job_id, amount))
+    return bytes(Account.sign_message(message, private_key=key).signature)
 
 
 def reason_text(reason: bytes) -> str:
@@ -261,14 +291,14 @@ class Erc8183Board:
         return self.chain.block_number() - self.confirmations
 
     def poll(self, cursor: str) -> tuple[list[BoardTask], str]:
-        """Jobs funded in blocks ``[cursor, confirmed head]`` (for one of ``providers``, if set), as the getter
-        shows them now; the next cursor is ``confirmed head + 1``."""
+        """Jobs created in blocks ``[cursor, confirmed head]`` for one of ``providers`` (if set) or with no provider
+        (open), as the getter shows them now; the next cursor is ``confirmed head + 1``."""
         start = int(cursor)
         head = self.confirmed_head()
         if start > head:
             return [], cursor
         logs = self.chain.get_logs(
-            address=self.address, topics=[self.abi.topic("JobFunded")], from_block=start, to_block=head
+            address=self.address, topics=[self.abi.topic("JobCreated")], from_block=start, to_block=head
         )
         tasks: list[BoardTask] = []
         seen: set[int] = set()
@@ -285,7 +315,9 @@ class Erc8183Board:
             except Exception as exc:  # a job the getter cannot return decodably (a description not UTF-8, say)
                 tasks.append(self._undecodable(job_id, exc))
                 continue
-            if providers is not None and job["provider"].lower() not in providers:
+            # ours (a direct hire, funded or not yet) or open (no provider: anyone may bid); never another's
+            provider = str(job["provider"]).lower()
+            if providers is not None and provider not in providers and int(provider, 16) != 0:
                 continue
             task = self._task(job_id, job)
             self._descriptions[task.key] = job["description"]
@@ -430,6 +462,30 @@ class Erc8183Board:
         return None
 
     # ----------------------------------------------------------------------------------------------- writes
+
+    def bid(self, key: str, amount: int, *, wallet: BidSigner, endpoint: str) -> None:
+        """POST ``wallet``'s signed bid to ``endpoint`` (the ``entry.bids`` route's body: the market's address as
+        ``board``). A 409 (the job is not open any more) is ``TaskTaken``; a 429, a 5xx or no answer a retryable
+        ``BoardError``; any other refusal a ``BoardError`` with the endpoint's words."""
+        job_id = job_key(key)
+        signature = wallet.sign_bid(self.address, job_id, amount)
+        body = {
+            "board": self.address, "job_id": job_id, "amount": str(amount), "bidder": wallet.address,
+            "signature": "0x" + signature.hex(),
+        }  # fmt: skip
+        try:
+            answer = httpx.post(endpoint, json=body, timeout=10.0, follow_redirects=False)
+        except httpx.HTTPError as exc:
+            raise BoardError(
+                f"job {key}: the bid endpoint did not answer ({type(exc).__name__})", retryable=True
+            ) from None
+        if answer.status_code == 201:
+            return
+        detail = printable(answer.text[:200])
+        if answer.status_code == 409:
+            raise TaskTaken(f"job {key}: the client refused the bid: {detail}")
+        retry = answer.status_code == 429 or answer.status_code >= 500
+        raise BoardError(f"job {key}: the bid endpoint answered {answer.status_code}: {detail}", retryable=retry)
 
     def deliver(self, key: str, artifact_cid: str, *, wallet: Signer, expires_at: int | None = None) -> Receipt:
         """``submit(jobId, deliverable, {"cid": ...})`` (the module's deliverable rule). ``ClaimGone`` if the job

@@ -184,10 +184,19 @@ def check(*, board: str | None, key: int, limits: object) -> None:
     raise typer.Exit(0 if run.passed else 1)
 
 
+def _hashed(reason: str) -> None:
+    """A reason longer than bytes32 goes on chain as its sha2-256: say so, with the digest, so it can be matched."""
+    from orchestrator.entry.market import reason_bytes
+
+    if len(reason.encode("utf-8")) > 32:
+        say(f"the reason is longer than 32 bytes: recorded as its sha2-256, 0x{reason_bytes(reason).hex()}")
+
+
 def reject(*, board: str | None, key: int, reason: str) -> None:
     _, m, _ = market(board)
     receipt = m.reject(key, reason)
     say(f"rejected job {key} (tx {receipt.tx_hash}); the escrow, if any, is refunded to the client")
+    _hashed(reason)
 
 
 def register(dao_app: typer.Typer) -> None:
@@ -210,29 +219,65 @@ def register(dao_app: typer.Typer) -> None:
             f"completed job {job_id}: {literal(dao.amount(job.reward, job.token))} released to {job.claimant} "
             f"(less any platform fee; tx {receipt.tx_hash})"
         )
+        _hashed(reason)
+
+    @dao_app.command("bids")
+    def dao_bids(
+        job_id: Annotated[int, typer.Argument(help="An open job on the market.")], board: BoardOption = None
+    ) -> None:
+        """ERC-8183: the signed bids on an open job, cheapest first, each signature verified (numbered for
+        `dao hire JOB --bid N`).
+
+        Example: `deworker dao bids 4 --board acp`"""
+        from orchestrator.entry.bids import bid_book
+
+        rt, m, dao = market(board)
+        book = bid_book(rt)
+        assert book is not None  # market() found a market
+        found = book.bids(m.board.name, job_id)
+        table = Table(title=f"Bids on job {job_id} ({m.board.name})")
+        for column in ("#", "bidder", "amount"):
+            table.add_column(column)
+        for n, bid in enumerate(found, 1):
+            table.add_row(str(n), bid.bidder, literal(dao.amount(bid.amount, m.board.token)))
+        if not found:
+            table.caption = "no bids yet"
+        console.print(table, soft_wrap=True)
 
     @dao_app.command("hire")
     def dao_hire(
         job_id: Annotated[int, typer.Argument(help="An open job on the market (posted with --provider open).")],
-        provider: Annotated[str, typer.Option("--provider", help="The provider's address.")],
-        budget: Annotated[str, typer.Option("--budget", help="The agreed budget in whole tokens.")],
+        bid: Annotated[int | None, typer.Option("--bid", help="Hire bid N of `dao bids JOB` at its amount.")] = None,
+        provider: Annotated[str | None, typer.Option("--provider", help="Or: the provider's address.")] = None,
+        budget: Annotated[str | None, typer.Option("--budget", help="With --provider: budget, whole tokens.")] = None,
         board: BoardOption = None,
     ) -> None:
         """ERC-8183: hire a provider for an open job: setProvider, setBudget (if it differs), approve, fund. The
-        provider's agent then works it as a direct hire.
+        provider's agent then works it as a direct hire; the other bidders are not hired.
 
-        Example: `deworker dao hire 4 --board acp --provider 0xAb... --budget 40`"""
+        Examples: `deworker dao hire 4 --board acp --bid 1`, `deworker dao hire 4 --provider 0xAb... --budget 40`"""
         from orchestrator.adapters.chain.base import checksum_address
+        from orchestrator.entry.bids import bid_book
         from orchestrator.entry.dao import to_base_units
 
-        _, m, dao = market(board)
-        info = dao.token_info(m.board.token)
-        if info is None:
-            raise DeworkerError(f"the payment token {m.board.token} does not answer symbol() and decimals()")
-        units = to_base_units(budget, info.decimals)
-        receipts = m.hire(job_id, checksum_address(provider), units)
+        rt, m, dao = market(board)
+        if bid is not None:
+            book = bid_book(rt)
+            assert book is not None
+            found = book.bids(m.board.name, job_id)
+            if not 1 <= bid <= len(found):
+                raise DeworkerError(f"job {job_id} has no bid {bid}", hint=f"list them: deworker dao bids {job_id}")
+            chosen, units = found[bid - 1].bidder, found[bid - 1].amount
+        elif provider is not None and budget is not None:
+            info = dao.token_info(m.board.token)
+            if info is None:
+                raise DeworkerError(f"the payment token {m.board.token} does not answer symbol() and decimals()")
+            chosen, units = checksum_address(provider), to_base_units(budget, info.decimals)
+        else:
+            raise DeworkerError("say whom to hire", hint="--bid N (see `dao bids JOB`), or --provider and --budget")
+        receipts = m.hire(job_id, chosen, units)
         say(
-            f"hired {checksum_address(provider)} for job {job_id}: {literal(dao.amount(units, m.board.token))} "
+            f"hired {chosen} for job {job_id}: {literal(dao.amount(units, m.board.token))} "
             f"escrowed (tx {receipts[-1].tx_hash})"
         )
 

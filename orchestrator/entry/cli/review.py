@@ -77,9 +77,11 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default: web.port, 8077).")] = None,
 ) -> None:
     """Run the review web app (inbox, review pages, fleet dashboard, JSON API with /docs), and the local
-    artifact store as a read-only IPFS trustless gateway under /ipfs/ (like `deworker artifact serve`)."""
+    artifact store as a read-only IPFS trustless gateway under /ipfs/ (like `deworker artifact serve`). With an
+    ERC-8183 market under boards:, also the bid endpoint of its open jobs (POST /bids, signed bids)."""
     import uvicorn
 
+    from orchestrator.entry.bids import bid_book
     from orchestrator.entry.web.app import create_app
 
     ctx = _context()
@@ -98,6 +100,7 @@ def serve(
         users=ctx.users(),
         settings=WebSettings.resolve(ctx.web, data_dir=rt.config.data_dir, tokens=rt.token_book()),
         gateway=rt.local_artifacts,
+        bids=bid_book(rt),  # POST /bids for open jobs on the configured ERC-8183 markets
     )
     # What start-up built (modules, templates, the app) lives as long as the server: keep it out of the cyclic
     # GC's full passes, which otherwise walk all of it and show up as slow requests.

@@ -36,10 +36,12 @@ from orchestrator.adapters.sql.metrics import FleetMetrics
 from orchestrator.adapters.sql.queries import Queries
 from orchestrator.domain.errors import ArtifactError, ArtifactNotFound, DeworkerError, LifecycleError
 from orchestrator.domain.money import TokenBook, dollars, units
+from orchestrator.entry.bids import BidBook
 from orchestrator.entry.web.auth import LoginLimiter, LoginRequired, SecurityHeaders, Services
 from orchestrator.entry.web.config import WebSettings
 from orchestrator.entry.web.render import ArtifactRenderer
 from orchestrator.entry.web.routes import api, pages
+from orchestrator.entry.web.routes.bids import bids_router
 from orchestrator.entry.web.users import UserStore
 from orchestrator.ports.artifacts import ArtifactStore
 
@@ -65,6 +67,7 @@ def create_app(
     users: UserStore,
     settings: WebSettings,
     gateway: LocalArtifactStore | None = None,
+    bids: BidBook | None = None,
 ) -> FastAPI:
     """The web app over these services (``engine`` is the store's: the dashboard's aggregate queries and the
     login limiter use it). Serve it with uvicorn (``deworker review serve`` does). With ``gateway``, that store
@@ -103,6 +106,8 @@ def create_app(
     app.include_router(api.metrics_router)
     if gateway is not None:
         app.include_router(gateway_router(gateway))
+    if bids is not None:  # the bid endpoint of open ERC-8183 jobs (routes/bids.py)
+        app.include_router(bids_router(bids))
     _install_error_handlers(app)
     return app
 
