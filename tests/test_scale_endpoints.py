@@ -239,6 +239,7 @@ def test_deworker_status_shows_the_endpoints_slots_and_waiters(tmp_path: Path) -
         shown = deworker("status", "--wide", cwd=tmp_path).stdout
         assert "Model endpoints" in shown and "http://models.example/v1 m" in shown, shown
         assert "1/1" in shown and "1 (longest" in shown, shown
+        assert "service: not running" in shown, shown
         (row,) = json.loads(deworker("status", "--json", cwd=tmp_path).stdout)["endpoints"]
         assert (row["slots"], row["in_use"], row["waiting"], row["requests"]) == (1, 1, 1, 1)
     finally:

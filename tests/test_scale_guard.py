@@ -172,6 +172,8 @@ def test_a_second_deworker_run_on_one_database_is_refused_naming_the_first(
         assert f"error: another `deworker run` is already using this database: pid {first.pid} on host {host}," in said
         assert "running since 20" in said and f"fix: stop that one first (Ctrl-C, or `kill {first.pid}`" in said
         assert first.poll() is None  # the first one runs on, untouched
+        shown = " ".join(deworker("status", cwd=tmp_path, env=env).stdout.split())
+        assert f"service: `deworker run` is pid {first.pid} on host {host}, since 20" in shown, shown
 
         # killed without a chance to release its lease: a new run starts once the lease (3 s) has lapsed
         first.send_signal(signal.SIGKILL)

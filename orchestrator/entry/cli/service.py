@@ -396,16 +396,38 @@ def _endpoint_json(e: EndpointStatus) -> dict[str, object]:
     }
 
 
+def service_line(rt: Runtime) -> dict[str, object] | None:
+    """Who runs the service on this database now: the live holder of its lease (host, pid, since, heartbeat), or
+    None."""
+    from orchestrator.entry.guard import SERVICE_LEASE
+
+    leases = rt.process_guard.leases
+    now = leases.now()
+    for lease in leases.leases(SERVICE_LEASE):
+        if lease.name == SERVICE_LEASE and lease.alive(now):
+            return {
+                "host": lease.host,
+                "pid": lease.pid,
+                "since": None if lease.since is None else lease.since.astimezone(UTC).isoformat(timespec="seconds"),
+                "heartbeat_seconds_ago": None
+                if lease.heartbeat_at is None
+                else round(max(0.0, (now - lease.heartbeat_at).total_seconds())),
+            }
+    return None
+
+
 @service_app.command("status")
 def status(wide: WideOption = False, as_json: JsonOption = False) -> None:
     """The fleet: agents (configured ones too, before their first run), the tasks in their hands and their state,
-    earnings; the model endpoints they share (slots in use, agents waiting); and the chain's nodes.
+    earnings; which process runs the service (host, pid, since, last heartbeat); the model endpoints the agents
+    share (slots in use, agents waiting); and the chain's nodes.
 
     Examples: `deworker status`, `deworker status --wide` (full addresses, gas and LLM cost), `deworker status
     --json`."""
     rt = _runtime()
     queries, configured = rt.queries, configured_agents(rt)
     endpoints = rt.endpoint_gate.status()
+    service = service_line(rt)
     nodes: list[NodeHealth] | None = None
     chain_error: str | None = None
     if rt.config.chain.kind != "in-process":  # a chain inside this process: nothing to report on
@@ -421,6 +443,7 @@ def status(wide: WideOption = False, as_json: JsonOption = False) -> None:
             {
                 "agents": fleet_json(fleet_rows(rt.db, queries, configured)),
                 "endpoints": [_endpoint_json(e) for e in endpoints],
+                "service": service,
                 "nodes": None if nodes is None else [_node_json(n) for n in nodes],
                 "chain_error": chain_error,
             }
@@ -431,6 +454,16 @@ def status(wide: WideOption = False, as_json: JsonOption = False) -> None:
         console,
         fleet_table(rt.db, queries, rt.token_book(), configured=configured, wide=wide, narrow=narrow),
         wide=wide,
+    )
+    console.print(
+        "service: "
+        + (
+            "not running"
+            if service is None
+            else f"`deworker run` is pid {service['pid']} on host {literal(str(service['host']))}, since "
+            f"{service['since']}, last heartbeat {service['heartbeat_seconds_ago']} s ago"
+        ),
+        highlight=False,
     )
     if endpoints:
         show(console, endpoints_table(endpoints, datetime.now(UTC), wide=wide), wide=wide)
