@@ -166,7 +166,9 @@ def test_endpoint_limits_from_config(tmp_path: Path) -> None:
     by_model = EndpointLimit(base_url="https://api.example/v1", model="big", concurrency=8)  # type: ignore[arg-type]
     assert endpoint_limit([by_url, by_model], remote) == by_model  # the entry naming the model wins
     rate_only = EndpointLimit(requests_per_minute=30)
-    assert endpoint_limit([rate_only], embedded) == EndpointLimit(requests_per_minute=30, concurrency=1)
+    assert endpoint_limit([rate_only], embedded) == EndpointLimit(
+        requests_per_minute=30, concurrency=LOCAL_SERVER_SLOTS
+    )
     assert endpoint_key("http://127.0.0.1:8080/v1/", "m", host="box") == "box/http://127.0.0.1:8080/v1 m"
     assert endpoint_key("https://api.example/v1", "m", host="box") == "https://api.example/v1 m"
 
