@@ -23,7 +23,7 @@ from orchestrator.adapters.chain import MultiRpcChain, NodeHealth
 from orchestrator.adapters.sql import PnL, Store, TaskPublic
 from orchestrator.adapters.sql.endpoints import EndpointStatus
 from orchestrator.adapters.sql.queries import DayMoney, Queries, TaskPage
-from orchestrator.app.service import IN_HAND, CycleReport
+from orchestrator.app.service import ACTIONABLE, IN_HAND, CycleReport
 from orchestrator.domain.errors import ConfigError, DeworkerError
 from orchestrator.domain.lifecycle import TaskState
 from orchestrator.domain.money import TokenBook, amounts_text, base_units, units, usd_text
@@ -419,7 +419,8 @@ def service_line(rt: Runtime) -> dict[str, object] | None:
 @service_app.command("status")
 def status(wide: WideOption = False, as_json: JsonOption = False) -> None:
     """The fleet: agents (configured ones too, before their first run), the tasks in their hands and their state,
-    earnings; which process runs the service (host, pid, since, last heartbeat); the model endpoints the agents
+    earnings; which process runs the service (host, pid, since, last heartbeat); the tasks waiting at each step;
+    the model endpoints the agents
     share (slots in use, agents waiting); and the chain's nodes.
 
     Examples: `deworker status`, `deworker status --wide` (full addresses, gas and LLM cost), `deworker status
@@ -428,6 +429,8 @@ def status(wide: WideOption = False, as_json: JsonOption = False) -> None:
     queries, configured = rt.queries, configured_agents(rt)
     endpoints = rt.endpoint_gate.status()
     service = service_line(rt)
+    by_state = queries.tasks_by_state()
+    queue = {st.value: by_state.get(st, 0) for st in TaskState if st in ACTIONABLE or st is TaskState.AWAITING_REVIEW}
     nodes: list[NodeHealth] | None = None
     chain_error: str | None = None
     if rt.config.chain.kind != "in-process":  # a chain inside this process: nothing to report on
@@ -444,6 +447,7 @@ def status(wide: WideOption = False, as_json: JsonOption = False) -> None:
                 "agents": fleet_json(fleet_rows(rt.db, queries, configured)),
                 "endpoints": [_endpoint_json(e) for e in endpoints],
                 "service": service,
+                "queue": queue,
                 "nodes": None if nodes is None else [_node_json(n) for n in nodes],
                 "chain_error": chain_error,
             }
@@ -465,6 +469,8 @@ def status(wide: WideOption = False, as_json: JsonOption = False) -> None:
         ),
         highlight=False,
     )
+    waiting = [f"{state} {n}" for state, n in queue.items() if n]
+    console.print("queue (tasks per step): " + (", ".join(waiting) or "empty"), highlight=False)
     if endpoints:
         show(console, endpoints_table(endpoints, datetime.now(UTC), wide=wide), wide=wide)
     if chain_error is not None:
