@@ -258,6 +258,15 @@ def run(
     review: Annotated[
         str | None, typer.Option("--review", help="human | auto | auto_if_tests_pass (default: review.mode).")
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=1,
+            max=65535,
+            help="Also serve Prometheus metrics at http://127.0.0.1:PORT/metrics (loopback only, no login).",
+        ),
+    ] = None,
 ) -> None:
     """Run the service in the foreground until Ctrl-C, which lets the steps in flight finish and stops.
 
@@ -274,6 +283,11 @@ def run(
     rt.process_guard.acquire()
     with ExitStack() as held:
         held.callback(rt.process_guard.release)
+        if metrics_port is not None:
+            from orchestrator.adapters.sql.metrics import FleetMetrics
+            from orchestrator.entry.metrics import metrics_server
+
+            held.enter_context(metrics_server(FleetMetrics(rt.engine), port=metrics_port))
         _serve(rt, mode)
     console.print("stopped: every step finished or will resume from the database", highlight=False)
 
