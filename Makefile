@@ -19,7 +19,7 @@ SOLC_OZ_STAMP := $(SOLC_OZ)/.installed
 # Portable x86-64 build flags for llama.cpp (no -march=native: the wheel is cached and reused across machines).
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF
 
-.PHONY: install model ipfs-js solc-oz gateway-conformance demo test lint typecheck contracts bench bench-agents clean
+.PHONY: install model ipfs-js solc-oz gateway-conformance demo test lint typecheck contracts bench bench-agents bench-scale clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -104,6 +104,11 @@ bench: $(STAMP) $(ANVIL_STAMP)
 
 bench-agents: $(MODEL_STAMP)
 	$(BIN)/python -m benchmarks.agents
+
+# benchmarks/scale.py: one model endpoint shared by 1-8 agents through its limit (PostgreSQL), idle fleet memory
+bench-scale: $(MODEL_STAMP)
+	$(BIN)/python -m benchmarks.scale endpoint
+	$(BIN)/python -m benchmarks.scale fleet
 
 clean:
 	rm -rf $(VENV) .tools .deworker .pytest_cache .mypy_cache .ruff_cache

@@ -1,10 +1,11 @@
 """Scale-out benchmarks (issue 19), each printed as ratios measured in one run.
 
 ``endpoint``: one real local model endpoint (the embedded SmolLM2 on llama-cpp-python's server, started here on
-127.0.0.1) shared by 1, 2, 4 and 8 agents through the endpoint limit (``endpoints:``; the embedded model's default:
-one request at a time), held in a PostgreSQL database (``DbEndpointGate``, as workers on several machines would
-share it). Each task is a full ``LangChainAgent`` run (as ``benchmarks/agents.py``) of a task of its own (no prompt
-repeats whole); every level runs the same number of tasks, the levels interleaved over ``--rounds``. Printed:
+127.0.0.1) shared by 1, 2, 4 and 8 agents through the endpoint limit (``endpoints:``; the embedded model's default,
+``LOCAL_SERVER_SLOTS``: what its server serves at once), held in a PostgreSQL database (``DbEndpointGate``, as
+workers on several machines would share it). Each task is a full ``LangChainAgent`` run (as
+``benchmarks/agents.py``) of a task of its own (no prompt repeats whole); every level runs the same number of
+tasks, the levels interleaved over ``--rounds``. Printed:
 tasks/min and the ratio to the single-agent rate (goal >= 0.9 at 8 agents), the time agents waited for the
 endpoint, and for comparison the same 8 agents without the limit.
 
@@ -40,7 +41,7 @@ from rich.table import Table
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from agents.config import AgentProfile, ModelEndpoint, endpoint_limit
+from agents.config import LOCAL_SERVER_SLOTS, AgentProfile, ModelEndpoint, endpoint_limit
 from agents.endpoints import Endpoint, endpoint_key
 from agents.langchain_agent import LangChainAgent, chat_model
 from agents.llm_server import LocalModelServer
@@ -176,7 +177,7 @@ def endpoint_benchmark(args: argparse.Namespace, console: Console) -> None:
     for lv in results:
         out.add_row(
             str(lv.agents),
-            "concurrency 1" if lv.limited else "none",
+            f"concurrency {LOCAL_SERVER_SLOTS}" if lv.limited else "none",
             str(lv.tasks),
             str(lv.produced),
             f"{lv.seconds:.1f}",

@@ -166,7 +166,9 @@ def test_endpoint_limits_from_config(tmp_path: Path) -> None:
     by_model = EndpointLimit(base_url="https://api.example/v1", model="big", concurrency=8)  # type: ignore[arg-type]
     assert endpoint_limit([by_url, by_model], remote) == by_model  # the entry naming the model wins
     rate_only = EndpointLimit(requests_per_minute=30)
-    assert endpoint_limit([rate_only], embedded) == EndpointLimit(requests_per_minute=30, concurrency=1)
+    assert endpoint_limit([rate_only], embedded) == EndpointLimit(
+        requests_per_minute=30, concurrency=LOCAL_SERVER_SLOTS
+    )
     assert endpoint_key("http://127.0.0.1:8080/v1/", "m", host="box") == "box/http://127.0.0.1:8080/v1 m"
     assert endpoint_key("https://api.example/v1", "m", host="box") == "https://api.example/v1 m"
 
@@ -219,11 +221,17 @@ def test_an_agent_waits_for_its_endpoint_within_its_time_budget(
 def test_deworker_status_shows_the_endpoints_slots_and_waiters(tmp_path: Path) -> None:
     import json
 
-    from orchestrator.adapters.sql import make_engine, migrate
+    from orchestrator.adapters.sql import AgentCreate, Store, make_engine, migrate
+    from orchestrator.domain.lifecycle import TaskState
     from tests.test_cli import deworker
+    from tests.test_store import board_task
 
     engine = make_engine(f"sqlite:///{tmp_path / '.deworker' / 'deworker.db'}")
     migrate(engine)
+    store = Store(engine)
+    store.upsert_agent(agent=AgentCreate(name="ada", address="0x" + "11" * 20, skills=["writing"]))
+    task, _ = store.upsert_discovered(board_task=board_task(1))
+    store.transition(task_id=task.id, to=TaskState.CLAIMING, actor="worker", agent="ada")  # one task at the claim
     gate = DbEndpointGate(engine)
     endpoint = _endpoint(concurrency=1)
     held = gate.enter(endpoint, agent="ada", task="main:1", timeout=1, hold=300)
@@ -239,8 +247,11 @@ def test_deworker_status_shows_the_endpoints_slots_and_waiters(tmp_path: Path) -
         shown = deworker("status", "--wide", cwd=tmp_path).stdout
         assert "Model endpoints" in shown and "http://models.example/v1 m" in shown, shown
         assert "1/1" in shown and "1 (longest" in shown, shown
-        (row,) = json.loads(deworker("status", "--json", cwd=tmp_path).stdout)["endpoints"]
+        assert "service: not running" in shown and "queue (tasks per step): CLAIMING 1" in shown, shown
+        status = json.loads(deworker("status", "--json", cwd=tmp_path).stdout)
+        (row,) = status["endpoints"]
         assert (row["slots"], row["in_use"], row["waiting"], row["requests"]) == (1, 1, 1, 1)
+        assert status["queue"]["CLAIMING"] == 1 and status["service"] is None
     finally:
         gate.leave(held, tokens=0)  # bob gets the slot and the thread ends
         waiter.join()

@@ -13,6 +13,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from sqlalchemy import Engine
@@ -116,9 +117,9 @@ def _config(tmp_path: Path, model_url: str, db_url: str | None) -> None:  # noqa
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
 
 
-def _start(cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+def _start(cwd: Path, env: dict[str, str], *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "orchestrator", "run", "--review", "auto"],
+        [sys.executable, "-m", "orchestrator", "run", "--review", "auto", *extra],
         cwd=cwd,
         env={**os.environ, "COLUMNS": "200", **env},
         stdout=subprocess.PIPE,
@@ -162,9 +163,15 @@ def test_a_second_deworker_run_on_one_database_is_refused_naming_the_first(
     deworker("wallet", "new", "ada", cwd=tmp_path, env=env)
     engine = make_engine(db_url or f"sqlite:///{Path(env['DEWORKER_DATA_DIR']) / 'deworker.db'}")
 
-    first = _start(tmp_path, env)
+    with socket.socket() as probe:  # a free port for the first one's metrics
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    first = _start(tmp_path, env, "--metrics-port", str(port))
     try:
         _held(engine, first.pid, first)
+        scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30)
+        assert scraped.status_code == 200 and scraped.headers["content-type"].startswith("text/plain; version=0.0.4")
+        assert 'deworker_tasks{state="PAID"} 0' in scraped.text, scraped.text
         second = deworker("run", cwd=tmp_path, env=env, ok=False)
         assert second.returncode == 1, second
         said = " ".join(second.stderr.split())
@@ -172,6 +179,8 @@ def test_a_second_deworker_run_on_one_database_is_refused_naming_the_first(
         assert f"error: another `deworker run` is already using this database: pid {first.pid} on host {host}," in said
         assert "running since 20" in said and f"fix: stop that one first (Ctrl-C, or `kill {first.pid}`" in said
         assert first.poll() is None  # the first one runs on, untouched
+        shown = " ".join(deworker("status", cwd=tmp_path, env=env).stdout.split())
+        assert f"service: `deworker run` is pid {first.pid} on host {host}, since 20" in shown, shown
 
         # killed without a chance to release its lease: a new run starts once the lease (3 s) has lapsed
         first.send_signal(signal.SIGKILL)

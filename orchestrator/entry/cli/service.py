@@ -23,7 +23,7 @@ from orchestrator.adapters.chain import MultiRpcChain, NodeHealth
 from orchestrator.adapters.sql import PnL, Store, TaskPublic
 from orchestrator.adapters.sql.endpoints import EndpointStatus
 from orchestrator.adapters.sql.queries import DayMoney, Queries, TaskPage
-from orchestrator.app.service import IN_HAND, CycleReport
+from orchestrator.app.service import ACTIONABLE, IN_HAND, CycleReport
 from orchestrator.domain.errors import ConfigError, DeworkerError
 from orchestrator.domain.lifecycle import TaskState
 from orchestrator.domain.money import TokenBook, amounts_text, base_units, units, usd_text
@@ -258,6 +258,15 @@ def run(
     review: Annotated[
         str | None, typer.Option("--review", help="human | auto | auto_if_tests_pass (default: review.mode).")
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=1,
+            max=65535,
+            help="Also serve Prometheus metrics at http://127.0.0.1:PORT/metrics (loopback only, no login).",
+        ),
+    ] = None,
 ) -> None:
     """Run the service in the foreground until Ctrl-C, which lets the steps in flight finish and stops.
 
@@ -274,6 +283,11 @@ def run(
     rt.process_guard.acquire()
     with ExitStack() as held:
         held.callback(rt.process_guard.release)
+        if metrics_port is not None:
+            from orchestrator.adapters.sql.metrics import FleetMetrics
+            from orchestrator.entry.metrics import metrics_server
+
+            held.enter_context(metrics_server(FleetMetrics(rt.engine), port=metrics_port))
         _serve(rt, mode)
     console.print("stopped: every step finished or will resume from the database", highlight=False)
 
@@ -396,16 +410,41 @@ def _endpoint_json(e: EndpointStatus) -> dict[str, object]:
     }
 
 
+def service_line(rt: Runtime) -> dict[str, object] | None:
+    """Who runs the service on this database now: the live holder of its lease (host, pid, since, heartbeat), or
+    None."""
+    from orchestrator.entry.guard import SERVICE_LEASE
+
+    leases = rt.process_guard.leases
+    now = leases.now()
+    for lease in leases.leases(SERVICE_LEASE):
+        if lease.name == SERVICE_LEASE and lease.alive(now):
+            return {
+                "host": lease.host,
+                "pid": lease.pid,
+                "since": None if lease.since is None else lease.since.astimezone(UTC).isoformat(timespec="seconds"),
+                "heartbeat_seconds_ago": None
+                if lease.heartbeat_at is None
+                else round(max(0.0, (now - lease.heartbeat_at).total_seconds())),
+            }
+    return None
+
+
 @service_app.command("status")
 def status(wide: WideOption = False, as_json: JsonOption = False) -> None:
     """The fleet: agents (configured ones too, before their first run), the tasks in their hands and their state,
-    earnings; the model endpoints they share (slots in use, agents waiting); and the chain's nodes.
+    earnings; which process runs the service (host, pid, since, last heartbeat); the tasks waiting at each step;
+    the model endpoints the agents
+    share (slots in use, agents waiting); and the chain's nodes.
 
     Examples: `deworker status`, `deworker status --wide` (full addresses, gas and LLM cost), `deworker status
     --json`."""
     rt = _runtime()
     queries, configured = rt.queries, configured_agents(rt)
     endpoints = rt.endpoint_gate.status()
+    service = service_line(rt)
+    by_state = queries.tasks_by_state()
+    queue = {st.value: by_state.get(st, 0) for st in TaskState if st in ACTIONABLE or st is TaskState.AWAITING_REVIEW}
     nodes: list[NodeHealth] | None = None
     chain_error: str | None = None
     if rt.config.chain.kind != "in-process":  # a chain inside this process: nothing to report on
@@ -421,6 +460,8 @@ def status(wide: WideOption = False, as_json: JsonOption = False) -> None:
             {
                 "agents": fleet_json(fleet_rows(rt.db, queries, configured)),
                 "endpoints": [_endpoint_json(e) for e in endpoints],
+                "service": service,
+                "queue": queue,
                 "nodes": None if nodes is None else [_node_json(n) for n in nodes],
                 "chain_error": chain_error,
             }
@@ -432,6 +473,18 @@ def status(wide: WideOption = False, as_json: JsonOption = False) -> None:
         fleet_table(rt.db, queries, rt.token_book(), configured=configured, wide=wide, narrow=narrow),
         wide=wide,
     )
+    console.print(
+        "service: "
+        + (
+            "not running"
+            if service is None
+            else f"`deworker run` is pid {service['pid']} on host {literal(str(service['host']))}, since "
+            f"{service['since']}, last heartbeat {service['heartbeat_seconds_ago']} s ago"
+        ),
+        highlight=False,
+    )
+    waiting = [f"{state} {n}" for state, n in queue.items() if n]
+    console.print("queue (tasks per step): " + (", ".join(waiting) or "empty"), highlight=False)
     if endpoints:
         show(console, endpoints_table(endpoints, datetime.now(UTC), wide=wide), wide=wide)
     if chain_error is not None:
