@@ -324,3 +324,8 @@ def test_market_keys_in_config(tmp_path: Path) -> None:
     path.write_text(f"boards:\n  - name: acp\n    kind: erc8183\n    address: '0x{'1' * 40}'\n    abi: erc8183-spec\n")
     (board,) = load_config(path, environ={}).board_list
     assert (board.kind, board.abi, board.text_skills) == ("erc8183", "erc8183-spec", ["writing"])
+    assert board.bid_hosts == []  # default: never bid (a job's bid endpoint is untrusted text)
+    path.write_text("boards:\n  - name: main\n    bid_hosts: [bids.example.org]\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    assert "bid_hosts is for kind erc8183 only" in info.value.message

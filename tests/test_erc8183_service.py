@@ -7,6 +7,7 @@ too little time before ``expiredAt``, someone else's job and an open job nobody 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,10 +91,14 @@ def market_world(env: ChainEnv, root: Path, world: World | None = None) -> Marke
     return with_market(world, address, block, env=env)
 
 
-def with_market(world: World, address: str, block: int, *, env: ChainEnv | None = None) -> MarketWorld:
-    """``world`` with the market at ``address`` configured as board ``acp``, polled first (then the TaskBoard)."""
+def with_market(
+    world: World, address: str, block: int, *, env: ChainEnv | None = None, bid_hosts: Sequence[str] = ("127.0.0.1",)
+) -> MarketWorld:
+    """``world`` with the market at ``address`` configured as board ``acp``, polled first (then the TaskBoard);
+    the fleet may bid at ``bid_hosts``."""
     config = world.runtime.config
-    boards = [BoardConfig(name="acp", kind="erc8183", address=address, start_block=block), BoardConfig(name="main")]
+    acp = BoardConfig(name="acp", kind="erc8183", address=address, start_block=block, bid_hosts=list(bid_hosts))
+    boards = [acp, BoardConfig(name="main")]
     runtime = dataclasses.replace(world.runtime, config=config.model_copy(update={"boards": boards}))
     world = dataclasses.replace(world, runtime=runtime)
     market = Market(chain=world.chain, signer=world.dao_signer, store=world.artifacts, address=address, name="acp")
@@ -255,3 +260,27 @@ def test_an_open_job_with_two_competing_bidders_one_hired_the_other_lost(
         assert found is not None and mw.world.store.pnl_by_task()[found.id].rewards[mw.world.dao.token] == net
         b.cycle()
         assert mb.state(job) is S.LOST and mw.events("JobSubmitted", job) == 1
+
+
+def test_a_bid_endpoint_on_a_host_not_listed_gets_no_request(chain_env: ChainEnv, tmp_path: Path) -> None:
+    """A job's text is untrusted: its bid endpoint names a host the operator did not list in boards[].bid_hosts,
+    so the fleet signs nothing and sends nothing there; the task ends LOST with the reason, never retried."""
+    mw = market_world(chain_env, tmp_path)
+    mw = with_market(mw.world, mw.market.address, mw.world.start_block, env=chain_env, bid_hosts=["bids.example.org"])
+    book = BidBook(root=tmp_path / "client-bids", chain_id=chain_env.chain.chain_id, markets={"acp": mw.market.board})
+    app = FastAPI()
+    app.include_router(bids_router(book))
+    with serve_in_thread(app, bind("127.0.0.1", 0)) as url:
+        wanted = spec("an open job").model_copy(update={"bid_endpoint": f"{url}/bids"})
+        evaluator, expires = mw.world.dao_signer.address, mw.world.now() + DAY
+        job = mw.market.post(
+            dump_spec(wanted).decode(), provider=None, evaluator=evaluator, budget=BUDGET, expired_at=expires
+        ).job_id
+        orch = mw.world.orchestrator([profile("ada")])
+        orch.start()
+        orch.cycle()
+        assert book.bids("acp", job) == []
+        assert mw.state(job) is S.LOST
+        assert "not in boards[].bid_hosts" in mw.reason(job) and "'127.0.0.1'" in mw.reason(job)
+        orch.cycle()
+        assert book.bids("acp", job) == [] and mw.state(job) is S.LOST

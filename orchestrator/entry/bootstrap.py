@@ -303,6 +303,7 @@ class Runtime:
                     "token": entry.token,
                     "start_block": entry.start_block,
                     "text_skills": entry.text_skills,
+                    "bid_hosts": entry.bid_hosts,
                     # a job market lists only jobs assigned to the fleet (read per poll: wallets come and go)
                     "providers": lambda: [e.address for e in self.keystore.entries()],
                 },

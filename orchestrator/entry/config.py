@@ -206,6 +206,13 @@ class BoardConfig(_Section):
         min_length=1,
         description="kind erc8183: the skills of a text task made from a job's plain-text description",
     )
+    bid_hosts: list[str] = Field(
+        default=[],
+        description=(
+            "kind erc8183: the hosts an open job's bid_endpoint may name (a task's text is untrusted: the fleet "
+            "POSTs a signed bid to no other host); empty = never bid"
+        ),
+    )
 
     @field_validator("kind")
     @classmethod
@@ -217,6 +224,7 @@ class BoardConfig(_Section):
     @model_validator(mode="after")
     def _market_keys_on_markets(self) -> BoardConfig:
         misplaced = [k for k in ("abi", "token") if getattr(self, k) is not None and self.kind != "erc8183"]
+        misplaced += ["bid_hosts"] if self.bid_hosts and self.kind != "erc8183" else []
         if misplaced:
             verb = "is" if len(misplaced) == 1 else "are"
             raise ValueError(f"{' and '.join(misplaced)} {verb} for kind erc8183 only (this board is a {self.kind})")

@@ -407,7 +407,10 @@ def hire_on_market(
     address, block = Market.deploy(
         chain=rt.chain, sender=client, token=dao.token, treasury=treasury, fee_bp=MARKET_FEE_BP
     )
-    boards = [*rt.config.board_list, BoardConfig(name=MARKET, kind="erc8183", address=address, start_block=block)]
+    boards = [
+        *rt.config.board_list,
+        BoardConfig(name=MARKET, kind="erc8183", address=address, start_block=block, bid_hosts=["127.0.0.1"]),
+    ]
     rt = dataclasses.replace(rt, config=rt.config.model_copy(update={"boards": boards}), chain_override=rt.chain)
     market = Market(chain=rt.chain, signer=client, store=rt.artifacts, address=address, name=MARKET)
     first = next((t for t in tasks if t.spec is not None), None)

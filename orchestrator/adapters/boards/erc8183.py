@@ -233,6 +233,7 @@ class Erc8183Board:
         max_spec_bytes: int = 262_144,
         confirmations: int = 0,
         text_skills: Sequence[str] = TEXT_SKILLS,
+        bid_hosts: Collection[str] = (),
     ) -> None:
         if confirmations < 0:
             raise BoardError(f"confirmations must be >= 0, got {confirmations}", hint="set chain.confirmations >= 0")
@@ -248,6 +249,7 @@ class Erc8183Board:
         self.max_spec_bytes = max_spec_bytes
         self.confirmations = confirmations
         self.text_skills = tuple(text_skills)
+        self.bid_hosts = frozenset(host.lower() for host in bid_hosts)
         #: descriptions read by ``poll``, so that ``read_spec`` does not read the job again (popped when read)
         self._descriptions: dict[str, str] = {}
         #: job id -> the CID its submission stands for (found once: a job is submitted at most once)
@@ -468,6 +470,14 @@ class Erc8183Board:
         ``board``). A 409 (the job is not open any more) is ``TaskTaken``; a 429, a 5xx or no answer a retryable
         ``BoardError``; any other refusal a ``BoardError`` with the endpoint's words."""
         job_id = job_key(key)
+        # The endpoint comes from the job's description, which anyone can write: the fleet sends a request only to
+        # a host the operator listed, never to an address the task chose (its own network, a metadata service).
+        host = (httpx.URL(endpoint).host or "").lower()
+        if host not in self.bid_hosts:
+            raise TaskTaken(
+                f"job {key}: its bid endpoint's host {printable(host)!r} is not in boards[].bid_hosts of board "
+                f"{self.name!r}: no bid sent"
+            )
         signature = wallet.sign_bid(self.address, job_id, amount)
         body = {
             "board": self.address, "job_id": job_id, "amount": str(amount), "bidder": wallet.address,
@@ -517,7 +527,7 @@ def _job_id(log: LogEntry, abi: ContractABI) -> int | None:
 
 def from_settings(settings: BoardSettings, chain: Chain, artifacts: ArtifactStore) -> Erc8183Board:
     """The registry's factory for ``kind: erc8183``. Options: ``abi`` (the profile), ``providers`` (our agents'
-    addresses: direct hire only), ``token``, ``start_block``, ``text_skills``."""
+    addresses: direct hire only), ``token``, ``start_block``, ``text_skills``, ``bid_hosts``."""
     opts = settings.options
     providers = opts.get("providers")
     return Erc8183Board(
@@ -532,4 +542,5 @@ def from_settings(settings: BoardSettings, chain: Chain, artifacts: ArtifactStor
         max_spec_bytes=settings.max_spec_bytes,
         confirmations=settings.confirmations,
         text_skills=tuple(opts.get("text_skills") or TEXT_SKILLS),
+        bid_hosts=tuple(opts.get("bid_hosts") or ()),
     )
