@@ -6,6 +6,7 @@ points are simulated here with an exception at each boundary; ``test_crash.py`` 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -417,6 +418,20 @@ def test_profit_gate_arithmetic() -> None:
     no = gate("0.45")
     assert no.skip and no.reason.startswith("not worth it") and "below matching.min_margin_usd=$0.10" in no.reason
     assert gate("1", fee=10**10).skip  # the same task is not worth it when gas is 10x dearer
+
+
+def test_the_gate_counts_a_claim_only_where_tasks_are_claimed() -> None:
+    """A job market assigns its jobs: the agent pays for its submit alone (150k gas at 1 gwei = $0.45), so a job
+    the TaskBoard's claim + submit (270k gas) would price out is worth taking there."""
+    job = Candidate(spec=spec("t", ["writing"]), reward=int(Decimal("0.4") * 10**18), deadline=10_000, claims=False)
+    market = decide(job, profiles=[profile("ada")], prices=PRICES, load={}, max_fee_per_gas=10**9, now=0, config=GATE)
+    assert market.agent == "ada" and market.estimate is not None
+    assert market.estimate.gas_usd == Decimal("0.45")
+    claimed = dataclasses.replace(job, claims=True)
+    board = decide(
+        claimed, profiles=[profile("ada")], prices=PRICES, load={}, max_fee_per_gas=10**9, now=0, config=GATE
+    )
+    assert board.skip and board.estimate is not None and board.estimate.gas_usd == Decimal("0.81")
 
 
 def test_match_prefers_free_agents_and_waits_when_all_busy() -> None:

@@ -7,7 +7,7 @@ with a reason that names the rule. The gate compares three currencies, so the op
 
     reward_usd = reward / 10**token_decimals * token_usd
     llm_usd    = expected prompt/completion tokens * the agent model's price per million tokens
-    gas_usd    = (claim_gas + submit_gas) * max fee per gas / 10**18 * native_usd
+    gas_usd    = ([claim_gas, on a board whose tasks are claimed] + submit_gas) * max fee per gas / 10**18 * native_usd
     take it iff reward_usd - llm_usd - gas_usd >= min_margin_usd
 
 Every reward token is valued at ``token_usd`` (one price for all tokens; a per-token table is a later step).
@@ -55,6 +55,9 @@ class Candidate:
     spec: TaskSpec
     reward: int  # token base units
     deadline: int  # unix seconds
+    #: The task is claimed with a transaction first (a TaskBoard); False: it is assigned (a job market), and
+    #: delivering is the only transaction the agent pays for.
+    claims: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +102,8 @@ def estimate(task: Candidate, *, price: ModelPrice | None, max_fee_per_gas: int,
         llm_usd = price.cost(
             prompt_tokens=config.expected_prompt_tokens, completion_tokens=config.expected_completion_tokens
         )
-    gas_wei = Decimal((config.claim_gas + config.submit_gas) * max_fee_per_gas)
+    gas = (config.claim_gas if task.claims else 0) + config.submit_gas
+    gas_wei = Decimal(gas * max_fee_per_gas)
     return Estimate(reward_usd=reward_usd, llm_usd=llm_usd, gas_usd=gas_wei / WEI_PER_NATIVE * config.native_usd)
 
 

@@ -485,7 +485,8 @@ class Orchestrator:
                 assignee = found  # the agent the client hired, or None: an open job every agent may bid on
             elif self._imported(task):
                 continue
-            candidate = Candidate(spec=task.spec, reward=task.reward, deadline=task.deadline)
+            claims = isinstance(self._board(task), Claimable)
+            candidate = Candidate(spec=task.spec, reward=task.reward, deadline=task.deadline, claims=claims)
             # a job a client assigned to one of our agents is that agent's or no one's (the gate still decides)
             decision = decide(
                 candidate,
@@ -644,7 +645,7 @@ class Orchestrator:
         endpoint = task.spec.bid_endpoint
         if endpoint is None or not isinstance(agent.wallet, BidSigner):
             return self._move(task, S.LOST, agent.name, "an open job we cannot bid on (no endpoint, or no bid signer)")
-        candidate = Candidate(spec=task.spec, reward=bt.reward, deadline=bt.deadline)
+        candidate = Candidate(spec=task.spec, reward=bt.reward, deadline=bt.deadline, claims=False)
         price = self.prices.get(agent.profile.model.model)
         gate = estimate(candidate, price=price, max_fee_per_gas=self.chain.fees().max_fee_per_gas, config=self.matching)
         amount = bid_amount(gate, config=self.matching, budget=bt.reward)
@@ -1004,7 +1005,8 @@ class Orchestrator:
         price = self.prices.get(agent.profile.model.model)
         fee = self.chain.fees().max_fee_per_gas
         assert task.spec is not None
-        candidate = Candidate(spec=task.spec, reward=task.reward, deadline=task.deadline)
+        claims = isinstance(self._board(task), Claimable)
+        candidate = Candidate(spec=task.spec, reward=task.reward, deadline=task.deadline, claims=claims)
         gate = estimate(candidate, price=price, max_fee_per_gas=fee, config=self.matching)
         if gate.margin_usd < self.matching.min_margin_usd:
             return f"another try is not worth it: {gate.describe()}"
