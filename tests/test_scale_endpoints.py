@@ -256,3 +256,40 @@ def test_deworker_status_shows_the_endpoints_slots_and_waiters(tmp_path: Path) -
         gate.leave(held, tokens=0)  # bob gets the slot and the thread ends
         waiter.join()
         engine.dispose()
+
+
+def test_compact_folds_old_minutes_and_keeps_every_sum(db_engine: Engine) -> None:
+    """Three days of calls, one a minute-row each hour: ``compact`` folds the minutes older than a day into one
+    history row per endpoint. The all-time sums (what /metrics reports, counters that must never go down) and the
+    last hour's status are the same before and after; the table keeps a day of minutes plus that row."""
+    from sqlalchemy import func, select
+
+    from orchestrator.adapters.sql.endpoints import HISTORY, EndpointWindow
+
+    clock = Clock()
+    gate = DbEndpointGate(db_engine, clock=clock)
+    endpoint = _endpoint(requests_per_minute=1000)
+    for _ in range(72):
+        ticket = gate.enter(endpoint, agent="ada", task="t", timeout=1, hold=60)
+        assert ticket is not None
+        gate.leave(ticket, tokens=7)
+        clock.advance(3600)
+
+    def sums() -> tuple[int, int, int]:
+        with db_engine.connect() as c:
+            count, requests, tokens = c.execute(
+                select(func.count(), func.sum(EndpointWindow.requests), func.sum(EndpointWindow.tokens))
+            ).one()
+        return int(count), int(requests), int(tokens)
+
+    recent = gate.status(hours=2)
+    assert sums() == (72, 72, 72 * 7)
+    assert gate.compact() == 48  # hours 0-47: older than a day (the clock is 72 h after the first call)
+    count, requests, tokens = sums()
+    assert (requests, tokens) == (72, 72 * 7) and count == 24 + 1  # the last day's minutes + the history row
+    assert gate.status(hours=2) == recent
+    with db_engine.connect() as c:
+        history = c.execute(select(EndpointWindow.requests).where(EndpointWindow.minute == HISTORY)).scalar_one()
+    assert history == 48
+    assert gate.compact() == 0  # nothing older left: a second run folds nothing and changes nothing
+    assert sums() == (25, 72, 72 * 7)

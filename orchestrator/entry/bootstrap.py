@@ -469,6 +469,7 @@ class Runtime:
 
         def upkeep() -> object:
             done = self.fleet.upkeep()
+            self.endpoint_gate.compact()  # yesterday's per-minute counts, folded: the table stays small
             if revenue is None:
                 return done
             self.refresh_pool_holders()  # shares minted since the last run: their holders may claim now

@@ -6,6 +6,8 @@ so that every agent on every worker sharing the database waits for the same slot
 - **Rates**: one ``endpoint_window`` row per endpoint per UTC minute counts the requests started and the tokens used
   (tokens are known when the call returns, so a minute can overshoot ``tokens_per_minute`` by the calls in
   flight; the next call waits for the next minute). The rows are also the wait statistics ``deworker status`` shows.
+  ``compact`` (the upkeep's, daily) folds the minutes older than a day into one row per endpoint at ``HISTORY``
+  (1970-01-01), so the table stays small and the all-time sums ``/metrics`` reports never go down.
 - **Fairness**: a waiting agent has an ``endpoint_waiter`` row (refreshed while it waits, so a dead waiter's row
   lapses); a free slot goes to the longest waiter first, across the fleet, so no agent starves past its budget.
 
@@ -24,7 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import BigInteger, Engine, delete, func
 from sqlalchemy import select as sql_select
@@ -42,6 +44,8 @@ ENDPOINT_KEY_LEN = 360
 #: Seconds a waiter's row lives without a refresh; it is refreshed every ``WAITER_REFRESH`` seconds while it waits.
 WAITER_TTL = 10.0
 WAITER_REFRESH = 2.0
+#: The minute of an endpoint's folded history (``compact``): before any real minute, so no window query meets it.
+HISTORY = datetime(1970, 1, 1, tzinfo=UTC)
 #: Lease-name prefix of endpoint slots.
 SLOT_PREFIX = "endpoint:"
 
@@ -228,6 +232,36 @@ class DbEndpointGate:
                 )
             )
         return out
+
+    def compact(self, *, keep: timedelta = timedelta(days=1)) -> int:
+        """Fold each endpoint's minutes older than ``keep`` into its ``HISTORY`` row (sums unchanged), in one
+        transaction; returns the number of minute rows folded."""
+        cutoff = _minute(self._clock() - keep)
+        old = (col(EndpointWindow.minute) < cutoff) & (col(EndpointWindow.minute) > HISTORY)
+        with self._tx("compacting the model endpoints' minutes") as s:
+            rows = s.execute(
+                sql_select(
+                    col(EndpointWindow.endpoint),
+                    func.count(),
+                    func.sum(EndpointWindow.requests),
+                    func.sum(EndpointWindow.tokens),
+                    func.sum(EndpointWindow.waits),
+                    func.sum(EndpointWindow.wait_ms),
+                )
+                .where(old)
+                .group_by(col(EndpointWindow.endpoint))
+            ).all()
+            folded = 0
+            for key, count, requests, tokens, waits, wait_ms in rows:
+                history = self._window(s, key, HISTORY, lock=True)
+                history.requests += int(requests or 0)
+                history.tokens += int(tokens or 0)
+                history.waits += int(waits or 0)
+                history.wait_ms += int(wait_ms or 0)
+                s.add(history)
+                folded += int(count)
+            s.execute(delete(EndpointWindow).where(old))
+        return folded
 
     # ------------------------------------------------------------------------------------------- inside
 
