@@ -27,7 +27,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
 from orchestrator.adapters.sql.db import translate
-from orchestrator.adapters.sql.models import Cost, CostKind, Reward, Task, TaskPublic
+from orchestrator.adapters.sql.models import Cost, CostKind, RevenueClaim, Reward, Task, TaskPublic
 from orchestrator.domain.lifecycle import TaskState
 from orchestrator.domain.money import PnL
 
@@ -136,8 +136,26 @@ class Queries:
     # ------------------------------------------------------------------------------------------------- money
 
     def pnl_by_agent(self) -> dict[str, PnL]:
-        """Rewards received minus gas and LLM cost, per agent name, per currency (see ``PnL``)."""
-        return self._pnl(col(Reward.agent), col(Cost.agent), "per agent")
+        """Rewards received minus gas and LLM cost, per agent name, per currency (see ``PnL``), with the project
+        pools' revenue each agent claimed apart (``PnL.revenue``, per pool and token)."""
+        out = self._pnl(col(Reward.agent), col(Cost.agent), "per agent")
+        for agent, per_pool in self.revenue_by_agent().items():
+            out.setdefault(agent, PnL()).revenue.update(per_pool)
+        return dict(sorted(out.items()))
+
+    def revenue_by_agent(self) -> dict[str, dict[tuple[str, str], int]]:
+        """Revenue the project pools paid each agent: agent -> (pool, token) -> base units (``revenue_claim``)."""
+        query = select(
+            col(RevenueClaim.agent),
+            col(RevenueClaim.pool),
+            col(RevenueClaim.token),
+            *exact_sum_columns(col(RevenueClaim.amount)),
+        ).group_by(col(RevenueClaim.agent), col(RevenueClaim.pool), col(RevenueClaim.token))
+        out: dict[str, dict[tuple[str, str], int]] = {}
+        with self._connect("summing revenue claims per agent") as conn:
+            for agent, pool, token, *chunks in conn.execute(query):
+                out.setdefault(agent, {})[(pool, token)] = combine(chunks)
+        return out
 
     def pnl_by_task(self) -> dict[int, PnL]:
         """Rewards received minus gas and LLM cost, per task id, per currency. Costs not tied to a task (e.g. a
