@@ -238,6 +238,10 @@ def test_rewards_show_shares_bounty_and_revenue_per_project(tmp_path: Path, monk
         assert row["bounty"] == {token: str(10**17)}
         assert row["revenue_claimed"] == {token: str(REVENUE)}
         assert row["revenue_claimable"] == {token: str(5 * 10**18)}
+        # the database P&L (the ledger's revenue_claim rows) agrees with the chain's RevenueClaimed logs
+        (agent,) = json.loads(out.output)["agents"]
+        assert agent["agent"] == "ada"
+        assert agent["revenue"] == [{"pool": pool, "token": token, "amount": row["revenue_claimed"][token]}]
         table = CliRunner().invoke(cli.app, ["--config", str(config), "rewards"])
         assert table.exit_code == 0 and "Project pools" in table.output and "Atlas" in table.output
     finally:

@@ -74,9 +74,17 @@ class DayMoney:
     """What came in and went out on one UTC day: rewards per token (base units), gas (wei), LLM cost (micro-USD)."""
 
     day: date
-    rewards: dict[str, int] = field(default_factory=dict)
+    rewards: dict[str, int] = field(default_factory=dict)  # bounties
     gas_wei: int = 0
     llm_usd_micro: int = 0
+    revenue: dict[str, int] = field(default_factory=dict)  # project pools' revenue claimed, per token
+
+    def received(self) -> dict[str, int]:
+        """Bounties plus pool revenue, per token (what the earnings charts draw)."""
+        out = dict(self.rewards)
+        for token, amount in self.revenue.items():
+            out[token] = out.get(token, 0) + amount
+        return out
 
 
 class Queries:
@@ -187,7 +195,8 @@ class Queries:
 
     def money_by_day(self, *, since: date | None = None) -> list[DayMoney]:
         """Per UTC day (oldest first; days with nothing are left out): rewards received per token, from the
-        reward table (what was paid, not what tasks promised), and gas and LLM cost spent."""
+        reward table (what was paid, not what tasks promised), pool revenue claimed per token (``revenue_claim``), and
+        gas and LLM cost spent."""
         dialect = self._engine.dialect.name
         reward_day = _utc_day(col(Reward.at), dialect)
         cost_day = _utc_day(col(Cost.at), dialect)
@@ -197,9 +206,14 @@ class Queries:
         costs = select(cost_day, col(Cost.kind), *exact_sum_columns(col(Cost.amount))).group_by(
             cost_day, col(Cost.kind)
         )
+        revenue_day = _utc_day(col(RevenueClaim.at), dialect)
+        revenue = select(revenue_day, col(RevenueClaim.token), *exact_sum_columns(col(RevenueClaim.amount))).group_by(
+            revenue_day, col(RevenueClaim.token)
+        )
         if since is not None:
             rewards = rewards.where(reward_day >= since.isoformat())
             costs = costs.where(cost_day >= since.isoformat())
+            revenue = revenue.where(revenue_day >= since.isoformat())
         days: dict[str, DayMoney] = {}
         with self._connect("summing rewards and costs per day") as conn:
             for day, token, *chunks in conn.execute(rewards):
@@ -211,4 +225,7 @@ class Queries:
                     entry.gas_wei += combine(chunks)
                 else:
                     entry.llm_usd_micro += combine(chunks)
+            for day, token, *chunks in conn.execute(revenue):
+                entry = days.setdefault(day, DayMoney(day=date.fromisoformat(day)))
+                entry.revenue[token] = combine(chunks)
         return [days[d] for d in sorted(days)]
