@@ -820,8 +820,10 @@ def demo(
         str, typer.Option("--agent", help="local (the embedded model, default) or instant (no model).")
     ] = "local",
 ) -> None:
-    """Everything end to end on the in-process chain: a DAO posts tasks, three agents discover, claim, produce,
-    pass review and submit; the DAO approves and the board pays; balances must reconcile with the database."""
+    """Everything end to end on the in-process chain: a DAO posts tasks and votes (Governor: propose, vote, queue,
+    execute) to fund a project pool that posts more; three agents discover, claim, produce, pass review and
+    submit; the DAO approves, the boards pay, the pool mints shares after its veto window and the agents claim the
+    project's revenue; balances must reconcile with the bounties and revenue in the database."""
     from orchestrator.entry import demo as demo_mod
 
     if review not in ("auto", "human") or agent not in ("local", "instant"):
