@@ -287,7 +287,11 @@ def _run(rt: Runtime, console: Console, *, tasks_dir: Path | None, review: Revie
         step = progress.add_task("DAO posts tasks", total=len(tasks))
         post_tasks(dao, tasks, deadline=rt.now() + 3 * 86_400, on_post=lambda: progress.advance(step))
         step = progress.add_task("DAO votes to fund a project pool", total=1)
-        pool_specs = [(t.spec, to_base_units(t.reward, dao.decimals())) for t in tasks if t.spec is not None][:2]
+        # the project's two tasks: writing tasks first (no acceptance tests), which the small local model finishes
+        specs = sorted(
+            (t for t in tasks if t.spec is not None), key=lambda t: t.spec is None or bool(t.spec.acceptance_tests)
+        )
+        pool_specs = [(t.spec, to_base_units(t.reward, dao.decimals())) for t in specs if t.spec is not None][:2]
         story = fund_project_by_vote(rt, dao, dao_signer, pool_specs, deadline=rt.now() + 3 * 86_400)
         progress.advance(step)
         step = progress.add_task("client hires on an ERC-8183 market", total=1)
