@@ -43,8 +43,9 @@ def deworker(
 def test_demo_runs_end_to_end_and_reconciles(tmp_path: Path) -> None:
     proc = deworker("demo", "--agent", "instant", cwd=tmp_path)  # the real-model demo: tests/test_demo.py
     last = proc.stdout.strip().splitlines()[-1]
-    # five on the TaskBoard, a direct hire and an open job hired at its bid on the demo's ERC-8183 market
-    assert re.fullmatch(r"demo: 7 tasks paid, 1 quarantined, 1 skipped; balances reconcile", last), last
+    # five on the TaskBoard, the DAO-funded project pool's two, a direct hire and an open job hired at its bid on
+    # the demo's ERC-8183 market
+    assert re.fullmatch(r"demo: 9 tasks paid, 1 quarantined, 1 skipped; balances reconcile", last), last
     assert "QUARANTINED" in proc.stdout and "SKIPPED" in proc.stdout
 
 

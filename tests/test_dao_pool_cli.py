@@ -107,6 +107,9 @@ def test_pool_tasks_veto_finalize_deposit_and_show(dao: Dao) -> None:
     assert pool.view("budget") == 100 * 10**18
     out = dao.ok("dao", "pool", "post", pool.address, "--spec", str(dao.spec), "--reward", "10", "--weight", "30")
     assert "posted task 1" in out and "weight 30" in out
+    (listed,) = json.loads(dao.ok("dao", "tasks", "--json"))["tasks"]  # discovered with its weight
+    assert listed["weight"] == 30 and listed["poster"] == pool.address
+    assert re.search(r"│\s*30\s*│", dao.ok("dao", "tasks")) and "weight" in dao.ok("dao", "tasks")
     board = abi("TaskBoard")
     dao.agent.send(dao.board, board.encode_call("claim", 1))
     dao.agent.send(dao.board, board.encode_call("submit", 1, ARTIFACT))
@@ -132,5 +135,7 @@ def test_pool_tasks_veto_finalize_deposit_and_show(dao: Dao) -> None:
 
 def test_pool_commands_refuse_what_is_not_a_pool_task(dao: Dao, tmp_path: Path) -> None:
     dao.ok("dao", "post", "--spec", str(dao.spec), "--reward", "5")  # a plain board task, posted by the DAO
+    (listed,) = json.loads(dao.ok("dao", "tasks", "--json"))["tasks"]
+    assert listed["weight"] is None and "weight" not in dao.ok("dao", "tasks")  # no pool task: no weight column
     refused = dao.run("dao", "pool", "approve", "1")
     assert refused.exit_code == 1 and "was not posted by a project pool" in str(refused.exception)

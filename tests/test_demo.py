@@ -33,23 +33,30 @@ def run_demo(tmp_path: Path, **kwargs: object) -> tuple[bool, list[str]]:
 def test_demo_with_instant_agents_pays_and_reconciles(tmp_path: Path) -> None:
     ok, lines = run_demo(tmp_path, agent="instant")
     assert ok
-    # five on the TaskBoard, two on the market: a direct hire and an open job hired at its bid
-    assert lines[-1] == "demo: 7 tasks paid, 1 quarantined, 1 skipped; balances reconcile"
+    # five on the TaskBoard, two posted by the project pool the DAO funded by vote (paid through the same board),
+    # two on the market: a direct hire and an open job hired at its bid
+    assert lines[-1] == "demo: 9 tasks paid, 1 quarantined, 1 skipped; balances reconcile"
     text = "\n".join(lines)
+    # the pool's story: executed proposal, both tasks finalized, 30 + 10 shares, all revenue claimed; each agent's
+    # bounties + revenue (the ledger) equal its balance on chain (the table's "match" column, in the verdict)
+    assert re.search(r"funded by proposal \S+ \(executed\), 2 tasks finalized, 40 shares, 40 DWR revenue "
+                     r"deposited, 40 claimed", text), text  # fmt: skip
+    assert "Atlas shares (chain)" in text and "revenue (db, DWR)" in text
     boards = {line.split("│")[1].strip(): line for line in lines if line.count("│") == 5}
     assert "acp" in boards and "main" in boards  # the per-board table
     assert boards["acp"].split("│")[2].strip() == "2" and boards["acp"].split("│")[3].strip() == "2"
+    assert boards["main"].split("│")[2].strip() == "9" and boards["main"].split("│")[3].strip() == "7"
     assert "not worth it" in text and "spec does not match" in text
 
 
 @pytest.mark.parametrize(
     ("min_margin", "last_line"),
-    [("0.10", "2 tasks paid, 0 quarantined, 0 skipped"), ("100", "0 tasks paid, 0 quarantined, 2 skipped")],
+    [("0.10", "3 tasks paid, 0 quarantined, 0 skipped"), ("100", "0 tasks paid, 0 quarantined, 3 skipped")],
 )
 def test_the_demo_matches_as_the_config_says(tmp_path: Path, min_margin: str, last_line: str) -> None:
     """The demo's profit gate is ``matching`` from the config: a 25-token task (and the same task as a direct hire
-    on the demo's ERC-8183 market) is taken at the default margin and skipped, with the reason, when
-    ``matching.min_margin_usd`` asks for more than it pays."""
+    on the demo's ERC-8183 market, and as the project pool's task) is taken at the default margin and skipped, with
+    the reason, when ``matching.min_margin_usd`` asks for more than it pays."""
     folder = tmp_path / "tasks"
     folder.mkdir()
     source = resources.files("orchestrator").joinpath("demo_tasks", "04-glossary.json")
@@ -88,7 +95,7 @@ def test_demo_with_the_local_model_on_one_small_task(tmp_path: Path) -> None:
     ok, lines = run_demo(tmp_path / "data", agent="local", tasks_dir=folder)
     assert ok
     # SmolLM2 at temperature 0 is deterministic: it writes the glossary file, which passes the artifact check
-    assert lines[-1] == "demo: 2 tasks paid, 0 quarantined, 0 skipped; balances reconcile"  # TaskBoard and market
+    assert lines[-1] == "demo: 3 tasks paid, 0 quarantined, 0 skipped; balances reconcile"  # board, pool, market
 
 
 def test_demo_human_review_serves_the_inbox_and_waits_for_decisions(tmp_path: Path) -> None:
@@ -144,7 +151,7 @@ def test_demo_human_review_serves_the_inbox_and_waits_for_decisions(tmp_path: Pa
             time.sleep(0.05)
     runner.join(timeout=10)
     assert result == [True]
-    assert approved == 7  # five TaskBoard tasks, the market's direct hire and its open job
+    assert approved == 9  # five TaskBoard tasks, the pool's two, the market's direct hire and its open job
     assert out.getvalue().strip().splitlines()[-1] == (
-        "demo: 7 tasks paid, 1 quarantined, 1 skipped; balances reconcile"
+        "demo: 9 tasks paid, 1 quarantined, 1 skipped; balances reconcile"
     )

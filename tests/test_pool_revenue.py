@@ -66,6 +66,7 @@ def earn_shares(world: World, agent: str = "ada", weight: int = 10) -> str:
 def collector(world: World, pool: str, **kwargs: Any) -> RevenueCollector:
     ada = world.fleet.wallet("ada")
     world.fleet.set_pool_holders({pool: [ada.address]})
+    kwargs.setdefault("record", world.runtime.record_revenue_claim)
     return RevenueCollector(pools=ProjectPoolRevenue(chain=world.chain, pools=[pool]), wallets={"ada": ada}, **kwargs)
 
 
@@ -173,6 +174,12 @@ def test_revenue_is_claimed_exactly_once_across_sigkill(
         assert balance(world, ada) - before == REVENUE
         assert restarted.income() == {("ada", pool, world.dao.token): REVENUE}
         assert int(call(chain, pool, "ProjectPool", "claimable", ada, world.dao.token)) == 0
+        # the ledger holds the claim exactly once, and the P&L's revenue is the balance change
+        ledger = restarted_world.runtime.db
+        assert [(c.agent, c.amount, c.tx_hash) for c in ledger.revenue_claims()] == [
+            ("ada", REVENUE, claims[0].tx_hash)
+        ], point
+        assert ledger.pnl_by_agent()["ada"].revenue == {(pool, world.dao.token): REVENUE}
 
 
 if __name__ == "__main__":
@@ -231,6 +238,10 @@ def test_rewards_show_shares_bounty_and_revenue_per_project(tmp_path: Path, monk
         assert row["bounty"] == {token: str(10**17)}
         assert row["revenue_claimed"] == {token: str(REVENUE)}
         assert row["revenue_claimable"] == {token: str(5 * 10**18)}
+        # the database P&L (the ledger's revenue_claim rows) agrees with the chain's RevenueClaimed logs
+        (agent,) = json.loads(out.output)["agents"]
+        assert agent["agent"] == "ada"
+        assert agent["revenue"] == [{"pool": pool, "token": token, "amount": row["revenue_claimed"][token]}]
         table = CliRunner().invoke(cli.app, ["--config", str(config), "rewards"])
         assert table.exit_code == 0 and "Project pools" in table.output and "Atlas" in table.output
     finally:

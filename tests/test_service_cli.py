@@ -81,7 +81,7 @@ def test_rewards_pnl_and_chart(paid_world: World, tmp_path: Path) -> None:
     assert "P&L per agent" in out and "P&L per task" in out
     days = Queries(make_engine(f"sqlite:///{tmp_path / 'deworker.db'}")).money_by_day()
     assert sum(sum(d.rewards.values()) for d in days) == 15 * 10**18  # what the board paid, from the reward table
-    assert "Rewards received per day" in out and "15 DWR" in out
+    assert "Received per day (UTC): bounties and pool revenue" in out and "15 DWR" in out
 
 
 def test_chart_scales_bars_per_token() -> None:

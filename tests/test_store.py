@@ -771,6 +771,37 @@ def test_profit_and_loss_per_agent_and_task_per_currency(backend: Backend, store
     assert by_task[t2].net() == {TOKEN: 10**18, "usd_micro": -1_500}
 
 
+def test_revenue_claims_are_recorded_once_per_claim_and_kept_apart_from_bounties(
+    backend: Backend, store: Store
+) -> None:
+    """Pool revenue sits in its own table, per agent, pool and token: the same claim (transaction, pool, token)
+    recorded again changes nothing, a different amount for it is refused, and the P&L keeps it apart from
+    bounties (``PnL.revenue``) while ``net`` adds both."""
+    pool_a, pool_b = "0x" + "aa" * 20, "0x" + "bb" * 20
+    t1 = new_task(store, 1)
+    force_state(backend.engine, t1, S.SUBMITTED, agent_name="alice")
+    store.record_reward(payout=Payout("main", str(1), ADDR_A, TOKEN, 5 * 10**20, tx(1), 10))
+    claim = dict(
+        agent="alice", pool=pool_a, token=TOKEN, holder=ADDR_A, amount=3 * 10**20, tx_hash=tx(2), block_number=12
+    )
+    _, created = store.record_revenue_claim(**claim)  # type: ignore[arg-type]
+    assert created
+    _, created = store.record_revenue_claim(**claim)  # type: ignore[arg-type]
+    assert not created
+    with pytest.raises(DuplicateRecord, match="revenue claim"):
+        store.record_revenue_claim(**{**claim, "amount": 1})  # type: ignore[arg-type]
+    store.record_revenue_claim(**{**claim, "pool": pool_b, "amount": 7})  # type: ignore[arg-type]
+    store.record_revenue_claim(**{**claim, "agent": "bob", "holder": ADDR_B, "tx_hash": tx(3), "amount": 2**200})  # type: ignore[arg-type]
+
+    assert len(store.revenue_claims()) == 3
+    by_agent = store.pnl_by_agent()
+    assert by_agent["alice"].rewards == {TOKEN: 5 * 10**20}
+    assert by_agent["alice"].revenue == {(pool_a, TOKEN): 3 * 10**20, (pool_b, TOKEN): 7}
+    assert by_agent["alice"].net() == {TOKEN: 8 * 10**20 + 7}
+    assert by_agent["bob"].revenue == {(pool_a, TOKEN): 2**200}  # exact beyond 64 bits
+    assert store.pnl_by_task()[t1].revenue == {}  # revenue belongs to an agent and a project, not a task
+
+
 def test_runs_are_numbered_per_task(store: Store) -> None:
     task_id = new_task(store)
     run = RunCreate(

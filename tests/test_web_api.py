@@ -572,6 +572,12 @@ def test_dashboard_and_task_history(web: WebEnv) -> None:
     web.store.record_reward(payout=Payout("other", str(7), AGENT_ADDRESS, UNKNOWN_TOKEN, 1_234_567, tx(903), 43))
     web.store.record_cost(agent=AGENT, kind=CostKind.GAS, amount=21_000 * 10**9, task_id=task_id, tx_hash=tx(902))
     web.store.record_cost(agent=AGENT, kind=CostKind.LLM, amount=4_200, task_id=task_id)
+    # a project pool's revenue the agent claimed: its own column, per project, and in the chart's total
+    pool = "0x" + "ab" * 20
+    web.store.record_revenue_claim(
+        agent=AGENT, pool=pool, token=DWR.address, holder=AGENT_ADDRESS, amount=2 * 10**18, tx_hash=tx(904),
+        block_number=44,
+    )  # fmt: skip
     started = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
     for status, error in ((RunStatus.INTERRUPTED, "the process stopped during this run"), (RunStatus.PRODUCED, None)):
         web.store.record_run(
@@ -589,7 +595,8 @@ def test_dashboard_and_task_history(web: WebEnv) -> None:
     dashboard = client.get("/dashboard")
     assert dashboard.status_code == 200
     shows = ("PAID", "AWAITING_REVIEW", AGENT, "working", "<svg class='chart'", "5 DWR", "0.000021", "$0.0042")
-    for shown in (*shows, "1,234,567 units of 0x9999…9999", "Unknown token (raw base units)"):
+    revenue = ("Pool revenue (per project)", f"pool {pool}", "2 DWR", "7 DWR")  # 7 = 5 bounty + 2 revenue
+    for shown in (*shows, *revenue, "1,234,567 units of 0x9999…9999", "Unknown token (raw base units)"):
         assert shown in dashboard.text, shown
     history = client.get(f"/tasks/{task_id}")
     assert history.status_code == 200
@@ -604,11 +611,23 @@ def test_dashboard_and_task_history(web: WebEnv) -> None:
     fleet = client.get("/api/fleet", headers=_bearer(web)).json()
     (day,) = fleet["days"]
     assert day["rewards"] == {DWR.address: 5 * 10**18, UNKNOWN_TOKEN: 1_234_567}
+    assert day["revenue"] == {DWR.address: 2 * 10**18}
     assert day["gas_wei"] == 21_000 * 10**9 and day["llm_usd_micro"] == 4_200
     assert fleet["tokens"] == [{"address": DWR.address, "symbol": "DWR", "decimals": 18}]
     assert fleet["pnl"] == [
-        {"agent": AGENT, "rewards": day["rewards"], "gas_wei": 21_000 * 10**9, "llm_usd_micro": 4_200}
+        {
+            "agent": AGENT,
+            "rewards": day["rewards"],
+            "gas_wei": 21_000 * 10**9,
+            "llm_usd_micro": 4_200,
+            "revenue": {DWR.address: 2 * 10**18},
+            "revenue_by_pool": {pool: {DWR.address: 2 * 10**18}},
+        }
     ]
+    series = {s.token: s.total for s in views.earnings(views.fleet(web.store, web.app.state.services.queries,
+                                                                   web.app.state.services.settings.tokens),
+                                                       web.app.state.services.settings.tokens)}  # fmt: skip
+    assert series[DWR.address] == 7 * 10**18  # the chart includes revenue
 
 
 def _bearer(env: WebEnv, name: str = "robot") -> dict[str, str]:

@@ -7,7 +7,9 @@ decided, and a claim already mined leaves nothing claimable, so a restart never 
 each unit once. ``income`` is read from the pools' ``RevenueClaimed`` logs, so it equals what the chain paid.
 
 Boundaries (``boundary(name)``, for the crash tests): ``revenue-claiming`` before a claim is sent,
-``revenue-claimed`` after its receipt.
+``revenue-claimed`` after its receipt, ``revenue-recorded`` after the ledger's write (with ``record``). The ledger
+(``record``) gets each claim when it is paid and, in ``start``, every claim the chain's logs show, so a crash
+between the receipt and the write loses nothing; the write is idempotent per claim transaction.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from orchestrator.ports.wallet import AgentWallet
 
 log = logging.getLogger(__name__)
 
-REVENUE_BOUNDARIES = ("revenue-claiming", "revenue-claimed")
+REVENUE_BOUNDARIES = ("revenue-claiming", "revenue-claimed", "revenue-recorded")
 
 
 class RevenueCollector:
@@ -33,6 +35,7 @@ class RevenueCollector:
         wallets: Mapping[str, AgentWallet],
         threshold: int = 1,
         boundary: Callable[[str], None] | None = None,
+        record: Callable[[str, RevenueClaim], object] | None = None,
     ) -> None:
         if threshold < 1:
             raise ValueError("the claim threshold is at least 1 base unit (a pool refuses to pay nothing)")
@@ -40,6 +43,8 @@ class RevenueCollector:
         self.wallets = dict(wallets)
         self.threshold = threshold
         self.boundary = boundary
+        # the ledger's write (``SqlLedger.record_revenue_claim``): idempotent per (transaction, pool, token)
+        self.record = record
 
     def _hook(self, name: str) -> None:
         if self.boundary is not None:
@@ -51,6 +56,19 @@ class RevenueCollector:
             report = wallet.recover()
             if report.rebroadcast or report.dropped or report.drift:
                 log.warning("wallet %s recovered: %s", name, report)
+        self.reconcile()
+
+    def reconcile(self) -> int:
+        """Record in the ledger every claim the chain paid the agents (a claim mined before a crash whose ledger
+        write was lost included); a claim already recorded changes nothing. Returns how many were read."""
+        if self.record is None:
+            return 0
+        n = 0
+        for name, wallet in self.wallets.items():
+            for claim in self.pools.claims(wallet.address):
+                self.record(name, claim)
+                n += 1
+        return n
 
     def collect(self) -> list[RevenueClaim]:
         """Claim what reached the threshold; returns the claims paid now."""
@@ -62,6 +80,9 @@ class RevenueCollector:
                 self._hook("revenue-claiming")
                 claim = self.pools.claim(pool=holding.pool, token=holding.token, wallet=wallet)
                 self._hook("revenue-claimed")
+                if self.record is not None:
+                    self.record(name, claim)
+                    self._hook("revenue-recorded")
                 log.info("agent %s claimed %d of %s from pool %s", name, claim.amount, claim.token, claim.pool)
                 paid.append(claim)
         return paid

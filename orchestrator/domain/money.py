@@ -110,13 +110,18 @@ class PnL:
     """Profit and loss of one agent or task, per currency. Currencies are never added together: a reward in a
     token, gas in wei and LLM cost in USD need prices to be compared, and prices are not the store's business."""
 
-    rewards: dict[str, int] = field(default_factory=dict)  # token address -> base units received
+    rewards: dict[str, int] = field(default_factory=dict)  # token address -> base units received (bounties)
     gas_wei: int = 0
     llm_usd_micro: int = 0
+    # project pools' revenue claimed (per agent only): (pool address, token address) -> base units
+    revenue: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def net(self) -> dict[str, int]:
-        """Signed amounts per currency: token addresses (+rewards), ``"wei"`` (-gas), ``"usd_micro"`` (-LLM cost)."""
+        """Signed amounts per currency: token addresses (+bounties, +revenue), ``"wei"`` (-gas), ``"usd_micro"``
+        (-LLM cost)."""
         out = dict(self.rewards)
+        for (_pool, token), amount in self.revenue.items():
+            out[token] = out.get(token, 0) + amount
         if self.gas_wei:
             out[WEI] = -self.gas_wei
         if self.llm_usd_micro:

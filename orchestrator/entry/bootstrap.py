@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from orchestrator.app.revenue import RevenueCollector
     from orchestrator.entry.guard import ProcessGuard
     from orchestrator.entry.scheduler import ServiceRunner
+    from orchestrator.ports.revenue import RevenueClaim
     from orchestrator.ports.wallet import AgentWallet
 
 #: Makes the agent runner of one profile (``Runtime(runner_factory=...)``).
@@ -497,7 +498,17 @@ class Runtime:
         if not cfg.pools:
             return None
         pools = ProjectPoolRevenue(chain=self.chain, pools=cfg.pools)
-        return RevenueCollector(pools=pools, wallets=wallets, threshold=cfg.claim_threshold)
+        return RevenueCollector(
+            pools=pools, wallets=wallets, threshold=cfg.claim_threshold, record=self.record_revenue_claim
+        )
+
+    def record_revenue_claim(self, agent: str, claim: RevenueClaim) -> object:
+        """Write one pool revenue claim of ``agent`` to the ledger (idempotent per transaction, pool and token)."""
+        c = claim
+        return self.db.record_revenue_claim(
+            agent=agent, pool=c.pool, token=c.token, holder=c.holder, amount=c.amount, tx_hash=c.tx_hash,
+            block_number=c.block_number,
+        )  # fmt: skip
 
     @cached_property
     def endpoint_gate(self) -> DbEndpointGate:

@@ -10,6 +10,7 @@ its id.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -381,6 +382,19 @@ class Pool:
             RevenueView(token=t, deposited=int(self.view("deposited", t)), claimed=int(self.view("total_claimed", t)))
             for t in self.revenue_tokens()
         ]
+
+
+def pool_task_weights(chain: Chain, posters: Iterable[str]) -> dict[int, int]:
+    """Share weight of each board task a project pool posted: board task id -> weight. One read per distinct
+    poster; a poster that is not a pool (an account, another contract) adds nothing."""
+    weights: dict[int, int] = {}
+    for poster in sorted({p.lower() for p in posters if p}):
+        try:
+            pool_tasks = Pool(chain=chain, address=to_checksum_address(poster)).tasks()
+        except (DeworkerError, ValueError):  # no such function there (reverts) or nothing to decode (an account)
+            continue
+        weights.update({t.task_id: t.weight for t in pool_tasks})
+    return weights
 
 
 def pool_of_task(chain: Chain, board: str, task_id: int) -> Pool:

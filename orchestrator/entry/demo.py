@@ -68,6 +68,7 @@ from orchestrator.entry.bids import BidBook
 from orchestrator.entry.bootstrap import Deployment, RunnerFactory, Runtime
 from orchestrator.entry.config import ArtifactsConfig, BoardConfig, ChainConfig, Config, DaoConfig, DbConfig
 from orchestrator.entry.dao import Dao, from_base_units, to_base_units
+from orchestrator.entry.demo_pool import ProjectStory, earn_and_claim, fund_project_by_vote, pool_reviews, shares_of
 from orchestrator.entry.listing import short
 from orchestrator.entry.listing import table as listing_table
 from orchestrator.entry.market import Market
@@ -285,6 +286,14 @@ def _run(rt: Runtime, console: Console, *, tasks_dir: Path | None, review: Revie
         progress.advance(step)
         step = progress.add_task("DAO posts tasks", total=len(tasks))
         post_tasks(dao, tasks, deadline=rt.now() + 3 * 86_400, on_post=lambda: progress.advance(step))
+        step = progress.add_task("DAO votes to fund a project pool", total=1)
+        # the project's two tasks: writing tasks first (no acceptance tests), which the small local model finishes
+        specs = sorted(
+            (t for t in tasks if t.spec is not None), key=lambda t: t.spec is None or bool(t.spec.acceptance_tests)
+        )
+        pool_specs = [(t.spec, to_base_units(t.reward, dao.decimals())) for t in specs if t.spec is not None][:2]
+        story = fund_project_by_vote(rt, dao, dao_signer, pool_specs, deadline=rt.now() + 3 * 86_400)
+        progress.advance(step)
         step = progress.add_task("client hires on an ERC-8183 market", total=1)
         rt, market, jobs = hire_on_market(rt, dao, dao_signer, tasks)
         book, open_jobs = open_on_market(rt, market, dao, tasks, stack)
@@ -296,18 +305,19 @@ def _run(rt: Runtime, console: Console, *, tasks_dir: Path | None, review: Revie
         orch = rt.orchestrator(agents, settings=rt.settings(review_mode=review))
         store = rt.db
         orch.start()
-        bars = _StageBars(progress, len(tasks))
+        bars = _StageBars(progress, len(tasks) + len(story.task_ids))
         if review == "human":
             stack.enter_context(_review_inbox(rt, console))
         started = time.monotonic()
         while True:
             orch.cycle()
             _client_hires_a_bid(market, book, open_jobs, orch)
-            approved = _dao_approves(dao) + _client_completes(market, [*jobs, *open_jobs])
+            approved = _dao_approves(dao, skip=story.task_ids) + _client_completes(market, [*jobs, *open_jobs])
+            approved += pool_reviews(story, dao, dao_signer)
             if approved:
                 orch.collect()
             bars.update(store)
-            posted = len(tasks) + len(jobs) + len(open_jobs)
+            posted = len(tasks) + len(story.task_ids) + len(jobs) + len(open_jobs)
             if all(t.state in _SETTLED for t in store.tasks()) and len(store.tasks()) == posted:
                 break
             if time.monotonic() - started > DEMO_TIMEOUT:
@@ -315,7 +325,11 @@ def _run(rt: Runtime, console: Console, *, tasks_dir: Path | None, review: Revie
                 break
             if not approved:
                 time.sleep(0.2)
-    return _report(console, store, dao, rt.fleet, [a.name for a in agents])
+        names = [a.name for a in agents]
+        step = progress.add_task("project earns; agents claim", total=1)
+        earn_and_claim(rt, story, dao, dao_signer, names)
+        progress.advance(step)
+    return _report(console, store, dao, rt.fleet, names, story)
 
 
 @contextmanager
@@ -381,11 +395,12 @@ class _StageBars:
             self.progress.update(self.bars[name], completed=count)
 
 
-def _dao_approves(dao: Dao) -> int:
-    """The DAO's reviewer approves every submitted task (its own review is out of the demo's scope)."""
+def _dao_approves(dao: Dao, *, skip: Sequence[int] = ()) -> int:
+    """The DAO's reviewer approves every submitted task (its own review is out of the demo's scope) but those in
+    ``skip`` (the project pool's: the pool is their reviewer on the board, see ``demo_pool.pool_reviews``)."""
     approved = 0
     for bt in dao.tasks():
-        if bt.phase is BoardPhase.DELIVERED:
+        if bt.phase is BoardPhase.DELIVERED and int(bt.key) not in skip:
             dao.approve(int(bt.key))
             approved += 1
     return approved
@@ -474,7 +489,9 @@ def _client_completes(market: Market, jobs: Sequence[int]) -> int:
     return done
 
 
-def _report(console: Console, store: Store, dao: Dao, fleet: WalletFleet, agents: Sequence[str]) -> bool:
+def _report(
+    console: Console, store: Store, dao: Dao, fleet: WalletFleet, agents: Sequence[str], story: ProjectStory
+) -> bool:
     decimals, symbol = dao.decimals(), dao.symbol()
     tasks = store.tasks()
     pnl_task = store.pnl_by_task()
@@ -519,26 +536,41 @@ def _report(console: Console, store: Store, dao: Dao, fleet: WalletFleet, agents
     console.print(boards_table)
     pnl_agent = store.pnl_by_agent()
     agents_table = Table(title="Agents")
-    for column in ("agent", "wallet", "tasks paid", f"rewards (db, {symbol})", f"balance (chain, {symbol})", "match"):
+    columns = ["agent", "wallet", "tasks paid", f"bounties (db, {symbol})", "Atlas shares (chain)"]
+    columns += [f"revenue (db, {symbol})", f"balance (chain, {symbol})", "match"]
+    for column in columns:
         agents_table.add_column(column)
     reconcile = True
+    shares = shares_of(story)
     for name in agents:
         address = fleet.keystore.entry(name).address
-        recorded = pnl_agent[name].rewards.get(dao.token, 0) if name in pnl_agent else 0
+        pnl = pnl_agent.get(name)
+        recorded = pnl.rewards.get(dao.token, 0) if pnl else 0
+        revenue = pnl.revenue.get((story.pool.address, dao.token), 0) if pnl else 0
         balance = dao.token_balance(address)
-        ok = recorded == balance
+        ok = recorded + revenue == balance  # bounties and revenue, both from the ledger, equal what the chain holds
         reconcile &= ok
         agents_table.add_row(
             name,
             short(address),
             str(sum(1 for t in tasks if t.agent_name == name and t.state is S.PAID)),
             f"{from_base_units(recorded, decimals):f}",
+            str(shares.get(address.lower(), 0)),
+            f"{from_base_units(revenue, decimals):f}",
             f"{from_base_units(balance, decimals):f}",
             "[green]yes[/]" if ok else "[red]NO[/]",
         )
     console.print(agents_table)
     count = {state: sum(1 for t in tasks if t.state is state) for state in TaskState}
     verdict = "balances reconcile" if reconcile else "BALANCES DO NOT RECONCILE"
+    claimed = sum(p.revenue.get((story.pool.address, dao.token), 0) for p in pnl_agent.values())
+    console.print(
+        f"project pool {short(story.pool.address)}: funded by proposal {str(story.proposal)[:8]}… (executed), "
+        f"{len(story.finalized)} tasks finalized, {sum(shares.values())} shares, "
+        f"{from_base_units(story.revenue, decimals):f} {symbol} revenue deposited, "
+        f"{from_base_units(claimed, decimals):f} claimed",
+        highlight=False,
+    )
     console.print(
         f"demo: {count[S.PAID]} tasks paid, {count[S.QUARANTINED]} quarantined, {count[S.SKIPPED]} skipped; {verdict}",
         highlight=False,

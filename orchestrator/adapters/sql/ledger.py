@@ -10,7 +10,17 @@ from sqlmodel import Session, col, select
 
 from orchestrator.adapters.sql.base import S, SqlRepository, T
 from orchestrator.adapters.sql.errors import DuplicateRecord, RecordNotFound, StoreError
-from orchestrator.adapters.sql.models import Agent, Cost, CostKind, CostPublic, EventKind, Reward, RewardPublic
+from orchestrator.adapters.sql.models import (
+    Agent,
+    Cost,
+    CostKind,
+    CostPublic,
+    EventKind,
+    RevenueClaim,
+    RevenueClaimPublic,
+    Reward,
+    RewardPublic,
+)
 from orchestrator.adapters.sql.models import Task as TaskRow
 from orchestrator.adapters.sql.queries import Queries
 from orchestrator.domain.board import Payout
@@ -168,6 +178,63 @@ class SqlLedger(SqlRepository[T]):
                 f"for {existing.agent!r}; now {new.amount} for {new.agent!r}"
             )
         return CostPublic.model_validate(existing)
+
+    def record_revenue_claim(
+        self, *, agent: str, pool: str, token: str, holder: str, amount: int, tx_hash: str, block_number: int
+    ) -> tuple[RevenueClaimPublic, bool]:
+        """Record a project pool's ``RevenueClaimed`` event paid to ``agent``; returns it and whether it is new.
+        The same claim (transaction, pool, token) again changes nothing, so the collector may record every claim
+        it reads from the chain after a crash; a different amount for it raises ``DuplicateRecord``."""
+        row = RevenueClaim(
+            pool=pool,
+            token=token,
+            holder=holder,
+            agent=agent,
+            amount=amount,
+            tx_hash=tx_hash,
+            block_number=block_number,
+            at=self._clock(),
+        )
+        try:
+            with self._transaction(f"recording the revenue claim {tx_hash} of {agent!r}") as s:
+                existing = self._revenue_claim(s, row)
+                if existing is not None:
+                    return self._same_revenue_claim(existing, row), False
+                s.add(row)
+                s.flush()
+                return RevenueClaimPublic.model_validate(row), True
+        except DuplicateRecord:
+            with self._transaction(f"reading the revenue claim {tx_hash}", reads_only=True) as s:
+                existing = self._revenue_claim(s, row)
+                if existing is None:
+                    raise
+                return self._same_revenue_claim(existing, row), False
+
+    def revenue_claims(self) -> list[RevenueClaimPublic]:
+        """Every recorded revenue claim, oldest first."""
+        with self._transaction("listing revenue claims", reads_only=True) as s:
+            query = select(RevenueClaim).order_by(col(RevenueClaim.block_number), col(RevenueClaim.id))
+            return [RevenueClaimPublic.model_validate(r) for r in s.exec(query)]
+
+    @staticmethod
+    def _revenue_claim(s: Session, row: RevenueClaim) -> RevenueClaim | None:
+        return s.exec(
+            select(RevenueClaim).where(
+                col(RevenueClaim.tx_hash) == row.tx_hash,
+                col(RevenueClaim.pool) == row.pool,
+                col(RevenueClaim.token) == row.token,
+            )
+        ).one_or_none()
+
+    @staticmethod
+    def _same_revenue_claim(existing: RevenueClaim, new: RevenueClaim) -> RevenueClaimPublic:
+        if (existing.amount, existing.holder, existing.agent) != (new.amount, new.holder, new.agent):
+            raise DuplicateRecord(
+                f"revenue claim {existing.tx_hash} on pool {existing.pool} was recorded as {existing.amount} to "
+                f"{existing.agent!r}; now {new.amount} to {new.agent!r}",
+                hint="a claim transaction pays once: check the chain for a reorg",
+            )
+        return RevenueClaimPublic.model_validate(existing)
 
     def pnl_by_agent(self) -> dict[str, PnL]:
         """Rewards received minus gas and LLM cost, per agent name, per currency (see ``PnL``): summed in SQL."""

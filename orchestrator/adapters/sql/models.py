@@ -298,6 +298,31 @@ class RewardPublic(RewardBase):
     id: int
 
 
+class RevenueClaimBase(SQLModel):
+    pool: str = Field(max_length=ADDRESS_LEN, index=True, description="the ProjectPool that paid")
+    token: str = Field(max_length=ADDRESS_LEN)
+    holder: str = Field(max_length=ADDRESS_LEN)
+    agent: str = Field(max_length=NAME_LEN, index=True)
+    amount: int = Field(sa_type=U256, description="token base units")
+    tx_hash: str = Field(max_length=TX_HASH_LEN)
+    block_number: int = Field(sa_type=BigInteger)
+    at: datetime = Field(sa_type=UtcDateTime)
+
+
+class RevenueClaim(RevenueClaimBase, table=True):
+    """A pool's ``RevenueClaimed`` event to one of our agents: one row per (transaction, pool, token), since one
+    ``claim(token)`` call pays once, so recording the same claim again (after a crash) changes nothing."""
+
+    __tablename__ = "revenue_claim"
+    __table_args__ = (UniqueConstraint("tx_hash", "pool", "token"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class RevenueClaimPublic(RevenueClaimBase):
+    id: int
+
+
 class CostBase(SQLModel):
     task_id: int | None = Field(default=None, foreign_key="task.id", index=True)
     run_id: int | None = Field(default=None, foreign_key="run.id")

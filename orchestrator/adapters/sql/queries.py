@@ -27,7 +27,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
 from orchestrator.adapters.sql.db import translate
-from orchestrator.adapters.sql.models import Cost, CostKind, Reward, Task, TaskPublic
+from orchestrator.adapters.sql.models import Cost, CostKind, RevenueClaim, Reward, Task, TaskPublic
 from orchestrator.domain.lifecycle import TaskState
 from orchestrator.domain.money import PnL
 
@@ -74,9 +74,17 @@ class DayMoney:
     """What came in and went out on one UTC day: rewards per token (base units), gas (wei), LLM cost (micro-USD)."""
 
     day: date
-    rewards: dict[str, int] = field(default_factory=dict)
+    rewards: dict[str, int] = field(default_factory=dict)  # bounties
     gas_wei: int = 0
     llm_usd_micro: int = 0
+    revenue: dict[str, int] = field(default_factory=dict)  # project pools' revenue claimed, per token
+
+    def received(self) -> dict[str, int]:
+        """Bounties plus pool revenue, per token (what the earnings charts draw)."""
+        out = dict(self.rewards)
+        for token, amount in self.revenue.items():
+            out[token] = out.get(token, 0) + amount
+        return out
 
 
 class Queries:
@@ -136,8 +144,26 @@ class Queries:
     # ------------------------------------------------------------------------------------------------- money
 
     def pnl_by_agent(self) -> dict[str, PnL]:
-        """Rewards received minus gas and LLM cost, per agent name, per currency (see ``PnL``)."""
-        return self._pnl(col(Reward.agent), col(Cost.agent), "per agent")
+        """Rewards received minus gas and LLM cost, per agent name, per currency (see ``PnL``), with the project
+        pools' revenue each agent claimed apart (``PnL.revenue``, per pool and token)."""
+        out = self._pnl(col(Reward.agent), col(Cost.agent), "per agent")
+        for agent, per_pool in self.revenue_by_agent().items():
+            out.setdefault(agent, PnL()).revenue.update(per_pool)
+        return dict(sorted(out.items()))
+
+    def revenue_by_agent(self) -> dict[str, dict[tuple[str, str], int]]:
+        """Revenue the project pools paid each agent: agent -> (pool, token) -> base units (``revenue_claim``)."""
+        query = select(
+            col(RevenueClaim.agent),
+            col(RevenueClaim.pool),
+            col(RevenueClaim.token),
+            *exact_sum_columns(col(RevenueClaim.amount)),
+        ).group_by(col(RevenueClaim.agent), col(RevenueClaim.pool), col(RevenueClaim.token))
+        out: dict[str, dict[tuple[str, str], int]] = {}
+        with self._connect("summing revenue claims per agent") as conn:
+            for agent, pool, token, *chunks in conn.execute(query):
+                out.setdefault(agent, {})[(pool, token)] = combine(chunks)
+        return out
 
     def pnl_by_task(self) -> dict[int, PnL]:
         """Rewards received minus gas and LLM cost, per task id, per currency. Costs not tied to a task (e.g. a
@@ -169,7 +195,8 @@ class Queries:
 
     def money_by_day(self, *, since: date | None = None) -> list[DayMoney]:
         """Per UTC day (oldest first; days with nothing are left out): rewards received per token, from the
-        reward table (what was paid, not what tasks promised), and gas and LLM cost spent."""
+        reward table (what was paid, not what tasks promised), pool revenue claimed per token (``revenue_claim``), and
+        gas and LLM cost spent."""
         dialect = self._engine.dialect.name
         reward_day = _utc_day(col(Reward.at), dialect)
         cost_day = _utc_day(col(Cost.at), dialect)
@@ -179,9 +206,14 @@ class Queries:
         costs = select(cost_day, col(Cost.kind), *exact_sum_columns(col(Cost.amount))).group_by(
             cost_day, col(Cost.kind)
         )
+        revenue_day = _utc_day(col(RevenueClaim.at), dialect)
+        revenue = select(revenue_day, col(RevenueClaim.token), *exact_sum_columns(col(RevenueClaim.amount))).group_by(
+            revenue_day, col(RevenueClaim.token)
+        )
         if since is not None:
             rewards = rewards.where(reward_day >= since.isoformat())
             costs = costs.where(cost_day >= since.isoformat())
+            revenue = revenue.where(revenue_day >= since.isoformat())
         days: dict[str, DayMoney] = {}
         with self._connect("summing rewards and costs per day") as conn:
             for day, token, *chunks in conn.execute(rewards):
@@ -193,4 +225,7 @@ class Queries:
                     entry.gas_wei += combine(chunks)
                 else:
                     entry.llm_usd_micro += combine(chunks)
+            for day, token, *chunks in conn.execute(revenue):
+                entry = days.setdefault(day, DayMoney(day=date.fromisoformat(day)))
+                entry.revenue[token] = combine(chunks)
         return [days[d] for d in sorted(days)]

@@ -452,10 +452,13 @@ def dao_tasks(wide: WideOption = False, as_json: JsonOption = False) -> None:
 
     Examples: `deworker dao tasks`, `deworker dao tasks --wide`, `deworker dao tasks --json`."""
     from orchestrator.entry.dao import shown
+    from orchestrator.entry.dao_pool import pool_task_weights
 
-    _, dao = _dao()
+    rt, dao = _dao()
     board_tasks = dao.tasks()
     titles = {t.key: _board_title(dao, t) for t in board_tasks}
+    # a project pool's task earns shares: its weight, read from the pool that posted it (None for other tasks)
+    weights = pool_task_weights(rt.chain, (t.poster for t in board_tasks))
     if as_json:
         emit_json(
             {
@@ -473,6 +476,7 @@ def dao_tasks(wide: WideOption = False, as_json: JsonOption = False) -> None:
                         "claimant": t.claimant,
                         "spec_cid": t.spec_cid,
                         "artifact_cid": t.artifact_cid,
+                        "weight": weights.get(int(t.key)),
                     }
                     for t in board_tasks
                 ],
@@ -482,7 +486,8 @@ def dao_tasks(wide: WideOption = False, as_json: JsonOption = False) -> None:
     narrow = is_narrow(console, wide=wide)
     # narrow: the claimant (`dao show ID` has it) and the deadline's year go, so the title keeps some room
     columns: list[tuple[str, ColumnKind]] = [("id", "number"), ("title", "text"), ("status", "id")]
-    columns += [("reward", "number"), ("deadline", "id")]
+    weight_column: list[tuple[str, ColumnKind]] = [("weight", "number")] if weights else []
+    columns += [("reward", "number"), *weight_column, ("deadline", "id")]
     columns += [("artifact", "id")] if narrow else [("claimant", "id"), ("artifact", "id")]
     title = f"Tasks on board {short(dao.board_address, wide=wide)} (times in UTC)"
     out = listing_table(title, columns, wide=wide)
@@ -493,6 +498,7 @@ def dao_tasks(wide: WideOption = False, as_json: JsonOption = False) -> None:
             "(spec unreadable)" if spec_title is None else literal(shown(spec_title)),
             t.status_text.lower(),
             literal(dao.amount(t.reward, t.token)),
+            *([str(weights[int(t.key)]) if int(t.key) in weights else "—"] if weights else []),
             datetime.fromtimestamp(t.deadline, UTC).strftime("%m-%d %H:%M" if narrow else "%Y-%m-%d %H:%M"),
         ]
         cells += [] if narrow else [cell(t.claimant, wide=wide)]
@@ -814,8 +820,10 @@ def demo(
         str, typer.Option("--agent", help="local (the embedded model, default) or instant (no model).")
     ] = "local",
 ) -> None:
-    """Everything end to end on the in-process chain: a DAO posts tasks, three agents discover, claim, produce,
-    pass review and submit; the DAO approves and the board pays; balances must reconcile with the database."""
+    """Everything end to end on the in-process chain: a DAO posts tasks and votes (Governor: propose, vote, queue,
+    execute) to fund a project pool that posts more; three agents discover, claim, produce, pass review and
+    submit; the DAO approves, the boards pay, the pool mints shares after its veto window and the agents claim the
+    project's revenue; balances must reconcile with the bounties and revenue in the database."""
     from orchestrator.entry import demo as demo_mod
 
     if review not in ("auto", "human") or agent not in ("local", "instant"):

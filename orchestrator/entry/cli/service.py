@@ -235,13 +235,15 @@ def _reason(task: TaskPublic) -> str:
 
 
 def earnings_chart(days: list[DayMoney], book: TokenBook, *, width: int = CHART_WIDTH) -> str:
-    """A terminal bar chart of the rewards received per UTC day, one block of bars per token."""
-    tokens = sorted({token for day in days for token in day.rewards})
+    """A terminal bar chart of what was received per UTC day (bounties plus pool revenue), one block of bars per
+    token."""
+    received = [(day.day.isoformat(), day.received()) for day in days]
+    tokens = sorted({token for _, got in received for token in got})
     if not tokens:
         return "no rewards yet"
     blocks = []
     for token in tokens:
-        series = [(day.day.isoformat(), day.rewards.get(token, 0)) for day in days if day.rewards.get(token)]
+        series = [(label, got[token]) for label, got in received if got.get(token)]
         top = max(amount for _, amount in series)
         lines = [book.symbol(token) or token]
         for label, amount in series:
@@ -588,7 +590,22 @@ def agents(wide: WideOption = False, as_json: JsonOption = False) -> None:
 
 
 def _pnl_json(pnl: PnL) -> dict[str, object]:
-    return {"rewards": base_units(pnl.rewards), "gas_wei": str(pnl.gas_wei), "llm_usd_micro": str(pnl.llm_usd_micro)}
+    out: dict[str, object] = {
+        "rewards": base_units(pnl.rewards),
+        "gas_wei": str(pnl.gas_wei),
+        "llm_usd_micro": str(pnl.llm_usd_micro),
+    }
+    if pnl.revenue:  # per agent only: pool revenue claimed, apart from bounties
+        revenue = sorted(pnl.revenue.items())
+        out["revenue"] = [{"pool": pool, "token": token, "amount": str(amount)} for (pool, token), amount in revenue]
+    return out
+
+
+def _revenue_per_token(pnl: PnL) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for (_pool, token), amount in pnl.revenue.items():
+        out[token] = out.get(token, 0) + amount
+    return out
 
 
 def _pool_rows(rt: Runtime) -> list[dict[str, object]]:
@@ -615,16 +632,24 @@ def rewards(wide: WideOption = False, as_json: JsonOption = False) -> None:
             {
                 "agents": [{"agent": name, **_pnl_json(pnl)} for name, pnl in by_agent.items()],
                 "tasks": [{"task_id": task_id, **_pnl_json(pnl)} for task_id, pnl in by_task],
-                "days": [{"day": d.day.isoformat(), "rewards": base_units(d.rewards)} for d in days],
+                "days": [
+                    {"day": d.day.isoformat(), "rewards": base_units(d.rewards), "revenue": base_units(d.revenue)}
+                    for d in days
+                ],
                 **({"pools": _pool_rows(rt)} if rt.config.revenue.pools else {}),
             }
         )
         return
     money: list[tuple[str, ColumnKind]] = [("rewards", "number"), ("gas (ETH)", "number"), ("LLM ($)", "number")]
-    per_agent = table("P&L per agent (currencies are never mixed)", [("agent", "id"), *money], wide=wide)
+    agent_money = [money[0], ("pool revenue", "number"), *money[1:]]
+    per_agent = table("P&L per agent (currencies are never mixed)", [("agent", "id"), *agent_money], wide=wide)
     for name, pnl in by_agent.items():
         per_agent.add_row(
-            literal(name), amounts_text(pnl.rewards, book), units(pnl.gas_wei), usd_text(pnl.llm_usd_micro)
+            literal(name),
+            amounts_text(pnl.rewards, book),
+            amounts_text(_revenue_per_token(pnl), book),
+            units(pnl.gas_wei),
+            usd_text(pnl.llm_usd_micro),
         )
     if not by_agent:
         per_agent.caption = "nothing earned or spent yet"
@@ -633,7 +658,7 @@ def rewards(wide: WideOption = False, as_json: JsonOption = False) -> None:
     for task_id, pnl in by_task:
         per_task.add_row(str(task_id), amounts_text(pnl.rewards, book), units(pnl.gas_wei), usd_text(pnl.llm_usd_micro))
     show(console, per_task, wide=wide)
-    console.print("[bold]Rewards received per day (UTC)[/]")
+    console.print("[bold]Received per day (UTC): bounties and pool revenue[/]")
     console.print(earnings_chart(days, book), highlight=False)
     if rt.config.revenue.pools:  # shares, bounties and revenue per project pool, read from the chain
         from orchestrator.entry.cli.pool import pool_earnings, pool_earnings_table

@@ -158,9 +158,11 @@ class PnLRow(BaseModel):
     """One agent's profit and loss, per currency (token base units, gas wei, LLM micro-USD)."""
 
     agent: str
-    rewards: dict[str, int]
+    rewards: dict[str, int]  # bounties
     gas_wei: int
     llm_usd_micro: int
+    revenue: dict[str, int] = {}  # project pools' revenue claimed, per token (summed over pools)
+    revenue_by_pool: dict[str, dict[str, int]] = {}  # pool -> token -> base units
 
 
 class DayMoneyRow(BaseModel):
@@ -168,9 +170,10 @@ class DayMoneyRow(BaseModel):
     (micro-USD)."""
 
     day: date
-    rewards: dict[str, int]
+    rewards: dict[str, int]  # bounties
     gas_wei: int
     llm_usd_micro: int
+    revenue: dict[str, int] = {}  # pool revenue claimed, per token
 
 
 class TokenRow(BaseModel):
@@ -205,11 +208,11 @@ def fleet(store: Store, queries: Queries, tokens: TokenBook) -> FleetSummary:
     ]
     pnl = [_pnl_row(name, p) for name, p in queries.pnl_by_agent().items()]
     days = [
-        DayMoneyRow(day=d.day, rewards=d.rewards, gas_wei=d.gas_wei, llm_usd_micro=d.llm_usd_micro)
+        DayMoneyRow(day=d.day, rewards=d.rewards, gas_wei=d.gas_wei, llm_usd_micro=d.llm_usd_micro, revenue=d.revenue)
         for d in queries.money_by_day()
     ]
-    seen = {token.lower() for row in days for token in row.rewards} | {
-        token.lower() for row in pnl for token in row.rewards
+    seen = {token.lower() for row in days for token in (*row.rewards, *row.revenue)} | {
+        token.lower() for row in pnl for token in (*row.rewards, *row.revenue)
     }
     return FleetSummary(
         agents=agents,
@@ -225,7 +228,19 @@ def fleet(store: Store, queries: Queries, tokens: TokenBook) -> FleetSummary:
 
 
 def _pnl_row(agent: str, p: PnL) -> PnLRow:
-    return PnLRow(agent=agent, rewards=dict(p.rewards), gas_wei=p.gas_wei, llm_usd_micro=p.llm_usd_micro)
+    revenue: dict[str, int] = {}
+    by_pool: dict[str, dict[str, int]] = {}
+    for (pool, token), amount in p.revenue.items():
+        revenue[token] = revenue.get(token, 0) + amount
+        by_pool.setdefault(pool, {})[token] = amount
+    return PnLRow(
+        agent=agent,
+        rewards=dict(p.rewards),
+        gas_wei=p.gas_wei,
+        llm_usd_micro=p.llm_usd_micro,
+        revenue=revenue,
+        revenue_by_pool=by_pool,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,11 +260,14 @@ def _whole_or_units(tokens: TokenBook, units: int, token: str) -> Decimal:
 
 
 def earnings(summary: FleetSummary, tokens: TokenBook) -> list[EarningSeries]:
-    """Rewards received per token and UTC day (from the reward table), one series per token, largest total first
-    when the token is unknown and alphabetical by symbol otherwise."""
+    """Received per token and UTC day, bounties (the reward table) plus pool revenue (the revenue_claim table), one
+    series per token, largest total first when the token is unknown and alphabetical by symbol otherwise."""
     per_token: dict[str, list[tuple[date, int]]] = {}
     for row in summary.days:
-        for token, amount in row.rewards.items():
+        received = dict(row.rewards)
+        for token, amount in row.revenue.items():
+            received[token] = received.get(token, 0) + amount
+        for token, amount in received.items():
             per_token.setdefault(token, []).append((row.day, amount))
     out: list[EarningSeries] = []
     for token, amounts in per_token.items():

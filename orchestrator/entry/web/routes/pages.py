@@ -330,8 +330,8 @@ def dashboard(request: Request, services: ServicesDep, session: SessionDep) -> H
     series = views.earnings(summary, tokens)
     charts = [(s, earnings_svg(s.points, unit=s.unit)) for s in series]
     received: dict[str, int] = {}
-    for day in summary.days:
-        for token, amount in day.rewards.items():
+    for day in summary.days:  # bounties and pool revenue
+        for token, amount in (*day.rewards.items(), *day.revenue.items()):
             received[token] = received.get(token, 0) + amount
     context = {
         "summary": summary,
