@@ -67,6 +67,7 @@ def collector(world: World, pool: str, **kwargs: Any) -> RevenueCollector:
     ada = world.fleet.wallet("ada")
     world.fleet.set_pool_holders({pool: [ada.address]})
     kwargs.setdefault("record", world.runtime.record_revenue_claim)
+    kwargs.setdefault("snapshot", world.runtime.record_holdings)
     return RevenueCollector(pools=ProjectPoolRevenue(chain=world.chain, pools=[pool]), wallets={"ada": ada}, **kwargs)
 
 
@@ -224,7 +225,15 @@ def test_rewards_show_shares_bounty_and_revenue_per_project(tmp_path: Path, monk
     rt.config = rt.config.model_copy(update={"revenue": RevenueConfig(pools=[pool])})
     rc = collector(world, pool)
     rc.collect()
+    # the ledger's snapshot for the web dashboard: the shares, and nothing left to claim once it was claimed
+    (held,) = world.store.holdings()
+    assert (held.agent, held.pool, held.token, held.shares, held.claimable) == ("ada", pool, world.dao.token, 25, 0)
     Pool(chain=chain, address=pool).deposit(world.dao_signer, world.dao.token, 5 * 10**18)  # not claimed yet
+    rc.threshold = 6 * 10**18  # above what is claimable now: read, not claimed
+    assert rc.collect() == []
+    (held,) = world.store.holdings()
+    assert (held.shares, held.claimable) == (25, 5 * 10**18)
+    rc.threshold = 1
     previous = context.use_runtime_factory(lambda _cfg: rt)
     monkeypatch.setattr(service_cli.console, "width", 250)
     try:

@@ -802,6 +802,20 @@ def test_revenue_claims_are_recorded_once_per_claim_and_kept_apart_from_bounties
     assert store.pnl_by_task()[t1].revenue == {}  # revenue belongs to an agent and a project, not a task
 
 
+def test_pool_holdings_are_a_snapshot_replaced_per_agent(store: Store) -> None:
+    """Each read of an agent's holdings replaces its rows (a pool it left drops out) and leaves other agents'
+    alone; amounts beyond 64 bits are exact."""
+    pool_a, pool_b = "0x" + "aa" * 20, "0x" + "bb" * 20
+    store.record_holdings(agent="alice", holder=ADDR_A, holdings=[(pool_a, TOKEN, 30, 2**200), (pool_b, TOKEN, 5, 0)])
+    store.record_holdings(agent="bob", holder=ADDR_B, holdings=[(pool_a, TOKEN, 10, 7)])
+    rows = [(h.agent, h.pool, h.shares, h.claimable) for h in store.holdings()]
+    assert rows == [("alice", pool_a, 30, 2**200), ("alice", pool_b, 5, 0), ("bob", pool_a, 10, 7)]
+    store.record_holdings(agent="alice", holder=ADDR_A, holdings=[(pool_a, TOKEN, 40, 0)])
+    rows = [(h.agent, h.pool, h.shares, h.claimable) for h in store.holdings()]
+    assert rows == [("alice", pool_a, 40, 0), ("bob", pool_a, 10, 7)]
+    assert all(h.holder == (ADDR_A if h.agent == "alice" else ADDR_B) for h in store.holdings())
+
+
 def test_runs_are_numbered_per_task(store: Store) -> None:
     task_id = new_task(store)
     run = RunCreate(

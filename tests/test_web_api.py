@@ -578,6 +578,8 @@ def test_dashboard_and_task_history(web: WebEnv) -> None:
         agent=AGENT, pool=pool, token=DWR.address, holder=AGENT_ADDRESS, amount=2 * 10**18, tx_hash=tx(904),
         block_number=44,
     )  # fmt: skip
+    # what the agent still holds there, as the collector last read the chain: 30 shares, 3 DWR still claimable
+    web.store.record_holdings(agent=AGENT, holder=AGENT_ADDRESS, holdings=[(pool, DWR.address, 30, 3 * 10**18)])
     started = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
     for status, error in ((RunStatus.INTERRUPTED, "the process stopped during this run"), (RunStatus.PRODUCED, None)):
         web.store.record_run(
@@ -598,6 +600,9 @@ def test_dashboard_and_task_history(web: WebEnv) -> None:
     revenue = ("Pool revenue (per project)", f"pool {pool}", "2 DWR", "7 DWR")  # 7 = 5 bounty + 2 revenue
     for shown in (*shows, *revenue, "1,234,567 units of 0x9999…9999", "Unknown token (raw base units)"):
         assert shown in dashboard.text, shown
+    held = dashboard.text[dashboard.text.index('id="holdings"') :]
+    for shown in ("Shares in project pools", f"pool {pool}", ">30<", "3 DWR"):
+        assert shown in dashboard.text if shown.startswith("Shares") else shown in held, shown
     history = client.get(f"/tasks/{task_id}")
     assert history.status_code == 200
     for shown in (tx(1), tx(900), tx(901), cid, "carol", "SUBMITTED", "PAID", "reward 1 DWR"):

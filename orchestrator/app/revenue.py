@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
-from orchestrator.ports.revenue import RevenueClaim, RevenuePools
+from orchestrator.ports.revenue import Holding, RevenueClaim, RevenuePools
 from orchestrator.ports.wallet import AgentWallet
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class RevenueCollector:
         threshold: int = 1,
         boundary: Callable[[str], None] | None = None,
         record: Callable[[str, RevenueClaim], object] | None = None,
+        snapshot: Callable[[str, str, list[Holding]], object] | None = None,
     ) -> None:
         if threshold < 1:
             raise ValueError("the claim threshold is at least 1 base unit (a pool refuses to pay nothing)")
@@ -45,6 +47,8 @@ class RevenueCollector:
         self.boundary = boundary
         # the ledger's write (``SqlLedger.record_revenue_claim``): idempotent per (transaction, pool, token)
         self.record = record
+        # the ledger's snapshot of what each agent holds (``SqlLedger.record_holdings``): the web app shows it
+        self.snapshot = snapshot
 
     def _hook(self, name: str) -> None:
         if self.boundary is not None:
@@ -74,8 +78,11 @@ class RevenueCollector:
         """Claim what reached the threshold; returns the claims paid now."""
         paid = []
         for name, wallet in self.wallets.items():
-            for holding in self.pools.holdings(wallet.address):
+            holdings = self.pools.holdings(wallet.address)
+            left = []  # what it holds once these claims are paid (a claim takes all that token's claimable)
+            for holding in holdings:
                 if holding.claimable < self.threshold:
+                    left.append(holding)
                     continue
                 self._hook("revenue-claiming")
                 claim = self.pools.claim(pool=holding.pool, token=holding.token, wallet=wallet)
@@ -85,6 +92,9 @@ class RevenueCollector:
                     self._hook("revenue-recorded")
                 log.info("agent %s claimed %d of %s from pool %s", name, claim.amount, claim.token, claim.pool)
                 paid.append(claim)
+                left.append(replace(holding, claimable=max(0, holding.claimable - claim.amount)))
+            if self.snapshot is not None:
+                self.snapshot(name, wallet.address, left)
         return paid
 
     def income(self) -> dict[tuple[str, str, str], int]:

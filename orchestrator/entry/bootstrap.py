@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     from orchestrator.app.revenue import RevenueCollector
     from orchestrator.entry.guard import ProcessGuard
     from orchestrator.entry.scheduler import ServiceRunner
-    from orchestrator.ports.revenue import RevenueClaim
+    from orchestrator.ports.revenue import Holding, RevenueClaim
     from orchestrator.ports.wallet import AgentWallet
 
 #: Makes the agent runner of one profile (``Runtime(runner_factory=...)``).
@@ -499,7 +499,11 @@ class Runtime:
             return None
         pools = ProjectPoolRevenue(chain=self.chain, pools=cfg.pools)
         return RevenueCollector(
-            pools=pools, wallets=wallets, threshold=cfg.claim_threshold, record=self.record_revenue_claim
+            pools=pools,
+            wallets=wallets,
+            threshold=cfg.claim_threshold,
+            record=self.record_revenue_claim,
+            snapshot=self.record_holdings,
         )
 
     def record_revenue_claim(self, agent: str, claim: RevenueClaim) -> object:
@@ -509,6 +513,11 @@ class Runtime:
             agent=agent, pool=c.pool, token=c.token, holder=c.holder, amount=c.amount, tx_hash=c.tx_hash,
             block_number=c.block_number,
         )  # fmt: skip
+
+    def record_holdings(self, agent: str, holder: str, holdings: list[Holding]) -> None:
+        """Replace ``agent``'s snapshot of its pool shares and still-claimable revenue in the ledger."""
+        rows = [(h.pool, h.token, h.shares, h.claimable) for h in holdings]
+        self.db.record_holdings(agent=agent, holder=holder, holdings=rows)
 
     @cached_property
     def endpoint_gate(self) -> DbEndpointGate:

@@ -133,6 +133,7 @@ def earn_and_claim(rt: Runtime, story: ProjectStory, dao: Dao, signer: TxSender,
         pools=ProjectPoolRevenue(chain=rt.chain, pools=[story.pool.address]),
         wallets={name: rt.fleet.wallet(name) for name in agents},
         record=rt.record_revenue_claim,
+        snapshot=rt.record_holdings,
     )
     collector.start()
     return len(collector.collect())

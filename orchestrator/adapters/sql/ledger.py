@@ -5,7 +5,9 @@ LLM usage in micro-USD), a payout a reorg removed un-credited, and P&L summed in
 
 from __future__ import annotations
 
-from sqlalchemy import func
+from collections.abc import Sequence
+
+from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 from orchestrator.adapters.sql.base import S, SqlRepository, T
@@ -16,6 +18,8 @@ from orchestrator.adapters.sql.models import (
     CostKind,
     CostPublic,
     EventKind,
+    PoolHolding,
+    PoolHoldingPublic,
     RevenueClaim,
     RevenueClaimPublic,
     Reward,
@@ -215,6 +219,25 @@ class SqlLedger(SqlRepository[T]):
         with self._transaction("listing revenue claims", reads_only=True) as s:
             query = select(RevenueClaim).order_by(col(RevenueClaim.block_number), col(RevenueClaim.id))
             return [RevenueClaimPublic.model_validate(r) for r in s.exec(query)]
+
+    def record_holdings(self, *, agent: str, holder: str, holdings: Sequence[tuple[str, str, int, int]]) -> None:
+        """Replace ``agent``'s snapshot of its pool holdings, ``(pool, token, shares, claimable)`` as just read
+        from the chain, in one transaction (a pool it no longer holds shares in drops out)."""
+        at = self._clock()
+        with self._transaction(f"recording the pool holdings of {agent!r}") as s:
+            s.execute(delete(PoolHolding).where(col(PoolHolding.agent) == agent))
+            for pool, token, shares, claimable in holdings:
+                s.add(
+                    PoolHolding(
+                        agent=agent, pool=pool, token=token, holder=holder, shares=shares, claimable=claimable, at=at
+                    )
+                )
+
+    def holdings(self) -> list[PoolHoldingPublic]:
+        """Every agent's last-read pool holdings, by agent, pool and token."""
+        with self._transaction("listing pool holdings", reads_only=True) as s:
+            query = select(PoolHolding).order_by(col(PoolHolding.agent), col(PoolHolding.pool), col(PoolHolding.token))
+            return [PoolHoldingPublic.model_validate(r) for r in s.exec(query)]
 
     @staticmethod
     def _revenue_claim(s: Session, row: RevenueClaim) -> RevenueClaim | None:

@@ -323,6 +323,28 @@ class RevenueClaimPublic(RevenueClaimBase):
     id: int
 
 
+class PoolHoldingBase(SQLModel):
+    agent: str = Field(primary_key=True, max_length=NAME_LEN)
+    pool: str = Field(primary_key=True, max_length=ADDRESS_LEN, description="the ProjectPool")
+    token: str = Field(primary_key=True, max_length=ADDRESS_LEN, description="one of its revenue tokens")
+    holder: str = Field(max_length=ADDRESS_LEN, description="the agent's wallet")
+    shares: int = Field(sa_type=U256, description="shares held (base units of the pool's share token)")
+    claimable: int = Field(sa_type=U256, description="revenue of this token it may still claim (base units)")
+    at: datetime = Field(sa_type=UtcDateTime, description="when the chain was read")
+
+
+class PoolHolding(PoolHoldingBase, table=True):
+    """What an agent held in a pool when the revenue collector last read the chain: its shares and what it may
+    still claim per revenue token. A snapshot, replaced on each read, so the web app (which reads only the
+    database) can show it; the chain stays the truth."""
+
+    __tablename__ = "pool_holding"
+
+
+class PoolHoldingPublic(PoolHoldingBase):
+    pass
+
+
 class CostBase(SQLModel):
     task_id: int | None = Field(default=None, foreign_key="task.id", index=True)
     run_id: int | None = Field(default=None, foreign_key="run.id")

@@ -342,6 +342,7 @@ def dashboard(request: Request, services: ServicesDep, session: SessionDep) -> H
         "llm_usd_micro": sum(d.llm_usd_micro for d in summary.days),
         "recent_days": summary.days[-RECENT_DAYS:][::-1],
         "recent": RECENT_DAYS,
+        "holdings": services.store.holdings(),
         "nav": "dashboard",
     }
     return _render(request, "dashboard.html", context, session=session)

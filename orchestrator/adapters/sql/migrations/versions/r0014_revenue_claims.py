@@ -1,5 +1,6 @@
 """The revenue side of the P&L: ``revenue_claim``, one row per project pool's ``RevenueClaimed`` event paid to one
-of the fleet's agents (unique per transaction, pool and token, so recording a claim again changes nothing).
+of the fleet's agents (unique per transaction, pool and token, so recording a claim again changes nothing), and
+``pool_holding``, each agent's shares and still-claimable revenue per pool and token as last read from the chain.
 
 Written to match what autogenerate makes from the models (``tests/test_store.py`` compares them on SQLite and
 PostgreSQL).
@@ -40,9 +41,21 @@ def upgrade() -> None:
     with op.batch_alter_table("revenue_claim", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_revenue_claim_agent"), ["agent"], unique=False)
         batch_op.create_index(batch_op.f("ix_revenue_claim_pool"), ["pool"], unique=False)
+    op.create_table(
+        "pool_holding",
+        sa.Column("agent", sa.String(length=64), nullable=False),
+        sa.Column("pool", sa.String(length=42), nullable=False),
+        sa.Column("token", sa.String(length=42), nullable=False),
+        sa.Column("holder", sa.String(length=42), nullable=False),
+        sa.Column("shares", sa.String(length=78), nullable=False),
+        sa.Column("claimable", sa.String(length=78), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("agent", "pool", "token", name=op.f("pk_pool_holding")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("pool_holding")
     with op.batch_alter_table("revenue_claim", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_revenue_claim_pool"))
         batch_op.drop_index(batch_op.f("ix_revenue_claim_agent"))
