@@ -12,10 +12,9 @@ from typing import Any
 
 from web3 import EthereumTesterProvider, Web3
 from web3.contract import Contract
-from web3.contract.contract import ContractFunction
 from web3.types import TxReceipt
 
-from tests.test_contracts import deploy
+from tests.test_contracts import TesterChain, deploy
 
 TTL = 30 * 24 * 3_600  # the board's claim ttl: longer than any veto window here
 VETO = 2 * 24 * 3_600
@@ -28,7 +27,7 @@ POOL_TASK_FIELDS = ("weight", "reward", "status", "contributor", "veto_ends")
 
 
 @dataclass
-class PoolEnv:
+class PoolEnv(TesterChain):
     w3: Web3
     board: Contract
     token: Contract  # the budget token (RewardToken)
@@ -42,25 +41,6 @@ class PoolEnv:
     stranger: str
     depositor: str
     _task_seq: list[int] = field(default_factory=list)
-
-    def tx(self, fn: ContractFunction, sender: str) -> TxReceipt:
-        """A transaction expected to succeed (fixed gas: no estimation)."""
-        receipt = self.w3.eth.wait_for_transaction_receipt(fn.transact({"from": sender, "gas": 3_000_000}))
-        assert receipt["status"] == 1
-        return receipt
-
-    def attempt(self, fn: ContractFunction, sender: str) -> TxReceipt:
-        """A transaction with gas estimation, so a revert raises with its reason (use in ``reverts``)."""
-        receipt = self.w3.eth.wait_for_transaction_receipt(fn.transact({"from": sender}))
-        assert receipt["status"] == 1
-        return receipt
-
-    def now(self) -> int:
-        return int(self.w3.eth.get_block("latest")["timestamp"])
-
-    def travel(self, ts: int) -> None:
-        """The next transaction (or call on the pending block) runs at exactly ``ts``."""
-        self.w3.provider.ethereum_tester.time_travel(ts)  # type: ignore[attr-defined]
 
     def balance(self, token: Contract, who: str) -> int:
         return int(token.functions.balanceOf(who).call())

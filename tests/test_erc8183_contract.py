@@ -11,18 +11,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from eth_utils.abi import event_abi_to_log_topic
 from web3 import EthereumTesterProvider, Web3
 from web3.contract import Contract
-from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from contracts import compile as cc
-from tests.test_contracts import SUPPLY, ZERO, deploy, one_event, reverts
+from tests.test_contracts import SUPPLY, ZERO, TesterChain, deploy, one_event, reverts
 
 BUDGET = 10**18
 FEE_BP = 100  # 1%
@@ -35,7 +34,8 @@ DAY = 86_400
 
 
 @dataclass
-class Env:
+class Env(TesterChain):
+    tx_gas: ClassVar[int] = 8_000_000
     w3: Web3
     acp: Contract  # RewardToken, 1% fee
     token: Contract
@@ -50,23 +50,6 @@ class Env:
     provider2: str
     stranger: str
     treasury: str
-
-    def tx(self, fn: ContractFunction, sender: str) -> TxReceipt:
-        receipt = self.w3.eth.wait_for_transaction_receipt(fn.transact({"from": sender, "gas": 8_000_000}))
-        assert receipt["status"] == 1
-        return receipt
-
-    def attempt(self, fn: ContractFunction, sender: str) -> TxReceipt:
-        """With gas estimation, so that a revert raises with its reason (use in ``reverts``)."""
-        receipt = self.w3.eth.wait_for_transaction_receipt(fn.transact({"from": sender}))
-        assert receipt["status"] == 1
-        return receipt
-
-    def now(self) -> int:
-        return int(self.w3.eth.get_block("latest")["timestamp"])
-
-    def travel(self, ts: int) -> None:
-        self.w3.provider.ethereum_tester.time_travel(ts)  # type: ignore[attr-defined]
 
     def job(self, job_id: int, acp: Contract | None = None) -> dict[str, Any]:
         acp = self.acp if acp is None else acp
