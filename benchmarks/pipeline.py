@@ -194,9 +194,9 @@ def post_many(
         chain.request("evm_setAutomine", [True])
 
 
-def world(chain: Chain, keys: list[bytes], root: Path) -> tuple[TxSender, Orchestrator, Dao, int]:
-    """The service on ``chain`` as the composition root builds it: instant agents, automatic review, a profit gate
-    that takes every task, wallet caps high enough for the run, a cheap keystore."""
+def bench_runtime(chain: Chain, root: Path) -> Runtime:
+    """The composition root the pipeline benchmarks run on ``chain``: instant agents, automatic review, a profit
+    gate that takes every task, wallet caps high enough for the run, a cheap keystore."""
     caps = PolicyConfig(wallet_daily_cap_wei=10**20, fleet_daily_cap_wei=10**21)
     config = Config(
         data_dir=root,
@@ -207,13 +207,20 @@ def world(chain: Chain, keys: list[bytes], root: Path) -> tuple[TxSender, Orches
         review=ReviewConfig(mode="auto"),
         matching=MatchingConfig(max_tasks_per_agent=100, min_seconds_left=60, min_margin_usd=-(10**9)),
     )
-    rt = Runtime(
+    return Runtime(
         config,
         chain_override=chain,
         keystore_override=Keystore(root / "keystores", scrypt_n=BENCH_SCRYPT_N, weak_kdf_for_tests=True),
         passphrase_override=lambda: "benchmark",
         runner_factory=instant_agents,
     )
+
+
+def world(chain: Chain, keys: list[bytes], root: Path) -> tuple[TxSender, Orchestrator, Dao, int]:
+    """The service on ``chain`` as the composition root builds it (``bench_runtime``), with a board deployed and
+    the agents' wallets funded."""
+    rt = bench_runtime(chain, root)
+    config = rt.config
     signer = rt.sender(keys[0])
     dao, block = deploy_board(rt, signer)
     fund_wallets(rt.fleet, AGENTS, funder=signer, fund_wei=10**18)

@@ -26,30 +26,25 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from agents.config import AgentsConfig
 from benchmarks.pipeline import (
     AGENTS,
-    BENCH_SCRYPT_N,
     SPEC,
     CountingChain,
     CountingRpcChain,
     _deadline,
-    _profile,
+    bench_runtime,
     chains,
     post_many,
 )
 from orchestrator.adapters.chain import AnvilNotFound, find_anvil
-from orchestrator.app.matching import MatchingConfig
 from orchestrator.app.service import Orchestrator
 from orchestrator.domain.lifecycle import TaskState
 from orchestrator.domain.specs import dump_spec
-from orchestrator.entry.bootstrap import Runtime
-from orchestrator.entry.config import BoardConfig, ChainConfig, Config, DaoConfig, ReviewConfig
+from orchestrator.entry.config import BoardConfig
 from orchestrator.entry.dao import Dao
-from orchestrator.entry.demo import deploy_board, fund_wallets, instant_agents
+from orchestrator.entry.demo import deploy_board, fund_wallets
 from orchestrator.entry.market import Market
 from orchestrator.ports.chain import Chain
-from wallets.config import PolicyConfig, WalletsConfig
 
 
 @dataclass
@@ -70,25 +65,9 @@ class World:
 
 
 def build(chain: Chain, keys: list[bytes], root: Path) -> World:
-    caps = PolicyConfig(wallet_daily_cap_wei=10**20, fleet_daily_cap_wei=10**21)
-    config = Config(
-        data_dir=root,
-        chain=ChainConfig(receipt_timeout=60.0),
-        dao=DaoConfig(claim_ttl=86_400),
-        wallets=WalletsConfig(policy=caps),
-        agents=AgentsConfig(profiles=[_profile(name) for name in AGENTS]),
-        review=ReviewConfig(mode="auto"),
-        matching=MatchingConfig(max_tasks_per_agent=100, min_seconds_left=60, min_margin_usd=-(10**9)),
-    )
-    from wallets.keystore import Keystore
-
-    rt = Runtime(
-        config,
-        chain_override=chain,
-        keystore_override=Keystore(root / "keystores", scrypt_n=BENCH_SCRYPT_N, weak_kdf_for_tests=True),
-        passphrase_override=lambda: "benchmark",
-        runner_factory=instant_agents,
-    )
+    """The pipeline benchmark's runtime (``bench_runtime``) with our market deployed beside the TaskBoard."""
+    rt = bench_runtime(chain, root)
+    config = rt.config
     signer = rt.sender(keys[0])
     dao, _ = deploy_board(rt, signer)
     address, block = Market.deploy(chain=chain, sender=signer, token=dao.token, treasury=signer.address, fee_bp=100)
